@@ -1,0 +1,95 @@
+"""Moving models between hsmcy and gensim.
+
+gensim's hierarchical softmax keeps, per word, a ``code`` (uint8 branch bits) and a
+``point`` (uint32 inner-node ids, root first) in ``wv.expandos``, and the inner-node
+vectors in ``syn1`` (one row per word, the last unused).  hsmcy's tree stores the
+same paths end to end (:class:`hsmcy.BinaryTree`), and its ``syn1`` has gensim's
+layout, so the mapping is 1:1 in both directions.
+
+Word vectors alone (``KeyedVectors``) need no adapter: ``model.wv`` *is* a gensim
+``KeyedVectors``, so ``model.wv.save(...)``, ``model.wv.save_word2vec_format(...)``
+and ``KeyedVectors.load_word2vec_format(...)`` work as in gensim.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .tree import BinaryTree
+
+__all__ = ["to_gensim", "from_gensim"]
+
+
+def to_gensim(model):
+    """Build a ``gensim.models.Word2Vec`` (hs=1, negative=0) carrying ``model``'s state."""
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    if model.tree is None:
+        raise RuntimeError("the model has no vocabulary yet: nothing to export")
+    exported = GensimWord2Vec(
+        vector_size=model.vector_size, alpha=model.alpha, window=model.window, min_count=model.min_count,
+        max_vocab_size=model.max_vocab_size, sample=model.sample, seed=model.seed, workers=model.workers,
+        min_alpha=model.min_alpha, sg=model.sg, hs=1, negative=0, cbow_mean=model.cbow_mean, epochs=model.epochs,
+        sorted_vocab=model.sorted_vocab, batch_words=model.batch_words, compute_loss=model.compute_loss,
+        max_final_vocab=model.max_final_vocab, shrink_windows=model.shrink_windows,
+    )
+    words = list(model.wv.index_to_key)
+    wv = exported.wv
+    wv.index_to_key = words
+    wv.key_to_index = {word: i for i, word in enumerate(words)}
+    wv.expandos = {}
+    wv.allocate_vecattrs(["count", "sample_int"], [np.int64, np.uint32])
+    wv.expandos["count"][:] = model.wv.expandos["count"]
+    wv.expandos["sample_int"][:] = model.wv.expandos["sample_int"]
+    codes, points = model.tree.to_gensim_codes()
+    for name, values in (("code", codes), ("point", points)):
+        column = np.empty(len(words), dtype=object)
+        column[:] = values
+        wv.expandos[name] = column
+    wv.vectors = np.array(model.wv.vectors, dtype=np.float32, copy=True)
+    wv.norms = None
+    exported.syn1 = np.array(model.syn1, dtype=np.float32, copy=True)
+    exported.corpus_count = model.corpus_count
+    exported.corpus_total_words = model.corpus_total_words
+    exported.effective_min_count = model.effective_min_count
+    exported.raw_vocab = {}
+    exported.train_count = model.train_count
+    exported.min_alpha_yet_reached = model.min_alpha_yet_reached
+    return exported
+
+
+def from_gensim(cls, gensim_model):
+    """Import a gensim hierarchical-softmax ``Word2Vec`` into ``cls`` (hsmcy.Word2Vec)."""
+    if not getattr(gensim_model, "hs", 0):
+        raise ValueError("gensim_model was not trained with hierarchical softmax (hs=1): it has no tree to import")
+    wv = gensim_model.wv
+    words = list(wv.index_to_key)
+    if not words:
+        raise ValueError("gensim_model has an empty vocabulary")
+    if "code" not in wv.expandos or "point" not in wv.expandos:
+        raise ValueError("gensim_model has no Huffman codes/points (was build_vocab run with hs=1?)")
+    tree = BinaryTree.from_gensim_codes(list(wv.expandos["code"]), list(wv.expandos["point"]))
+    syn1 = np.ascontiguousarray(gensim_model.syn1, dtype=np.float32)
+    if syn1.shape != (len(words), gensim_model.vector_size):
+        raise ValueError(f"gensim_model.syn1 has shape {syn1.shape}, expected {(len(words), gensim_model.vector_size)}")
+    if getattr(gensim_model, "negative", 0):
+        import logging
+        logging.getLogger(__name__).warning("gensim_model also used negative sampling; its syn1neg is not imported")
+    model = cls(
+        vector_size=gensim_model.vector_size, alpha=gensim_model.alpha, window=gensim_model.window,
+        min_count=gensim_model.min_count, max_vocab_size=gensim_model.max_vocab_size, sample=gensim_model.sample,
+        seed=gensim_model.seed, workers=gensim_model.workers, min_alpha=gensim_model.min_alpha,
+        sg=gensim_model.sg, cbow_mean=gensim_model.cbow_mean, epochs=gensim_model.epochs,
+        sorted_vocab=gensim_model.sorted_vocab, batch_words=gensim_model.batch_words,
+        max_final_vocab=gensim_model.max_final_vocab, shrink_windows=getattr(gensim_model, "shrink_windows", True),
+    )
+    counts = np.asarray(wv.expandos["count"], dtype=np.int64) if "count" in wv.expandos else \
+        np.ones(len(words), dtype=np.int64)
+    model._set_vocabulary(words, counts, tree)
+    model.wv.vectors = np.array(wv.vectors, dtype=np.float32, copy=True)
+    if not (np.all(np.isfinite(model.wv.vectors)) and np.all(np.isfinite(syn1))):
+        raise ValueError("gensim_model holds NaN or infinite weights")
+    model.syn1 = syn1.copy()
+    model.corpus_count = int(getattr(gensim_model, "corpus_count", 0) or 0)
+    model.corpus_total_words = int(getattr(gensim_model, "corpus_total_words", 0) or 0)
+    model.effective_min_count = int(getattr(gensim_model, "effective_min_count", model.min_count) or 0)
+    return model

@@ -1,0 +1,181 @@
+"""hsmcy's own file format: NumPy arrays and JSON metadata in one zip file, no pickle.
+
+A model file is an uncompressed zip archive holding ``metadata.json`` and one
+``.npy`` file per array.  Arrays are read with ``allow_pickle=False``, so loading a
+file can never run code (unlike pickle, and so unlike gensim's native ``.save``
+format).  Because members are stored uncompressed, a large array can be
+memory-mapped straight out of the archive (``mmap="r"``).
+
+Writes are atomic: the archive is written to a temporary file in the same folder,
+flushed to disk (``fsync``) and renamed over the target, so a crash or a full disk
+during ``save`` leaves any previous file intact.
+
+Strings (vocabularies, labels) are stored as one UTF-8 byte array plus int64
+offsets, see :func:`encode_strings`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import zipfile
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "save_archive", "load_archive", "encode_strings", "decode_strings"]
+
+FORMAT_NAME = "hsmcy"
+FORMAT_VERSION = 1
+_METADATA = "metadata.json"
+
+
+def encode_strings(strings):
+    """Strings -> (uint8 UTF-8 bytes, int64 offsets) with ``len(offsets) == len(strings) + 1``."""
+    encoded = [s.encode("utf-8", errors="surrogatepass") if isinstance(s, str) else None for s in strings]
+    for position, item in enumerate(encoded):
+        if item is None:
+            raise TypeError(f"only string keys can be saved; item {position} is {type(strings[position]).__name__}")
+    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+    return blob, offsets
+
+
+def decode_strings(blob, offsets, what="strings"):
+    """Inverse of :func:`encode_strings`, validating the offsets."""
+    blob = np.asarray(blob)
+    offsets = np.asarray(offsets)
+    if blob.dtype != np.uint8 or blob.ndim != 1 or offsets.dtype != np.int64 or offsets.ndim != 1:
+        raise ValueError(f"{what}: expected uint8 bytes and int64 offsets")
+    if len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(blob) or np.any(np.diff(offsets) < 0):
+        raise ValueError(f"{what}: offsets are inconsistent with the stored bytes")
+    data = blob.tobytes()
+    try:
+        return [data[offsets[i]:offsets[i + 1]].decode("utf-8", errors="surrogatepass")
+                for i in range(len(offsets) - 1)]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{what}: not valid UTF-8 ({error})") from error
+
+
+def save_archive(path, kind, metadata, arrays):
+    """Write ``arrays`` (name -> ndarray) and ``metadata`` (JSON-able dict) to ``path`` atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind, "metadata": metadata,
+              "arrays": {}}
+    for name, array in arrays.items():
+        array = np.asarray(array)
+        if array.dtype == object:
+            raise TypeError(f"array {name!r} has dtype object, which cannot be saved without pickle")
+        header["arrays"][name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
+    handle, temporary = tempfile.mkstemp(prefix=".hsmcy-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+                archive.writestr(_METADATA, json.dumps(header, indent=1, sort_keys=True))
+                for name, array in arrays.items():
+                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        directory = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError:
+        pass
+
+
+def _member_data_offset(raw, info):
+    """Byte offset of a stored zip member's data inside the archive file."""
+    raw.seek(info.header_offset)
+    local_header = raw.read(30)
+    if len(local_header) != 30 or local_header[:4] != b"PK\x03\x04":
+        raise ValueError("corrupt zip local header")
+    name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def load_archive(path, kind=None, mmap=None):
+    """Read an archive written by :func:`save_archive`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    kind : str, optional
+        Expected kind (``"word2vec"``, ...); a different one is an error.
+    mmap : None or "r"
+        ``"r"`` memory-maps the arrays read-only instead of reading them.
+
+    Returns
+    -------
+    metadata : dict
+    arrays : dict of name -> ndarray
+    """
+    path = os.fspath(path)
+    if mmap not in (None, "r"):
+        raise ValueError(f"mmap must be None or 'r', got {mmap!r}")
+    if not os.path.isfile(path):
+        raise ValueError(f"model file {path!r} does not exist or is not a file")
+    try:
+        archive = zipfile.ZipFile(path, "r")
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"model file {path!r} is not an hsmcy model file (not a readable zip archive: {error})") \
+            from error
+    with archive:
+        try:
+            header = json.loads(archive.read(_METADATA).decode("utf-8"))
+        except KeyError:
+            raise ValueError(f"model file {path!r} has no {_METADATA}: not an hsmcy model file") from None
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as error:
+            raise ValueError(f"model file {path!r}: unreadable {_METADATA} ({error})") from error
+        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+            raise ValueError(f"model file {path!r} is not an hsmcy model file")
+        version = header.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+            raise ValueError(f"model file {path!r} has format version {version!r}; "
+                             f"this hsmcy reads versions 1 to {FORMAT_VERSION}")
+        if kind is not None and header.get("kind") != kind:
+            raise ValueError(f"model file {path!r} holds a {header.get('kind')!r}, not a {kind!r}")
+        declared = header.get("arrays")
+        if not isinstance(declared, dict):
+            raise ValueError(f"model file {path!r}: metadata does not list its arrays")
+        arrays = {}
+        with open(path, "rb") as raw:
+            for name, spec in declared.items():
+                member = name + ".npy"
+                try:
+                    info = archive.getinfo(member)
+                except KeyError:
+                    raise ValueError(f"model file {path!r} is missing array {name!r}") from None
+                try:
+                    if mmap and info.compress_type == zipfile.ZIP_STORED:
+                        raw.seek(_member_data_offset(raw, info))
+                        version_ = np.lib.format.read_magic(raw)
+                        shape, fortran, dtype = np.lib.format._read_array_header(raw, version_)
+                        if dtype.hasobject:
+                            raise ValueError("object arrays are not allowed")
+                        array = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,
+                                          order="F" if fortran else "C") if int(np.prod(shape)) else \
+                            np.zeros(shape, dtype=dtype)
+                    else:
+                        with archive.open(member) as handle:
+                            array = np.lib.format.read_array(handle, allow_pickle=False)
+                except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as error:
+                    raise ValueError(f"model file {path!r}: array {name!r} is unreadable ({error})") from error
+                if array.dtype.str != spec.get("dtype") or list(array.shape) != spec.get("shape"):
+                    raise ValueError(f"model file {path!r}: array {name!r} is {array.dtype.str} {list(array.shape)}, "
+                                     f"metadata says {spec.get('dtype')} {spec.get('shape')}")
+                arrays[name] = array
+    return header.get("metadata", {}), arrays

@@ -1,0 +1,219 @@
+"""Hierarchical softmax in plain NumPy, written to be read.
+
+This module is the statement of the maths and the oracle the tests hold the Cython
+kernels to.  It is slow on purpose: one loop per idea, no tricks.
+
+The model
+---------
+A binary tree has one leaf per class (word) and one vector ``v_n`` per inner node.
+A leaf is reached from the root by a path of inner nodes ``n_1 .. n_L`` and branch
+bits (its *code*) ``c_1 .. c_L``.  Given a hidden vector ``h`` (skip-gram: one
+context word's input vector; CBOW: the mean or sum of the context vectors)::
+
+    P(leaf | h) = prod_k  sigmoid(s_k * h . v_{n_k}),    s_k = +1 if c_k == 0 else -1
+
+Each factor is the probability of taking the right branch at one node, and the two
+branches of a node sum to one, so the probabilities of all leaves sum to one.
+
+Label, activation, loss
+-----------------------
+* label: the binary *target* ``t_k = 1 - c_k`` at every node of the path;
+* activation: ``sigmoid(h . v_{n_k})``, the predicted probability that ``t_k = 1``;
+* loss: the sum of the binary log-losses along the path, which is exactly
+  ``-log P(leaf | h)``.
+
+Only the ``L ~ log2(V)`` nodes on one path are touched, instead of all ``V``
+outputs of a full softmax.
+
+Gradients (with ``f_k = sigmoid(h . v_{n_k})``)::
+
+    d loss / d v_{n_k} = (f_k - t_k) * h
+    d loss / d h       = sum_k (f_k - t_k) * v_{n_k}
+
+They hold everywhere: unlike word2vec.c and gensim, which skip any node where
+``|h . v| >= 6``, we also update a node whose sigmoid is saturated on the wrong side
+(there the gradient is largest).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "sigmoid", "log_sigmoid", "log_prob", "loss", "loss_and_gradients", "all_leaf_log_probs",
+    "path_step", "sg_pair_step", "cbow_step", "SplitMix64", "train_sentence",
+]
+
+
+def sigmoid(x):
+    """Logistic function 1 / (1 + e^-x), computed without overflow warnings."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    positive = x >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-x[positive]))
+    exp_x = np.exp(x[~positive])
+    out[~positive] = exp_x / (1.0 + exp_x)
+    return out
+
+
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -log(1 + e^-x), stable for large |x|."""
+    x = np.asarray(x, dtype=np.float64)
+    return -np.logaddexp(0.0, -x)
+
+
+def _signs(codes):
+    """+1 where the path goes to branch 0, -1 where it goes to branch 1."""
+    return 1.0 - 2.0 * np.asarray(codes, dtype=np.float64)
+
+
+def log_prob(hidden, inner_node_vectors, nodes, codes):
+    """log P(leaf | hidden) for the leaf whose path is ``(nodes, codes)``."""
+    dots = inner_node_vectors[nodes].astype(np.float64) @ np.asarray(hidden, dtype=np.float64)
+    return float(np.sum(log_sigmoid(_signs(codes) * dots)))
+
+
+def loss(hidden, inner_node_vectors, nodes, codes):
+    """Sum of binary log-losses along the path, i.e. ``-log P(leaf | hidden)``."""
+    return -log_prob(hidden, inner_node_vectors, nodes, codes)
+
+
+def loss_and_gradients(hidden, inner_node_vectors, nodes, codes):
+    """Loss and its exact gradients.
+
+    Returns
+    -------
+    loss : float
+    grad_hidden : ndarray, shape (dim,)
+        d loss / d hidden.
+    grad_rows : ndarray, shape (len(nodes), dim)
+        d loss / d inner_node_vectors[nodes[k]] for each path position k.  (A node
+        appears at most once on a path, so these are the rows of a sparse gradient.)
+    """
+    hidden = np.asarray(hidden, dtype=np.float64)
+    rows = inner_node_vectors[nodes].astype(np.float64)
+    dots = rows @ hidden
+    targets = 1.0 - np.asarray(codes, dtype=np.float64)
+    errors = sigmoid(dots) - targets  # d loss / d dot, per node
+    grad_hidden = errors @ rows
+    grad_rows = np.outer(errors, hidden)
+    return loss(hidden, inner_node_vectors, nodes, codes), grad_hidden, grad_rows
+
+
+def all_leaf_log_probs(hidden, inner_node_vectors, tree):
+    """log P(leaf | hidden) for every leaf of ``tree`` (brute force, for checks)."""
+    return np.array([log_prob(hidden, inner_node_vectors, *tree.path(leaf)) for leaf in range(tree.n_leaves)])
+
+
+# ----------------------------------------------------------------- SGD steps
+def path_step(hidden, inner_node_vectors, nodes, codes, alpha):
+    """One SGD step on ``-log P(leaf | hidden)``, in place on ``inner_node_vectors``.
+
+    Every node's gradient is taken at the same ``hidden`` (which is not changed
+    here); nodes are updated in path order, each with the error computed before its
+    own update.  Returns ``(hidden_step, loss)``: ``hidden_step = -alpha * d loss /
+    d hidden`` for the caller to add to the vectors that made ``hidden``.
+    """
+    hidden = np.asarray(hidden, dtype=np.float64)
+    hidden_step = np.zeros_like(hidden)
+    total_loss = 0.0
+    for node, code in zip(nodes, codes):
+        row = inner_node_vectors[node].astype(np.float64)
+        dot = row @ hidden
+        g = alpha * ((1 - code) - sigmoid(dot))  # -alpha * d loss / d dot
+        hidden_step += g * row
+        inner_node_vectors[node] = row + g * hidden
+        total_loss -= float(log_sigmoid(dot if code == 0 else -dot))
+    return hidden_step, total_loss
+
+
+def sg_pair_step(input_vectors, inner_node_vectors, tree, centre_word, context_word, alpha):
+    """Skip-gram step for one (centre, context) pair: the context word's input
+    vector predicts the centre word along the centre word's path.  Returns the loss."""
+    nodes, codes = tree.path(centre_word)
+    hidden_step, pair_loss = path_step(input_vectors[context_word], inner_node_vectors, nodes, codes, alpha)
+    input_vectors[context_word] += hidden_step
+    return pair_loss
+
+
+def cbow_step(input_vectors, inner_node_vectors, tree, centre_word, context_words, alpha, cbow_mean=True):
+    """CBOW step: the mean (or sum) of the context vectors predicts the centre word.
+
+    Update of the context vectors, as in word2vec.c, gensim and fastText: each one
+    receives the whole step computed for ``hidden``.  For ``cbow_mean=True`` that is
+    ``len(context_words)`` times the exact gradient of the mean (an effective
+    learning-rate factor); for ``cbow_mean=False`` gensim divides the step by the
+    number of context words, and we keep its behaviour so that models match.
+    Returns the loss.
+    """
+    if len(context_words) == 0:
+        return 0.0
+    hidden = np.sum(input_vectors[list(context_words)].astype(np.float64), axis=0)
+    if cbow_mean:
+        hidden /= len(context_words)
+    nodes, codes = tree.path(centre_word)
+    hidden_step, step_loss = path_step(hidden, inner_node_vectors, nodes, codes, alpha)
+    if not cbow_mean:
+        hidden_step /= len(context_words)
+    for word in context_words:
+        input_vectors[word] += hidden_step
+    return step_loss
+
+
+# ------------------------------------------------------- whole sentences, with RNG
+class SplitMix64:
+    """The kernels' per-worker random stream (splitmix64), in Python integers."""
+
+    MASK = (1 << 64) - 1
+
+    def __init__(self, state: int):
+        self.state = int(state) & self.MASK
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & self.MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self.MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self.MASK
+        return z ^ (z >> 31)
+
+    def uniform(self) -> float:
+        """Uniform in [0, 1) from the top 24 bits (as the kernel, in float32)."""
+        return float(np.float32((self.next() >> 40) * (1.0 / 16777216.0)))
+
+
+def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, window, alpha,
+                   keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None):
+    """Train on one sentence exactly as ``_kernels.train_batch`` does.
+
+    1. Subsampling: a word with ``keep_probability[w] < 1`` is kept when a uniform
+       draw is below that probability; dropped words vanish before windows are formed.
+    2. For each remaining position, the window is ``window - b`` with
+       ``b = draw % window`` when ``shrink_windows``, else ``window``.
+    3. skip-gram: one :func:`sg_pair_step` per context word, in order;
+       CBOW: one :func:`cbow_step` with all context words.
+
+    Returns ``(words_trained, loss)``.
+    """
+    if rng is None:
+        rng = SplitMix64(0)
+    words = []
+    for word in sentence:
+        keep = 1.0 if keep_probability is None else float(np.float32(keep_probability[word]))
+        if keep < 1.0 and rng.uniform() >= keep:
+            continue
+        words.append(int(word))
+    total_loss = 0.0
+    if len(words) < 2:
+        return len(words), 0.0
+    for centre in range(len(words)):
+        reduction = rng.next() % window if shrink_windows else 0
+        low = max(0, centre - window + reduction)
+        high = min(len(words), centre + window + 1 - reduction)
+        context = [words[j] for j in range(low, high) if j != centre]
+        if sg:
+            for context_word in context:
+                total_loss += sg_pair_step(input_vectors, inner_node_vectors, tree, words[centre],
+                                           context_word, alpha)
+        else:
+            total_loss += cbow_step(input_vectors, inner_node_vectors, tree, words[centre], context,
+                                    alpha, cbow_mean)
+    return len(words), total_loss

@@ -1,0 +1,578 @@
+"""Word2Vec with hierarchical softmax: gensim's API on hsmcy's kernels.
+
+``hsmcy.Word2Vec`` takes gensim's constructor arguments and methods
+(``build_vocab``, ``train``, ``wv``, ``syn1``, ``get_latest_training_loss``) so that
+code written for ``gensim.models.Word2Vec(hs=1, negative=0)`` runs unchanged.  Its
+``wv`` *is* a :class:`gensim.models.KeyedVectors`, so every gensim tool works on it.
+
+What differs from gensim, on purpose:
+
+* the gradient is exact: nodes whose sigmoid saturates (``|h.v| >= 6``) are still
+  updated, where gensim and word2vec.c skip them;
+* a corpus is read and encoded once (``build_vocab``); ``train`` on the same corpus
+  reuses the encoded ids, and every epoch runs on them without Python token work;
+* sentences longer than 10,000 tokens are trained whole (gensim truncates them);
+* ``compute_loss`` sums the exact loss per worker in double precision;
+* the model file format (``save``/``load``) holds no pickle.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+import time
+
+import numpy as np
+from gensim.models import KeyedVectors
+
+from . import corpus as corpus_io
+from ._training import TrainingRun, check_weights
+from .persistence import decode_strings, encode_strings, load_archive, save_archive
+from .tree import BinaryTree, HuffmanTree
+from .vocab import Vocabulary, keep_probabilities
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Word2Vec"]
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_float(name, value, minimum=None, strictly_above=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if strictly_above is not None and value <= strictly_above:
+        raise ValueError(f"{name} must be > {strictly_above}, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+class Word2Vec:
+    """Word vectors trained with hierarchical softmax (skip-gram or CBOW).
+
+    Parameters follow :class:`gensim.models.Word2Vec`; those that select negative
+    sampling are refused, since this package is hierarchical softmax.
+
+    Parameters
+    ----------
+    sentences : iterable of list of str, optional
+        A re-iterable corpus of token lists.  If given (or ``corpus_file``), the
+        vocabulary is built and the model trained right away.
+    corpus_file : str or PathLike, optional
+        A UTF-8 text file, one sentence per line, tokens separated by whitespace.
+        Invalid UTF-8 is replaced, not fatal.
+    vector_size : int, default 100
+    alpha : float, default 0.025
+        Initial learning rate.
+    window : int, default 5
+        Maximum distance between the centre word and a context word.
+    min_count : int, default 5
+        Words with fewer occurrences are ignored.
+    max_vocab_size : int, optional
+        Consider only this many most frequent raw words.
+    sample : float, default 1e-3
+        Down-sampling threshold for frequent words (0 disables).
+    seed : int, default 1
+        Seeds the initial vectors and the worker random streams.
+    workers : int, default 3
+        Training threads.
+    min_alpha : float, default 0.0001
+        Learning rate at the end of training (linear decay).
+    sg : {0, 1}, default 0
+        1 for skip-gram, 0 for CBOW.
+    hs : {1}, default 1
+        Must be 1.
+    negative : {0}, default 0
+        Must be 0.
+    cbow_mean : {0, 1}, default 1
+        CBOW hidden vector: 1 = mean of the context vectors, 0 = their sum.
+    epochs : int, default 5
+    sorted_vocab : {0, 1}, default 1
+        Sort the vocabulary by descending count.
+    batch_words : int, default 10000
+        Target words per job; each job is one ``nogil`` kernel call.
+    compute_loss : bool, default False
+        Sum the training loss (see :meth:`get_latest_training_loss`).
+    callbacks : sequence of gensim ``CallbackAny2Vec``, optional
+    max_final_vocab : int, optional
+        Raise ``min_count`` until at most this many words remain.
+    shrink_windows : bool, default True
+        Draw each window size uniformly from 1..``window``, as word2vec.c.
+    trim_rule : callable, optional
+        gensim's ``trim_rule(word, count, min_count)`` vocabulary hook.
+    corpus_buffer : str or PathLike, optional
+        Keep the encoded corpus (4 bytes per token) in this file, memory-mapped,
+        instead of in RAM: for corpora larger than memory.
+    null_word, hashfxn, ns_exponent, comment :
+        Accepted for signature compatibility with gensim; they do not affect
+        hierarchical-softmax training (``null_word`` must be 0).
+
+    Attributes
+    ----------
+    wv : gensim.models.KeyedVectors
+        The word vectors (``wv.vectors`` is trained in place).
+    syn1 : ndarray of float32, shape (len(wv), vector_size)
+        Inner-node vectors in gensim's layout: row ``i < V-1`` is inner node ``i``
+        (the root is ``V-2``); the last row is unused and stays zero.
+    tree : hsmcy.BinaryTree
+        Every word's path: ``tree.path(i)`` is gensim's ``(point, code)`` of word ``i``.
+
+    Examples
+    --------
+    >>> from gensim.test.utils import datapath
+    >>> from hsmcy import Word2Vec
+    >>> model = Word2Vec(corpus_file=datapath("lee_background.cor"), vector_size=50, epochs=2, workers=2)
+    >>> model.wv.most_similar("government", topn=3)  # doctest: +SKIP
+    """
+
+    def __init__(self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5, min_count=5,
+                 max_vocab_size=None, sample=1e-3, seed=1, workers=3, min_alpha=0.0001, sg=0, hs=1, negative=0,
+                 ns_exponent=0.75, cbow_mean=1, hashfxn=hash, epochs=5, null_word=0, trim_rule=None,
+                 sorted_vocab=1, batch_words=10000, compute_loss=False, callbacks=(), comment=None,
+                 max_final_vocab=None, shrink_windows=True, corpus_buffer=None):
+        if hs != 1:
+            raise ValueError(f"hs must be 1: hsmcy trains hierarchical softmax only (got hs={hs!r}); "
+                             "use gensim for negative sampling")
+        if negative:
+            raise ValueError(f"negative must be 0: hsmcy trains hierarchical softmax only (got negative={negative!r})")
+        if null_word:
+            raise ValueError("null_word is not supported (it only pads CBOW windows for negative sampling in gensim)")
+        self.vector_size = _check_int("vector_size", vector_size, 1)
+        self.alpha = _check_float("alpha", alpha, strictly_above=0.0)
+        self.min_alpha = _check_float("min_alpha", min_alpha, minimum=0.0)
+        self.window = _check_int("window", window, 1)
+        self.min_count = _check_int("min_count", min_count, 0)
+        self.max_vocab_size = None if max_vocab_size is None else _check_int("max_vocab_size", max_vocab_size, 1)
+        self.max_final_vocab = None if max_final_vocab is None else _check_int("max_final_vocab", max_final_vocab, 1)
+        self.sample = _check_float("sample", sample, minimum=0.0)
+        self.seed = _check_int("seed", seed, 0)
+        self.workers = _check_int("workers", workers, 1)
+        if sg not in (0, 1, True, False):
+            raise ValueError(f"sg must be 0 (CBOW) or 1 (skip-gram), got {sg!r}")
+        self.sg = int(sg)
+        if cbow_mean not in (0, 1, True, False):
+            raise ValueError(f"cbow_mean must be 0 or 1, got {cbow_mean!r}")
+        self.cbow_mean = int(cbow_mean)
+        self.epochs = _check_int("epochs", epochs, 1)
+        self.sorted_vocab = int(bool(sorted_vocab))
+        self.batch_words = _check_int("batch_words", batch_words, 1)
+        self.compute_loss = bool(compute_loss)
+        self.callbacks = tuple(callbacks or ())
+        self.shrink_windows = bool(shrink_windows)
+        self.trim_rule = trim_rule
+        self.corpus_buffer = corpus_buffer
+        self.hs, self.negative = 1, 0
+        self.ns_exponent, self.hashfxn, self.null_word, self.comment = ns_exponent, hashfxn, 0, comment
+
+        self.wv = KeyedVectors(self.vector_size)
+        self.syn1 = np.zeros((0, self.vector_size), dtype=np.float32)
+        self.tree = None
+        self.corpus_count = 0
+        self.corpus_total_words = 0
+        self.effective_min_count = self.min_count
+        self.train_count = 0
+        self.total_train_time = 0.0
+        self.running_training_loss = 0.0
+        self.min_alpha_yet_reached = self.alpha
+        self._keep_probability = np.zeros(0, dtype=np.float32)
+        self._encoded = None          # EncodedCorpus of the corpus given to build_vocab
+        self._encoded_source = None   # what it was read from, to recognise it in train()
+        self._current_run = None
+
+        if sentences is not None or corpus_file is not None:
+            self._check_one_corpus(sentences, corpus_file, "sentences")
+            # build_vocab and train each read the corpus: a one-shot generator cannot serve both.
+            corpus_io.check_corpus_iterable(sentences, "sentences", passes=2)
+            self.build_vocab(corpus_iterable=sentences, corpus_file=corpus_file, trim_rule=trim_rule)
+            self.train(corpus_iterable=sentences, corpus_file=corpus_file, total_examples=self.corpus_count,
+                       total_words=self.corpus_total_words, epochs=self.epochs, start_alpha=self.alpha,
+                       end_alpha=self.min_alpha, compute_loss=self.compute_loss, callbacks=self.callbacks)
+
+    # ------------------------------------------------------------- helpers
+    @staticmethod
+    def _check_one_corpus(corpus_iterable, corpus_file, iterable_name="corpus_iterable"):
+        if corpus_iterable is not None and corpus_file is not None:
+            raise ValueError(f"give either {iterable_name} or corpus_file, not both")
+        if corpus_iterable is None and corpus_file is None:
+            raise ValueError(f"give one of {iterable_name} or corpus_file")
+
+    def _buffer_path(self):
+        if self.corpus_buffer is None:
+            return None
+        path = os.fspath(self.corpus_buffer)
+        return os.path.join(path, "hsmcy-corpus.int32") if os.path.isdir(path) else path
+
+    @staticmethod
+    def _source_key(corpus_iterable, corpus_file):
+        if corpus_file is not None:
+            path = os.path.abspath(os.fspath(corpus_file))
+            stat = os.stat(path)
+            return ("file", path, stat.st_size, stat.st_mtime_ns)
+        return ("iterable", id(corpus_iterable))
+
+    @property
+    def layer1_size(self):
+        """gensim's name for the vector width."""
+        return self.vector_size
+
+    @property
+    def inner_node_vectors(self):
+        """The ``V - 1`` inner-node vectors (a view of ``syn1`` without its unused last row)."""
+        return self.syn1[:max(len(self.wv) - 1, 0)]
+
+    def __str__(self):
+        return f"Word2Vec<vocab={len(self.wv)}, vector_size={self.vector_size}, alpha={self.alpha}, sg={self.sg}, hs=1>"
+
+    __repr__ = __str__
+
+    # ------------------------------------------------------------ vocabulary
+    def build_vocab(self, corpus_iterable=None, corpus_file=None, update=False, progress_per=10000,
+                    keep_raw_vocab=False, trim_rule=None, **kwargs):
+        """Read the corpus once: count words, build the vocabulary and Huffman tree, reset weights.
+
+        The corpus is encoded into int32 ids during the same pass and kept until the
+        next :meth:`train` on the same corpus, which then needs no second reading.
+
+        Parameters
+        ----------
+        corpus_iterable : iterable of list of str, optional
+        corpus_file : str or PathLike, optional
+            Exactly one of the two.
+        update : bool
+            Online vocabulary growth is not supported (``ValueError``).
+        trim_rule : callable, optional
+            Overrides the constructor's ``trim_rule``.
+        """
+        if update:
+            raise ValueError("build_vocab(update=True) is not supported: hsmcy builds the Huffman tree once; "
+                             "build a new vocabulary from the combined corpus instead")
+        if kwargs:
+            raise TypeError(f"build_vocab() got unexpected arguments: {sorted(kwargs)}")
+        self._check_one_corpus(corpus_iterable, corpus_file)
+        started = time.perf_counter()
+        if corpus_file is not None:
+            scan = corpus_io.scan_file(corpus_file, buffer_path=self._buffer_path())
+        else:
+            scan = corpus_io.scan_iterable(corpus_iterable, buffer_path=self._buffer_path(),
+                                           progress_per=progress_per)
+        if scan.corpus.n_sentences == 0 or scan.corpus.n_words == 0:
+            source = f"corpus_file {os.fspath(corpus_file)!r}" if corpus_file is not None else "corpus_iterable"
+            raise ValueError(f"{source} is empty: it holds no tokens")
+        vocabulary, remap = Vocabulary.from_raw_counts(
+            scan.words, scan.counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
+            max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
+            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
+        if len(vocabulary) == 0:
+            raise ValueError(f"no word occurs at least min_count={self.min_count} times "
+                             f"(the corpus has {len(scan.words)} distinct words, the most frequent "
+                             f"{int(scan.counts.max())} times): lower min_count")
+        self.corpus_count = scan.corpus.n_sentences
+        self.corpus_total_words = int(scan.counts.sum())
+        self._encoded = scan.encode(remap)
+        self._encoded_source = self._source_key(corpus_iterable, corpus_file)
+        self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
+        self.effective_min_count = int(vocabulary.counts.min())
+        self._init_weights()
+        logger.info("build_vocab: %d words, %d sentences, %d tokens (%d in vocabulary) in %.2fs; tree depth %s",
+                    len(vocabulary), self.corpus_count, self.corpus_total_words, self._encoded.n_words,
+                    time.perf_counter() - started, self.tree.depth_statistics())
+
+    def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None, trim_rule=None,
+                              update=False):
+        """Build the vocabulary from a ``{word: count}`` mapping instead of a corpus."""
+        if update:
+            raise ValueError("build_vocab_from_freq(update=True) is not supported")
+        words = list(word_freq)
+        counts = np.array([word_freq[w] for w in words], dtype=np.int64)
+        if not words:
+            raise ValueError("word_freq is empty")
+        vocabulary, _ = Vocabulary.from_raw_counts(
+            words, counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
+            max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
+            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
+        if len(vocabulary) == 0:
+            raise ValueError(f"no word in word_freq reaches min_count={self.min_count}")
+        self.corpus_count = int(corpus_count or 0)
+        self.corpus_total_words = int(counts.sum())
+        self._encoded, self._encoded_source = None, None
+        self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
+        self._init_weights()
+
+    def _set_vocabulary(self, words, counts, tree):
+        """Install words, counts and tree into ``wv`` (gensim's attribute layout)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        wv = KeyedVectors(self.vector_size, count=0)
+        wv.index_to_key = list(words)
+        wv.key_to_index = {word: i for i, word in enumerate(wv.index_to_key)}
+        wv.expandos = {}
+        wv.allocate_vecattrs(["count"], [np.int64])
+        wv.expandos["count"][:] = counts
+        self._keep_probability = keep_probabilities(counts, self.sample)
+        # gensim's own encoding of the down-sampling probability, for to_gensim().
+        wv.allocate_vecattrs(["sample_int"], [np.uint32])
+        wv.expandos["sample_int"][:] = (self._keep_probability.astype(np.float64) * (2 ** 32 - 1)).astype(np.uint32)
+        self.wv = wv
+        self.tree = tree
+
+    def _init_weights(self):
+        """gensim 4's initialisation: input vectors uniform in [-1/size, 1/size), ``syn1`` zero."""
+        vocab_size = len(self.wv.index_to_key)
+        rng = np.random.default_rng(self.seed)
+        vectors = rng.random((vocab_size, self.vector_size), dtype=np.float32)
+        vectors *= 2.0
+        vectors -= 1.0
+        vectors /= self.vector_size
+        self.wv.vectors = vectors
+        self.wv.norms = None
+        self.syn1 = np.zeros((max(vocab_size, 1), self.vector_size), dtype=np.float32)
+
+    # ------------------------------------------------------------- training
+    def _encoded_corpus_for(self, corpus_iterable, corpus_file):
+        """The encoded corpus to train on: the one from build_vocab if it is the same source."""
+        key = self._source_key(corpus_iterable, corpus_file)
+        if self._encoded is not None and key == self._encoded_source:
+            return self._encoded
+        word_index = self.wv.key_to_index
+        if corpus_file is not None:
+            return corpus_io.encode_file(corpus_file, word_index, buffer_path=self._buffer_path())
+        return corpus_io.encode_iterable(corpus_iterable, word_index, buffer_path=self._buffer_path())
+
+    def train(self, corpus_iterable=None, corpus_file=None, total_examples=None, total_words=None, epochs=None,
+              start_alpha=None, end_alpha=None, word_count=0, queue_factor=2, report_delay=1.0,
+              compute_loss=False, callbacks=(), progress=False, **kwargs):
+        """Train the vectors on a corpus (gensim's signature).
+
+        Parameters
+        ----------
+        corpus_iterable, corpus_file :
+            Exactly one.  If it is the corpus given to :meth:`build_vocab`, its encoded
+            form is reused; otherwise it is read and encoded once (unknown words dropped).
+        total_examples, total_words : int, optional
+            Accepted for gensim compatibility.  hsmcy knows the exact corpus size once
+            encoded, so these are only compared with it (a mismatch is logged).
+        epochs : int, optional
+            Defaults to the model's ``epochs``.
+        start_alpha, end_alpha : float, optional
+            Learning rate at the start and end of this call (defaults: ``alpha``, ``min_alpha``).
+        compute_loss : bool
+            Accumulate the exact loss, see :meth:`get_latest_training_loss`.
+        callbacks : sequence
+            gensim ``CallbackAny2Vec`` objects (``on_train_begin/end``, ``on_epoch_begin/end``,
+            ``on_batch_begin/end``).
+        progress : bool
+            Show a tqdm progress bar (needs ``tqdm``).
+        word_count, queue_factor :
+            Accepted for gensim compatibility; unused.
+
+        Returns
+        -------
+        (int, int)
+            Words trained after down-sampling, and words read, summed over epochs.
+        """
+        if kwargs:
+            raise TypeError(f"train() got unexpected arguments: {sorted(kwargs)}")
+        if self.tree is None or not len(self.wv.index_to_key):
+            raise RuntimeError("you must build the vocabulary (build_vocab) before training the model")
+        self._check_one_corpus(corpus_iterable, corpus_file)
+        epochs = self.epochs if epochs is None else _check_int("epochs", epochs, 1)
+        start_alpha = self.alpha if start_alpha is None else _check_float("start_alpha", start_alpha,
+                                                                          strictly_above=0.0)
+        end_alpha = self.min_alpha if end_alpha is None else _check_float("end_alpha", end_alpha, minimum=0.0)
+        if corpus_file is not None:
+            corpus_io.check_corpus_file(corpus_file)
+        else:
+            corpus_io.check_corpus_iterable(corpus_iterable)
+        encoded = self._encoded_corpus_for(corpus_iterable, corpus_file)
+        if encoded.n_words == 0:
+            raise ValueError("the corpus to train on has no word of the vocabulary (or is empty/exhausted)")
+        if total_examples is not None and total_examples != encoded.n_sentences and total_examples != self.corpus_count:
+            logger.warning("total_examples=%s but the corpus has %d sentences; using the real count",
+                           total_examples, encoded.n_sentences)
+        encoded.check(len(self.wv.index_to_key))
+        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
+        self.epochs = epochs
+        self.compute_loss = bool(compute_loss)
+        self.running_training_loss = 0.0
+        progress_bar = _TqdmProgress(encoded.n_words * epochs) if progress else None
+        run = TrainingRun(
+            corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
+            keep_probability=self._keep_probability, sg=self.sg, window=self.window,
+            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=epochs, start_alpha=start_alpha,
+            end_alpha=end_alpha, workers=self.workers, batch_words=self.batch_words,
+            compute_loss=self.compute_loss, seed=self.seed + self.train_count,
+            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar)
+        self._current_run = run
+        started = time.perf_counter()
+        try:
+            trained, seen = run.run()
+        except KeyboardInterrupt:
+            self._finish_run(run, started)
+            logger.warning("training interrupted after %d of %d epochs (%d of %d words); the model is consistent",
+                           run.epochs_done, epochs, run.words_seen, encoded.n_words * epochs)
+            raise
+        finally:
+            if progress_bar is not None:
+                progress_bar.close()
+        self._finish_run(run, started)
+        if self._encoded is encoded:
+            self._encoded, self._encoded_source = None, None  # free the buffer: training is done
+        elapsed = time.perf_counter() - started
+        logger.info("training on %d raw words (%d effective words) took %.1fs, %.0f effective words/s",
+                    seen, trained, elapsed, trained / elapsed if elapsed > 0 else 0.0)
+        return trained, seen
+
+    def _finish_run(self, run, started):
+        self._on_epoch_end_of_run(run)
+        self.total_train_time += time.perf_counter() - started
+        self.train_count += 1
+        self.min_alpha_yet_reached = run.alpha_at(run.epochs_done, 0) if run.epochs_done else run.start_alpha
+        self._current_run = None
+        self.wv.norms = None  # vectors changed: gensim recomputes norms lazily
+
+    def _on_epoch_end_of_run(self, run):
+        """Called by the training run after each epoch: publish the loss so far."""
+        self.running_training_loss = run.total_loss
+        self.wv.norms = None
+
+    def get_latest_training_loss(self):
+        """Summed loss (``-log P`` of every trained centre word along its path) of the latest ``train()``.
+
+        Exact, accumulated per worker in double precision; 0.0 unless the training
+        call had ``compute_loss=True``.  During training (e.g. in a callback) it is
+        the loss so far.
+        """
+        run = self._current_run
+        return run.total_loss if run is not None else self.running_training_loss
+
+    # --------------------------------------------------------- persistence
+    def save(self, path):
+        """Save to ``path`` in hsmcy's format: arrays + JSON, no pickle, written atomically.
+
+        gensim's own ``.save`` format is pickle-based, and loading such a file from
+        an untrusted source runs arbitrary code; this format cannot.  Use
+        :meth:`to_gensim` for gensim formats.
+        """
+        words_blob, words_offsets = encode_strings(self.wv.index_to_key)
+        metadata = {name: getattr(self, name) for name in _SAVED_PARAMETERS}
+        metadata.update(corpus_count=self.corpus_count, corpus_total_words=self.corpus_total_words,
+                        train_count=self.train_count, total_train_time=self.total_train_time,
+                        running_training_loss=self.running_training_loss,
+                        min_alpha_yet_reached=self.min_alpha_yet_reached,
+                        vocab_size=len(self.wv.index_to_key), tree_depth=self.tree.depth_statistics()
+                        if self.tree is not None else None)
+        if self.tree is None:
+            raise RuntimeError("nothing to save: the model has no vocabulary yet")
+        arrays = {
+            "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
+            "words_utf8": words_blob, "words_offsets": words_offsets,
+            "path_nodes": self.tree.path_nodes, "path_codes": self.tree.path_codes,
+            "path_offsets": self.tree.path_offsets,
+        }
+        save_archive(path, "word2vec", metadata, arrays)
+
+    @classmethod
+    def load(cls, path, mmap=None):
+        """Load a model saved by :meth:`save`, validating every array before use.
+
+        Parameters
+        ----------
+        mmap : None or "r"
+            ``"r"`` memory-maps the large arrays read-only (fast, shared between
+            processes); such a model can be queried but not trained.
+        """
+        metadata, arrays = load_archive(path, kind="word2vec", mmap=mmap)
+        where = f"model file {os.fspath(path)!r}"
+        try:
+            parameters = {name: metadata[name] for name in _SAVED_PARAMETERS}
+        except KeyError as missing:
+            raise ValueError(f"{where}: metadata lacks {missing}") from None
+        try:
+            model = cls(**parameters)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: invalid parameters ({error})") from error
+        words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
+        vocab_size = len(words)
+        if len(set(words)) != vocab_size:
+            raise ValueError(f"{where}: duplicate words in the vocabulary")
+        counts = np.asarray(arrays["counts"])
+        if counts.dtype != np.int64 or counts.shape != (vocab_size,) or (vocab_size and counts.min() < 0):
+            raise ValueError(f"{where}: counts must be {vocab_size} non-negative int64 values")
+        input_vectors, syn1 = arrays["input_vectors"], arrays["syn1"]
+        expected = (vocab_size, model.vector_size)
+        if input_vectors.dtype != np.float32 or input_vectors.shape != expected:
+            raise ValueError(f"{where}: input_vectors must be float32 {expected}, got "
+                             f"{input_vectors.dtype} {input_vectors.shape}")
+        if syn1.dtype != np.float32 or syn1.shape != (max(vocab_size, 1), model.vector_size):
+            raise ValueError(f"{where}: syn1 must be float32 {(max(vocab_size, 1), model.vector_size)}, got "
+                             f"{syn1.dtype} {syn1.shape}")
+        for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{where}: {name} holds NaN or infinite values")
+        try:
+            tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
+                              np.asarray(arrays["path_offsets"]))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
+        if tree.n_leaves != vocab_size:
+            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
+        model._set_vocabulary(words, counts, tree)
+        model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
+        model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
+        for name in ("corpus_count", "corpus_total_words", "train_count"):
+            setattr(model, name, int(metadata.get(name, 0)))
+        for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
+            setattr(model, name, float(metadata.get(name, 0.0)))
+        return model
+
+    # ---------------------------------------------------------- gensim interop
+    def to_gensim(self):
+        """A :class:`gensim.models.Word2Vec` (hs=1, negative=0) holding this model.
+
+        It carries the vectors, ``syn1``, counts and every word's ``code`` and
+        ``point``, so gensim's own ``score()`` and ``train()`` continue from it.
+        """
+        from .gensim_compat import to_gensim
+        return to_gensim(self)
+
+    @classmethod
+    def from_gensim(cls, gensim_model):
+        """Import a gensim ``Word2Vec`` trained with ``hs=1``, keeping its tree as it is."""
+        from .gensim_compat import from_gensim
+        return from_gensim(cls, gensim_model)
+
+
+_SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
+                     "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
+                     "max_final_vocab", "shrink_windows")
+
+
+class _TqdmProgress:
+    """A tqdm bar fed from the training run's progress reports."""
+
+    def __init__(self, total_words):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as error:
+            raise ImportError("progress=True needs tqdm: pip install tqdm") from error
+        self.bar = tqdm(total=total_words, unit="word", unit_scale=True, desc="training")
+        self.position = 0
+
+    def __call__(self, run, epoch, words_into_epoch, rate):
+        position = epoch * run.words_per_epoch + words_into_epoch
+        self.bar.update(max(position - self.position, 0))
+        self.position = position
+        self.bar.set_postfix(alpha=f"{run.alpha_at(epoch, words_into_epoch):.5f}", epoch=epoch)
+
+    def close(self):
+        self.bar.close()
