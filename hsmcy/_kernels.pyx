@@ -18,70 +18,9 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memset
 
 from hsmcy._blas cimport dot, axpy, scale
+from hsmcy._hs cimport next_random, random_uniform, train_path
 
 import numpy as np
-
-
-# --------------------------------------------------------------------- scalar maths
-cdef inline float sigmoid(float x) noexcept nogil:
-    """1 / (1 + e^-x), exact: no lookup table and no clipping of saturated values."""
-    # exp(-x) overflows to inf for x < -88, giving exactly 0.0: still no NaN.
-    return 1.0 / (1.0 + exp(-x))
-
-
-cdef inline double softplus_neg(double z) noexcept nogil:
-    """-log(sigmoid(z)) = log(1 + e^-z), stable for large |z|."""
-    if z > 0:
-        return log1p(exp(-z))
-    return -z + log1p(exp(z))
-
-
-# ------------------------------------------------------------ per-worker RNG
-# splitmix64: one 64-bit word of state per worker, passed in and written back, so
-# that a worker's stream continues across batches and runs are reproducible.
-cdef inline uint64_t next_random(uint64_t* state) noexcept nogil:
-    cdef uint64_t z
-    state[0] += <uint64_t>0x9E3779B97F4A7C15
-    z = state[0]
-    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
-    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EB
-    return z ^ (z >> 31)
-
-
-cdef inline float random_uniform(uint64_t* state) noexcept nogil:
-    """Uniform float in [0, 1) from the top 24 bits."""
-    return (next_random(state) >> 40) * (1.0 / 16777216.0)
-
-
-# -------------------------------------------------------------- the path step
-cdef double train_path(
-    const int32_t* nodes, const uint8_t* codes, int64_t length,
-    const float* hidden, float* hidden_grad, float[:, ::1] inner_node_vectors,
-    int size, float alpha, bint compute_loss,
-) noexcept nogil:
-    """One SGD step on -log P(leaf | hidden) along one path.
-
-    For each node n with target t = 1 - code and f = sigmoid(hidden . v_n):
-    d loss / d(hidden . v_n) = f - t, so with g = alpha * (t - f):
-        hidden_grad += g * v_n      (the step for hidden, applied by the caller)
-        v_n         += g * hidden
-    ``hidden`` is not changed, so every node's gradient is taken at the same point.
-    Returns the loss (0 unless ``compute_loss``).
-    """
-    cdef int64_t k
-    cdef float* row
-    cdef float dot_product, g
-    cdef double loss = 0.0
-    for k in range(length):
-        row = &inner_node_vectors[nodes[k], 0]
-        dot_product = dot(size, hidden, row)
-        g = ((1 - codes[k]) - sigmoid(dot_product)) * alpha
-        axpy(size, g, row, hidden_grad)
-        axpy(size, g, hidden, row)
-        if compute_loss:
-            # code 0 -> -log sigmoid(dot); code 1 -> -log sigmoid(-dot)
-            loss += softplus_neg(dot_product if codes[k] == 0 else -dot_product)
-    return loss
 
 
 # ------------------------------------------------------------ sentence kernels
