@@ -23,36 +23,97 @@ from hsmcy._hs cimport next_random, random_uniform, train_path
 import numpy as np
 
 
+# ---------------------------------------------------------- wide-vector steps
+cdef extern from "_simd.h" nogil:
+    const char* HS_DISPATCH_NAME
+    float hs_sigmoid(float x)
+    double hs_path_step(int size, const float* hidden, float* hidden_grad,
+                        float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
+                        int64_t length, float alpha, int compute_loss)
+    double hs_sg_window_step(int size, float** context_rows, int n_context,
+                             float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
+                             int64_t length, float alpha, int compute_loss,
+                             float* scratch, float* gains, float* dots)
+    double hs_cbow_step(int size, float** context_rows, int n_context, int cbow_mean,
+                        float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
+                        int64_t length, float alpha, int compute_loss,
+                        float* hidden, float* hidden_grad)
+
+
+# Which code trains a batch (``train_batch(kernel=...)``):
+#   KERNEL_BLAS    per (centre, context) pair, BLAS sdot/saxpy (``_hs.train_path``);
+#   KERNEL_SIMD    per pair, the same order, wide-vector C with run-time dispatch;
+#   KERNEL_WINDOW  skip-gram batched per window (``reference.sg_window_step``),
+#                  wide-vector C; CBOW as KERNEL_SIMD.
+cdef enum:
+    KERNEL_BLAS = 0
+    KERNEL_SIMD = 1
+    KERNEL_WINDOW = 2
+KERNELS = {"blas": KERNEL_BLAS, "simd": KERNEL_SIMD, "window": KERNEL_WINDOW}
+VECTOR_DISPATCH = HS_DISPATCH_NAME.decode()
+
+
+cdef struct Scratch:
+    # Per-worker buffers, owned by train_batch's caller frame.
+    float* hidden          # size
+    float* hidden_grad     # size
+    float* window_grads    # 2 * window * size
+    float* gains           # 2 * window
+    float* dots            # 2 * window
+    float** context_rows   # 2 * window
+
+
 # ------------------------------------------------------------ sentence kernels
+cdef inline void window_bounds(int64_t centre, int64_t n_words, int window, bint shrink_windows,
+                               uint64_t* rng, int64_t* low, int64_t* high) noexcept nogil:
+    """Context positions [low, high) of ``centre``; one RNG draw when ``shrink_windows``."""
+    cdef int reduction = <int>(next_random(rng) % <uint64_t>window) if shrink_windows else 0
+    low[0] = centre - window + reduction
+    if low[0] < 0:
+        low[0] = 0
+    high[0] = centre + window + 1 - reduction
+    if high[0] > n_words:
+        high[0] = n_words
+
+
 cdef double sg_sentence(
     const int32_t* words, int64_t n_words, int window, bint shrink_windows, uint64_t* rng,
     float[:, ::1] input_vectors, float[:, ::1] inner_node_vectors,
     const int32_t* path_nodes, const uint8_t* path_codes, const int64_t* path_offsets,
-    float* hidden_grad, int size, float alpha, bint compute_loss,
+    Scratch* scratch, int size, float alpha, bint compute_loss, int kernel,
 ) noexcept nogil:
-    """Skip-gram over one (already subsampled) sentence, pair by pair."""
-    cdef int64_t centre, context, low, high, start
-    cdef int reduction
+    """Skip-gram over one (already subsampled) sentence: per pair, or per window."""
+    cdef int64_t centre, context, low, high, start, length
+    cdef int n_context
     cdef float* context_row
     cdef double loss = 0.0
     for centre in range(n_words):
-        reduction = <int>(next_random(rng) % <uint64_t>window) if shrink_windows else 0
-        low = centre - window + reduction
-        if low < 0:
-            low = 0
-        high = centre + window + 1 - reduction
-        if high > n_words:
-            high = n_words
+        window_bounds(centre, n_words, window, shrink_windows, rng, &low, &high)
         start = path_offsets[words[centre]]
+        length = path_offsets[words[centre] + 1] - start
+        if kernel == KERNEL_WINDOW:
+            n_context = 0
+            for context in range(low, high):
+                if context != centre:
+                    scratch.context_rows[n_context] = &input_vectors[words[context], 0]
+                    n_context += 1
+            loss += hs_sg_window_step(size, scratch.context_rows, n_context, &inner_node_vectors[0, 0],
+                                      &path_nodes[start], &path_codes[start], length, alpha, compute_loss,
+                                      scratch.window_grads, scratch.gains, scratch.dots)
+            continue
         for context in range(low, high):
             if context == centre:
                 continue
             context_row = &input_vectors[words[context], 0]
-            memset(hidden_grad, 0, size * sizeof(float))
-            loss += train_path(&path_nodes[start], &path_codes[start],
-                               path_offsets[words[centre] + 1] - start,
-                               context_row, hidden_grad, inner_node_vectors, size, alpha, compute_loss)
-            axpy(size, 1.0, hidden_grad, context_row)
+            memset(scratch.hidden_grad, 0, size * sizeof(float))
+            if kernel == KERNEL_SIMD:
+                loss += hs_path_step(size, context_row, scratch.hidden_grad, &inner_node_vectors[0, 0],
+                                     &path_nodes[start], &path_codes[start], length, alpha, compute_loss)
+            else:
+                loss += train_path(&path_nodes[start], &path_codes[start], length,
+                                   context_row, scratch.hidden_grad, inner_node_vectors, size, alpha,
+                                   compute_loss)
+            axpy(size, 1.0, scratch.hidden_grad, context_row)
     return loss
 
 
@@ -60,7 +121,7 @@ cdef double cbow_sentence(
     const int32_t* words, int64_t n_words, int window, bint shrink_windows, bint cbow_mean,
     uint64_t* rng, float[:, ::1] input_vectors, float[:, ::1] inner_node_vectors,
     const int32_t* path_nodes, const uint8_t* path_codes, const int64_t* path_offsets,
-    float* hidden, float* hidden_grad, int size, float alpha, bint compute_loss,
+    Scratch* scratch, int size, float alpha, bint compute_loss, int kernel,
 ) noexcept nogil:
     """CBOW over one (already subsampled) sentence.
 
@@ -68,17 +129,26 @@ cdef double cbow_sentence(
     ``hidden``; with ``cbow_mean=0`` (sum) gensim divides that step by the number of
     context words, and so do we (see ``reference.cbow_step``).
     """
-    cdef int64_t centre, context, low, high, start
-    cdef int reduction, n_context
+    cdef int64_t centre, context, low, high, start, length
+    cdef int n_context
+    cdef float* hidden = scratch.hidden
+    cdef float* hidden_grad = scratch.hidden_grad
     cdef double loss = 0.0
     for centre in range(n_words):
-        reduction = <int>(next_random(rng) % <uint64_t>window) if shrink_windows else 0
-        low = centre - window + reduction
-        if low < 0:
-            low = 0
-        high = centre + window + 1 - reduction
-        if high > n_words:
-            high = n_words
+        window_bounds(centre, n_words, window, shrink_windows, rng, &low, &high)
+        start = path_offsets[words[centre]]
+        length = path_offsets[words[centre] + 1] - start
+        if kernel != KERNEL_BLAS:
+            n_context = 0
+            for context in range(low, high):
+                if context != centre:
+                    scratch.context_rows[n_context] = &input_vectors[words[context], 0]
+                    n_context += 1
+            if n_context > 0:
+                loss += hs_cbow_step(size, scratch.context_rows, n_context, cbow_mean,
+                                     &inner_node_vectors[0, 0], &path_nodes[start], &path_codes[start],
+                                     length, alpha, compute_loss, hidden, hidden_grad)
+            continue
         memset(hidden, 0, size * sizeof(float))
         n_context = 0
         for context in range(low, high):
@@ -90,9 +160,7 @@ cdef double cbow_sentence(
         if cbow_mean:
             scale(size, 1.0 / n_context, hidden)
         memset(hidden_grad, 0, size * sizeof(float))
-        start = path_offsets[words[centre]]
-        loss += train_path(&path_nodes[start], &path_codes[start],
-                           path_offsets[words[centre] + 1] - start,
+        loss += train_path(&path_nodes[start], &path_codes[start], length,
                            hidden, hidden_grad, inner_node_vectors, size, alpha, compute_loss)
         if not cbow_mean:
             scale(size, 1.0 / n_context, hidden_grad)
@@ -124,6 +192,7 @@ def train_batch(
     float[::1] hidden_grad,
     int32_t[::1] kept_words,
     bint compute_loss,
+    int kernel=KERNEL_WINDOW,
 ):
     """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``.
 
@@ -131,7 +200,8 @@ def train_batch(
     window sizes are drawn (``shrink_windows``) from the worker's ``rng_state``,
     all without the GIL.  The learning rate falls linearly from ``alpha_start`` to
     ``alpha_end`` across the batch's words.  ``kept_words`` is scratch space at
-    least as long as the longest sentence.
+    least as long as the longest sentence.  ``kernel`` is one of ``KERNELS``'
+    values (see there); all give the same subsampling and windows.
 
     Returns ``(words_seen, words_trained, loss)``: tokens read, tokens left after
     subsampling, and the summed loss (0.0 unless ``compute_loss``).
@@ -145,8 +215,26 @@ def train_batch(
     cdef double loss = 0.0
     cdef uint64_t* rng = &rng_state[0]
     cdef int32_t* kept = &kept_words[0]
+    if kernel not in (KERNEL_BLAS, KERNEL_SIMD, KERNEL_WINDOW):
+        raise ValueError(f"kernel must be one of {sorted(KERNELS.values())}, got {kernel}")
     if total_words <= 0:
         return 0, 0, 0.0
+    # Window scratch: at most 2 * window context words per centre word.
+    window_grads_array = np.empty(2 * window * size, dtype=np.float32)
+    gains_array = np.empty(2 * window, dtype=np.float32)
+    dots_array = np.empty(2 * window, dtype=np.float32)
+    context_rows_array = np.empty(2 * window, dtype=np.uintp)
+    cdef float[::1] window_grads = window_grads_array
+    cdef float[::1] gains = gains_array
+    cdef float[::1] dots = dots_array
+    cdef size_t[::1] context_rows = context_rows_array
+    cdef Scratch scratch
+    scratch.hidden = &hidden[0]
+    scratch.hidden_grad = &hidden_grad[0]
+    scratch.window_grads = &window_grads[0]
+    scratch.gains = &gains[0]
+    scratch.dots = &dots[0]
+    scratch.context_rows = <float**>&context_rows[0]
     with nogil:
         for sentence in range(n_sentences):
             alpha = alpha_start + (alpha_end - alpha_start) * (<float>words_seen / total_words)
@@ -166,12 +254,12 @@ def train_batch(
                 loss += sg_sentence(kept, n_kept, window, shrink_windows, rng,
                                     input_vectors, inner_node_vectors,
                                     &path_nodes[0], &path_codes[0], &path_offsets[0],
-                                    &hidden_grad[0], size, alpha, compute_loss)
+                                    &scratch, size, alpha, compute_loss, kernel)
             else:
                 loss += cbow_sentence(kept, n_kept, window, shrink_windows, cbow_mean, rng,
                                       input_vectors, inner_node_vectors,
                                       &path_nodes[0], &path_codes[0], &path_offsets[0],
-                                      &hidden[0], &hidden_grad[0], size, alpha, compute_loss)
+                                      &scratch, size, alpha, compute_loss, kernel)
     return words_seen, words_trained, loss
 
 
@@ -182,18 +270,113 @@ def path_step(
     const int32_t[::1] nodes,
     const uint8_t[::1] codes,
     float alpha,
+    str kernel="blas",
 ):
-    """One ``train_path`` call (for tests): returns ``(hidden_grad, loss)``."""
+    """One path step (for tests): ``_hs.train_path`` (``kernel="blas"``) or the
+    wide-vector ``hs_path_step`` (any other kernel).  Returns ``(hidden_grad, loss)``."""
     cdef int size = hidden.shape[0]
     hidden_grad = np.zeros(size, dtype=np.float32)
     cdef float[::1] grad_view = hidden_grad
     cdef double loss
+    cdef int variant = KERNELS[kernel]
+    _check_twin_path(inner_node_vectors, nodes, codes, size)
     if nodes.shape[0] == 0:
         return hidden_grad, 0.0
     with nogil:
-        loss = train_path(&nodes[0], &codes[0], nodes.shape[0], &hidden[0], &grad_view[0],
-                          inner_node_vectors, size, alpha, True)
+        if variant == KERNEL_BLAS:
+            loss = train_path(&nodes[0], &codes[0], nodes.shape[0], &hidden[0], &grad_view[0],
+                              inner_node_vectors, size, alpha, True)
+        else:
+            loss = hs_path_step(size, &hidden[0], &grad_view[0], &inner_node_vectors[0, 0],
+                                &nodes[0], &codes[0], nodes.shape[0], alpha, True)
     return hidden_grad, loss
+
+
+def _check_twin_path(inner_node_vectors, nodes, codes, size):
+    if inner_node_vectors.shape[1] != size:
+        raise ValueError("inner_node_vectors and the hidden vectors differ in width")
+    if nodes.shape[0] != codes.shape[0]:
+        raise ValueError("nodes and codes differ in length")
+    if nodes.shape[0] and (min(nodes) < 0 or max(nodes) >= inner_node_vectors.shape[0]):
+        raise ValueError("a node id is out of range")
+
+
+def _context_pointers(float[:, ::1] input_vectors, const int32_t[::1] context_words):
+    if context_words.shape[0] == 0:
+        raise ValueError("context_words is empty")
+    if min(context_words) < 0 or max(context_words) >= input_vectors.shape[0]:
+        raise ValueError("a context word id is out of range")
+    pointers = np.empty(context_words.shape[0], dtype=np.uintp)
+    cdef size_t[::1] view = pointers
+    cdef Py_ssize_t j
+    for j in range(context_words.shape[0]):
+        view[j] = <size_t>&input_vectors[context_words[j], 0]
+    return pointers
+
+
+def sg_window_step(
+    float[:, ::1] input_vectors,
+    float[:, ::1] inner_node_vectors,
+    const int32_t[::1] nodes,
+    const uint8_t[::1] codes,
+    const int32_t[::1] context_words,
+    float alpha,
+):
+    """``hs_sg_window_step`` for one centre word (for tests): updates both arrays in
+    place and returns the loss.  See ``reference.sg_window_step``."""
+    cdef int size = input_vectors.shape[1]
+    cdef int n_context = context_words.shape[0]
+    _check_twin_path(inner_node_vectors, nodes, codes, size)
+    pointers_array = _context_pointers(input_vectors, context_words)
+    cdef size_t[::1] pointers = pointers_array
+    if nodes.shape[0] == 0:
+        return 0.0
+    cdef float[::1] steps = np.zeros(n_context * size, dtype=np.float32)
+    cdef float[::1] gains = np.zeros(n_context, dtype=np.float32)
+    cdef float[::1] dots = np.zeros(n_context, dtype=np.float32)
+    cdef double loss
+    with nogil:
+        loss = hs_sg_window_step(size, <float**>&pointers[0], n_context, &inner_node_vectors[0, 0],
+                                 &nodes[0], &codes[0], nodes.shape[0], alpha, True,
+                                 &steps[0], &gains[0], &dots[0])
+    return loss
+
+
+def cbow_step(
+    float[:, ::1] input_vectors,
+    float[:, ::1] inner_node_vectors,
+    const int32_t[::1] nodes,
+    const uint8_t[::1] codes,
+    const int32_t[::1] context_words,
+    float alpha,
+    bint cbow_mean,
+):
+    """``hs_cbow_step`` for one centre word (for tests): updates both arrays in place
+    and returns the loss.  See ``reference.cbow_step``."""
+    cdef int size = input_vectors.shape[1]
+    _check_twin_path(inner_node_vectors, nodes, codes, size)
+    pointers_array = _context_pointers(input_vectors, context_words)
+    cdef size_t[::1] pointers = pointers_array
+    if nodes.shape[0] == 0:
+        return 0.0
+    cdef float[::1] hidden = np.zeros(size, dtype=np.float32)
+    cdef float[::1] hidden_grad = np.zeros(size, dtype=np.float32)
+    cdef double loss
+    with nogil:
+        loss = hs_cbow_step(size, <float**>&pointers[0], context_words.shape[0], cbow_mean,
+                            &inner_node_vectors[0, 0], &nodes[0], &codes[0], nodes.shape[0], alpha, True,
+                            &hidden[0], &hidden_grad[0])
+    return loss
+
+
+def fast_sigmoid(const float[::1] x):
+    """The wide-vector kernels' sigmoid, elementwise (for tests)."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    cdef float[::1] out_view = out
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        out_view[i] = hs_sigmoid(x[i])
+    return out
 
 
 def random_stream(uint64_t[::1] rng_state, Py_ssize_t count):

@@ -23,7 +23,21 @@ from . import _kernels
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingRun", "batch_edges", "check_weights"]
+__all__ = ["TrainingRun", "batch_edges", "check_weights", "DEFAULT_KERNEL", "check_kernel"]
+
+#: Training kernel used when a model does not choose one (``model.kernel = None``):
+#: ``"window"`` (skip-gram batched per window, wide-vector code), ``"simd"`` (pair by
+#: pair, wide-vector code) or ``"blas"`` (pair by pair, BLAS sdot/saxpy).  See
+#: ``hsmcy._kernels.KERNELS`` and docs/benchmarks.md.
+DEFAULT_KERNEL = "window"
+
+
+def check_kernel(kernel):
+    """The kernel's name, validated (``None`` -> :data:`DEFAULT_KERNEL`)."""
+    kernel = DEFAULT_KERNEL if kernel is None else kernel
+    if kernel not in _kernels.KERNELS:
+        raise ValueError(f"kernel must be one of {sorted(_kernels.KERNELS)} or None, got {kernel!r}")
+    return kernel
 
 
 def batch_edges(sentence_bounds, batch_words):
@@ -79,7 +93,7 @@ class TrainingRun:
 
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
-                 callbacks=(), model=None, report_delay=1.0, progress_bar=None):
+                 callbacks=(), model=None, report_delay=1.0, progress_bar=None, kernel=None):
         self.corpus = corpus
         self.input_vectors = input_vectors
         self.syn1 = syn1
@@ -98,6 +112,7 @@ class TrainingRun:
         self.model = model
         self.report_delay = report_delay
         self.progress_bar = progress_bar
+        self.kernel = check_kernel(kernel)
 
         self.edges = batch_edges(corpus.sentence_bounds, batch_words)
         self.n_batches = len(self.edges) - 1
@@ -167,6 +182,7 @@ class TrainingRun:
                     self.window, self.shrink_windows, self.cbow_mean,
                     self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
                     self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
+                    _kernels.KERNELS[self.kernel],
                 )
                 with self._lock:
                     self.words_seen += seen

@@ -33,6 +33,26 @@ Gradients (with ``f_k = sigmoid(h . v_{n_k})``)::
 They hold everywhere: unlike word2vec.c and gensim, which skip any node where
 ``|h . v| >= 6``, we also update a node whose sigmoid is saturated on the wrong side
 (there the gradient is largest).
+
+The kernels, and where they differ from this module
+---------------------------------------------------
+``hsmcy._kernels.train_batch(kernel=...)`` has three variants (see
+``hsmcy._kernels.KERNELS``):
+
+* ``"blas"`` and ``"simd"`` follow :func:`train_sentence` exactly: skip-gram pair
+  by pair (:func:`sg_pair_step`), CBOW by :func:`cbow_step`.
+* ``"window"`` (the default) trains skip-gram one *window* at a time
+  (:func:`sg_window_step`, ``train_sentence(..., sg_window=True)``): all context
+  words of a centre word share its path, so the step is taken on the window's
+  summed loss, every path row is read and written once per window instead of
+  once per context word, and the rows of the tree's top levels (on every path)
+  are written ten times less often by concurrent workers.  What changes is only
+  the order of the updates inside a window: pair by pair, the second context word
+  already sees the path rows moved by the first.  CBOW is as ``"simd"``.
+
+The wide-vector variants (``"simd"``, ``"window"``) compute the sigmoid in single
+precision with a polynomial ``exp`` (:func:`sigmoid_float32` says exactly what it
+returns): relative error about 1e-7, no table, no clipping of the gradient.
 """
 from __future__ import annotations
 
@@ -40,7 +60,8 @@ import numpy as np
 
 __all__ = [
     "sigmoid", "log_sigmoid", "log_prob", "loss", "loss_and_gradients", "all_leaf_log_probs",
-    "path_step", "sg_pair_step", "cbow_step", "SplitMix64", "train_sentence",
+    "path_step", "sg_pair_step", "sg_window_step", "cbow_step", "SplitMix64", "train_sentence",
+    "sigmoid_float32",
 ]
 
 
@@ -53,6 +74,19 @@ def sigmoid(x):
     exp_x = np.exp(x[~positive])
     out[~positive] = exp_x / (1.0 + exp_x)
     return out
+
+
+def sigmoid_float32(x):
+    """What the wide-vector kernels compute for ``sigmoid(x)``.
+
+    The exact sigmoid, except that ``e^-x`` is taken at ``-x`` clamped to
+    ``[-87, 88]`` (so that the kernel's ``2^n`` scaling stays a normal float):
+    beyond that range the value moves by less than 1e-37.  The kernel's
+    polynomial adds a relative error of about 1e-7 (float32 rounding), which the
+    tests bound separately.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(np.clip(-x, -87.0, 88.0)))
 
 
 def log_sigmoid(x):
@@ -135,6 +169,37 @@ def sg_pair_step(input_vectors, inner_node_vectors, tree, centre_word, context_w
     return pair_loss
 
 
+def sg_window_step(input_vectors, inner_node_vectors, tree, centre_word, context_words, alpha):
+    """Skip-gram step for one centre word and all its context words at once.
+
+    One SGD step on the window's summed loss ``sum_j -log P(centre | h_j)``, taken
+    at the window's starting point: every dot product uses the rows as they were
+    before this step, and all updates are applied after.  With the path rows
+    ``V`` (L x dim), the context rows ``H`` (m x dim) and the targets ``t``::
+
+        G = alpha * (t - sigmoid(H V^T))      (m x L)
+        H += G V,   V += G^T H                (both from the old H and V)
+
+    A word appearing twice in the window gets both of its steps.  Returns the loss.
+    """
+    context_words = [int(word) for word in context_words]
+    if not context_words:
+        return 0.0
+    nodes, codes = tree.path(centre_word)
+    hidden = input_vectors[context_words].astype(np.float64)     # m x dim
+    rows = inner_node_vectors[nodes].astype(np.float64)          # L x dim
+    dots = hidden @ rows.T
+    targets = 1.0 - np.asarray(codes, dtype=np.float64)
+    gains = alpha * (targets - sigmoid(dots))
+    signs = _signs(codes)
+    window_loss = -float(np.sum(log_sigmoid(dots * signs)))
+    hidden_steps = gains @ rows
+    inner_node_vectors[nodes] = rows + gains.T @ hidden
+    for j, word in enumerate(context_words):
+        input_vectors[word] += hidden_steps[j]
+    return window_loss
+
+
 def cbow_step(input_vectors, inner_node_vectors, tree, centre_word, context_words, alpha, cbow_mean=True):
     """CBOW step: the mean (or sum) of the context vectors predicts the centre word.
 
@@ -181,14 +246,16 @@ class SplitMix64:
 
 
 def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, window, alpha,
-                   keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None):
+                   keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None, sg_window=False):
     """Train on one sentence exactly as ``_kernels.train_batch`` does.
 
     1. Subsampling: a word with ``keep_probability[w] < 1`` is kept when a uniform
        draw is below that probability; dropped words vanish before windows are formed.
     2. For each remaining position, the window is ``window - b`` with
        ``b = draw % window`` when ``shrink_windows``, else ``window``.
-    3. skip-gram: one :func:`sg_pair_step` per context word, in order;
+    3. skip-gram: one :func:`sg_pair_step` per context word, in order (kernels
+       ``"blas"``, ``"simd"``), or with ``sg_window=True`` one
+       :func:`sg_window_step` per centre word (kernel ``"window"``);
        CBOW: one :func:`cbow_step` with all context words.
 
     Returns ``(words_trained, loss)``.
@@ -209,7 +276,9 @@ def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, win
         low = max(0, centre - window + reduction)
         high = min(len(words), centre + window + 1 - reduction)
         context = [words[j] for j in range(low, high) if j != centre]
-        if sg:
+        if sg and sg_window:
+            total_loss += sg_window_step(input_vectors, inner_node_vectors, tree, words[centre], context, alpha)
+        elif sg:
             for context_word in context:
                 total_loss += sg_pair_step(input_vectors, inner_node_vectors, tree, words[centre],
                                            context_word, alpha)

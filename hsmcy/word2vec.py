@@ -189,6 +189,7 @@ class Word2Vec:
         self._encoded = None          # EncodedCorpus of the corpus given to build_vocab
         self._encoded_source = None   # what it was read from, to recognise it in train()
         self._current_run = None
+        self.kernel = None            # training kernel name; None = hsmcy._training.DEFAULT_KERNEL
 
         if sentences is not None or corpus_file is not None:
             self._check_one_corpus(sentences, corpus_file, "sentences")
@@ -411,7 +412,8 @@ class Word2Vec:
             shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=epochs, start_alpha=start_alpha,
             end_alpha=end_alpha, workers=self.workers, batch_words=self.batch_words,
             compute_loss=self.compute_loss, seed=self.seed + self.train_count,
-            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar)
+            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
+            kernel=getattr(self, "kernel", None))
         self._current_run = run
         started = time.perf_counter()
         try:

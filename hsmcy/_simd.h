@@ -1,0 +1,313 @@
+/* Wide-vector hierarchical-softmax steps with run-time CPU dispatch.
+ *
+ * Why C: GCC's `target_clones` compiles each function below several times
+ * (AVX-512, AVX2+FMA, and the baseline SSE2 of every x86-64 CPU) and picks one
+ * clone when the module is loaded, from what the CPU supports.  A default build
+ * therefore runs wide vector code on a new CPU and never crashes on an old one;
+ * no `-march=native` is needed.  Elsewhere (other compilers or CPUs) the macro is
+ * empty and the same code is compiled once, for the baseline.
+ *
+ * Each dispatched function is a whole step (one path, one window, one CBOW
+ * centre word), so the cost of the indirect call is paid once per tens of row
+ * operations.  Rows are processed 16 floats at a time with GCC/Clang vector
+ * types, which each clone maps to its widest registers; `dot` keeps 16 partial
+ * sums (a single running sum cannot be vectorised without -ffast-math).
+ *
+ * The maths, stated in NumPy, is in hsmcy/reference.py: `path_step`
+ * (hs_path_step), `sg_window_step` (hs_sg_window_step), `cbow_step`
+ * (hs_cbow_step).  The tests hold these functions to it.
+ */
+#ifndef HSMCY_SIMD_H
+#define HSMCY_SIMD_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__)
+#define HS_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define HS_DISPATCH_NAME "gcc target_clones: x86-64-v4 (AVX-512) / x86-64-v3 (AVX2+FMA) / baseline"
+#else
+#define HS_DISPATCH
+#define HS_DISPATCH_NAME "none: baseline build"
+#endif
+
+#define HS_INLINE static inline __attribute__((always_inline))
+
+/* ------------------------------------------------------------ row primitives */
+#if defined(__GNUC__)
+/* 16 floats as one value: one AVX-512 register, two AVX2 or four SSE registers,
+ * depending on the clone.  memcpy is how C spells an unaligned load/store. */
+typedef float hs_float16 __attribute__((vector_size(64)));
+
+HS_INLINE hs_float16 hs_load16(const float *p) { hs_float16 v; memcpy(&v, p, sizeof v); return v; }
+HS_INLINE void hs_store16(float *p, hs_float16 v) { memcpy(p, &v, sizeof v); }
+
+/* Sum of the 16 lanes as a tree (halving), not a 16-step chain of additions. */
+HS_INLINE float hs_sum16(hs_float16 v)
+{
+    float lanes[16], half[8];
+    int lane;
+    memcpy(lanes, &v, sizeof lanes);
+    for (lane = 0; lane < 8; lane++)
+        half[lane] = lanes[lane] + lanes[lane + 8];
+    for (lane = 0; lane < 4; lane++)
+        half[lane] += half[lane + 4];
+    return (half[0] + half[2]) + (half[1] + half[3]);
+}
+
+HS_INLINE float hs_dot(int size, const float *x, const float *y)
+{
+    hs_float16 partial = {0};
+    float total = 0.0f;
+    int i = 0;
+    for (; i + 16 <= size; i += 16)
+        partial += hs_load16(x + i) * hs_load16(y + i);
+    for (; i < size; i++)
+        total += x[i] * y[i];
+    return total + hs_sum16(partial);
+}
+
+/* dots[j] = rows[j] . x for j < count (count <= 4): x is loaded once per 16
+ * floats and the four sums run as independent chains. */
+HS_INLINE void hs_dots4(int size, const float *x, float *const *rows, int count, float *dots)
+{
+    hs_float16 partial0 = {0}, partial1 = {0}, partial2 = {0}, partial3 = {0}, chunk;
+    const float *row0 = rows[0], *row1 = rows[count > 1], *row2 = rows[count > 2 ? 2 : 0],
+                *row3 = rows[count > 3 ? 3 : 0];
+    float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int i = 0, j;
+    for (; i + 16 <= size; i += 16) {
+        chunk = hs_load16(x + i);
+        partial0 += chunk * hs_load16(row0 + i);
+        partial1 += chunk * hs_load16(row1 + i);
+        partial2 += chunk * hs_load16(row2 + i);
+        partial3 += chunk * hs_load16(row3 + i);
+    }
+    for (; i < size; i++) {
+        tail[0] += x[i] * row0[i];
+        tail[1] += x[i] * row1[i];
+        tail[2] += x[i] * row2[i];
+        tail[3] += x[i] * row3[i];
+    }
+    tail[0] += hs_sum16(partial0);
+    tail[1] += hs_sum16(partial1);
+    tail[2] += hs_sum16(partial2);
+    tail[3] += hs_sum16(partial3);
+    for (j = 0; j < count; j++)
+        dots[j] = tail[j];
+}
+
+/* y += a * x */
+HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
+{
+    int i = 0;
+    for (; i + 16 <= size; i += 16)
+        hs_store16(y + i, hs_load16(y + i) + a * hs_load16(x + i));
+    for (; i < size; i++)
+        y[i] += a * x[i];
+}
+
+/* One path row against all context rows of a window, once the gains g_j are known:
+ *     steps_j += g_j * row   (for every j),   row += sum_j g_j * h_j.
+ * One pass over the row, 16 floats at a time, instead of 2 n_context + 1 passes. */
+HS_INLINE void hs_window_update(int size, int n_context, float *const *context_rows, const float *gains,
+                                float *steps, float *row)
+{
+    int i = 0, j;
+    for (; i + 16 <= size; i += 16) {
+        hs_float16 old_row = hs_load16(row + i), row_step = {0};
+        for (j = 0; j < n_context; j++) {
+            float *step = steps + (size_t)j * size + i;
+            hs_store16(step, hs_load16(step) + gains[j] * old_row);
+            row_step += gains[j] * hs_load16(context_rows[j] + i);
+        }
+        hs_store16(row + i, old_row + row_step);
+    }
+    for (; i < size; i++) {
+        float old_row = row[i], row_step = 0.0f;
+        for (j = 0; j < n_context; j++) {
+            steps[(size_t)j * size + i] += gains[j] * old_row;
+            row_step += gains[j] * context_rows[j][i];
+        }
+        row[i] = old_row + row_step;
+    }
+}
+#else
+HS_INLINE float hs_dot(int size, const float *x, const float *y)
+{
+    float total = 0.0f;
+    int i;
+    for (i = 0; i < size; i++)
+        total += x[i] * y[i];
+    return total;
+}
+
+HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
+{
+    int i;
+    for (i = 0; i < size; i++)
+        y[i] += a * x[i];
+}
+
+HS_INLINE void hs_dots4(int size, const float *x, float *const *rows, int count, float *dots)
+{
+    int j;
+    for (j = 0; j < count; j++)
+        dots[j] = hs_dot(size, x, rows[j]);
+}
+
+HS_INLINE void hs_window_update(int size, int n_context, float *const *context_rows, const float *gains,
+                                float *steps, float *row)
+{
+    int i, j;
+    for (i = 0; i < size; i++) {
+        float old_row = row[i], row_step = 0.0f;
+        for (j = 0; j < n_context; j++) {
+            steps[(size_t)j * size + i] += gains[j] * old_row;
+            row_step += gains[j] * context_rows[j][i];
+        }
+        row[i] = old_row + row_step;
+    }
+}
+#endif
+
+/* e^x in single precision, as straight-line code the compiler can vectorise
+ * (the C library's expf is an opaque call).  x = n ln2 + r with |r| <= ln2 / 2;
+ * e^r by the degree-6 polynomial of the Cephes library (relative error about
+ * 1e-7, i.e. float rounding); 2^n by writing the exponent bits.  x is first
+ * clamped to [-87, 88] so that 2^n stays a normal float: e^-87 ~ 1.6e-38 and
+ * e^88 ~ 1.7e38 then stand for anything beyond, which changes sigmoid values by
+ * less than 1e-37 (reference.sigmoid_float32 states this). */
+HS_INLINE float hs_expf(float x)
+{
+    const float round_magic = 12582912.0f;  /* 1.5 * 2^23: adding it rounds to an integer */
+    float n, r, p;
+    int32_t bits;
+    float scale;
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    n = (x * 1.44269504088896341f + round_magic) - round_magic;
+    r = x - n * 0.693359375f;               /* ln2 split in two for an exact product */
+    r = r + n * 2.12194440e-4f;
+    p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    bits = ((int32_t)n + 127) << 23;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* 1 / (1 + e^-x), not clipped: the gradient (target - sigmoid) stays exact for a
+ * saturated but wrong node.  Never NaN. */
+HS_INLINE float hs_sigmoid(float x)
+{
+    return 1.0f / (1.0f + hs_expf(-x));
+}
+
+/* -log(sigmoid(z)), stable for large |z|. */
+HS_INLINE double hs_softplus_neg(double z)
+{
+    return z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z));
+}
+
+/* ------------------------------------------------------------------- steps */
+
+/* One SGD step on -log P(leaf | hidden) along one path (reference.path_step).
+ * For node k with target t = 1 - code_k: g = alpha * (t - sigmoid(hidden . v)),
+ * hidden_grad += g * v, v += g * hidden.  `hidden` is left unchanged. */
+HS_DISPATCH
+static double hs_path_step(int size, const float *hidden, float *hidden_grad,
+                           float *inner_node_vectors, const int32_t *nodes, const uint8_t *codes,
+                           int64_t length, float alpha, int compute_loss)
+{
+    double loss = 0.0;
+    int64_t k;
+    for (k = 0; k < length; k++) {
+        float *row = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
+        float dot = hs_dot(size, hidden, row);
+        float g = alpha * ((float)(1 - codes[k]) - hs_sigmoid(dot));
+        hs_axpy(size, g, row, hidden_grad);
+        hs_axpy(size, g, hidden, row);
+        if (compute_loss)
+            loss += hs_softplus_neg(codes[k] == 0 ? dot : -dot);
+    }
+    return loss;
+}
+
+/* Skip-gram, one centre word, all its context words at once (reference.sg_window_step).
+ *
+ * Every context row h_j predicts the same leaf along the same path, so the step
+ * is taken on the summed loss of the window at its starting point:
+ *     g_jk = alpha * (t_k - sigmoid(h_j . v_k))
+ *     v_k += sum_j g_jk h_j          (each path row read and written once)
+ *     h_j += sum_k g_jk v_k          (applied after the whole path)
+ * `scratch` holds n_context * size floats (the h_j steps), `gains` and `dots`
+ * n_context floats each. */
+HS_DISPATCH
+static double hs_sg_window_step(int size, float *const *context_rows, int n_context,
+                                float *inner_node_vectors, const int32_t *nodes, const uint8_t *codes,
+                                int64_t length, float alpha, int compute_loss,
+                                float *scratch, float *gains, float *dots)
+{
+    double loss = 0.0;
+    int64_t k;
+    int j;
+    memset(scratch, 0, (size_t)n_context * (size_t)size * sizeof(float));
+    for (k = 0; k < length; k++) {
+        float *row = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
+        float target = (float)(1 - codes[k]);
+        for (j = 0; j < n_context; j += 4)
+            hs_dots4(size, row, context_rows + j, n_context - j < 4 ? n_context - j : 4, dots + j);
+        for (j = 0; j < n_context; j++)
+            gains[j] = alpha * (target - hs_sigmoid(dots[j]));
+        if (compute_loss)
+            for (j = 0; j < n_context; j++)
+                loss += hs_softplus_neg(codes[k] == 0 ? dots[j] : -dots[j]);
+        hs_window_update(size, n_context, context_rows, gains, scratch, row);
+    }
+    for (j = 0; j < n_context; j++)
+        hs_axpy(size, 1.0f, scratch + (size_t)j * size, context_rows[j]);
+    return loss;
+}
+
+/* CBOW, one centre word (reference.cbow_step): hidden = mean (or sum) of the
+ * context rows, one path step, then every context row gets the hidden step
+ * (divided by the number of context words for the sum, as gensim does).
+ * `hidden` and `hidden_grad` hold `size` floats each. */
+HS_DISPATCH
+static double hs_cbow_step(int size, float *const *context_rows, int n_context, int cbow_mean,
+                           float *inner_node_vectors, const int32_t *nodes, const uint8_t *codes,
+                           int64_t length, float alpha, int compute_loss,
+                           float *hidden, float *hidden_grad)
+{
+    double loss = 0.0;
+    int64_t k;
+    int j, i;
+    float share = 1.0f / (float)n_context;
+    memset(hidden, 0, (size_t)size * sizeof(float));
+    memset(hidden_grad, 0, (size_t)size * sizeof(float));
+    for (j = 0; j < n_context; j++)
+        hs_axpy(size, 1.0f, context_rows[j], hidden);
+    if (cbow_mean)
+        for (i = 0; i < size; i++)
+            hidden[i] *= share;
+    for (k = 0; k < length; k++) {
+        float *row = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
+        float dot = hs_dot(size, hidden, row);
+        float g = alpha * ((float)(1 - codes[k]) - hs_sigmoid(dot));
+        hs_axpy(size, g, row, hidden_grad);
+        hs_axpy(size, g, hidden, row);
+        if (compute_loss)
+            loss += hs_softplus_neg(codes[k] == 0 ? dot : -dot);
+    }
+    for (j = 0; j < n_context; j++)
+        hs_axpy(size, cbow_mean ? 1.0f : share, hidden_grad, context_rows[j]);
+    return loss;
+}
+
+#endif /* HSMCY_SIMD_H */
