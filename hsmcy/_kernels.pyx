@@ -192,7 +192,7 @@ def train_batch(
     float[::1] hidden_grad,
     int32_t[::1] kept_words,
     bint compute_loss,
-    int kernel=KERNEL_WINDOW,
+    int kernel=KERNEL_BLAS,
 ):
     """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``.
 

@@ -76,7 +76,8 @@ def test_loss_equals_reference_sum(rng):
     for sentence in sentences:
         ids = [model.wv.key_to_index[w] for w in sentence]
         expected += hsmcy.reference.train_sentence(ids, input_vectors, syn1, model.tree, sg=1, window=2, alpha=0.05,
-                                                   shrink_windows=False)[1]
+                                                   shrink_windows=False,
+                                                   sg_window=hsmcy._training.check_kernel(model.kernel) == "window")[1]
     assert model.get_latest_training_loss() == pytest.approx(expected, rel=1e-5)
     np.testing.assert_allclose(model.wv.vectors, input_vectors, rtol=1e-4, atol=1e-6)
 
