@@ -40,12 +40,19 @@
 /* 16 floats as one value: one AVX-512 register, two AVX2 or four SSE registers,
  * depending on the clone.  memcpy is how C spells an unaligned load/store. */
 typedef float hs_float16 __attribute__((vector_size(64)));
+typedef float hs_float4 __attribute__((vector_size(16)));
 
 HS_INLINE hs_float16 hs_load16(const float *p) { hs_float16 v; memcpy(&v, p, sizeof v); return v; }
 HS_INLINE void hs_store16(float *p, hs_float16 v) { memcpy(p, &v, sizeof v); }
+HS_INLINE hs_float4 hs_load4(const float *p) { hs_float4 v; memcpy(&v, p, sizeof v); return v; }
+HS_INLINE void hs_store4(float *p, hs_float4 v) { memcpy(p, &v, sizeof v); }
 
-/* Sum of the 16 lanes as a tree (halving), not a 16-step chain of additions. */
-HS_INLINE float hs_sum16(hs_float16 v)
+/* Rows are walked in blocks of 16 floats, then of 4 (a width of 100 is 6 x 16 +
+ * 4: without the 4-float step the scalar tail would cost as much as 4 blocks),
+ * then one float at a time. */
+
+/* Sum of the lanes as a tree (halving), not a chain of additions. */
+HS_INLINE float hs_sum16(hs_float16 v, hs_float4 v4)
 {
     float lanes[16], half[8];
     int lane;
@@ -53,27 +60,31 @@ HS_INLINE float hs_sum16(hs_float16 v)
     for (lane = 0; lane < 8; lane++)
         half[lane] = lanes[lane] + lanes[lane + 8];
     for (lane = 0; lane < 4; lane++)
-        half[lane] += half[lane + 4];
+        half[lane] += half[lane + 4] + v4[lane];
     return (half[0] + half[2]) + (half[1] + half[3]);
 }
 
 HS_INLINE float hs_dot(int size, const float *x, const float *y)
 {
     hs_float16 partial = {0};
+    hs_float4 partial4 = {0};
     float total = 0.0f;
     int i = 0;
     for (; i + 16 <= size; i += 16)
         partial += hs_load16(x + i) * hs_load16(y + i);
+    for (; i + 4 <= size; i += 4)
+        partial4 += hs_load4(x + i) * hs_load4(y + i);
     for (; i < size; i++)
         total += x[i] * y[i];
-    return total + hs_sum16(partial);
+    return total + hs_sum16(partial, partial4);
 }
 
-/* dots[j] = rows[j] . x for j < count (count <= 4): x is loaded once per 16
- * floats and the four sums run as independent chains. */
+/* dots[j] = rows[j] . x for j < count (count <= 4): x is loaded once per block
+ * and the four sums run as independent chains. */
 HS_INLINE void hs_dots4(int size, const float *x, float *const *rows, int count, float *dots)
 {
     hs_float16 partial0 = {0}, partial1 = {0}, partial2 = {0}, partial3 = {0}, chunk;
+    hs_float4 short0 = {0}, short1 = {0}, short2 = {0}, short3 = {0}, chunk4;
     const float *row0 = rows[0], *row1 = rows[count > 1], *row2 = rows[count > 2 ? 2 : 0],
                 *row3 = rows[count > 3 ? 3 : 0];
     float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -85,16 +96,23 @@ HS_INLINE void hs_dots4(int size, const float *x, float *const *rows, int count,
         partial2 += chunk * hs_load16(row2 + i);
         partial3 += chunk * hs_load16(row3 + i);
     }
+    for (; i + 4 <= size; i += 4) {
+        chunk4 = hs_load4(x + i);
+        short0 += chunk4 * hs_load4(row0 + i);
+        short1 += chunk4 * hs_load4(row1 + i);
+        short2 += chunk4 * hs_load4(row2 + i);
+        short3 += chunk4 * hs_load4(row3 + i);
+    }
     for (; i < size; i++) {
         tail[0] += x[i] * row0[i];
         tail[1] += x[i] * row1[i];
         tail[2] += x[i] * row2[i];
         tail[3] += x[i] * row3[i];
     }
-    tail[0] += hs_sum16(partial0);
-    tail[1] += hs_sum16(partial1);
-    tail[2] += hs_sum16(partial2);
-    tail[3] += hs_sum16(partial3);
+    tail[0] += hs_sum16(partial0, short0);
+    tail[1] += hs_sum16(partial1, short1);
+    tail[2] += hs_sum16(partial2, short2);
+    tail[3] += hs_sum16(partial3, short3);
     for (j = 0; j < count; j++)
         dots[j] = tail[j];
 }
@@ -105,13 +123,15 @@ HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
     int i = 0;
     for (; i + 16 <= size; i += 16)
         hs_store16(y + i, hs_load16(y + i) + a * hs_load16(x + i));
+    for (; i + 4 <= size; i += 4)
+        hs_store4(y + i, hs_load4(y + i) + a * hs_load4(x + i));
     for (; i < size; i++)
         y[i] += a * x[i];
 }
 
 /* One path row against all context rows of a window, once the gains g_j are known:
  *     steps_j += g_j * row   (for every j),   row += sum_j g_j * h_j.
- * One pass over the row, 16 floats at a time, instead of 2 n_context + 1 passes. */
+ * One pass over the row instead of 2 n_context + 1 passes. */
 HS_INLINE void hs_window_update(int size, int n_context, float *const *context_rows, const float *gains,
                                 float *steps, float *row)
 {
@@ -124,6 +144,15 @@ HS_INLINE void hs_window_update(int size, int n_context, float *const *context_r
             row_step += gains[j] * hs_load16(context_rows[j] + i);
         }
         hs_store16(row + i, old_row + row_step);
+    }
+    for (; i + 4 <= size; i += 4) {
+        hs_float4 old_row = hs_load4(row + i), row_step = {0};
+        for (j = 0; j < n_context; j++) {
+            float *step = steps + (size_t)j * size + i;
+            hs_store4(step, hs_load4(step) + gains[j] * old_row);
+            row_step += gains[j] * hs_load4(context_rows[j] + i);
+        }
+        hs_store4(row + i, old_row + row_step);
     }
     for (; i < size; i++) {
         float old_row = row[i], row_step = 0.0f;
