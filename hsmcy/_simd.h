@@ -35,6 +35,12 @@
 
 #define HS_INLINE static inline __attribute__((always_inline))
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* The 64-byte vector type is only passed between always-inline helpers, never
+ * across a real call, so GCC's note about its calling convention does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 /* ------------------------------------------------------------ row primitives */
 #if defined(__GNUC__)
 /* 16 floats as one value: one AVX-512 register, two AVX2 or four SSE registers,
@@ -246,6 +252,33 @@ HS_INLINE double hs_softplus_neg(double z)
 
 /* ------------------------------------------------------------------- steps */
 
+/* Path nodes k0 .. k0 + count - 1 (count <= 4) of one path step.  The nodes of a
+ * path are distinct and each one's update depends only on its own dot product,
+ * so four dot products can run side by side, then four sigmoids, then the four
+ * row updates: the same arithmetic as node after node, without waiting on each
+ * dot product's latency. */
+HS_INLINE double hs_path_block(int size, const float *hidden, float *hidden_grad, float *inner_node_vectors,
+                               const int32_t *nodes, const uint8_t *codes, int count, float alpha,
+                               int compute_loss)
+{
+    float *rows[4], dots[4], gains[4];
+    double loss = 0.0;
+    int k;
+    for (k = 0; k < count; k++)
+        rows[k] = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
+    hs_dots4(size, hidden, rows, count, dots);
+    for (k = 0; k < count; k++)
+        gains[k] = alpha * ((float)(1 - codes[k]) - hs_sigmoid(dots[k]));
+    for (k = 0; k < count; k++) {
+        hs_axpy(size, gains[k], rows[k], hidden_grad);
+        hs_axpy(size, gains[k], hidden, rows[k]);
+    }
+    if (compute_loss)
+        for (k = 0; k < count; k++)
+            loss += hs_softplus_neg(codes[k] == 0 ? dots[k] : -dots[k]);
+    return loss;
+}
+
 /* One SGD step on -log P(leaf | hidden) along one path (reference.path_step).
  * For node k with target t = 1 - code_k: g = alpha * (t - sigmoid(hidden . v)),
  * hidden_grad += g * v, v += g * hidden.  `hidden` is left unchanged. */
@@ -256,15 +289,9 @@ static double hs_path_step(int size, const float *hidden, float *hidden_grad,
 {
     double loss = 0.0;
     int64_t k;
-    for (k = 0; k < length; k++) {
-        float *row = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
-        float dot = hs_dot(size, hidden, row);
-        float g = alpha * ((float)(1 - codes[k]) - hs_sigmoid(dot));
-        hs_axpy(size, g, row, hidden_grad);
-        hs_axpy(size, g, hidden, row);
-        if (compute_loss)
-            loss += hs_softplus_neg(codes[k] == 0 ? dot : -dot);
-    }
+    for (k = 0; k < length; k += 4)
+        loss += hs_path_block(size, hidden, hidden_grad, inner_node_vectors, nodes + k, codes + k,
+                              length - k < 4 ? (int)(length - k) : 4, alpha, compute_loss);
     return loss;
 }
 
@@ -325,15 +352,9 @@ static double hs_cbow_step(int size, float *const *context_rows, int n_context, 
     if (cbow_mean)
         for (i = 0; i < size; i++)
             hidden[i] *= share;
-    for (k = 0; k < length; k++) {
-        float *row = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
-        float dot = hs_dot(size, hidden, row);
-        float g = alpha * ((float)(1 - codes[k]) - hs_sigmoid(dot));
-        hs_axpy(size, g, row, hidden_grad);
-        hs_axpy(size, g, hidden, row);
-        if (compute_loss)
-            loss += hs_softplus_neg(codes[k] == 0 ? dot : -dot);
-    }
+    for (k = 0; k < length; k += 4)
+        loss += hs_path_block(size, hidden, hidden_grad, inner_node_vectors, nodes + k, codes + k,
+                              length - k < 4 ? (int)(length - k) : 4, alpha, compute_loss);
     for (j = 0; j < n_context; j++)
         hs_axpy(size, cbow_mean ? 1.0f : share, hidden_grad, context_rows[j]);
     return loss;
