@@ -137,29 +137,31 @@ HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
 
 /* One path row against all context rows of a window, once the gains g_j are known:
  *     steps_j += g_j * row   (for every j),   row += sum_j g_j * h_j.
- * One pass over the row instead of 2 n_context + 1 passes. */
+ * One pass over the row instead of 2 n_context + 1 passes.  The sum over j runs
+ * in four accumulators: as one chain, each addition would wait for the last. */
+#define HS_WINDOW_BLOCK(VEC, LOAD, STORE, WIDTH)                                           \
+    for (; i + WIDTH <= size; i += WIDTH) {                                                \
+        VEC old_row = LOAD(row + i), sum0 = {0}, sum1 = {0}, sum2 = {0}, sum3 = {0};       \
+        for (j = 0; j < n_context; j++) {                                                  \
+            float *step = steps + (size_t)j * size + i;                                    \
+            VEC contribution = gains[j] * LOAD(context_rows[j] + i);                       \
+            STORE(step, LOAD(step) + gains[j] * old_row);                                  \
+            switch (j & 3) {                                                               \
+            case 0: sum0 += contribution; break;                                           \
+            case 1: sum1 += contribution; break;                                           \
+            case 2: sum2 += contribution; break;                                           \
+            default: sum3 += contribution;                                                 \
+            }                                                                              \
+        }                                                                                  \
+        STORE(row + i, old_row + ((sum0 + sum1) + (sum2 + sum3)));                         \
+    }
+
 HS_INLINE void hs_window_update(int size, int n_context, float *const *context_rows, const float *gains,
                                 float *steps, float *row)
 {
     int i = 0, j;
-    for (; i + 16 <= size; i += 16) {
-        hs_float16 old_row = hs_load16(row + i), row_step = {0};
-        for (j = 0; j < n_context; j++) {
-            float *step = steps + (size_t)j * size + i;
-            hs_store16(step, hs_load16(step) + gains[j] * old_row);
-            row_step += gains[j] * hs_load16(context_rows[j] + i);
-        }
-        hs_store16(row + i, old_row + row_step);
-    }
-    for (; i + 4 <= size; i += 4) {
-        hs_float4 old_row = hs_load4(row + i), row_step = {0};
-        for (j = 0; j < n_context; j++) {
-            float *step = steps + (size_t)j * size + i;
-            hs_store4(step, hs_load4(step) + gains[j] * old_row);
-            row_step += gains[j] * hs_load4(context_rows[j] + i);
-        }
-        hs_store4(row + i, old_row + row_step);
-    }
+    HS_WINDOW_BLOCK(hs_float16, hs_load16, hs_store16, 16)
+    HS_WINDOW_BLOCK(hs_float4, hs_load4, hs_store4, 4)
     for (; i < size; i++) {
         float old_row = row[i], row_step = 0.0f;
         for (j = 0; j < n_context; j++) {
@@ -261,7 +263,7 @@ HS_INLINE double hs_path_block(int size, const float *hidden, float *hidden_grad
                                const int32_t *nodes, const uint8_t *codes, int count, float alpha,
                                int compute_loss)
 {
-    float *rows[4], dots[4], gains[4];
+    float *rows[4] = {0}, dots[4], gains[4];
     double loss = 0.0;
     int k;
     for (k = 0; k < count; k++)
