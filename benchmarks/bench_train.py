@@ -50,7 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path("/tmp/hsmcy_bench")
-DEFAULT_TOKENS = 3_000_000
+DEFAULT_TOKENS = 2_000_000
 PARAMS = dict(vector_size=100, window=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, seed=1)
 IMPLEMENTATIONS = ["hsmcy", "hsmcy-blas", "gensim", "gensim-file", "fasttext"]
 
@@ -357,6 +357,13 @@ def main(argv=None):
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--eval-rounds", type=int, default=1,
                         help="evaluate quality in the first N rounds (evaluation is slow; quality varies little)")
+    parser.add_argument("--eval-workers", default="2", help="worker counts whose runs are evaluated")
+    parser.add_argument("--matrix", choices=["targets", "full"], default="targets",
+                        help="targets: every implementation at the largest worker count, only hsmcy and "
+                        "gensim at the others (what the targets need); full: every combination")
+    parser.add_argument("--first-round-only", default="fasttext,hsmcy-blas",
+                        help="implementations run in the first round only (fastText is the slowest here; "
+                        "hsmcy-blas only shows which hsmcy kernel wins)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -380,18 +387,26 @@ def main(argv=None):
     modes = [1 if m == "sg" else 0 for m in args.modes.split(",")]
     worker_counts = [int(w) for w in args.workers.split(",")]
     meta = {"corpus": str(corpus), "corpus_tokens": corpus_tokens, "corpus_sentences": corpus_sentences,
-            "repeats": args.repeats, "params": PARAMS, "machine": machine_description(),
+            "repeats": args.repeats, "command": " ".join(sys.argv), "matrix": args.matrix,
+            "first_round_only": args.first_round_only, "eval_rounds": args.eval_rounds,
+            "eval_workers": args.eval_workers, "params": PARAMS, "machine": machine_description(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = []
     started = time.perf_counter()
+    eval_workers = [int(w) for w in args.eval_workers.split(",")]
+    first_round_only = [i for i in args.first_round_only.split(",") if i]
     for round_ in range(args.repeats):
         for sg in modes:
             for workers in worker_counts:
                 for impl in impls:
+                    if args.matrix == "targets" and workers != max(worker_counts) and impl not in ("hsmcy", "gensim"):
+                        continue
+                    if impl in first_round_only and round_ > 0:
+                        continue
                     spec = {"impl": impl, "corpus": str(corpus), "sg": sg, "workers": workers, "round": round_,
-                            "evaluate": round_ < args.eval_rounds}
+                            "evaluate": round_ < args.eval_rounds and workers in eval_workers}
                     run = run_child(spec, args.timeout)
                     runs.append(run)
                     print(f"[{time.perf_counter() - started:7.0f}s] round {round_} {'sg' if sg else 'cbow'} "

@@ -287,6 +287,7 @@ class Word2Vec:
         self.corpus_total_words = int(scan.counts.sum())
         self._encoded = scan.encode(remap)
         self._encoded_source = self._source_key(corpus_iterable, corpus_file)
+        del scan, remap  # the raw word list (every type, however rare) goes before the weights come
         self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
         self.effective_min_count = int(vocabulary.counts.min())
         self._init_weights()
