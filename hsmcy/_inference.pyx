@@ -29,11 +29,14 @@ from hsmcy._hs cimport sigmoid, softplus_neg, next_random, train_path
 # log P(leaf) is a sum of log-sigmoids.  Rather than exp + log1p per node, the
 # sigmoids are multiplied (one exp each) and the log taken once per path; a factor
 # below e^-30 goes straight to the log (-softplus), and the product is flushed to
-# the log before it could underflow.  Exact up to double rounding: no table, no clipping.
+# the log before it could underflow; above e^30 the tiny -e^-x is added directly
+# (1 - e^-x would round to 1).  Exact up to double rounding: no table, no clipping.
 cdef inline void add_log_sigmoid(double x, double* product, double* total) noexcept nogil:
     """Add log sigmoid(x) to the running ``log(product) + total``."""
     if x < -30.0:
         total[0] -= softplus_neg(x)
+    elif x > 30.0:
+        total[0] -= exp(-x)   # log sigmoid(x) = -log1p(e^-x) = -e^-x to double precision here
     else:
         product[0] *= 1.0 / (1.0 + exp(-x))   # each factor >= 1e-13
         if product[0] < 1e-200:

@@ -163,7 +163,9 @@ def load_archive(path, kind=None, mmap=None):
                     if mmap and info.compress_type == zipfile.ZIP_STORED:
                         raw.seek(_member_data_offset(raw, info))
                         version_ = np.lib.format.read_magic(raw)
-                        shape, fortran, dtype = np.lib.format._read_array_header(raw, version_)
+                        read_header = np.lib.format.read_array_header_1_0 if version_ == (1, 0) else \
+                            np.lib.format.read_array_header_2_0  # public API (numpy 2 has no _read_array_header)
+                        shape, fortran, dtype = read_header(raw)
                         if dtype.hasobject:
                             raise ValueError("object arrays are not allowed")
                         array = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,

@@ -252,8 +252,14 @@ def sgd_rows(hidden, inner_node_vectors, tree, labels, learning_rate):
 
 
 def distribution_rows(hidden, inner_node_vectors, tree):
-    """Every leaf's probability for every row, leaf by leaf (O(V log V) per row)."""
-    return np.exp(np.array([all_leaf_log_probs(h, inner_node_vectors, tree) for h in hidden]))
+    """Every leaf's probability for every row, leaf by leaf along its path (O(V log V) per row)."""
+    hidden = np.asarray(hidden, dtype=np.float64)
+    log_probs = np.empty((len(hidden), tree.n_leaves))
+    for leaf in range(tree.n_leaves):
+        nodes, codes = tree.path(leaf)
+        dots = hidden @ inner_node_vectors[nodes].astype(np.float64).T   # (rows, path length)
+        log_probs[:, leaf] = np.sum(log_sigmoid(_signs(codes) * dots), axis=1)
+    return np.exp(log_probs)
 
 
 def top_k_rows(hidden, inner_node_vectors, tree, k):
