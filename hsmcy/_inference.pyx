@@ -256,6 +256,7 @@ def top_k_rows(
     cdef int64_t heap_size
     cdef HeapEntry entry
     cdef float dot_product
+    cdef double near, far
     cdef HeapEntry* heap
     heap = <HeapEntry*>malloc(max(n_leaves, 1) * sizeof(HeapEntry))
     if heap == NULL:
@@ -273,8 +274,11 @@ def top_k_rows(
                     found += 1
                 else:
                     dot_product = dot(size, &hidden[row, 0], &inner_node_vectors[entry.node, 0])
-                    heap_push(heap, &heap_size, entry.log_prob - softplus_neg(dot_product), children[entry.node, 0])
-                    heap_push(heap, &heap_size, entry.log_prob - softplus_neg(-dot_product), children[entry.node, 1])
+                    # log sigmoid(|d|) = -log1p(e^-|d|) and log sigmoid(-|d|) = that - |d|: one exp, one log1p.
+                    near = entry.log_prob - log1p(exp(-fabs(dot_product)))
+                    far = near - fabs(dot_product)
+                    heap_push(heap, &heap_size, near if dot_product >= 0 else far, children[entry.node, 0])
+                    heap_push(heap, &heap_size, far if dot_product >= 0 else near, children[entry.node, 1])
         free(heap)
 
 
