@@ -15,13 +15,12 @@ node id ``>= 0``, or leaf ``w`` encoded as ``-1 - w``.
 Kernels that need scratch (per worker call) allocate it before releasing the
 GIL and raise ``MemoryError`` if they cannot.
 """
-cimport cython
 from libc.math cimport exp, log, log1p, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 
-from hsmcy._blas cimport dot, axpy, scale, matvec, matmul_transposed
+from hsmcy._blas cimport dot, axpy, scale, matmul_transposed
 from hsmcy._hs cimport sigmoid, softplus_neg, next_random, train_path
 
 
