@@ -8,6 +8,7 @@ The main entry points:
 * :class:`hsmcy.HierarchicalSoftmax` -- HS as a general output layer (NumPy in and out);
 * :mod:`hsmcy.reference` -- the maths in plain NumPy.
 """
+from . import reference
 from .layer import HierarchicalSoftmax
 from .tree import BinaryTree, HuffmanTree
 from .word2vec import Word2Vec
