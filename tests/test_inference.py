@@ -236,3 +236,22 @@ def test_queries_need_a_trained_model():
         empty.predict_output_word(["a"])
     with pytest.raises(RuntimeError, match="no vocabulary"):
         empty.score([["a"]])
+
+
+def test_where_gensim_skips_saturated_nodes_our_score_stays_exact(lee_sentences):
+    """Large weights saturate nodes: gensim drops them (its score rises), ours equals the exact reference."""
+    model = hsmcy.Word2Vec(lee_sentences[:100], vector_size=16, window=2, min_count=3, epochs=1, sg=1, workers=1)
+    rng = np.random.default_rng(1)
+    model.wv.vectors[:] = rng.normal(size=model.wv.vectors.shape).astype(np.float32)
+    model.syn1[:] = rng.normal(size=model.syn1.shape).astype(np.float32)
+    sentences = lee_sentences[100:106]
+    ours = model.score(sentences)
+    theirs = model.to_gensim().score(sentences, total_sentences=len(sentences))
+    for sentence, our_score, their_score in zip(sentences, ours, theirs):
+        exact = ref.score_sentence(known_ids(model, sentence), model.wv.vectors, model.inner_node_vectors,
+                                   model.tree, sg=1, window=2).sum()
+        emulated, _, skipped = gensim_style_score(model, sentence)
+        assert skipped > 0
+        assert our_score == pytest.approx(exact, rel=1e-5)
+        assert their_score == pytest.approx(emulated, rel=1e-4)
+        assert their_score > our_score  # the skipped nodes' (negative) log-probabilities are missing
