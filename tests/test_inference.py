@@ -255,3 +255,12 @@ def test_where_gensim_skips_saturated_nodes_our_score_stays_exact(lee_sentences)
         assert our_score == pytest.approx(exact, rel=1e-5)
         assert their_score == pytest.approx(emulated, rel=1e-4)
         assert their_score > our_score  # the skipped nodes' (negative) log-probabilities are missing
+
+
+def test_queries_on_a_memory_mapped_model(model, lee_sentences, tmp_path):
+    path = tmp_path / "model.hsmcy"
+    model.save(path)
+    mapped = hsmcy.Word2Vec.load(path, mmap="r")
+    sentences = lee_sentences[150:160]
+    np.testing.assert_allclose(mapped.score(sentences), model.score(sentences), rtol=1e-12)
+    assert mapped.predict_output_word(["the", "said"], topn=4) == model.predict_output_word(["the", "said"], topn=4)
