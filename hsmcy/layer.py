@@ -126,6 +126,11 @@ class HierarchicalSoftmax:
             sorted, unique) are the inner nodes touched by any path, ``values``
             (float32, ``(len(rows), dim)``) their gradient rows.  Every other row's
             gradient is zero.  A dense copy is ``G = zeros_like(W); G[rows] = values``.
+
+        Notes
+        -----
+        Before summing per node, the kernel writes one gradient row per path position
+        (``n x depth x dim`` floats); pass large batches in slices if memory matters.
         """
         if reduction not in ("sum", "mean"):
             raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
