@@ -94,7 +94,7 @@ class HierarchicalSoftmax:
         return f"HierarchicalSoftmax(n_classes={self.n_classes}, dim={self.dim}, workers={self.workers}, tree={self.tree!r})"
 
     def _weights(self):
-        return inference.check_inner_node_vectors(self.inner_node_vectors, self.tree)
+        return inference.check_inner_node_vectors(self.inner_node_vectors, self.tree, self.dim)
 
     def _rows_and_labels(self, H, y):
         hidden = check_hidden(H, self.dim, "H")

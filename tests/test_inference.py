@@ -264,3 +264,18 @@ def test_queries_on_a_memory_mapped_model(model, lee_sentences, tmp_path):
     sentences = lee_sentences[150:160]
     np.testing.assert_allclose(mapped.score(sentences), model.score(sentences), rtol=1e-12)
     assert mapped.predict_output_word(["the", "said"], topn=4) == model.predict_output_word(["the", "said"], topn=4)
+
+
+def test_queries_reject_inconsistent_weights():
+    """Weights that a kernel would index out of bounds are refused before any kernel runs."""
+    tiny = hsmcy.Word2Vec([["a", "b", "c", "a"]] * 5, min_count=1, vector_size=6, epochs=1, workers=1)
+    tiny.syn1 = np.zeros((len(tiny.wv), 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="syn1 has 3 columns, expected 6"):
+        tiny.score([["a", "b"]])
+    tiny.syn1 = np.zeros((1, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="syn1 has 1 rows, the tree needs 2"):
+        tiny.predict_output_word(["a"])
+    tiny.syn1 = np.zeros((len(tiny.wv), 6), dtype=np.float32)
+    tiny.wv.vectors = tiny.wv.vectors.astype(np.float64)
+    with pytest.raises(ValueError, match="float32"):
+        tiny.predict_proba(["a"])

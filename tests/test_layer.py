@@ -385,6 +385,15 @@ def test_other_bad_arguments_are_rejected(small_layer):
     small_layer.inner_node_vectors = np.zeros((3, 4), np.float32)  # too few rows for the tree
     with pytest.raises(ValueError, match="inner_node_vectors has 3 rows"):
         small_layer.predict(H, 2)
+    small_layer.inner_node_vectors = np.zeros((9, 3), np.float32)  # rows narrower than H: would read past the end
+    with pytest.raises(ValueError, match="inner_node_vectors has 3 columns, expected 4"):
+        small_layer.log_prob(H, y)
+    small_layer.inner_node_vectors = np.zeros((9, 8), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        small_layer.predict_proba(H)
+    small_layer.inner_node_vectors = np.zeros((9, 4), np.float64)
+    with pytest.raises(TypeError, match="float32"):
+        small_layer.sample(H, rng=0)
 
 
 # ------------------------------------------------------ property tests
