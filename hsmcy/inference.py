@@ -272,6 +272,8 @@ def _check_model(model):
     if vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.shape != \
             (len(model.wv.index_to_key), model.vector_size):
         raise ValueError("model.wv.vectors must be a C-contiguous float32 (vocab size, vector_size) array")
+    if model.tree.n_leaves != len(vectors):
+        raise ValueError(f"model.tree has {model.tree.n_leaves} leaves for {len(vectors)} words")
     inner = model.inner_node_vectors
     check_inner_node_vectors(inner, model.tree, vectors.shape[1], "model.syn1")
     return vectors, inner

@@ -276,6 +276,11 @@ def test_queries_reject_inconsistent_weights():
     with pytest.raises(ValueError, match="syn1 has 1 rows, the tree needs 2"):
         tiny.predict_output_word(["a"])
     tiny.syn1 = np.zeros((len(tiny.wv), 6), dtype=np.float32)
+    tree = tiny.tree
+    tiny.tree = hsmcy.HuffmanTree.from_counts([3, 2])
+    with pytest.raises(ValueError, match="2 leaves for 3 words"):
+        tiny.log_prob_ids([2], [[0]])
+    tiny.tree = tree
     tiny.wv.vectors = tiny.wv.vectors.astype(np.float64)
     with pytest.raises(ValueError, match="float32"):
         tiny.predict_proba(["a"])
