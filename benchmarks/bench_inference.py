@@ -241,7 +241,8 @@ def main():
 
     report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "load_average": os.getloadavg()},
-              "parameters": vars(args), "lee_dot_std": lee_std, "model_top_k": model_top_k, "top_k": top_k, "score": score_results}
+              "parameters": vars(args), "lee_dot_std": lee_std, "model_top_k": model_top_k, "top_k": top_k,
+              "score": score_results}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(report, handle, indent=1)

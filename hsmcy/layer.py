@@ -91,7 +91,8 @@ class HierarchicalSoftmax:
         return self.tree.n_leaves
 
     def __repr__(self):
-        return f"HierarchicalSoftmax(n_classes={self.n_classes}, dim={self.dim}, workers={self.workers}, tree={self.tree!r})"
+        return (f"HierarchicalSoftmax(n_classes={self.n_classes}, dim={self.dim}, workers={self.workers}, "
+                f"tree={self.tree!r})")
 
     def _weights(self):
         return inference.check_inner_node_vectors(self.inner_node_vectors, self.tree, self.dim)
