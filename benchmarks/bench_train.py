@@ -116,7 +116,7 @@ def run_fasttext(corpus, sg, workers):
         minn=0, maxn=0, wordNgrams=1, bucket=0, thread=workers, verbose=0)
     done = time.perf_counter()
     words = [w for w in model.get_words() if w != "</s>"]
-    wv = KeyedVectors(PARAMS["vector_size"], count=len(words))
+    wv = KeyedVectors(PARAMS["vector_size"])
     wv.add_vectors(words, np.array([model.get_word_vector(w) for w in words], dtype=np.float32))
     # fastText reads and trains in one call: no separate vocabulary time.
     return wv, {"vocab_s": None, "train_s": done - started, "total_s": done - started, "vocab_size": len(words)}
@@ -366,6 +366,7 @@ def main(argv=None):
                         "hsmcy-blas only shows which hsmcy kernel wins)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--resume", help="a train.json of an interrupted run: its runs are kept, not repeated")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -393,7 +394,8 @@ def main(argv=None):
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = []
+    runs = json.loads(Path(args.resume).read_text())["runs"] if args.resume else []
+    done = {(r["impl"], r["sg"], r["workers"], r["round"]) for r in runs}
     started = time.perf_counter()
     eval_workers = [int(w) for w in args.eval_workers.split(",")]
     first_round_only = [i for i in args.first_round_only.split(",") if i]
@@ -405,9 +407,15 @@ def main(argv=None):
                         continue
                     if impl in first_round_only and round_ > 0:
                         continue
+                    if (impl, sg, workers, round_) in done:
+                        continue
                     spec = {"impl": impl, "corpus": str(corpus), "sg": sg, "workers": workers, "round": round_,
                             "evaluate": round_ < args.eval_rounds and workers in eval_workers}
-                    run = run_child(spec, args.timeout)
+                    try:
+                        run = run_child(spec, args.timeout)
+                    except (RuntimeError, subprocess.TimeoutExpired) as error:
+                        print(f"FAILED, skipped: {error}", flush=True)
+                        continue
                     runs.append(run)
                     print(f"[{time.perf_counter() - started:7.0f}s] round {round_} {'sg' if sg else 'cbow'} "
                           f"w={workers} {impl:12s} total {run['total_s']:6.1f}s train {run['train_s']:6.1f}s "
