@@ -213,28 +213,32 @@ def train_batch(
     cdef int32_t word
     cdef float alpha, keep
     cdef double loss = 0.0
-    cdef uint64_t* rng = &rng_state[0]
+    # The RNG state lives on this thread's stack during the batch: the workers'
+    # one-word state arrays may share a cache line, and writing them for every
+    # draw would make the cores fight over it.
+    cdef uint64_t rng_local = rng_state[0]
+    cdef uint64_t* rng = &rng_local
     cdef int32_t* kept = &kept_words[0]
     if kernel not in (KERNEL_BLAS, KERNEL_SIMD, KERNEL_WINDOW):
         raise ValueError(f"kernel must be one of {sorted(KERNELS.values())}, got {kernel}")
     if total_words <= 0:
         return 0, 0, 0.0
-    # Window scratch: at most 2 * window context words per centre word.
-    window_grads_array = np.empty(2 * window * size, dtype=np.float32)
-    gains_array = np.empty(2 * window, dtype=np.float32)
-    dots_array = np.empty(2 * window, dtype=np.float32)
-    context_rows_array = np.empty(2 * window, dtype=np.uintp)
-    cdef float[::1] window_grads = window_grads_array
-    cdef float[::1] gains = gains_array
-    cdef float[::1] dots = dots_array
+    # Window scratch (at most 2 * window context words per centre word), in one
+    # block with a cache line of padding at each end: small arrays of two workers
+    # would otherwise sit side by side in memory, and the writes of one thread
+    # would keep evicting the other's lines (false sharing).
+    cdef Py_ssize_t pad = 16, n_context_max = 2 * window
+    scratch_array = np.zeros(pad + n_context_max * size + 2 * n_context_max + pad, dtype=np.float32)
+    context_rows_array = np.zeros(pad + n_context_max + pad, dtype=np.uintp)
+    cdef float[::1] block = scratch_array
     cdef size_t[::1] context_rows = context_rows_array
     cdef Scratch scratch
     scratch.hidden = &hidden[0]
     scratch.hidden_grad = &hidden_grad[0]
-    scratch.window_grads = &window_grads[0]
-    scratch.gains = &gains[0]
-    scratch.dots = &dots[0]
-    scratch.context_rows = <float**>&context_rows[0]
+    scratch.window_grads = &block[pad]
+    scratch.gains = &block[pad + n_context_max * size]
+    scratch.dots = &block[pad + n_context_max * size + n_context_max]
+    scratch.context_rows = <float**>&context_rows[pad]
     with nogil:
         for sentence in range(n_sentences):
             alpha = alpha_start + (alpha_end - alpha_start) * (<float>words_seen / total_words)
@@ -260,6 +264,7 @@ def train_batch(
                                       input_vectors, inner_node_vectors,
                                       &path_nodes[0], &path_codes[0], &path_offsets[0],
                                       &scratch, size, alpha, compute_loss, kernel)
+    rng_state[0] = rng_local
     return words_seen, words_trained, loss
 
 

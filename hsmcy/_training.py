@@ -162,9 +162,11 @@ class TrainingRun:
     def _worker(self, worker, epoch):
         try:
             size = self.input_vectors.shape[1]
-            hidden = np.zeros(size, dtype=np.float32)
-            hidden_grad = np.zeros(size, dtype=np.float32)
-            kept_words = np.zeros(self.scratch_length, dtype=np.int32)
+            # Padded by a cache line on each side: the workers' scratch is written
+            # constantly, and must not share a line with another worker's.
+            hidden = np.zeros(size + 32, dtype=np.float32)[16:-16]
+            hidden_grad = np.zeros(size + 32, dtype=np.float32)[16:-16]
+            kept_words = np.zeros(self.scratch_length + 32, dtype=np.int32)[16:-16]
             bounds = self.corpus.sentence_bounds
             while True:
                 batch = self._take_batch()
