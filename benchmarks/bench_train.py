@@ -283,6 +283,8 @@ def targets(rows, runs, corpus_tokens):
                         and b["sg"] == a["sg"] and b["workers"] == a["workers"]]), 2.0))
     result = []
     for name, goal_text, value, goal in out:
+        if value is None:
+            continue  # not measured in this run (e.g. quality is evaluated for 2 workers only)
         if name.endswith("bytes per token"):
             met = None if value is None else value <= 4
         else:
@@ -318,7 +320,8 @@ def markdown(summary, target_rows, meta):
         "| target (issue 3) | goal | median | met |", "|---|---|---:|---|"]
     for t in target_rows:
         met = "—" if t["met"] is None else ("yes" if t["met"] else "**no**")
-        lines.append(f"| {t['target']} | {t['goal']} | {fmt(t['median'], '.2f')} | {met} |")
+        digits = ".3f" if "Spearman" in t["target"] else ".2f"
+        lines.append(f"| {t['target']} | {t['goal']} | {fmt(t['median'], digits)} | {met} |")
     return "\n".join(lines) + "\n"
 
 
