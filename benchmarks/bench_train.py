@@ -336,14 +336,17 @@ def plot(summary, path):
     width = 0.8 / max(len(impls), 1)
     fig, ax = plt.subplots(figsize=(10, 5))
     for k, impl in enumerate(impls):
-        values = [next((r["words_per_s_total"] for r in summary if r["impl"] == impl and r["mode"] == m
-                        and r["workers"] == w), 0) / 1e6 for m, w in groups]
-        bars = ax.bar(np.arange(len(groups)) + (k - (len(impls) - 1) / 2) * width, values, width, label=impl)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        values = [next((r["words_per_s_total"] / 1e6 for r in summary if r["impl"] == impl and r["mode"] == m
+                        and r["workers"] == w), np.nan) for m, w in groups]
+        runs = max((r["runs"] for r in summary if r["impl"] == impl), default=0)
+        bars = ax.bar(np.arange(len(groups)) + (k - (len(impls) - 1) / 2) * width, values, width,
+                      label=f"{impl} ({runs} round{'s' if runs > 1 else ''})")
+        ax.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.2f}" for v in values], fontsize=7)
     ax.set_xticks(np.arange(len(groups)), [f"{m}, {w} worker{'s' if w > 1 else ''}" for m, w in groups])
     ax.set_ylabel("million corpus words / s (corpus → trained model)")
-    ax.set_title("Hierarchical-softmax word2vec, same corpus and parameters (median of rounds)")
-    ax.legend()
+    ax.set_title("Hierarchical-softmax word2vec, same corpus and parameters (median over rounds;\n"
+                 "an implementation run in fewer rounds ran in the first one only)", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
