@@ -77,43 +77,55 @@ def _as_list(values, what, kind):
 
 
 def _tokenize(texts, what="texts"):
-    """Texts (strings split on whitespace, or token lists) -> (tokens, lengths).
+    """Texts (strings split on whitespace, or token lists) -> (codes, distinct, lengths).
 
-    ``tokens`` holds every token of every text in order (a list or an object array),
-    ``lengths`` (int64) the number of tokens of each text.  No Python list per text
-    is kept alive, so millions of texts cost neither memory nor garbage-collector time.
+    ``distinct`` lists the distinct tokens in order of first appearance, ``codes``
+    (int64) numbers every token of every text by that list, ``lengths`` (int64) is the
+    number of tokens of each text.  No Python list per text is kept alive, so
+    millions of texts cost neither memory nor garbage-collector time.
     """
     texts = _as_list(texts, what, "texts (strings or token lists)")
     if not texts:
         raise ValueError(f"{what} is empty")
-    tokens = None
     if all(type(text) is str for text in texts):
-        # One C-level split of all texts joined by a separator token.
-        joined = np.array(f" {_SEPARATOR} ".join(texts).split(), dtype=object)
-        at_separator = np.flatnonzero(joined == _SEPARATOR)
-        if len(at_separator) == len(texts) - 1:
-            edges = np.concatenate([[-1], at_separator, [len(joined)]])
-            lengths = np.diff(edges) - 1
-            tokens = np.delete(joined, at_separator) if len(at_separator) else joined
-    if tokens is None:
-        tokens, lengths = [], np.empty(len(texts), dtype=np.int64)
-        for position, text in enumerate(texts):
-            if isinstance(text, str):
-                text_tokens = text.split()
-            elif isinstance(text, (list, tuple)):
-                text_tokens = text
-                if not all(type(token) is str for token in text_tokens):
-                    bad = next(token for token in text_tokens if not isinstance(token, str))
-                    raise TypeError(f"{what}[{position}] holds a {type(bad).__name__}; tokens must be strings")
-            else:
-                raise TypeError(f"{what}[{position}] is a {type(text).__name__}; a text must be a string or a "
-                                "list of string tokens")
-            tokens.extend(text_tokens)
-            lengths[position] = len(text_tokens)
+        # One C-level split of all texts joined by a separator token, then drop the separators.
+        codes, distinct = _unique_codes(f" {_SEPARATOR} ".join(texts).split())
+        if len(texts) == 1 or _SEPARATOR not in distinct:
+            lengths = np.array([len(codes)], dtype=np.int64)
+            if len(texts) == 1:
+                return _check_nonempty(codes, distinct, lengths, what)
+        else:
+            separator = distinct.index(_SEPARATOR)
+            at_separator = np.flatnonzero(codes == separator)
+            if len(at_separator) == len(texts) - 1:
+                lengths = np.diff(np.concatenate([[-1], at_separator, [len(codes)]])) - 1
+                codes = np.delete(codes, at_separator)
+                codes -= codes > separator
+                del distinct[separator]
+                return _check_nonempty(codes, distinct, lengths, what)
+    tokens, lengths = [], np.empty(len(texts), dtype=np.int64)
+    for position, text in enumerate(texts):
+        if isinstance(text, str):
+            text_tokens = text.split()
+        elif isinstance(text, (list, tuple)):
+            text_tokens = text
+            if not all(type(token) is str for token in text_tokens):
+                bad = next(token for token in text_tokens if not isinstance(token, str))
+                raise TypeError(f"{what}[{position}] holds a {type(bad).__name__}; tokens must be strings")
+        else:
+            raise TypeError(f"{what}[{position}] is a {type(text).__name__}; a text must be a string or a "
+                            "list of string tokens")
+        tokens.extend(text_tokens)
+        lengths[position] = len(text_tokens)
+    codes, distinct = _unique_codes(tokens)
+    return _check_nonempty(codes, distinct, lengths, what)
+
+
+def _check_nonempty(codes, distinct, lengths, what):
     empty = np.flatnonzero(lengths == 0)
     if len(empty):
         raise ValueError(f"{what}[{empty[0]}] is empty (no tokens)")
-    return tokens, lengths.astype(np.int64)
+    return codes, distinct, lengths
 
 
 def _labels(labels, n_texts, what="labels"):
@@ -319,10 +331,8 @@ class HSClassifier:
         self
         """
         self._check_params()
-        tokens, lengths = _tokenize(texts)
+        codes, distinct, lengths = _tokenize(texts)
         flat_labels, label_bounds = _labels(labels, len(lengths))
-
-        codes, distinct = _unique_codes(tokens)
         token_counts = np.bincount(codes, minlength=len(distinct))
         frequent = np.flatnonzero(token_counts >= self.min_count)
         if len(frequent) == 0:
@@ -370,8 +380,7 @@ class HSClassifier:
 
     def _encode_texts(self, texts):
         """Texts -> (token_ids, text_bounds) with the fitted vocabulary."""
-        tokens, lengths = _tokenize(texts)
-        codes, distinct = _unique_codes(tokens)
+        codes, distinct, lengths = _tokenize(texts)
         word_of_code = np.fromiter(map(self.vocabulary_.get, distinct, itertools.repeat(-1)), dtype=np.int64,
                                    count=len(distinct))
         return self._encode(codes, lengths, distinct, word_of_code)
