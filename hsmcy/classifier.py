@@ -363,6 +363,8 @@ class HSClassifier:
 
         rng = np.random.default_rng(self.seed)
         n_rows = len(self.vocabulary_) + (self.bucket if self.word_ngrams > 1 else 0)
+        if n_rows > np.iinfo(np.int32).max:
+            raise ValueError(f"bucket={self.bucket} plus {len(self.vocabulary_)} words exceeds the int32 token ids")
         self.input_vectors_ = rng.uniform(-1.0 / self.dim, 1.0 / self.dim, size=(n_rows, self.dim)).astype(np.float32)
         self.inner_node_vectors_ = np.zeros((max(self.tree_.n_inner, 1), self.dim), dtype=np.float32)
         self._train(token_ids, text_bounds, label_ids, label_bounds, rng)

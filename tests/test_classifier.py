@@ -353,3 +353,8 @@ def test_labels_as_scalars_lists_tuples_and_numpy_ints():
     assert sorted(model.classes_.tolist()) == [1, 2, 3]
     assert model.class_counts_.sum() == 5
     assert 0.0 <= model.score(texts, [1, [2, 3], 3, 1]) <= 1.0
+
+
+def test_bucket_too_large_for_int32_ids():
+    with pytest.raises(ValueError, match="bucket"):
+        HSClassifier(word_ngrams=2, bucket=2**31).fit(["a b"], ["x"])
