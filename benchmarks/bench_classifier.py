@@ -288,6 +288,20 @@ def run_fasttext(name, train_file, test, params, k=10):
     return {"system": name, "train_s": train_time, "predict_s": predict_time, "P@1": p1, "P@10": p10, "R@10": r10}
 
 
+def summarise(runs):
+    """Median times and mean accuracies of repeated runs of one system."""
+    summary = dict(runs[0])
+    summary.pop("model", None)
+    summary["repeats"] = len(runs)
+    for key in ("train_s", "predict_s"):
+        summary[key] = statistics.median(run[key] for run in runs)
+        summary[key + "_all"] = [run[key] for run in runs]
+    for key in ("P@1", "P@10", "R@10"):
+        summary[key] = statistics.mean(run[key] for run in runs)
+        summary[key + "_all"] = [run[key] for run in runs]
+    return summary
+
+
 def bench_fasttext(args, sentences, workdir):
     results = []
     for n_classes, with_softmax in ((1_000, True), (args.classes, False)):
@@ -300,9 +314,15 @@ def bench_fasttext(args, sentences, workdir):
                      "thread": args.workers}
         hs_params = {"dim": args.dim, "epochs": args.epochs, "lr": args.lr, "min_count": 1, "word_ngrams": 1,
                      "workers": args.workers, "seed": 1}
-        runs = [run_hsmcy("hsmcy HSClassifier (huffman)", train, test, hs_params),
-                run_fasttext("fastText loss='hs'", train_file, test, dict(ft_params, loss="hs"))]
-        if with_softmax:
+        # hsmcy and fastText's HS alternate, `--text-repeats` times each; times are
+        # medians, accuracies means (2 threads are not deterministic on either side)
+        repeated = {"hsmcy": [], "fasttext": []}
+        for _ in range(args.text_repeats):
+            repeated["hsmcy"].append(run_hsmcy("hsmcy HSClassifier (huffman)", train, test, hs_params))
+            repeated["fasttext"].append(run_fasttext("fastText loss='hs'", train_file, test,
+                                                     dict(ft_params, loss="hs")))
+        runs = [summarise(repeated["hsmcy"]), summarise(repeated["fasttext"])]
+        if with_softmax and args.softmax:
             runs.append(run_fasttext("fastText loss='softmax'", train_file, test, dict(ft_params, loss="softmax")))
         for run in runs:
             run.pop("model", None)
@@ -371,6 +391,10 @@ def main():
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--text-repeats", type=int, default=1,
+                        help="runs of hsmcy and fastText's HS per task (median times, mean accuracies)")
+    parser.add_argument("--no-softmax", dest="softmax", action="store_false",
+                        help="skip fastText's softmax reference (slow: ~1000 s at K=1000 here)")
     parser.add_argument("--out", default="benchmarks/results/classifier.json")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
