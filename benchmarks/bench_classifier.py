@@ -257,12 +257,13 @@ def layer_table(rows):
 # ============================================================================ part 2: vs fastText
 def run_hsmcy(name, train, test, params, k=10):
     name = f"{name}, lr={params['lr']:g}"
+    used_lr = params["lr"]
     model, train_time = timed(HSClassifier(**params).fit, *train)
     (top, _), predict_time = timed(model.predict_top, test[0], k)
     p1, _ = precision_recall(top, test[1], 1)
     p10, r10 = precision_recall(top, test[1], 10)
     return {"system": name, "train_s": train_time, "predict_s": predict_time, "P@1": p1, "P@10": p10, "R@10": r10,
-            "tree_depth": model.tree_.depth_statistics(), "model": model}
+            "tree_depth": model.tree_.depth_statistics(), "model": model, "lr": used_lr}
 
 
 def run_fasttext(name, train_file, test, params, k=10):
@@ -281,11 +282,13 @@ def run_fasttext(name, train_file, test, params, k=10):
         return {"system": name, "train_s": float("nan"), "predict_s": float("nan"), "P@1": float("nan"),
                 "P@10": float("nan"), "R@10": float("nan"), "lr": params["lr"]}
     name = f"{name}, lr={params['lr']:g}"
+    used_lr = params["lr"]
     (labels, _), predict_time = timed(model.predict, test[0], k=k)
     top = [[label[len("__label__"):] for label in row] for row in labels]
     p1, _ = precision_recall(top, test[1], 1)
     p10, r10 = precision_recall(top, test[1], 10)
-    return {"system": name, "train_s": train_time, "predict_s": predict_time, "P@1": p1, "P@10": p10, "R@10": r10}
+    return {"system": name, "train_s": train_time, "predict_s": predict_time, "P@1": p1, "P@10": p10, "R@10": r10,
+            "lr": used_lr}
 
 
 def summarise(runs):
@@ -293,6 +296,9 @@ def summarise(runs):
     summary = dict(runs[0])
     summary.pop("model", None)
     summary["repeats"] = len(runs)
+    summary["lr_all"] = [run.get("lr") for run in runs]
+    summary["system"] = summary["system"].rsplit(", lr=", 1)[0] + \
+        ", lr=" + "/".join(f"{run.get('lr'):g}" for run in runs)
     for key in ("train_s", "predict_s"):
         summary[key] = statistics.median(run[key] for run in runs)
         summary[key + "_all"] = [run[key] for run in runs]
@@ -321,6 +327,8 @@ def bench_fasttext(args, sentences, workdir):
             repeated["hsmcy"].append(run_hsmcy("hsmcy HSClassifier (huffman)", train, test, hs_params))
             repeated["fasttext"].append(run_fasttext("fastText loss='hs'", train_file, test,
                                                      dict(ft_params, loss="hs")))
+            for system in repeated.values():
+                print(json.dumps({key: value for key, value in system[-1].items() if key != "model"}), flush=True)
         runs = [summarise(repeated["hsmcy"]), summarise(repeated["fasttext"])]
         if with_softmax and args.softmax:
             runs.append(run_fasttext("fastText loss='softmax'", train_file, test, dict(ft_params, loss="softmax")))
