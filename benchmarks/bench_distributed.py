@@ -1,0 +1,177 @@
+#!/usr/bin/env python
+"""Distributed (Dask, local SGD) against single-process hsmcy: quality, speed, bytes per synchronisation.
+
+Usage::
+
+    python benchmarks/make_corpus.py --out /tmp/hsmcy_bench/corpus.txt     # once
+    python benchmarks/bench_distributed.py --corpus /tmp/hsmcy_bench/corpus.txt --tokens 3000000 \
+        --out /tmp/hsmcy_bench/distributed.json
+
+What it runs, all in one process run on this machine and at equal epochs:
+
+* single-process ``hsmcy.Word2Vec`` with ``workers=2`` threads (the reference);
+* ``hsmcy.distributed.train`` on a ``LocalCluster`` of 1 worker process x 2 threads and
+  of 2 worker processes x 1 thread (the corpus split into 2 contiguous shards);
+* for 2 processes: each averaging rule, and several synchronisation intervals.
+
+Quality: gensim's ``evaluate_word_analogies`` (questions-words.txt, the 30,000 most
+frequent words) and ``evaluate_word_pairs`` (wordsim353, simlex999), plus the loss
+per word on held-out sentences (the last ``--heldout`` fraction of the lines, not
+trained on): the mean ``-log P(centre word | context)`` under the trained model,
+with full windows, no down-sampling, no update.  The held-out loss averages over
+~100k predictions, so it separates runs whose analogy scores are within noise.
+
+Volume: bytes of row ids + deltas sent by the workers and of merged rows broadcast
+back, per synchronisation, next to the size of the whole model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+from gensim.test.utils import datapath
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import hsmcy  # noqa: E402
+from hsmcy import _kernels  # noqa: E402
+from hsmcy.corpus import encode_file  # noqa: E402
+
+
+def write_shards(corpus, tokens, heldout, n_shards, directory):
+    """The first ``tokens`` tokens, minus a held-out tail, as ``n_shards`` contiguous files (and the whole)."""
+    lines, count = [], 0
+    with open(corpus, encoding="utf-8") as handle:
+        for line in handle:
+            n = len(line.split())
+            if not n:
+                continue
+            lines.append(line if line.endswith("\n") else line + "\n")
+            count += n
+            if tokens and count >= tokens:
+                break
+    cut = int(len(lines) * (1 - heldout))
+    train, test = lines[:cut], lines[cut:]
+    paths = {"train": os.path.join(directory, "train.txt"), "heldout": os.path.join(directory, "heldout.txt")}
+    for name, chunk in (("train", train), ("heldout", test)):
+        with open(paths[name], "w", encoding="utf-8") as handle:
+            handle.writelines(chunk)
+    shards = []
+    for i in range(n_shards):
+        path = os.path.join(directory, f"shard-{i}.txt")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.writelines(train[len(train) * i // n_shards:len(train) * (i + 1) // n_shards])
+        shards.append(path)
+    return paths, shards, sum(len(line.split()) for line in train)
+
+
+def heldout_loss(model, path):
+    """Mean loss per predicted word on ``path``: full windows, no down-sampling, alpha 0 (no update)."""
+    encoded = encode_file(path, model.wv.key_to_index)
+    tree, size = model.tree, model.vector_size
+    _, trained, loss = _kernels.train_batch(
+        bool(model.sg), encoded.token_ids, encoded.sentence_bounds, np.ones(len(model.wv), np.float32),
+        model.wv.vectors.copy(), model.syn1.copy(), tree.path_nodes, tree.path_codes, tree.path_offsets,
+        model.window, False, bool(model.cbow_mean), 0.0, 0.0, np.array([1], np.uint64),
+        np.zeros(size, np.float32), np.zeros(size, np.float32), np.zeros(max(encoded.longest_sentence, 1), np.int32),
+        True)
+    return loss / max(trained, 1)
+
+
+def quality(model, heldout_path):
+    analogy, _ = model.wv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=30000)
+    wordsim = model.wv.evaluate_word_pairs(datapath("wordsim353.tsv"))[1][0]
+    simlex = model.wv.evaluate_word_pairs(datapath("simlex999.txt"))[1][0]
+    return {"analogy": 100 * float(analogy), "wordsim353_spearman": float(wordsim),
+            "simlex999_spearman": float(simlex), "heldout_loss_per_word": float(heldout_loss(model, heldout_path))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default = "/tmp/hsmcy_bench/corpus.txt"
+    if not os.path.exists(default) and os.path.exists("/tmp/hsmcy_bench/corpus_1pass.txt"):
+        default = "/tmp/hsmcy_bench/corpus_1pass.txt"
+    parser.add_argument("--corpus", default=default)
+    parser.add_argument("--tokens", type=int, default=3_000_000, help="use the first N tokens (0 = all)")
+    parser.add_argument("--heldout", type=float, default=0.02, help="fraction of lines held out for the loss")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--sg", type=int, default=0)
+    parser.add_argument("--vector-size", type=int, default=100)
+    parser.add_argument("--syncs", default="1,4,16", help="syncs per epoch to compare (2 processes)")
+    parser.add_argument("--rules", default="mean,sum", help="averaging rules to compare (2 processes)")
+    parser.add_argument("--out", default="/tmp/hsmcy_bench/distributed.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from dask.distributed import Client, LocalCluster
+
+    import hsmcy.distributed
+
+    params = dict(vector_size=args.vector_size, window=5, min_count=5, sample=1e-3, sg=args.sg, epochs=args.epochs,
+                  seed=1)
+    syncs = [int(s) for s in args.syncs.split(",")]
+    rules = args.rules.split(",")
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        paths, shards, train_tokens = write_shards(args.corpus, args.tokens, args.heldout, 2, directory)
+        print(f"corpus {args.corpus}: {train_tokens:,} training tokens in 2 shards, epochs={args.epochs}, "
+              f"sg={args.sg}, vector_size={args.vector_size}", flush=True)
+
+        started = time.perf_counter()
+        single = hsmcy.Word2Vec(corpus_file=paths["train"], workers=2, **params)
+        seconds = time.perf_counter() - started
+        words = single.corpus_total_words * args.epochs
+        rows.append({"run": "single process, 2 threads", "seconds": seconds, "words_per_second": words / seconds,
+                     **quality(single, paths["heldout"])})
+        model_bytes = single.wv.vectors.nbytes + single.syn1.nbytes
+        print(rows[-1], flush=True)
+
+        for n_workers, threads in ((1, 2), (2, 1)):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+            try:
+                configurations = [(rules[-1], 4)] if n_workers == 1 else \
+                    [(rule, 4) for rule in rules] + [(rules[-1], s) for s in syncs if s != 4]
+                for rule, per_epoch in configurations:
+                    started = time.perf_counter()
+                    model = hsmcy.distributed.train(client, shards, syncs_per_epoch=per_epoch, averaging=rule,
+                                                    **params)
+                    seconds = time.perf_counter() - started
+                    report = model.distributed_report
+                    rows.append({"run": f"dask {n_workers} proc x {threads} thr, {rule}, {per_epoch} syncs/epoch",
+                                 "seconds": seconds, "words_per_second": report["words_seen"] / seconds,
+                                 "bytes_up_per_sync": report["bytes_up_per_sync"],
+                                 "bytes_down_per_sync": report["bytes_down_per_sync"],
+                                 "model_bytes": model_bytes, "tasks_recomputed": report["tasks_recomputed"],
+                                 **quality(model, paths["heldout"])})
+                    print(rows[-1], flush=True)
+            finally:
+                client.close()
+                cluster.close()
+
+    reference = rows[0]
+    print(f"\n{'run':46s} {'s':>6s} {'words/s':>9s} {'analogy':>8s} {'d-anal':>7s} {'ws353':>6s} {'slx999':>6s} "
+          f"{'loss/w':>7s} {'MB up':>6s} {'MB down':>7s}")
+    for row in rows:
+        print(f"{row['run']:46s} {row['seconds']:6.1f} {row['words_per_second']:9,.0f} {row['analogy']:8.2f} "
+              f"{row['analogy'] - reference['analogy']:+7.2f} {row['wordsim353_spearman']:6.3f} "
+              f"{row['simlex999_spearman']:6.3f} {row['heldout_loss_per_word']:7.4f} "
+              f"{row.get('bytes_up_per_sync', 0) / 1e6:6.2f} {row.get('bytes_down_per_sync', 0) / 1e6:7.2f}")
+    print(f"(whole model: {model_bytes / 1e6:.2f} MB; MB up/down = per synchronisation, all workers together)")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as handle:
+        json.dump({"corpus": args.corpus, "train_tokens": train_tokens, "parameters": params,
+                   "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "rows": rows},
+                  handle, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
