@@ -368,14 +368,14 @@ def _forget_run(run_id):
             del _RUNS[key]
 
 
-def _task_history(keys, dask_scheduler=None):
-    """On the scheduler: how often each task was started, and how often it was lost with a worker."""
+def _round_status(keys, dask_scheduler=None):
+    """On the scheduler: the live workers, and for each task how often it was started / lost with a worker."""
     history = {}
     for key in keys:
         starts = sum(1 for entry in dask_scheduler.story(key) if len(entry) > 2 and entry[2] == "processing")
         task = dask_scheduler.tasks.get(key)
         history[key] = (starts, task.suspicious if task is not None else 0)
-    return history
+    return sorted(dask_scheduler.workers), history
 
 
 # =============================================================== client side
@@ -499,9 +499,8 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     elapsed = time.perf_counter() - started
     report["seconds"] = elapsed
     report["words_per_second"] = report["words_seen"] / elapsed if elapsed > 0 else 0.0
-    rounds = max(report["rounds"], 1)
-    report["bytes_up_per_sync"] = sum(report["bytes_up"]) / rounds
-    report["bytes_down_per_sync"] = sum(report["bytes_down"]) / rounds
+    report["bytes_up_per_sync"] = float(np.mean(report["bytes_up"])) if report["bytes_up"] else 0.0
+    report["bytes_down_per_sync"] = float(np.mean(report["bytes_down"])) if report["bytes_down"] else 0.0
     model.distributed_report = report
     model.total_train_time += elapsed
     model.train_count += 1
@@ -547,7 +546,7 @@ def _build_vocabulary(client, files, model, run_id, preferred):
 
 
 def _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, averaging):
-    workers = sorted(client.scheduler_info()["workers"])
+    workers, _ = client.run_on_scheduler(_round_status, [])
     if not workers:
         raise ValueError("the Dask client has no workers")
     home = {}  # shard -> preferred worker (its cache lives there)
@@ -559,6 +558,7 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
     for shard in range(len(files)):
         home[shard] = workers[shard % len(workers)]
     report["n_workers"] = len(workers)
+    live = workers
 
     vocabulary, tree = _build_vocabulary(client, files, model, run_id, preferred)
     model._set_vocabulary(vocabulary.words, vocabulary.counts, tree)
@@ -587,7 +587,6 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
     update_future = None
     total_rounds_words = max(words_per_epoch * epochs, 1)
     model.running_training_loss = 0.0
-    lost_seen = set()
 
     def alpha_at(fraction_of_training):
         return model.alpha + (model.min_alpha - model.alpha) * fraction_of_training
@@ -603,14 +602,9 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
             for callback in callbacks:
                 if hasattr(callback, "on_epoch_begin"):
                     callback.on_epoch_begin(model)
-        live = sorted(client.scheduler_info()["workers"])
-        for address in set(home.values()) - set(live):
-            if address not in lost_seen:
-                lost_seen.add(address)
-                report["workers_lost"].append(address)
         for shard, address in home.items():
             if address not in live and live:
-                home[shard] = live[shard % len(live)]
+                home[shard] = live[shard % len(live)]  # its cache went with the worker: any live one will do
         specs = [_RoundSpec(run_id=run_id, round=round_no, epoch=epoch, slice_index=slice_index,
                             slices=syncs_per_epoch, shard=shard, path=path,
                             alpha_start=alpha_at(round_no / n_rounds), alpha_end=alpha_at((round_no + 1) / n_rounds),
@@ -634,7 +628,9 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                 results[i] = future.result()
                 keys.append(f"{keys[i]}-full")
             del full, extra
-        history = client.run_on_scheduler(_task_history, keys)
+        previous = set(live)
+        live, history = client.run_on_scheduler(_round_status, keys)
+        report["workers_lost"].extend(sorted(previous - set(live)))
         for key, (starts, suspicious) in history.items():
             if starts > 1 or suspicious:
                 report["tasks_recomputed"] += max(starts - 1, suspicious, 1)
@@ -665,8 +661,6 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
             for callback in callbacks:
                 if hasattr(callback, "on_epoch_end"):
                     callback.on_epoch_end(model)
-    live = set(client.scheduler_info()["workers"])
-    report["workers_lost"].extend(sorted(a for a in set(home.values()) - live if a not in lost_seen))
     for callback in callbacks:
         if hasattr(callback, "on_train_end"):
             callback.on_train_end(model)
