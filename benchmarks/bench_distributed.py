@@ -195,7 +195,7 @@ def main():
             if n_workers == 1 and args.skip_one_process:
                 continue
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
             try:
                 configurations = [(rules[0], 4)] if n_workers == 1 else \

@@ -40,7 +40,7 @@ PARAMS = dict(vector_size=32, min_count=5, window=5, sample=1e-3, epochs=5, sg=0
 def client():
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     client = Client(cluster)
     yield client
@@ -165,10 +165,28 @@ def test_missing_shard_and_empty_vocabulary(client, shards, tmp_path):
 
 
 # ------------------------------------------------------------- on the cluster
+class _EpochCounter:
+    def __init__(self):
+        self.events = []
+
+    def on_train_begin(self, model):
+        self.events.append("begin")
+
+    def on_epoch_end(self, model):
+        self.events.append(len(model.wv))
+
+    def on_train_end(self, model):
+        self.events.append("end")
+
+
 def test_trains_an_ordinary_word2vec(client, shards, single, tmp_path):
-    model = hd.train(client, shards, syncs_per_epoch=4, averaging="sum", **PARAMS)
+    counter = _EpochCounter()
+    model = hd.train(client, shards, syncs_per_epoch=4, averaging="sum", compute_loss=True, callbacks=[counter],
+                     **PARAMS)
     report = model.distributed_report
     assert isinstance(model, hsmcy.Word2Vec)
+    assert counter.events == ["begin"] + [len(single.wv)] * PARAMS["epochs"] + ["end"]
+    assert model.get_latest_training_loss() > 0
     # the map-reduced vocabulary is the single-process one, word for word, count for count
     assert model.wv.index_to_key == single.wv.index_to_key
     assert np.array_equal(model.wv.expandos["count"], single.wv.expandos["count"])
@@ -189,6 +207,13 @@ def test_trains_an_ordinary_word2vec(client, shards, single, tmp_path):
     model.save(tmp_path / "model.hsmcy")
     loaded = hsmcy.Word2Vec.load(tmp_path / "model.hsmcy")
     assert np.array_equal(loaded.wv.vectors, model.wv.vectors)
+
+
+def test_sync_every_sets_the_rounds(client, shards, single):
+    words = int(single.wv.expandos["count"].sum())
+    model = hd.train(client, shards, sync_every=words // 3, **{**PARAMS, "epochs": 1})
+    assert model.distributed_report["syncs_per_epoch"] == 3 and model.distributed_report["rounds"] == 3
+    assert model.distributed_report["words_seen"] == words
 
 
 def test_quality_close_to_single_process(client, shards, single):
