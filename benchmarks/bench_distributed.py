@@ -10,9 +10,10 @@ Usage::
 What it runs, all in one process run on this machine and at equal epochs:
 
 * single-process ``hsmcy.Word2Vec`` with ``workers=2`` threads (the reference);
-* ``hsmcy.distributed.train`` on a ``LocalCluster`` of 1 worker process x 2 threads and
-  of 2 worker processes x 1 thread (the corpus split into 2 contiguous shards);
-* for 2 processes: each averaging rule, and several synchronisation intervals.
+* ``hsmcy.distributed.train`` on a ``LocalCluster`` of 1 worker process x 2 threads (the
+  training file as one shard: the distributed code path with nothing to average) and of
+  2 worker processes x 1 thread (the file split into 2 contiguous shards);
+* for 2 processes: averaging rules and synchronisation intervals (``--configs``).
 
 Quality: gensim's ``evaluate_word_analogies`` (questions-words.txt, the 30,000 most
 frequent words) and ``evaluate_word_pairs`` (wordsim353, simlex999), plus the loss
@@ -143,9 +144,11 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sg", type=int, default=0)
     parser.add_argument("--vector-size", type=int, default=100)
-    parser.add_argument("--syncs", default="1,4,16", help="syncs per epoch to compare (2 processes)")
-    parser.add_argument("--rules", default="sum,mean", help="averaging rules to compare (2 processes); the first "
-                        "is used for the other runs")
+    parser.add_argument("--configs", default="adaptive:4,sum:4,mean:4,adaptive:1,adaptive:16",
+                        help="averaging:syncs_per_epoch runs on 2 processes; the first also runs on 1 process")
+    parser.add_argument("--curvature", type=float, default=None,
+                        help="override the adaptive rule's curvature scale (hsmcy.distributed._CURVATURE)")
+    parser.add_argument("--skip-single", action="store_true", help="skip the single-process reference run")
     parser.add_argument("--skip-one-process", action="store_true", help="skip the 1 process x 2 threads cluster")
     parser.add_argument("--out", default="/tmp/hsmcy_bench/distributed.json")
     args = parser.parse_args()
@@ -154,11 +157,12 @@ def main():
     from dask.distributed import Client, LocalCluster
 
     import hsmcy.distributed
+    if args.curvature is not None:
+        hsmcy.distributed._CURVATURE = args.curvature
 
     params = dict(vector_size=args.vector_size, window=5, min_count=5, sample=1e-3, sg=args.sg, epochs=args.epochs,
                   seed=1)
-    syncs = [int(s) for s in args.syncs.split(",")]
-    rules = args.rules.split(",")
+    configs = [(rule, int(syncs)) for rule, syncs in (item.split(":") for item in args.configs.split(","))]
     rows = []
 
     def record(row):
@@ -182,12 +186,14 @@ def main():
               f"sg={args.sg}, vector_size={args.vector_size}", flush=True)
 
         started = time.perf_counter()
-        single = hsmcy.Word2Vec(corpus_file=paths["train"], workers=2, **params)
+        single = hsmcy.Word2Vec(corpus_file=paths["train"], workers=2, **{**params, "epochs": 1} if
+                                args.skip_single else params)
         seconds = time.perf_counter() - started
         words = single.corpus_total_words * args.epochs
         model_bytes = single.wv.vectors.nbytes + single.syn1.nbytes
-        record({"run": "single process, 2 threads", "seconds": seconds, "words_per_second": words / seconds,
-                **evaluate(single)})
+        if not args.skip_single:
+            record({"run": "single process, 2 threads", "seconds": seconds, "words_per_second": words / seconds,
+                    **evaluate(single)})
         del single
 
         # 2 processes first: the comparisons that matter most come first
@@ -198,15 +204,18 @@ def main():
                                    dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
             try:
-                configurations = [(rules[0], 4)] if n_workers == 1 else \
-                    [(rule, 4) for rule in rules] + [(rules[0], s) for s in syncs if s != 4]
-                for rule, per_epoch in configurations:
+                for rule, per_epoch in configs[:1] if n_workers == 1 else configs:
+                    # 1 process trains the whole training file as one shard: the distributed code path
+                    # with nothing to average, which should match the single-process run
+                    files = [paths["train"]] if n_workers == 1 else shards
                     started = time.perf_counter()
-                    model = hsmcy.distributed.train(client, shards, syncs_per_epoch=per_epoch, averaging=rule,
+                    model = hsmcy.distributed.train(client, files, syncs_per_epoch=per_epoch, averaging=rule,
                                                     **params)
                     seconds = time.perf_counter() - started
                     report = model.distributed_report
-                    record({"run": f"dask {n_workers} proc x {threads} thr, {rule}, {per_epoch} syncs/epoch",
+                    label = f"{rule}" if rule != "adaptive" else f"adaptive(c={hsmcy.distributed._CURVATURE:g})"
+                    record({"run": f"dask {n_workers} proc x {threads} thr, {len(files)} shard(s), {label}, "
+                                   f"{per_epoch} syncs/epoch",
                             "seconds": seconds, "words_per_second": report["words_seen"] / seconds,
                             "bytes_up_per_sync": report["bytes_up_per_sync"],
                             "bytes_down_per_sync": report["bytes_down_per_sync"],
@@ -217,10 +226,10 @@ def main():
                 cluster.close()
 
     reference = rows[0]
-    print(f"\n{'run':46s} {'s':>6s} {'words/s':>9s} {'analogy':>8s} {'d-anal':>7s} {'ws353':>6s} {'slx999':>6s} "
+    print(f"\n{'run':62s} {'s':>6s} {'words/s':>9s} {'analogy':>8s} {'d-anal':>7s} {'ws353':>6s} {'slx999':>6s} "
           f"{'loss/w':>7s} {'MB up':>6s} {'MB down':>7s}")
     for row in rows:
-        print(f"{row['run']:46s} {row['seconds']:6.1f} {row['words_per_second']:9,.0f} {row['analogy']:8.2f} "
+        print(f"{row['run']:62s} {row['seconds']:6.1f} {row['words_per_second']:9,.0f} {row['analogy']:8.2f} "
               f"{row['analogy'] - reference['analogy']:+7.2f} {row['wordsim353_spearman']:6.3f} "
               f"{row['simlex999_spearman']:6.3f} {row['heldout_loss_per_word']:7.4f} "
               f"{row.get('bytes_up_per_sync', 0) / 1e6:6.2f} {row.get('bytes_down_per_sync', 0) / 1e6:7.2f}")

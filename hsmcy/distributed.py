@@ -57,11 +57,24 @@ logger = logging.getLogger(__name__)
 __all__ = ["train", "AVERAGING_RULES"]
 
 #: How the deltas of one row from several shards are combined at a synchronisation.
-#: ``"mean"``: average over all shards of the round (model averaging; a shard that
-#: did not touch the row contributes a zero delta).  ``"touched"``: average over the
-#: shards that changed the row (Spark MLlib's rule).  ``"sum"``: add the deltas (as
-#: if the shards' updates had been applied one after the other, Hogwild-style).
-AVERAGING_RULES = ("mean", "touched", "sum")
+#: ``"sum"``: add the deltas (as if the shards' updates had been applied one after
+#: the other, Hogwild-style): single-process progress per word, but ``K`` copies of
+#: the same step add up on rows that every shard drives to the same optimum (the
+#: top inner nodes, frequent words), which oscillates and, for ``K > 2``, diverges.
+#: ``"mean"``: average over all shards of the round (model averaging); a shard that
+#: did not touch the row contributes a zero delta, so rare words learn ``K`` times
+#: slower.  ``"touched"``: average over the shards that changed the row (Spark
+#: MLlib's rule).  ``"adaptive"`` (default): per row, between the two -- the sum
+#: scaled by ``f(sum_k n_k) / sum_k f(n_k)`` with ``f(n) = 1 - exp(-alpha c n)``, the
+#: fraction of the way to its optimum that ``n`` SGD steps move a row of curvature
+#: ``c``; ``n_k`` is the number of updates the row got in shard ``k``'s slice and
+#: ``c`` an upper estimate from the current vectors (:func:`_curvatures`).  Rows far
+#: from saturation are summed, rows that every shard saturated are averaged.
+AVERAGING_RULES = ("adaptive", "sum", "mean", "touched")
+
+# Multiplies the "adaptive" rule's curvature estimates (see _curvatures); 1 is the
+# estimate itself, smaller values lean towards "sum", larger towards "mean".
+_CURVATURE = 1.0
 
 # Parameters that make no sense here: the corpus comes as files, and training
 # happens inside train(), not in the constructor.
@@ -304,6 +317,22 @@ def _touched_rows(token_ids, static, vocab_size):
     return np.flatnonzero(present).astype(np.int32), inner_rows
 
 
+def _update_counts(token_ids, static, vocab_size):
+    """Expected number of SGD updates each row gets from a slice: ``(per input row, per inner node)``.
+
+    A kept occurrence is a context word in about ``window + 1`` windows (``2 * window``
+    without shrinking); its path is walked once per CBOW centre word, once per
+    context pair in skip-gram.
+    """
+    kept = np.bincount(token_ids, minlength=vocab_size) * static.keep_probability.astype(np.float64)
+    pairs = (static.window + 1) if static.shrink_windows else 2 * static.window
+    lengths = np.diff(static.path_offsets)
+    walks = kept * pairs if static.sg else kept
+    inner = np.bincount(static.path_nodes, weights=np.repeat(walks, lengths),
+                        minlength=max(vocab_size - 1, 1))
+    return kept * pairs, inner
+
+
 def _changed(rows, work, base):
     """``(ids, work - base)`` for the rows that changed; resets ``work`` to ``base`` there."""
     delta = work[rows] - base[rows]
@@ -350,6 +379,7 @@ def _train_round(spec, static, update, full_state):
         input_rows, inner_rows = _touched_rows(np.asarray(words), static, len(static.words))
         input_ids, input_delta = _changed(input_rows, replica.work_input, replica.base_input)
         inner_ids, inner_delta = _changed(inner_rows, replica.work_inner, replica.base_inner)
+        input_updates, inner_updates = _update_counts(np.asarray(words), static, len(static.words))
     try:
         from distributed import get_worker
         address = get_worker().address
@@ -357,7 +387,9 @@ def _train_round(spec, static, update, full_state):
         address = None
     return {"need_state": False, "shard": spec.shard, "round": spec.round, "words_seen": seen,
             "words_trained": trained, "loss": loss, "input_ids": input_ids, "input_delta": input_delta,
-            "inner_ids": inner_ids, "inner_delta": inner_delta, "worker": address, "encoding": how,
+            "inner_ids": inner_ids, "inner_delta": inner_delta,
+            "input_updates": input_updates[input_ids].astype(np.float32),
+            "inner_updates": inner_updates[inner_ids].astype(np.float32), "worker": address, "encoding": how,
             "seconds": time.perf_counter() - started}
 
 
@@ -379,8 +411,31 @@ def _round_status(keys, dask_scheduler=None):
 
 
 # =============================================================== client side
-def _combine(results, name, matrix, rule):
-    """Apply the shards' deltas of one parameter matrix; returns the merged ``(ids, new values)``."""
+def _curvatures(input_vectors, inner_vectors, tree, counts):
+    """Upper estimates of the loss curvature seen by one update of an inner-node row and of an input row.
+
+    The loss at a node is ``softplus(-+ h . v)``, whose curvature along ``v`` is
+    ``sigmoid' |h|^2 <= |h|^2 / 4`` and along ``h`` is ``sigmoid' |v|^2 <= |v|^2 / 4``
+    summed over the path.  ``|h|^2`` is bounded by the count-weighted mean squared
+    norm of the input vectors (a CBOW mean is shorter still); the path sum by the
+    count-weighted mean over words of the squared norms on their paths.
+    """
+    weights = np.asarray(counts, dtype=np.float64)
+    weights = weights / max(weights.sum(), 1.0)
+    input_sq = np.einsum("ij,ij->i", input_vectors, input_vectors, dtype=np.float64)
+    inner_sq = np.einsum("ij,ij->i", inner_vectors, inner_vectors, dtype=np.float64)
+    on_path = inner_sq[tree.path_nodes] if len(tree.path_nodes) else np.zeros(1)
+    path_sums = np.add.reduceat(on_path, tree.path_offsets[:-1]) if len(tree.path_nodes) else np.zeros(len(weights))
+    path_sums[np.diff(tree.path_offsets) == 0] = 0.0
+    return 0.25 * float(weights @ input_sq), 0.25 * float(weights @ path_sums)
+
+
+def _combine(results, name, matrix, rule, alpha=None, curvature=None):
+    """Apply the shards' deltas of one parameter matrix; returns the merged ``(ids, new values)``.
+
+    The ``"adaptive"`` rule needs the round's mean learning rate ``alpha`` and the
+    curvature per update of this matrix's rows (:func:`_curvatures`).
+    """
     n_shards = len(results)
     ids_all = [r[f"{name}_ids"] for r in results]
     if not any(len(ids) for ids in ids_all):
@@ -390,11 +445,27 @@ def _combine(results, name, matrix, rule):
     position[rows] = np.arange(len(rows))
     summed = np.zeros((len(rows), matrix.shape[1]), dtype=np.float32)
     count = np.zeros(len(rows), dtype=np.int32)
+    step = _CURVATURE * (curvature or 0.0) * (alpha or 0.0)  # fraction of the way to the optimum per update
+    updates = np.zeros(len(rows), dtype=np.float64)       # sum of n_k
+    saturation = np.zeros(len(rows), dtype=np.float64)    # sum of f(n_k)
     for result in results:  # in shard order: a deterministic summation order
         where = position[result[f"{name}_ids"]]
         summed[where] += result[f"{name}_delta"]  # ids are unique within one shard's result
         count[where] += 1
-    if rule == "mean":
+        if rule == "adaptive":
+            n = result[f"{name}_updates"].astype(np.float64)
+            updates[where] += n
+            saturation[where] += -np.expm1(-step * n)
+    if rule == "adaptive":
+        # f(n) = 1 - exp(-alpha c n): how far n updates move a row towards its optimum
+        # (curvature c).  Scale the sum of deltas by f(sum n_k) / sum f(n_k): 1 for
+        # rows far from saturation (sum, as sequential SGD), 1/K for rows every shard
+        # saturated (mean: K copies of the same step must not add up).
+        scale = np.ones(len(rows), dtype=np.float64)
+        positive = saturation > 0
+        scale[positive] = -np.expm1(-step * updates[positive]) / saturation[positive]
+        summed *= np.clip(scale, 1.0 / n_shards, 1.0).astype(np.float32)[:, None]
+    elif rule == "mean":
         summed /= np.float32(n_shards)
     elif rule == "touched":
         summed /= count[:, None].astype(np.float32)
@@ -432,7 +503,8 @@ def _nbytes(*arrays):
     return int(sum(np.asarray(a).nbytes for a in arrays))
 
 
-def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averaging="mean", **word2vec_parameters):
+def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averaging="adaptive",
+          **word2vec_parameters):
     """Train a :class:`hsmcy.Word2Vec` on a Dask cluster, one or more corpus files per worker.
 
     Parameters
@@ -447,7 +519,7 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     syncs_per_epoch : int, optional
         Synchronise this many times per epoch (give this or ``sync_every``; default 4
         per epoch, or more if an epoch holds more than 4 x 2,000,000 words).
-    averaging : {"mean", "touched", "sum"}, default "mean"
+    averaging : {"adaptive", "sum", "mean", "touched"}, default "adaptive"
         How a row changed by several shards is combined: see :data:`AVERAGING_RULES`.
     **word2vec_parameters
         :class:`hsmcy.Word2Vec`'s parameters (``vector_size``, ``window``, ``min_count``,
@@ -645,8 +717,11 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
             model.running_training_loss += result["loss"]
         report["bytes_up"].append(sum(_nbytes(r["input_ids"], r["input_delta"], r["inner_ids"], r["inner_delta"])
                                       for r in results))
-        input_ids, input_values = _combine(results, "input", input_vectors, averaging)
-        inner_ids, inner_values = _combine(results, "inner", syn1, averaging)
+        round_alpha = 0.5 * (specs[0].alpha_start + specs[0].alpha_end)
+        inner_curvature, input_curvature = (_curvatures(input_vectors, syn1, tree, vocabulary.counts)
+                                            if averaging == "adaptive" else (None, None))
+        input_ids, input_values = _combine(results, "input", input_vectors, averaging, round_alpha, input_curvature)
+        inner_ids, inner_values = _combine(results, "inner", syn1, averaging, round_alpha, inner_curvature)
         del results
         if round_no + 1 < n_rounds:
             update = _Rows(input_ids, input_values, inner_ids, inner_values)
