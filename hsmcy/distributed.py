@@ -411,23 +411,38 @@ def _round_status(keys, dask_scheduler=None):
 
 
 # =============================================================== client side
-def _curvatures(input_vectors, inner_vectors, tree, counts):
-    """Upper estimates of the loss curvature seen by one update of an inner-node row and of an input row.
+def _curvatures(input_vectors, inner_vectors, tree, counts, sg=True, cbow_mean=True, contexts=1.0):
+    """Estimates of the loss curvature per update of an inner-node row and of an input row.
 
-    The loss at a node is ``softplus(-+ h . v)``, whose curvature along ``v`` is
-    ``sigmoid' |h|^2 <= |h|^2 / 4`` and along ``h`` is ``sigmoid' |v|^2 <= |v|^2 / 4``
-    summed over the path.  ``|h|^2`` is bounded by the count-weighted mean squared
-    norm of the input vectors (a CBOW mean is shorter still); the path sum by the
-    count-weighted mean over words of the squared norms on their paths.
+    What saturates a row within a round is its expected Hessian, ``E[sigmoid' h h^T]``
+    for an inner node (``h`` the hidden vector) and ``E[sum over the centre word's path
+    of sigmoid' v v^T]`` for an input row.  With ``sigmoid' <= 1/4`` their largest
+    eigenvalues are at most a quarter of those of the count-weighted second moments
+    ``sum_w p(w) u_w u_w^T`` (a CBOW mean of context vectors has a smaller one; a CBOW
+    sum of ``contexts`` vectors at most ``contexts^2`` times larger) and
+    ``sum_nodes P(node on the path) v v^T``.  In CBOW with the mean, moving one context
+    vector by ``d`` moves ``h`` by ``d / contexts``, dividing its curvature by ``contexts``.
     """
     weights = np.asarray(counts, dtype=np.float64)
     weights = weights / max(weights.sum(), 1.0)
-    input_sq = np.einsum("ij,ij->i", input_vectors, input_vectors, dtype=np.float64)
-    inner_sq = np.einsum("ij,ij->i", inner_vectors, inner_vectors, dtype=np.float64)
-    on_path = inner_sq[tree.path_nodes] if len(tree.path_nodes) else np.zeros(1)
-    path_sums = np.add.reduceat(on_path, tree.path_offsets[:-1]) if len(tree.path_nodes) else np.zeros(len(weights))
-    path_sums[np.diff(tree.path_offsets) == 0] = 0.0
-    return 0.25 * float(weights @ input_sq), 0.25 * float(weights @ path_sums)
+    input_vectors = np.asarray(input_vectors, dtype=np.float64)
+    moment = (input_vectors * weights[:, None]).T @ input_vectors
+    inner_curvature = 0.25 * float(np.linalg.eigvalsh(moment)[-1])
+    n_inner = tree.n_inner
+    if n_inner and len(tree.path_nodes):
+        usage = np.bincount(tree.path_nodes, weights=np.repeat(weights, np.diff(tree.path_offsets)),
+                            minlength=n_inner)[:n_inner]
+        nodes = np.asarray(inner_vectors[:n_inner], dtype=np.float64)
+        moment = (nodes * usage[:, None]).T @ nodes
+        input_curvature = 0.25 * float(np.linalg.eigvalsh(moment)[-1])
+    else:
+        input_curvature = 0.0
+    if not sg:
+        if cbow_mean:
+            input_curvature /= contexts
+        else:
+            inner_curvature *= contexts ** 2
+    return max(inner_curvature, 0.0), max(input_curvature, 0.0)
 
 
 def _combine(results, name, matrix, rule, alpha=None, curvature=None):
@@ -660,6 +675,9 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
     total_rounds_words = max(words_per_epoch * epochs, 1)
     model.running_training_loss = 0.0
 
+    # context words per CBOW window, on average (window sizes drawn from 1..window when shrinking)
+    contexts = float(model.window + 1) if model.shrink_windows else float(2 * model.window)
+
     def alpha_at(fraction_of_training):
         return model.alpha + (model.min_alpha - model.alpha) * fraction_of_training
 
@@ -718,7 +736,8 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
         report["bytes_up"].append(sum(_nbytes(r["input_ids"], r["input_delta"], r["inner_ids"], r["inner_delta"])
                                       for r in results))
         round_alpha = 0.5 * (specs[0].alpha_start + specs[0].alpha_end)
-        inner_curvature, input_curvature = (_curvatures(input_vectors, syn1, tree, vocabulary.counts)
+        inner_curvature, input_curvature = (_curvatures(input_vectors, syn1, tree, vocabulary.counts, static.sg,
+                                                        static.cbow_mean, contexts)
                                             if averaging == "adaptive" else (None, None))
         input_ids, input_values = _combine(results, "input", input_vectors, averaging, round_alpha, input_curvature)
         inner_ids, inner_values = _combine(results, "inner", syn1, averaging, round_alpha, inner_curvature)

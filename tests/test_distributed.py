@@ -133,12 +133,17 @@ def test_curvature_estimates():
     input_vectors = rng.standard_normal((4, 3)).astype(np.float32)
     inner = rng.standard_normal((4, 3)).astype(np.float32)
     counts = np.array([5, 3, 2, 1])
-    c_inner, c_input = hd._curvatures(input_vectors, inner, tree, counts)
     weights = counts / counts.sum()
-    assert c_inner == pytest.approx(0.25 * weights @ (input_vectors ** 2).sum(1), rel=1e-5)
-    path_sums = [float((inner[tree.path(w)[0]] ** 2).sum()) for w in range(4)]
-    assert c_input == pytest.approx(0.25 * weights @ path_sums, rel=1e-5)
+    c_inner, c_input = hd._curvatures(input_vectors, inner, tree, counts)
+    # largest eigenvalue of a quarter of the expected Hessian's bound, written out word by word
+    second_moment = sum(p * np.outer(u, u) for p, u in zip(weights, input_vectors.astype(np.float64)))
+    assert c_inner == pytest.approx(0.25 * np.linalg.eigvalsh(second_moment)[-1], rel=1e-6)
+    path_moment = sum(p * sum(np.outer(inner[node], inner[node]) for node in tree.path(w)[0])
+                      for w, p in enumerate(weights))
+    assert c_input == pytest.approx(0.25 * np.linalg.eigvalsh(path_moment)[-1], rel=1e-5)
     assert hd._curvatures(input_vectors, np.zeros_like(inner), tree, counts)[1] == 0.0  # untrained nodes
+    cbow = hd._curvatures(input_vectors, inner, tree, counts, sg=False, cbow_mean=True, contexts=6.0)
+    assert cbow == (pytest.approx(c_inner), pytest.approx(c_input / 6))
 
 
 def test_touched_rows_cover_every_changed_row(single):
