@@ -411,6 +411,36 @@ def _round_status(keys, dask_scheduler=None):
 
 
 # =============================================================== client side
+def _top_eigenvalue(vectors, weights, samples=4096, iterations=200):
+    """Largest eigenvalue of ``sum_i weights[i] x_i x_i^T`` (non-negative ``weights``).
+
+    The moment is exact up to ``samples`` rows; beyond, estimated from ``samples``
+    rows drawn with probability proportional to ``weights`` (a fixed stream), an
+    unbiased estimate costing ``samples x d^2`` instead of ``V x d^2`` per round.  Its
+    top eigenvalue comes from power iteration on the ``d x d`` moment.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    total = float(weights.sum())
+    if total <= 0 or len(weights) == 0:
+        return 0.0
+    if len(weights) <= samples:
+        rows = np.asarray(vectors, dtype=np.float32)
+        moment = (rows * (weights / total).astype(np.float32)[:, None]).T @ rows
+    else:
+        picked = np.random.default_rng(len(weights)).choice(len(weights), size=samples, p=weights / total)
+        rows = np.asarray(vectors[picked], dtype=np.float32)
+        moment = rows.T @ rows / np.float32(samples)
+    # float32 throughout: on some OpenBLAS builds double-precision gemv/gemm is far slower
+    direction = np.sqrt(np.maximum(np.diag(moment), 0.0)).astype(np.float32) + np.float32(1e-6)
+    for _ in range(iterations):  # power iteration; the start is not orthogonal to the top eigenvector
+        image = moment @ direction
+        norm = float(np.sqrt(image @ image))
+        if norm == 0.0:
+            return 0.0
+        direction = image / np.float32(norm)
+    return total * float(direction @ (moment @ direction))
+
+
 def _curvatures(input_vectors, inner_vectors, tree, counts, sg=True, cbow_mean=True, contexts=1.0):
     """Estimates of the loss curvature per update of an inner-node row and of an input row.
 
@@ -425,16 +455,12 @@ def _curvatures(input_vectors, inner_vectors, tree, counts, sg=True, cbow_mean=T
     """
     weights = np.asarray(counts, dtype=np.float64)
     weights = weights / max(weights.sum(), 1.0)
-    input_vectors = np.asarray(input_vectors, dtype=np.float64)
-    moment = (input_vectors * weights[:, None]).T @ input_vectors
-    inner_curvature = 0.25 * float(np.linalg.eigvalsh(moment)[-1])
+    inner_curvature = 0.25 * _top_eigenvalue(input_vectors, weights)
     n_inner = tree.n_inner
     if n_inner and len(tree.path_nodes):
         usage = np.bincount(tree.path_nodes, weights=np.repeat(weights, np.diff(tree.path_offsets)),
                             minlength=n_inner)[:n_inner]
-        nodes = np.asarray(inner_vectors[:n_inner], dtype=np.float64)
-        moment = (nodes * usage[:, None]).T @ nodes
-        input_curvature = 0.25 * float(np.linalg.eigvalsh(moment)[-1])
+        input_curvature = 0.25 * _top_eigenvalue(inner_vectors[:n_inner], usage)
     else:
         input_curvature = 0.0
     if not sg:
