@@ -377,13 +377,19 @@ def _train_round(spec, static, update, full_state):
                         "replica_version": replica.version}
         corpus, how = _encoded_shard(replica, spec.run_id, spec.shard, spec.path)
         first, last = _slice_sentences(corpus.sentence_bounds, spec.slice_index, spec.slices)
-        seen, trained, loss = _train_slice(
-            static, corpus, first, last, replica.work_input, replica.work_inner, spec.alpha_start, spec.alpha_end,
-            [spec.seed, spec.shard, spec.round], _worker_threads(static))
-        words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
-        input_rows, inner_rows = _touched_rows(np.asarray(words), static, len(static.words))
-        input_ids, input_delta = _changed(input_rows, replica.work_input, replica.base_input)
-        inner_ids, inner_delta = _changed(inner_rows, replica.work_inner, replica.base_inner)
+        try:
+            seen, trained, loss = _train_slice(
+                static, corpus, first, last, replica.work_input, replica.work_inner, spec.alpha_start,
+                spec.alpha_end, [spec.seed, spec.shard, spec.round], _worker_threads(static))
+            words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
+            input_rows, inner_rows = _touched_rows(np.asarray(words), static, len(static.words))
+            input_ids, input_delta = _changed(input_rows, replica.work_input, replica.base_input)
+            inner_ids, inner_delta = _changed(inner_rows, replica.work_inner, replica.base_inner)
+        except BaseException:
+            # a half-trained working copy must not leak into a retry on this worker
+            replica.work_input[...] = replica.base_input
+            replica.work_inner[...] = replica.base_inner
+            raise
         input_updates, inner_updates = _update_counts(np.asarray(words), static, len(static.words))
     try:
         from distributed import get_worker
