@@ -153,7 +153,6 @@ class _Replica:
     work_inner: np.ndarray | None = None
     word_index: dict | None = None
     encoded: dict = field(default_factory=dict)     # shard -> EncodedCorpus
-    raw_scans: dict = field(default_factory=dict)   # path -> RawScan kept from counting
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, state, version):
@@ -585,8 +584,12 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     -------
     hsmcy.Word2Vec
         An ordinary model (``wv``, ``syn1``, ``save``, ``to_gensim()``), with one extra
-        attribute ``distributed_report``: a dict with rounds, words, bytes sent per
-        synchronisation, workers lost and tasks recomputed.
+        attribute ``distributed_report``, a dict: ``n_workers``, ``shards``, ``rounds``,
+        ``syncs_per_epoch``, ``words_per_epoch``, ``words_seen`` (always ``epochs x
+        words_per_epoch``: every shard's every slice was merged), ``words_trained``,
+        ``bytes_up_per_sync`` / ``bytes_down_per_sync`` (payload: row ids and values,
+        all workers together), ``workers_lost``, ``tasks_recomputed`` and the
+        ``recomputed`` task keys, ``state_resends``, ``seconds``, ``words_per_second``.
 
     Raises
     ------
@@ -612,8 +615,8 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     started = time.perf_counter()
     run_id = f"hsmcy-{uuid.uuid4().hex[:12]}"
     report = {"run_id": run_id, "shards": len(files), "averaging": averaging, "workers_lost": [],
-              "tasks_recomputed": 0, "recomputed": [], "state_resends": 0, "bytes_resent": 0, "bytes_up": [], "bytes_down": [],
-              "words_seen": 0, "words_trained": 0}
+              "tasks_recomputed": 0, "recomputed": [], "state_resends": 0, "bytes_resent": 0, "bytes_up": [],
+              "bytes_down": [], "words_seen": 0, "words_trained": 0}
     try:
         _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, averaging)
     finally:
@@ -621,6 +624,9 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
             client.run(_forget_run, run_id)
         except Exception as error:  # noqa: BLE001 -- cleanup must not mask the real outcome
             logger.warning("could not drop the run's worker caches: %s", error)
+    expected = report["words_per_epoch"] * report["epochs"]
+    if report["words_seen"] != expected:  # cannot happen unless a slice was lost or merged twice
+        raise RuntimeError(f"distributed training merged {report['words_seen']} words instead of {expected}")
     elapsed = time.perf_counter() - started
     report["seconds"] = elapsed
     report["words_per_second"] = report["words_seen"] / elapsed if elapsed > 0 else 0.0
