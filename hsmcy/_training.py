@@ -188,6 +188,7 @@ class TrainingRun:
         started = time.perf_counter()
         next_report = started + self.report_delay
         words_at_start = self.words_seen
+        self._epoch_start_totals = (self.total_loss, self.words_trained)
         for thread in threads:
             thread.start()
         try:
@@ -195,6 +196,7 @@ class TrainingRun:
                 while thread.is_alive():
                     thread.join(timeout=0.05)
                     now = time.perf_counter()
+                    self._show_progress(epoch, self.words_seen - words_at_start)
                     if now >= next_report:
                         self._report(epoch, now - started, self.words_seen - words_at_start)
                         next_report = now + self.report_delay
@@ -208,13 +210,26 @@ class TrainingRun:
             raise self._error
         return time.perf_counter() - started
 
+    def epoch_mean_loss(self):
+        """Mean loss per trained word so far in the current epoch (None without compute_loss)."""
+        if not self.compute_loss:
+            return None
+        loss_before, trained_before = getattr(self, "_epoch_start_totals", (0.0, 0))
+        trained = self.words_trained - trained_before
+        return (self.total_loss - loss_before) / trained if trained > 0 else None
+
+    def _show_progress(self, epoch, words_into_epoch):
+        if self.progress_bar is not None:
+            self.progress_bar.update(epoch * self.words_per_epoch + words_into_epoch,
+                                     alpha=self.alpha_at(epoch, words_into_epoch), loss=self.epoch_mean_loss())
+
     def _report(self, epoch, elapsed, words):
         done = (epoch * self.words_per_epoch + words) / max(self.words_per_epoch * self.epochs, 1)
         rate = words / elapsed if elapsed > 0 else 0.0
-        if self.progress_bar is not None:
-            self.progress_bar(self, epoch, words, rate)
-        logger.info("EPOCH %d - PROGRESS: at %.2f%% words, %.0f words/s, alpha %.6f",
-                    epoch, 100.0 * done, rate, self.alpha_at(epoch, words))
+        mean_loss = self.epoch_mean_loss()
+        logger.info("EPOCH %d - PROGRESS: at %.2f%% words, %.0f words/s, alpha %.6f%s",
+                    epoch, 100.0 * done, rate, self.alpha_at(epoch, words),
+                    "" if mean_loss is None else f", loss {mean_loss:.4f} per word")
 
     def run(self):
         """Train all epochs; returns ``(words_trained, words_seen)``."""
@@ -229,8 +244,11 @@ class TrainingRun:
             elapsed = self._run_epoch(epoch)
             self.epochs_done = epoch + 1
             words = self.words_seen - seen_before
-            logger.info("EPOCH %d: trained %d words in %.2fs, %.0f words/s", epoch, words, elapsed,
-                        words / elapsed if elapsed > 0 else 0.0)
+            self._show_progress(epoch, words)  # the bar reaches the epoch's end, 100% after the last
+            mean_loss = self.epoch_mean_loss()
+            logger.info("EPOCH %d: trained %d words in %.2fs, %.0f words/s%s", epoch, words, elapsed,
+                        words / elapsed if elapsed > 0 else 0.0,
+                        "" if mean_loss is None else f", loss {mean_loss:.4f} per word")
             if self.model is not None:
                 self.model._on_epoch_end_of_run(self)
             for callback in self.callbacks:

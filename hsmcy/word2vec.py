@@ -28,6 +28,7 @@ from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
 from ._training import TrainingRun, check_weights
+from .progress import TrainingProgress
 from .persistence import decode_strings, encode_strings, load_archive, save_archive
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
@@ -371,7 +372,9 @@ class Word2Vec:
             gensim ``CallbackAny2Vec`` objects (``on_train_begin/end``, ``on_epoch_begin/end``,
             ``on_batch_begin/end``).
         progress : bool
-            Show a tqdm progress bar (needs ``tqdm``).
+            Show a progress bar on stderr (words/s, ETA, learning rate, and the mean
+            loss per word of the current epoch when ``compute_loss``): tqdm's when
+            tqdm is installed, else a plain one-line bar.  See :mod:`hsmcy.progress`.
         word_count, queue_factor :
             Accepted for gensim compatibility; unused.
 
@@ -404,7 +407,7 @@ class Word2Vec:
         self.epochs = epochs
         self.compute_loss = bool(compute_loss)
         self.running_training_loss = 0.0
-        progress_bar = _TqdmProgress(encoded.n_words * epochs) if progress else None
+        progress_bar = TrainingProgress(encoded.n_words * epochs) if progress else None
         run = TrainingRun(
             corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,
@@ -555,24 +558,3 @@ class Word2Vec:
 _SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
                      "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
                      "max_final_vocab", "shrink_windows")
-
-
-class _TqdmProgress:
-    """A tqdm bar fed from the training run's progress reports."""
-
-    def __init__(self, total_words):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError as error:
-            raise ImportError("progress=True needs tqdm: pip install tqdm") from error
-        self.bar = tqdm(total=total_words, unit="word", unit_scale=True, desc="training")
-        self.position = 0
-
-    def __call__(self, run, epoch, words_into_epoch, rate):
-        position = epoch * run.words_per_epoch + words_into_epoch
-        self.bar.update(max(position - self.position, 0))
-        self.position = position
-        self.bar.set_postfix(alpha=f"{run.alpha_at(epoch, words_into_epoch):.5f}", epoch=epoch)
-
-    def close(self):
-        self.bar.close()
