@@ -291,7 +291,19 @@ class Word2Vec:
 
     def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None, trim_rule=None,
                               update=False):
-        """Build the vocabulary from a ``{word: count}`` mapping instead of a corpus."""
+        """Build the vocabulary from a ``{word: count}`` mapping instead of a corpus.
+
+        Parameters
+        ----------
+        word_freq : dict of str -> int
+            Every word's count; words below ``min_count`` are dropped.
+        corpus_count : int, optional
+            Number of sentences the counts came from (kept as ``corpus_count``).
+        trim_rule : callable, optional
+            Overrides the constructor's ``trim_rule``.
+        keep_raw_vocab, update :
+            gensim compatibility; ``update=True`` is not supported.
+        """
         if update:
             raise ValueError("build_vocab_from_freq(update=True) is not supported")
         words = list(word_freq)
@@ -462,6 +474,11 @@ class Word2Vec:
     def save(self, path):
         """Save to ``path`` in hsmcy's format: arrays + JSON, no pickle, written atomically.
 
+        Parameters
+        ----------
+        path : str or PathLike
+            The file to write (replaced atomically if it exists).
+
         gensim's own ``.save`` format is pickle-based, and loading such a file from
         an untrusted source runs arbitrary code; this format cannot.  Use
         :meth:`to_gensim` for gensim formats.
@@ -490,6 +507,8 @@ class Word2Vec:
 
         Parameters
         ----------
+        path : str or PathLike
+            A file written by :meth:`save`.
         mmap : None or "r"
             ``"r"`` memory-maps the large arrays read-only (fast, shared between
             processes); such a model can be queried but not trained.
@@ -550,7 +569,19 @@ class Word2Vec:
 
     @classmethod
     def from_gensim(cls, gensim_model):
-        """Import a gensim ``Word2Vec`` trained with ``hs=1``, keeping its tree as it is."""
+        """Import a gensim ``Word2Vec`` trained with ``hs=1``, keeping its tree as it is.
+
+        Parameters
+        ----------
+        gensim_model : gensim.models.Word2Vec
+            A model with ``hs=1`` (its ``syn1``, ``code`` and ``point`` are imported;
+            a ``syn1neg`` is not).
+
+        Returns
+        -------
+        hsmcy.Word2Vec
+            Ready to train further or to query.
+        """
         from .gensim_compat import from_gensim
         return from_gensim(cls, gensim_model)
 

@@ -1,0 +1,64 @@
+"""Every public name is documented well enough that ``help()`` is enough to use it."""
+import inspect
+import pydoc
+
+import pytest
+
+import hsmcy
+
+
+def _takes_parameters(function):
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return False
+    return any(name not in ("self", "cls") for name in signature.parameters)
+
+
+def _public_callables():
+    """``(qualified name, object)`` for every name in ``hsmcy.__all__`` and the public methods of its classes."""
+    found = []
+    for name in hsmcy.__all__:
+        obj = getattr(hsmcy, name)
+        if not callable(obj):
+            continue
+        found.append((f"hsmcy.{name}", obj))
+        if inspect.isclass(obj):
+            for attribute, member in vars(obj).items():
+                if attribute.startswith("_"):
+                    continue
+                if isinstance(member, (classmethod, staticmethod)):
+                    member = member.__func__
+                if inspect.isfunction(member):
+                    found.append((f"hsmcy.{name}.{attribute}", member))
+    return found
+
+
+PUBLIC = _public_callables()
+
+
+def test_all_names_exist():
+    for name in hsmcy.__all__:
+        assert hasattr(hsmcy, name), name
+
+
+@pytest.mark.parametrize("qualified, obj", PUBLIC, ids=[q for q, _ in PUBLIC])
+def test_public_name_has_a_docstring_with_parameters(qualified, obj):
+    doc = inspect.getdoc(obj)
+    assert doc and len(doc.strip()) > 20, f"{qualified} has no docstring"
+    takes = _takes_parameters(obj.__init__ if inspect.isclass(obj) else obj)
+    if takes:
+        assert "Parameters\n----------" in doc, f"{qualified} takes arguments but its docstring has no Parameters"
+
+
+def test_help_of_word2vec_is_enough_to_use_it():
+    text = pydoc.render_doc(hsmcy.Word2Vec, renderer=pydoc.plaintext)
+    for needed in ("corpus_file", "vector_size", "sg", "epochs", "build_vocab", "train", "wv", "syn1",
+                   "get_latest_training_loss", "to_gensim", "save", "load", "callbacks", "progress", "Examples"):
+        assert needed in text, needed
+
+
+def test_package_docstrings():
+    for module in ("hsmcy", "hsmcy.cli", "hsmcy.progress", "hsmcy.plotting", "hsmcy.reference", "hsmcy.tree"):
+        imported = __import__(module, fromlist=["_"])
+        assert inspect.getdoc(imported), module
