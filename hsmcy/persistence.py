@@ -162,8 +162,13 @@ def load_archive(path, kind=None, mmap=None):
                 try:
                     if mmap and info.compress_type == zipfile.ZIP_STORED:
                         raw.seek(_member_data_offset(raw, info))
-                        version_ = np.lib.format.read_magic(raw)
-                        shape, fortran, dtype = np.lib.format._read_array_header(raw, version_)
+                        npy_version = np.lib.format.read_magic(raw)
+                        if npy_version == (1, 0):
+                            shape, fortran, dtype = np.lib.format.read_array_header_1_0(raw)
+                        elif npy_version == (2, 0):
+                            shape, fortran, dtype = np.lib.format.read_array_header_2_0(raw)
+                        else:
+                            raise ValueError(f"unsupported .npy version {npy_version}")
                         if dtype.hasobject:
                             raise ValueError("object arrays are not allowed")
                         array = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,

@@ -216,11 +216,16 @@ class Word2Vec:
 
     @staticmethod
     def _source_key(corpus_iterable, corpus_file):
+        """What identifies a corpus: a file by path, size and mtime; an iterable by identity.
+
+        The iterable itself is part of the key (compared with ``is``), so that a new
+        object that happens to get a dead one's ``id`` is never mistaken for it.
+        """
         if corpus_file is not None:
             path = os.path.abspath(os.fspath(corpus_file))
             stat = os.stat(path)
             return ("file", path, stat.st_size, stat.st_mtime_ns)
-        return ("iterable", id(corpus_iterable))
+        return ("iterable", _Identity(corpus_iterable))
 
     @property
     def layer1_size(self):
@@ -584,6 +589,21 @@ class Word2Vec:
         """
         from .gensim_compat import from_gensim
         return from_gensim(cls, gensim_model)
+
+
+class _Identity:
+    """Wraps an object so that equality means identity (``is``), whatever its ``__eq__``."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target):
+        self.target = target
+
+    def __eq__(self, other):
+        return isinstance(other, _Identity) and other.target is self.target
+
+    def __hash__(self):
+        return id(self.target)
 
 
 _SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
