@@ -102,7 +102,15 @@ class HierarchicalSoftmax:
 
     # ------------------------------------------------------------- forward
     def log_prob(self, H, y):
-        """``log P(y[i] | H[i])`` per row: float64, shape (n,)."""
+        """``log P(y[i] | H[i])`` per row: float64, shape (n,).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
+        y : ndarray of int, shape (n,)
+            Class ids in ``[0, n_classes)``.
+        """
         hidden, labels = self._rows_and_labels(H, y)
         return inference.log_prob_rows(self.tree, self._weights(), hidden, labels, self.workers)
 
@@ -172,12 +180,23 @@ class HierarchicalSoftmax:
         """Full distribution over the classes: float32 ``(n, n_classes)``, rows sum to 1.
 
         Computed top-down, one dot product per inner node and row (O(n_classes)).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
         """
         hidden = check_hidden(H, self.dim, "H")
         return inference.distribution_rows(self.tree, self._weights(), hidden, workers=self.workers)
 
     def predict_log_proba(self, H):
-        """``log`` of :meth:`predict_proba`, computed in log space (no underflow to ``-inf``)."""
+        """``log`` of :meth:`predict_proba`, computed in log space (no underflow to ``-inf``).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
+        """
         hidden = check_hidden(H, self.dim, "H")
         return inference.distribution_rows(self.tree, self._weights(), hidden, log=True, workers=self.workers)
 
@@ -187,6 +206,13 @@ class HierarchicalSoftmax:
         Best-first search over the tree: a node's path probability bounds every class
         below it, so only the few branches that can still hold a top-``k`` class are
         expanded (typically O(k log K) dot products, not K).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
+        k : int, default 1
+            Classes per row, ``1 <= k <= n_classes``.
 
         Returns
         -------
@@ -219,7 +245,13 @@ class HierarchicalSoftmax:
 
     # ----------------------------------------------------------- persistence
     def save(self, path):
-        """Save weights, tree and depth statistics (zip of ``.npy`` + JSON, no pickle, atomic)."""
+        """Save weights, tree and depth statistics (zip of ``.npy`` + JSON, no pickle, atomic).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The file to write.
+        """
         metadata = {"dim": self.dim, "seed": self.seed, "workers": self.workers, "n_classes": self.n_classes,
                     "tree_type": type(self.tree).__name__, "tree_depth": self.tree.depth_statistics()}
         arrays = {"inner_node_vectors": self.inner_node_vectors, "path_nodes": self.tree.path_nodes,
@@ -230,7 +262,12 @@ class HierarchicalSoftmax:
     def load(cls, path, mmap=None):
         """Load a layer written by :meth:`save`, validating the tree and weights.
 
-        ``mmap="r"`` memory-maps the weights read-only (prediction only).
+        Parameters
+        ----------
+        path : str or PathLike
+            A file written by :meth:`save`.
+        mmap : None or "r"
+            ``"r"`` memory-maps the weights read-only (prediction only).
         """
         metadata, arrays = load_archive(path, kind="hierarchical_softmax", mmap=mmap)
         where = f"layer file {os.fspath(path)!r}"

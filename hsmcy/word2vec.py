@@ -601,6 +601,15 @@ class Word2Vec:
         ``|h . v| >= 6`` and reads a log-sigmoid table; here every node counts
         exactly.  Sentences are scored by ``workers`` threads in ``nogil`` kernels.
 
+        Parameters
+        ----------
+        sentences : iterable of list of str
+            The sentences to score, as token lists.
+        total_sentences : int, default 1,000,000
+            Score at most this many sentences (as gensim).
+        chunksize, queue_factor, report_delay :
+            Accepted for gensim compatibility.
+
         Returns
         -------
         ndarray of float64, one score per sentence (at most ``total_sentences``).
@@ -608,7 +617,15 @@ class Word2Vec:
         return inference.score(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
 
     def score_words(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2, report_delay=1):
-        """Per-token terms of :meth:`score`: one float64 array per sentence, ``NaN`` for unknown tokens."""
+        """Per-token terms of :meth:`score`: one float64 array per sentence, ``NaN`` for unknown tokens.
+
+        Parameters
+        ----------
+        sentences : iterable of list of str
+            The sentences to score.
+        total_sentences, chunksize, queue_factor, report_delay :
+            As in :meth:`score`.
+        """
         return inference.score_words(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
 
     def predict_output_word(self, context_words_list, topn=10):
@@ -618,27 +635,70 @@ class Word2Vec:
         is the mean (``cbow_mean=1``) or sum of the known context words' vectors;
         unknown words are ignored; returns ``[(word, probability), ...]``, most
         probable first, or ``None`` if no context word is known.
+
+        Parameters
+        ----------
+        context_words_list : list of str
+            The context words.
+        topn : int, default 10
+            How many words to return.
         """
         return inference.predict_output_word(self, context_words_list, topn)
 
     def log_prob(self, word, context):
-        """``log P(word | context)`` with ``context`` a list of words (unknown ones ignored)."""
+        """``log P(word | context)`` with ``context`` a list of words (unknown ones ignored).
+
+        Parameters
+        ----------
+        word : str
+            The centre word, in the vocabulary.
+        context : list of str
+            Context words; their mean (``cbow_mean=1``) or sum is the hidden vector.
+        """
         return inference.log_prob(self, word, context)
 
     def predict_proba(self, context):
-        """Distribution over the vocabulary (float32, ``len(wv)``, sums to 1) given a list of context words."""
+        """Distribution over the vocabulary (float32, ``len(wv)``, sums to 1) given a list of context words.
+
+        Parameters
+        ----------
+        context : list of str
+            Context words (unknown ones ignored).
+        """
         return inference.predict_proba(self, context)
 
     def log_prob_ids(self, word_ids, context_ids):
-        """Batched :meth:`log_prob`: ``word_ids`` (n,), ``context_ids`` (n, c) int with ``-1`` padding."""
+        """Batched :meth:`log_prob`: ``word_ids`` (n,), ``context_ids`` (n, c) int with ``-1`` padding.
+
+        Parameters
+        ----------
+        word_ids : array_like of int, shape (n,)
+            Centre word ids (indices into ``wv``).
+        context_ids : array_like of int, shape (n, c)
+            Context word ids per row; ``-1`` marks padding.
+        """
         return inference.log_prob_ids(self, word_ids, context_ids)
 
     def predict_proba_ids(self, context_ids):
-        """Batched :meth:`predict_proba`: float32 ``(n, len(wv))`` for ``context_ids`` (n, c), ``-1`` padding."""
+        """Batched :meth:`predict_proba`: float32 ``(n, len(wv))`` for ``context_ids`` (n, c), ``-1`` padding.
+
+        Parameters
+        ----------
+        context_ids : array_like of int, shape (n, c)
+            Context word ids per row; ``-1`` marks padding.
+        """
         return inference.predict_proba_ids(self, context_ids)
 
     def predict_output_word_ids(self, context_ids, topn=10):
-        """Batched :meth:`predict_output_word` on word ids: ``(ids int64 (n, k), probs float32 (n, k))``."""
+        """Batched :meth:`predict_output_word` on word ids: ``(ids int64 (n, k), probs float32 (n, k))``.
+
+        Parameters
+        ----------
+        context_ids : array_like of int, shape (n, c)
+            Context word ids per row; ``-1`` marks padding.
+        topn : int, default 10
+            Words per row.
+        """
         return inference.predict_output_word_ids(self, context_ids, topn)
 
 
