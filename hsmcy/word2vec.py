@@ -291,9 +291,11 @@ class Word2Vec:
         self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
         self.effective_min_count = int(vocabulary.counts.min())
         self._init_weights()
-        logger.info("build_vocab: %d words, %d sentences, %d tokens (%d in vocabulary) in %.2fs; tree depth %s",
-                    len(vocabulary), self.corpus_count, self.corpus_total_words, self._encoded.n_words,
-                    time.perf_counter() - started, self.tree.depth_statistics())
+        depths = self.tree.path_lengths
+        logger.info("build_vocab: %d words, %d sentences, %d tokens (%d in vocabulary) in %.2fs; Huffman paths of "
+                    "%d to %d nodes, %.2f per token", len(vocabulary), self.corpus_count, self.corpus_total_words,
+                    self._encoded.n_words, time.perf_counter() - started, depths.min(), depths.max(),
+                    self.tree.weighted_path_length(vocabulary.counts) / max(int(vocabulary.counts.sum()), 1))
 
     def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None, trim_rule=None,
                               update=False):

@@ -187,3 +187,43 @@ def test_readme_figure_exists_and_is_a_png():
     data = (ROOT / figure.group(1)).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 10_000
+
+
+# ------------------------------------------------------------ command session
+def console_session():
+    """``[(command, expected output lines)]`` from the README's ``console`` block."""
+    (block,) = [code for _, _, code in readme_blocks("console")]
+    steps = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif line.strip():
+            steps[-1][1].append(line)
+    return steps
+
+
+def test_readme_command_session_runs(tmp_path, monkeypatch):
+    """Each ``$ hsmcy ...`` line runs (``hsmcy.cli.main``, in this process to keep it fast; tests/test_cli.py
+    runs the real command in subprocesses); shown errors are exactly what it prints."""
+    import contextlib
+    import io
+    import shlex
+
+    from hsmcy.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    steps = console_session()
+    assert len(steps) >= 5
+    for command, expected in steps:
+        argv = shlex.split(command)
+        assert argv[0] == "hsmcy"
+        if argv[1] == "train":
+            argv += ["--epochs", "2", "--workers", "1"]  # the session's shape, quickly
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(argv[1:])
+        if any(": error: " in line for line in expected):
+            assert status != 0, command
+            assert err.getvalue().splitlines() == expected, command
+        else:
+            assert status == 0, f"{command}: {err.getvalue()}"
