@@ -132,10 +132,28 @@ class Word2Vec:
 
     Examples
     --------
+    Train in one call (the vocabulary is built, then the model trained):
+
     >>> from gensim.test.utils import datapath
     >>> from hsmcy import Word2Vec
     >>> model = Word2Vec(corpus_file=datapath("lee_background.cor"), vector_size=50, epochs=2, workers=2)
     >>> model.wv.most_similar("government", topn=3)  # doctest: +SKIP
+
+    Or in steps, with a progress bar, the loss and gensim callbacks:
+
+    >>> model = Word2Vec(vector_size=50, sg=1, epochs=2, workers=2)
+    >>> model.build_vocab(corpus_file=datapath("lee_background.cor"))
+    >>> trained, seen = model.train(corpus_file=datapath("lee_background.cor"), epochs=model.epochs,
+    ...                             compute_loss=True, progress=False)
+    >>> model.get_latest_training_loss() > 0
+    True
+
+    ``wv`` is a gensim ``KeyedVectors``; the whole model goes to gensim and back, or to
+    a pickle-free file:
+
+    >>> gensim_model = model.to_gensim()  # gensim.models.Word2Vec(hs=1, negative=0)
+    >>> model.save("model.hsmcy"); model = Word2Vec.load("model.hsmcy")  # doctest: +SKIP
+    >>> model.predict_output_word(["Prime", "Minister"], topn=3)  # doctest: +SKIP
     """
 
     def __init__(self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5, min_count=5,

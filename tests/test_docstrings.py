@@ -62,3 +62,23 @@ def test_package_docstrings():
     for module in ("hsmcy", "hsmcy.cli", "hsmcy.progress", "hsmcy.plotting", "hsmcy.reference", "hsmcy.tree"):
         imported = __import__(module, fromlist=["_"])
         assert inspect.getdoc(imported), module
+
+
+@pytest.mark.parametrize("obj", [hsmcy.Word2Vec, hsmcy.HuffmanTree, "hsmcy.progress"])
+def test_docstring_examples_run(obj, tmp_path, monkeypatch):
+    """The Examples sections are doctests; they run as written."""
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    if isinstance(obj, str):
+        obj = importlib.import_module(obj)
+    module = obj if inspect.ismodule(obj) else importlib.import_module(obj.__module__)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = finder.find(obj, globs=dict(vars(module)))
+    assert tests
+    for test in tests:
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0
