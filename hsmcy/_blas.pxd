@@ -4,7 +4,7 @@
 # scipy.linalg.cython_blas exposes the Fortran interface: every argument is a
 # pointer, hence the small locals.  Read-only inputs arrive as const pointers from
 # const memoryviews; BLAS never writes through x, so casting const away is safe.
-from scipy.linalg.cython_blas cimport sdot, saxpy, sscal, sgemv, sgemm
+from scipy.linalg.cython_blas cimport sdot, saxpy, sscal, sgemm
 
 
 cdef inline float dot(int size, const float* x, const float* y) noexcept nogil:
@@ -25,17 +25,9 @@ cdef inline void scale(int size, float alpha, float* x) noexcept nogil:
     sscal(&size, &alpha, x, &one)
 
 
-# Matrix forms, for kernels that dot one vector with many rows (or many with many):
-# one call replaces a loop of dot() calls and saves their per-call overhead.
+# Matrix form, for kernels that dot many vectors with many rows: one call
+# replaces a loop of dot() calls and saves their per-call overhead.
 # Row-major (rows x size) storage is column-major (size x rows), hence the 'T's.
-cdef inline void matvec(int n_rows, int size, const float* rows, const float* x, float* out) noexcept nogil:
-    """out[r] = rows[r] . x for ``n_rows`` consecutive rows of length ``size``."""
-    cdef char transpose = b'T'
-    cdef int one = 1
-    cdef float alpha = 1.0, beta = 0.0
-    sgemv(&transpose, &size, &n_rows, &alpha, <float*>rows, &size, <float*>x, &one, &beta, out, &one)
-
-
 cdef inline void matmul_transposed(int n_a, int n_b, int size, const float* a, const float* b,
                                    float* out) noexcept nogil:
     """out[i, j] = a[i] . b[j]: ``a`` is (n_a x size), ``b`` (n_b x size), ``out`` (n_a x n_b), all row-major."""

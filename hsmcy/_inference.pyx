@@ -15,13 +15,12 @@ node id ``>= 0``, or leaf ``w`` encoded as ``-1 - w``.
 Kernels that need scratch (per worker call) allocate it before releasing the
 GIL and raise ``MemoryError`` if they cannot.
 """
-cimport cython
 from libc.math cimport exp, log, log1p, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 
-from hsmcy._blas cimport dot, axpy, scale, matvec, matmul_transposed
+from hsmcy._blas cimport dot, axpy, scale, matmul_transposed
 from hsmcy._hs cimport sigmoid, softplus_neg, next_random, train_path
 
 
@@ -256,6 +255,7 @@ def top_k_rows(
     cdef int64_t heap_size
     cdef HeapEntry entry
     cdef float dot_product
+    cdef double near, far
     cdef HeapEntry* heap
     heap = <HeapEntry*>malloc(max(n_leaves, 1) * sizeof(HeapEntry))
     if heap == NULL:
@@ -273,8 +273,11 @@ def top_k_rows(
                     found += 1
                 else:
                     dot_product = dot(size, &hidden[row, 0], &inner_node_vectors[entry.node, 0])
-                    heap_push(heap, &heap_size, entry.log_prob - softplus_neg(dot_product), children[entry.node, 0])
-                    heap_push(heap, &heap_size, entry.log_prob - softplus_neg(-dot_product), children[entry.node, 1])
+                    # log sigmoid(|d|) = -log1p(e^-|d|) and log sigmoid(-|d|) = that - |d|: one exp, one log1p.
+                    near = entry.log_prob - log1p(exp(-fabs(dot_product)))
+                    far = near - fabs(dot_product)
+                    heap_push(heap, &heap_size, near if dot_product >= 0 else far, children[entry.node, 0])
+                    heap_push(heap, &heap_size, far if dot_product >= 0 else near, children[entry.node, 1])
         free(heap)
 
 
@@ -317,7 +320,7 @@ def score_sentence_rows(
     bint sg, const int32_t[::1] token_ids, const int64_t[::1] sentence_bounds,
     const float[:, ::1] input_vectors, const float[:, ::1] inner_node_vectors,
     const int32_t[::1] path_nodes, const uint8_t[::1] path_codes, const int64_t[::1] path_offsets,
-    int window, bint cbow_mean, double[::1] sentence_scores, double[::1] token_scores,
+    Py_ssize_t max_depth, int window, bint cbow_mean, double[::1] sentence_scores, double[::1] token_scores,
     Py_ssize_t start, Py_ssize_t end,
 ):
     """Log-likelihood of sentences start..end-1, as gensim's ``score()`` defines it, but exact.
@@ -334,8 +337,9 @@ def score_sentence_rows(
     position in ``token_ids``.
 
     Skip-gram keeps the input vectors of the last ``ring_size`` words in a ring
-    buffer (position p in slot p % ring_size), so that each node of the centre's
-    path is dotted with every context word in one matrix-vector product.
+    buffer (position p in slot p % ring_size), so that all nodes of the centre's
+    path (at most ``max_depth``) are dotted with every context word in one matrix
+    product instead of a dot-product call per (node, context word).
     """
     cdef int size = inner_node_vectors.shape[1]
     cdef Py_ssize_t sentence, position, i, j, low, high, n_kept, loaded, ring_size, ring_rows, longest = 0
@@ -350,12 +354,14 @@ def score_sentence_rows(
     cdef int64_t* kept = <int64_t*>malloc(max(longest, 1) * sizeof(int64_t))
     cdef float* hidden = <float*>malloc(max(size, 1) * sizeof(float))
     cdef float* ring = <float*>malloc(max_ring * max(size, 1) * sizeof(float))
-    cdef float* ring_dots = <float*>malloc(max_ring * sizeof(float))
-    if kept == NULL or hidden == NULL or ring == NULL or ring_dots == NULL:
+    cdef float* ring_dots = <float*>malloc(max_ring * max(max_depth, 1) * sizeof(float))
+    cdef float* path_rows = <float*>malloc(max(max_depth, 1) * max(size, 1) * sizeof(float))
+    if kept == NULL or hidden == NULL or ring == NULL or ring_dots == NULL or path_rows == NULL:
         free(kept)
         free(hidden)
         free(ring)
         free(ring_dots)
+        free(path_rows)
         raise MemoryError("score_sentence_rows: no memory for scratch buffers")
     with nogil:
         for sentence in range(start, end):
@@ -380,14 +386,18 @@ def score_sentence_rows(
                                size * sizeof(float))
                         loaded += 1
                     ring_rows = min(ring_size, loaded)
+                    # One matrix product: every node of the centre's path with every word in the ring.
+                    for k in range(length):
+                        memcpy(&path_rows[k * size], &inner_node_vectors[path_nodes[first + k], 0],
+                               size * sizeof(float))
+                    matmul_transposed(<int>length, <int>ring_rows, size, path_rows, ring, ring_dots)
                     product = 1.0
                     term = 0.0
                     for k in range(length):
-                        matvec(<int>ring_rows, size, ring, &inner_node_vectors[path_nodes[first + k], 0], ring_dots)
                         sign = -1.0 if path_codes[first + k] else 1.0
                         for j in range(low, high):
                             if j != i:
-                                add_log_sigmoid(sign * ring_dots[j % ring_size], &product, &term)
+                                add_log_sigmoid(sign * ring_dots[k * ring_rows + j % ring_size], &product, &term)
                     term += log(product)
                 else:
                     memset(hidden, 0, size * sizeof(float))
@@ -408,3 +418,4 @@ def score_sentence_rows(
     free(hidden)
     free(ring)
     free(ring_dots)
+    free(path_rows)

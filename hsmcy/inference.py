@@ -429,7 +429,7 @@ def _score(model, sentences, total_sentences, chunksize, queue_factor, report_de
         if tree.n_inner:
             run_chunks(n, workers, lambda start, end: _inference.score_sentence_rows(
                 bool(model.sg), token_ids, bounds, vectors, inner, tree.path_nodes, tree.path_codes,
-                tree.path_offsets, int(model.window), bool(model.cbow_mean), block_scores, block_tokens,
+                tree.path_offsets, tree.max_depth, int(model.window), bool(model.cbow_mean), block_scores, block_tokens,
                 start, end), min_per_thread=chunksize)
         scores.append(block_scores)
         if with_tokens:
