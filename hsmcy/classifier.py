@@ -44,10 +44,7 @@ from . import _classifier, reference
 from .persistence import decode_strings, encode_strings, load_archive, save_archive
 from .tree import BinaryTree, HuffmanTree
 
-try:  # the general output layer (issue 4): exact top-k and full distributions in nogil kernels
-    from .layer import HierarchicalSoftmax
-except ImportError:  # pragma: no cover - only while that layer is not merged
-    HierarchicalSoftmax = None
+from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
 
 __all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "reference_train_example",
            "reference_predict_log_proba"]
@@ -463,11 +460,14 @@ class HSClassifier:
         return hidden
 
     def _layer(self):
-        """The output layer over this model's tree and inner-node vectors (shared, not copied)."""
-        if HierarchicalSoftmax is None:
-            return None
-        layer = HierarchicalSoftmax(self.tree_, self.dim)
-        layer.inner_node_vectors = self.inner_node_vectors_
+        """The output layer over this model's tree, sharing (not copying) its inner-node vectors."""
+        weights = self.inner_node_vectors_[:self.tree_.n_inner]
+        layer = getattr(self, "_output_layer", None)
+        if layer is None or layer.tree is not self.tree_:
+            layer = HierarchicalSoftmax(self.tree_, self.dim, workers=self.workers)
+            self._output_layer = layer
+        layer.inner_node_vectors = weights
+        layer.workers = self.workers
         return layer
 
     def predict_proba(self, texts):
@@ -479,10 +479,7 @@ class HSClassifier:
             Texts as strings (split on whitespace) or token lists.
         """
         hidden = self.text_vectors(texts)
-        layer = self._layer()
-        if layer is not None:
-            return np.asarray(layer.predict_proba(hidden), dtype=np.float64)
-        return np.exp(reference_predict_log_proba(hidden, self.inner_node_vectors_, self.tree_))
+        return np.asarray(self._layer().predict_proba(hidden), dtype=np.float64)
 
     def predict_top(self, texts, k=1):
         """The ``k`` most probable labels of each text, best first.
@@ -505,11 +502,7 @@ class HSClassifier:
         if not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be in [1, {len(self.classes_)}] (the number of classes), got {k}")
         hidden = self.text_vectors(texts)
-        layer = self._layer()
-        if layer is not None:
-            ids, probabilities = layer.predict(hidden, int(k))
-        else:
-            ids, probabilities = _numpy_top_k(hidden, self.inner_node_vectors_, self.tree_, int(k))
+        ids, probabilities = self._layer().predict(hidden, int(k))
         return self.classes_[np.asarray(ids)], np.asarray(probabilities, dtype=np.float64)
 
     def predict(self, texts):
@@ -618,23 +611,6 @@ class HSClassifier:
         model.training_loss_ = list(metadata.get("training_loss", []))
         model.n_skipped_texts_ = metadata.get("n_skipped_texts", 0)
         return model
-
-
-# ----------------------------------------------------------------------------- prediction without the layer
-def _numpy_top_k(hidden, inner_node_vectors, tree, k, chunk=256):
-    """Exact top-k from the full distribution (NumPy; used only without ``hsmcy.layer``)."""
-    n = len(hidden)
-    ids = np.empty((n, k), dtype=np.int64)
-    probabilities = np.empty((n, k), dtype=np.float64)
-    for start in range(0, n, chunk):
-        log_proba = reference_predict_log_proba(hidden[start:start + chunk], inner_node_vectors, tree)
-        best = np.argpartition(-log_proba, k - 1, axis=1)[:, :k] if k < log_proba.shape[1] else \
-            np.tile(np.arange(log_proba.shape[1]), (len(log_proba), 1))
-        best_log = np.take_along_axis(log_proba, best, axis=1)
-        order = np.lexsort((best, -best_log), axis=1)
-        ids[start:start + chunk] = np.take_along_axis(best, order, axis=1)
-        probabilities[start:start + chunk] = np.exp(np.take_along_axis(best_log, order, axis=1))
-    return ids, probabilities
 
 
 # ----------------------------------------------------------------------------- reference (the tests' oracle)
