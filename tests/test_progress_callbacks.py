@@ -133,3 +133,23 @@ def test_formatting_helpers():
     assert format_duration(3700) == "1:01:40"
     with pytest.raises(ValueError, match="backend"):
         TrainingProgress(10, backend="fancy")
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_plain_bar_on_a_terminal_redraws_one_line_in_place():
+    stream = FakeTerminal()
+    bar = TrainingProgress(1000, stream=stream, backend="plain", min_interval=0.0)
+    for done in (100, 500, 1000):
+        bar.update(done, alpha=0.01)
+    bar.close()
+    drawn = stream.getvalue()
+    frames = drawn.rstrip("\n").split("\r")[1:]
+    assert len(frames) >= 3
+    assert len({len(frame) for frame in frames}) == 1  # padded to the width: no leftovers from longer frames
+    assert all(len(frame) < 100 for frame in frames)    # never wraps (width unknown: 100 columns)
+    assert frames[-1].startswith("training 100%")
+    assert drawn.endswith("\n")
