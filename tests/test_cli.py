@@ -267,3 +267,23 @@ def test_console_script_is_installed(workdir):
     result = subprocess.run([executable, "--version"], capture_output=True, text=True, env=run_env(), timeout=60)
     assert result.returncode == 0
     assert result.stdout.strip() == f"hsmcy {hsmcy.__version__}"
+
+
+def test_ctrl_c_during_training_is_one_line_and_status_130(workdir):
+    import signal
+
+    process = subprocess.Popen([sys.executable, "-m", "hsmcy", "train", "-o", "interrupted.kv", "--epochs", "500",
+                                "--workers", "1"], cwd=workdir, env=run_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:  # wait until training has started
+        lines.append(line)
+        if "build_vocab" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    out, rest = process.communicate(timeout=120)
+    lines.extend(rest.splitlines(keepends=True))
+    assert process.returncode == 130, "".join(lines)
+    assert "Traceback" not in "".join(lines)
+    assert lines[-1].strip() == "hsmcy train: interrupted"
+    assert not (workdir / "interrupted.kv").exists()
