@@ -211,9 +211,16 @@ def test_convert_vectors_to_model_is_refused(workdir, trained_model, capsys):
 
 def test_eval_defaults_to_gensim_sets(workdir, trained_model, capsys):
     result = run_main("eval", trained_model[0], cwd=workdir, capsys=capsys)
-    assert "questions-words.txt" in result.stdout
-    assert "wordsim353.tsv" in result.stdout and "simlex999.txt" in result.stdout
-    assert "Spearman" in result.stdout
+    lines = result.stdout.splitlines()
+    assert "questions-words.txt" in lines[0]
+    assert "wordsim353.tsv" in lines[1] and "simlex999.txt" in lines[2]
+    # the numbers are gensim's own evaluators' on the same vectors
+    wv = hsmcy.Word2Vec.load(trained_model[0]).wv
+    accuracy, _ = wv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=30000)
+    assert f"accuracy {accuracy:.4f}" in lines[0]
+    for line, name in ((lines[1], "wordsim353.tsv"), (lines[2], "simlex999.txt")):
+        _, spearman, _ = wv.evaluate_word_pairs(datapath(name), restrict_vocab=30000)
+        assert f"Spearman {spearman.statistic:.4f}" in line
 
 
 def test_predict(workdir, trained_model, capsys):
