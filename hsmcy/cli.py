@@ -4,7 +4,7 @@ Run ``hsmcy --help`` or ``hsmcy COMMAND --help``.  Also available as ``python -m
 
 Errors (a missing file, an unreadable format, an unknown word, a bad option value)
 print one line on stderr and exit with status 1 (2 for a usage error); never a
-traceback.
+traceback (set ``HSMCY_TRACEBACK=1`` to see one when reporting a bug).
 
 File formats (``--format``, or guessed from the file's contents when reading and
 from its extension when writing):
@@ -535,6 +535,8 @@ def main(argv=None):
     except CommandError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
     except (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError) as error:
+        if os.environ.get("HSMCY_TRACEBACK"):  # for bug reports: the full story
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"{prog}: error: {message}", file=sys.stderr)
     except KeyboardInterrupt:
