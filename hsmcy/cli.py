@@ -9,11 +9,15 @@ traceback (set ``HSMCY_TRACEBACK=1`` to see one when reporting a bug).
 File formats (``--format``, or guessed from the file's contents when reading and
 from its extension when writing):
 
-* ``gensim`` -- gensim's native ``KeyedVectors.save`` (``.kv``).  It is pickle-based:
-  loading such a file from an untrusted source can run arbitrary code.
+* ``gensim`` -- gensim's native ``KeyedVectors.save`` (``.kv``): word vectors.
+* ``gensim-model`` -- a full gensim ``Word2Vec`` (hs=1) saved by gensim (``.model``):
+  ``gensim.models.Word2Vec.load`` reads it and can train it further.
+  Both gensim formats are pickle-based: loading such a file from an untrusted source
+  can run arbitrary code.
 * ``word2vec`` / ``word2vec-binary`` -- the word2vec.c formats (``.txt``/``.vec``, ``.bin``).
-* ``hsmcy`` -- hsmcy's full model (vectors, inner-node vectors and tree; no pickle),
-  the only format ``hsmcy predict`` can use and ``hsmcy train`` can continue from.
+* ``hsmcy`` -- hsmcy's full model (vectors, inner-node vectors and tree; no pickle).
+
+``hsmcy predict`` needs a full model (``hsmcy`` or ``gensim-model``).
 """
 from __future__ import annotations
 
@@ -26,8 +30,9 @@ import time
 
 __all__ = ["main", "FORMATS", "detect_format", "load_vectors", "load_model", "CommandError"]
 
-FORMATS = ("gensim", "word2vec", "word2vec-binary", "hsmcy")
-_EXTENSIONS = {".kv": "gensim", ".model": "gensim", ".txt": "word2vec", ".vec": "word2vec",
+FORMATS = ("gensim", "gensim-model", "word2vec", "word2vec-binary", "hsmcy")
+_GENSIM_PICKLES = ("gensim", "gensim-model")
+_EXTENSIONS = {".kv": "gensim", ".model": "gensim-model", ".txt": "word2vec", ".vec": "word2vec",
                ".bin": "word2vec-binary", ".hsmcy": "hsmcy"}
 DEFAULT_CORPUS = "lee_background.cor"
 # Words whose neighbours are shown after training, when the corpus has them.
@@ -128,7 +133,7 @@ def load_vectors(path, fmt=None):
     try:
         if fmt == "hsmcy":
             return _load_hsmcy(path).wv
-        if fmt == "gensim":
+        if fmt in _GENSIM_PICKLES:
             loaded = _load_gensim_object(path)
             wv = getattr(loaded, "wv", loaded)
             if not isinstance(wv, KeyedVectors):
@@ -156,7 +161,7 @@ def load_model(path, fmt=None):
     ----------
     path : str
         The file.
-    fmt : {"hsmcy", "gensim"}, optional
+    fmt : {"hsmcy", "gensim", "gensim-model"}, optional
         Guessed from the contents when omitted.
 
     Returns
@@ -171,7 +176,7 @@ def load_model(path, fmt=None):
     fmt = fmt or detect_format(path)
     if fmt == "hsmcy":
         return _load_hsmcy(path)
-    if fmt == "gensim":
+    if fmt in _GENSIM_PICKLES:
         loaded = _load_gensim_object(path)
         if isinstance(loaded, GensimWord2Vec):
             try:
@@ -199,6 +204,11 @@ def _save(model_or_wv, path, fmt):
                 raise CommandError("the hsmcy format holds a full model, and the input has word vectors only "
                                    "(no hierarchical-softmax tree)")
             model_or_wv.save(path)
+        elif fmt == "gensim-model":
+            if not is_model:
+                raise CommandError("the gensim-model format holds a full model, and the input has word vectors "
+                                   "only (no hierarchical-softmax tree)")
+            model_or_wv.to_gensim().save(path)
         elif fmt == "gensim":
             wv.save(path)
         else:
@@ -285,8 +295,8 @@ def build_parser():
                             f"(default: gensim's bundled {DEFAULT_CORPUS})")
     train.add_argument("-o", "--output", required=True, metavar="OUT", help="where to save the result")
     train.add_argument("--format", choices=FORMATS, default=None,
-                       help="output format (default: from OUT's extension: .hsmcy, .txt/.vec, .bin, "
-                            "else gensim)")
+                       help="output format (default: from OUT's extension: .hsmcy, .model (gensim-model), "
+                            ".txt/.vec, .bin, else gensim)")
     train.add_argument("--sg", action="store_true", default=None, help="skip-gram (default: CBOW)")
     train.add_argument("--cbow", dest="sg", action="store_false", help="CBOW (the default for a given CORPUS)")
     train.add_argument("--size", type=_positive_int, default=100, help="vector size (default 100)")
@@ -327,7 +337,7 @@ def build_parser():
         "predict", help="most probable words given a context",
         description="Print the most probable centre words given CONTEXT words, from the hierarchical softmax "
                     "of a full model (hsmcy format, or a gensim Word2Vec saved with hs=1).")
-    predict.add_argument("model", metavar="MODEL", help="a full model: hsmcy format or a gensim hs=1 Word2Vec")
+    predict.add_argument("model", metavar="MODEL", help="a full model: hsmcy or gensim-model format")
     predict.add_argument("context", metavar="CONTEXT", nargs="+", help="context words")
     predict.add_argument("-n", "--topn", type=_positive_int, default=10, help="words to print (10)")
 
@@ -496,7 +506,7 @@ def _cmd_convert(args, out):
     target_format = _format_for_output(args.output, args.to_format)
     if source_format == "hsmcy":
         thing = _load_hsmcy(args.input)
-    elif source_format == "gensim" and target_format == "hsmcy":
+    elif source_format in _GENSIM_PICKLES and target_format in ("hsmcy", "gensim-model"):
         thing = load_model(args.input, "gensim")
     else:
         thing = load_vectors(args.input, source_format)

@@ -202,11 +202,27 @@ def test_convert_full_model_through_gensim(workdir, trained_model, capsys):
     np.testing.assert_array_equal(back.tree.path_nodes, model.tree.path_nodes)
 
 
+def test_train_gensim_model_format_loads_in_gensim_and_predicts(workdir, small_corpus, capsys):
+    """``-o x.model``: a full gensim Word2Vec that gensim loads and trains; hsmcy predicts from it."""
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    run_main("train", small_corpus, "-o", "full_gensim.model", "-q", *FAST, cwd=workdir, capsys=capsys)
+    loaded = GensimWord2Vec.load(str(workdir / "full_gensim.model"))
+    assert loaded.hs == 1 and loaded.negative == 0
+    loaded.train([["the", "of", "and"]], total_examples=1, epochs=1)  # gensim continues training it
+    model = hsmcy.Word2Vec.from_gensim(GensimWord2Vec.load(str(workdir / "full_gensim.model")))
+    if hasattr(model, "predict_output_word"):
+        result = run_main("predict", "full_gensim.model", "the", "-n", "2", cwd=workdir, capsys=capsys)
+        assert [line.split()[1] for line in result.stdout.splitlines()] == \
+            [word for word, _ in model.predict_output_word(["the"], topn=2)]
+
+
 def test_convert_vectors_to_model_is_refused(workdir, trained_model, capsys):
     run_main("convert", trained_model[0], "only.txt", cwd=workdir, capsys=capsys)
-    result = run_main("convert", "only.txt", "x.hsmcy", cwd=workdir, capsys=capsys, check=False)
-    assert_one_line_error(result, "word vectors only")
-    assert not (workdir / "x.hsmcy").exists()
+    for target in ("x.hsmcy", "x.model"):
+        result = run_main("convert", "only.txt", target, cwd=workdir, capsys=capsys, check=False)
+        assert_one_line_error(result, "word vectors only")
+        assert not (workdir / target).exists()
 
 
 def test_eval_defaults_to_gensim_sets(workdir, trained_model, capsys):
