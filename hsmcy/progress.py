@@ -17,7 +17,13 @@ __all__ = ["TrainingProgress", "format_count", "format_duration"]
 
 
 def format_count(value):
-    """``1234567 -> '1.23M'``: a count with an SI suffix, three significant digits."""
+    """``1234567 -> '1.23M'``: a count with an SI suffix, three significant digits.
+
+    Parameters
+    ----------
+    value : float
+        The count.
+    """
     value = float(value)
     for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= scale:
@@ -26,7 +32,13 @@ def format_count(value):
 
 
 def format_duration(seconds):
-    """``75 -> '01:15'``, ``3700 -> '1:01:40'``."""
+    """``75 -> '01:15'``, ``3700 -> '1:01:40'``.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration; negative counts as zero.
+    """
     seconds = int(max(seconds, 0) + 0.5)
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
@@ -120,7 +132,13 @@ class TrainingProgress:
             self._draw(now)
 
     def line(self, now=None):
-        """The built-in bar as one line of text."""
+        """The built-in bar as one line of text.
+
+        Parameters
+        ----------
+        now : float, optional
+            ``time.perf_counter()`` value to compute the rate and ETA at (default: now).
+        """
         elapsed = (time.perf_counter() if now is None else now) - self.started
         fraction = self.words_done / self.total_words
         rate = self.words_done / elapsed if elapsed > 0 else 0.0
