@@ -68,3 +68,20 @@ def test_draw_tree_rejects_mismatched_input():
         draw_tree(tree, hidden=np.zeros(2))
     with pytest.raises(ValueError, match="inner_node_vectors"):
         draw_tree(tree, hidden=np.zeros(2), inner_node_vectors=np.zeros((2, 3)))
+
+
+def test_make_figures_script_draws_the_readme_picture(tmp_path):
+    """docs/make_figures.py (which drew docs/hs_tree.png) runs and draws the worked example's tree."""
+    pytest.importorskip("matplotlib")
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "docs" / "make_figures.py"
+    spec = importlib.util.spec_from_file_location("make_figures", script)
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    model = make_figures.worked_example_model()
+    assert model.wv.index_to_key == ["the", "cat", "sat", "mat"]
+    make_figures.main(str(tmp_path))
+    drawn = (tmp_path / "hs_tree.png").read_bytes()
+    assert drawn[:4] == b"\x89PNG" and len(drawn) > 10_000
