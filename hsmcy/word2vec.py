@@ -153,7 +153,7 @@ class Word2Vec:
 
     >>> gensim_model = model.to_gensim()  # gensim.models.Word2Vec(hs=1, negative=0)
     >>> model.save("model.hsmcy"); model = Word2Vec.load("model.hsmcy")  # doctest: +SKIP
-    >>> model.predict_output_word(["Prime", "Minister"], topn=3)  # doctest: +SKIP
+    >>> model.predict_output_word(["Prime", "John", "Howard"], topn=3)  # doctest: +SKIP
     """
 
     def __init__(self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5, min_count=5,
