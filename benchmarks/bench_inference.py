@@ -11,6 +11,9 @@
    ``score()`` on the model exported with ``to_gensim()``, workers 1 and 2, for
    skip-gram and CBOW: on a synthetic V = 50,000 model scoring sentences sampled
    from its Zipf unigram distribution, and on a model trained on the Lee corpus.
+3. With ``--corpus FILE`` (e.g. the output of ``benchmarks/make_corpus.py``): a CBOW
+   model trained on it (V ~ 56,000 at min_count 5 for the default corpus): top-k
+   versus full distribution on real contexts, and score() on its first sentences.
 
 Each timing is the median of ``--repeats`` runs, hsmcy and gensim interleaved in
 the same process.  Writes JSON (``--out``) and prints a table.
@@ -70,6 +73,34 @@ def lee_model_and_contexts(vector_size, n_queries=2000):
     return model, contexts
 
 
+def corpus_model_and_contexts(path, vector_size, epochs, n_queries=2000, n_sentences=2000):
+    """A CBOW model trained on ``path`` (min_count 5), real window-5 contexts, and sentences to score."""
+    started = time.perf_counter()
+    model = hsmcy.Word2Vec(corpus_file=path, vector_size=vector_size, min_count=5, epochs=epochs, workers=2, sg=0,
+                           seed=1)
+    print(f"  trained CBOW on {path}: V={len(model.wv)}, {epochs} epochs, {time.perf_counter() - started:.0f}s",
+          flush=True)
+    sentences = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            words = line.split()
+            if len(words) > 1:
+                sentences.append(words)
+            if len(sentences) >= n_sentences:
+                break
+    rng = np.random.default_rng(0)
+    encoded = [[model.wv.key_to_index[w] for w in s if w in model.wv.key_to_index] for s in sentences]
+    encoded = [s for s in encoded if len(s) > 1]
+    contexts = np.full((n_queries, 10), -1, dtype=np.int64)
+    for row in range(n_queries):
+        sentence = encoded[rng.integers(len(encoded))]
+        centre = int(rng.integers(len(sentence)))
+        window = [w for j, w in enumerate(sentence[max(0, centre - 5):centre + 6], start=max(0, centre - 5))
+                  if j != centre]
+        contexts[row, :len(window)] = window
+    return model, contexts, sentences
+
+
 def dot_scale(model, contexts):
     """Standard deviation and largest |h . v| over all inner nodes, for the contexts' hidden vectors."""
     present = contexts >= 0
@@ -79,16 +110,16 @@ def dot_scale(model, contexts):
     return float(dots.std()), float(np.abs(dots).max())
 
 
-def bench_lee_top_k(model, contexts, k, repeats):
-    """Top-k against the full distribution on the real (small-vocabulary) Lee model."""
+def bench_model_top_k(label, model, contexts, k, repeats):
+    """Top-k against the full distribution on a trained model with real contexts."""
     model.workers = 1
     full = median_time(lambda: model.predict_proba_ids(contexts), repeats)
     top = median_time(lambda: model.predict_output_word_ids(contexts, topn=k), repeats)
     rows = len(contexts)
-    print(f"  top-{k} vs full, Lee CBOW model V={len(model.wv)}, real contexts, workers 1: "
+    print(f"  top-{k} vs full, {label} CBOW model V={len(model.wv)}, real contexts, workers 1: "
           f"full {rows / full:9.0f} rows/s, top-k {rows / top:9.0f} rows/s, x{full / top:6.1f}", flush=True)
-    return {"vocab": len(model.wv), "rows": rows, "k": k, "full_distribution_s": full, "top_k_s": top,
-            "speedup": full / top}
+    return {"model": label, "vocab": len(model.wv), "rows": rows, "k": k, "full_distribution_s": full,
+            "top_k_s": top, "speedup": full / top, "dot_std": dot_scale(model, contexts)[0]}
 
 
 # ----------------------------------------------------------------- top-k
@@ -169,6 +200,9 @@ def main():
     parser.add_argument("--sentence-length", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--corpus", help="also train a CBOW model (min_count 5) on this one-sentence-per-line file "
+                        "(e.g. benchmarks/make_corpus.py output) and benchmark it")
+    parser.add_argument("--corpus-epochs", type=int, default=1)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "inference.json"))
     args = parser.parse_args()
 
@@ -177,7 +211,13 @@ def main():
     lee_std, lee_max = dot_scale(lee_model, lee_contexts)
     print(f"  Lee-trained CBOW model (10 epochs), real contexts: std of h . v over all inner nodes = {lee_std:.2f} "
           f"(max |h . v| {lee_max:.1f})")
-    lee_top_k = bench_lee_top_k(lee_model, lee_contexts, args.k, args.repeats)
+    model_top_k = [bench_model_top_k("Lee", lee_model, lee_contexts, args.k, args.repeats)]
+    corpus_model = None
+    if args.corpus:
+        corpus_model, corpus_contexts, corpus_sentences = corpus_model_and_contexts(args.corpus, args.dim,
+                                                                                    args.corpus_epochs)
+        model_top_k.append(bench_model_top_k(os.path.basename(args.corpus), corpus_model, corpus_contexts, args.k,
+                                             args.repeats))
     scales = sorted(set(args.scales) | {round(lee_std, 2)})
     top_k = bench_top_k(args.vocab, args.dim, args.rows, args.k, scales, args.repeats, args.workers)
 
@@ -193,9 +233,16 @@ def main():
         model = hsmcy.Word2Vec(lee, vector_size=args.dim, min_count=2, epochs=5, workers=2, sg=sg, seed=1)
         score_results += bench_score("Lee corpus", model, lee, args.repeats, args.workers)
 
+    if corpus_model is not None:
+        label = os.path.basename(args.corpus)
+        score_results += bench_score(label, corpus_model, corpus_sentences, args.repeats, args.workers)
+        corpus_model.sg = 1  # the same weights, scored with skip-gram's definition (for speed only)
+        score_results += bench_score(label + " (as sg)", corpus_model, corpus_sentences, args.repeats, args.workers)
+
     report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "load_average": os.getloadavg()},
-              "parameters": vars(args), "lee_dot_std": lee_std, "lee_top_k": lee_top_k, "top_k": top_k, "score": score_results}
+              "parameters": vars(args), "lee_dot_std": lee_std, "model_top_k": model_top_k, "top_k": top_k,
+              "score": score_results}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(report, handle, indent=1)

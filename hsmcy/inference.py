@@ -92,13 +92,15 @@ def check_k(k, n_classes, name="k"):
     return int(k)
 
 
-def check_inner_node_vectors(inner_node_vectors, tree, name="inner_node_vectors"):
-    """The weights a kernel may index with ``tree``'s node ids."""
+def check_inner_node_vectors(inner_node_vectors, tree, dim, name="inner_node_vectors"):
+    """The weights a kernel may index with ``tree``'s node ids, ``dim`` floats per row."""
     if not isinstance(inner_node_vectors, np.ndarray) or inner_node_vectors.dtype != np.float32 \
             or inner_node_vectors.ndim != 2:
         raise TypeError(f"{name} must be a 2-D float32 array")
     if inner_node_vectors.shape[0] < tree.n_inner:
         raise ValueError(f"{name} has {inner_node_vectors.shape[0]} rows, the tree needs {tree.n_inner}")
+    if inner_node_vectors.shape[1] != dim:
+        raise ValueError(f"{name} has {inner_node_vectors.shape[1]} columns, expected {dim}")
     if not inner_node_vectors.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous")
     return inner_node_vectors
@@ -270,8 +272,10 @@ def _check_model(model):
     if vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.shape != \
             (len(model.wv.index_to_key), model.vector_size):
         raise ValueError("model.wv.vectors must be a C-contiguous float32 (vocab size, vector_size) array")
+    if model.tree.n_leaves != len(vectors):
+        raise ValueError(f"model.tree has {model.tree.n_leaves} leaves for {len(vectors)} words")
     inner = model.inner_node_vectors
-    check_inner_node_vectors(inner, model.tree, "model.syn1")
+    check_inner_node_vectors(inner, model.tree, vectors.shape[1], "model.syn1")
     return vectors, inner
 
 

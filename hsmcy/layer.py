@@ -91,10 +91,11 @@ class HierarchicalSoftmax:
         return self.tree.n_leaves
 
     def __repr__(self):
-        return f"HierarchicalSoftmax(n_classes={self.n_classes}, dim={self.dim}, workers={self.workers}, tree={self.tree!r})"
+        return (f"HierarchicalSoftmax(n_classes={self.n_classes}, dim={self.dim}, workers={self.workers}, "
+                f"tree={self.tree!r})")
 
     def _weights(self):
-        return inference.check_inner_node_vectors(self.inner_node_vectors, self.tree)
+        return inference.check_inner_node_vectors(self.inner_node_vectors, self.tree, self.dim)
 
     def _rows_and_labels(self, H, y):
         hidden = check_hidden(H, self.dim, "H")
@@ -134,6 +135,11 @@ class HierarchicalSoftmax:
             sorted, unique) are the inner nodes touched by any path, ``values``
             (float32, ``(len(rows), dim)``) their gradient rows.  Every other row's
             gradient is zero.  A dense copy is ``G = zeros_like(W); G[rows] = values``.
+
+        Notes
+        -----
+        Before summing per node, the kernel writes one gradient row per path position
+        (``n x depth x dim`` floats); pass large batches in slices if memory matters.
         """
         if reduction not in ("sum", "mean"):
             raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")

@@ -236,3 +236,51 @@ def test_queries_need_a_trained_model():
         empty.predict_output_word(["a"])
     with pytest.raises(RuntimeError, match="no vocabulary"):
         empty.score([["a"]])
+
+
+def test_where_gensim_skips_saturated_nodes_our_score_stays_exact(lee_sentences):
+    """Large weights saturate nodes: gensim drops them (its score rises), ours equals the exact reference."""
+    model = hsmcy.Word2Vec(lee_sentences[:100], vector_size=16, window=2, min_count=3, epochs=1, sg=1, workers=1)
+    rng = np.random.default_rng(1)
+    model.wv.vectors[:] = rng.normal(size=model.wv.vectors.shape).astype(np.float32)
+    model.syn1[:] = rng.normal(size=model.syn1.shape).astype(np.float32)
+    sentences = lee_sentences[100:106]
+    ours = model.score(sentences)
+    theirs = model.to_gensim().score(sentences, total_sentences=len(sentences))
+    for sentence, our_score, their_score in zip(sentences, ours, theirs):
+        exact = ref.score_sentence(known_ids(model, sentence), model.wv.vectors, model.inner_node_vectors,
+                                   model.tree, sg=1, window=2).sum()
+        emulated, _, skipped = gensim_style_score(model, sentence)
+        assert skipped > 0
+        assert our_score == pytest.approx(exact, rel=1e-5)
+        assert their_score == pytest.approx(emulated, rel=1e-4)
+        assert their_score > our_score  # the skipped nodes' (negative) log-probabilities are missing
+
+
+def test_queries_on_a_memory_mapped_model(model, lee_sentences, tmp_path):
+    path = tmp_path / "model.hsmcy"
+    model.save(path)
+    mapped = hsmcy.Word2Vec.load(path, mmap="r")
+    sentences = lee_sentences[150:160]
+    np.testing.assert_allclose(mapped.score(sentences), model.score(sentences), rtol=1e-12)
+    assert mapped.predict_output_word(["the", "said"], topn=4) == model.predict_output_word(["the", "said"], topn=4)
+
+
+def test_queries_reject_inconsistent_weights():
+    """Weights that a kernel would index out of bounds are refused before any kernel runs."""
+    tiny = hsmcy.Word2Vec([["a", "b", "c", "a"]] * 5, min_count=1, vector_size=6, epochs=1, workers=1)
+    tiny.syn1 = np.zeros((len(tiny.wv), 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="syn1 has 3 columns, expected 6"):
+        tiny.score([["a", "b"]])
+    tiny.syn1 = np.zeros((1, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="syn1 has 1 rows, the tree needs 2"):
+        tiny.predict_output_word(["a"])
+    tiny.syn1 = np.zeros((len(tiny.wv), 6), dtype=np.float32)
+    tree = tiny.tree
+    tiny.tree = hsmcy.HuffmanTree.from_counts([3, 2])
+    with pytest.raises(ValueError, match="2 leaves for 3 words"):
+        tiny.log_prob_ids([2], [[0]])
+    tiny.tree = tree
+    tiny.wv.vectors = tiny.wv.vectors.astype(np.float64)
+    with pytest.raises(ValueError, match="float32"):
+        tiny.predict_proba(["a"])

@@ -385,3 +385,49 @@ def test_other_bad_arguments_are_rejected(small_layer):
     small_layer.inner_node_vectors = np.zeros((3, 4), np.float32)  # too few rows for the tree
     with pytest.raises(ValueError, match="inner_node_vectors has 3 rows"):
         small_layer.predict(H, 2)
+    small_layer.inner_node_vectors = np.zeros((9, 3), np.float32)  # rows narrower than H: would read past the end
+    with pytest.raises(ValueError, match="inner_node_vectors has 3 columns, expected 4"):
+        small_layer.log_prob(H, y)
+    small_layer.inner_node_vectors = np.zeros((9, 8), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        small_layer.predict_proba(H)
+    small_layer.inner_node_vectors = np.zeros((9, 4), np.float64)
+    with pytest.raises(TypeError, match="float32"):
+        small_layer.sample(H, rng=0)
+
+
+# ------------------------------------------------------ property tests
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_leaves=st.integers(2, 60), dim=st.integers(1, 9), k=st.integers(1, 60), scale=st.floats(0.0, 8.0),
+       seed=st.integers(0, 2 ** 32 - 1), huffman=st.booleans())
+def test_property_top_k_and_distribution(n_leaves, dim, k, scale, seed, huffman):
+    """Any tree shape, any weight scale (including all-zero weights: every tie at once)."""
+    rng = np.random.default_rng(seed)
+    tree = make_tree("huffman" if huffman else "random", n_leaves, rng)
+    layer = make_layer(tree, dim, rng, scale=scale)
+    H = rows(rng, 6, dim)
+    k = min(k, n_leaves)
+    brute = ref.distribution_rows(H, layer.inner_node_vectors, tree)
+    probs = layer.predict_proba(H)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probs, brute, rtol=1e-4, atol=1e-7)
+    ids, top = layer.predict(H, k)
+    np.testing.assert_allclose(top, -np.sort(-brute, axis=1)[:, :k], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(brute[np.arange(6)[:, None], ids], top, rtol=1e-4, atol=1e-7)
+    assert all(len(set(row)) == k for row in ids.tolist())
+
+
+def test_top_k_at_a_large_vocabulary_equals_the_full_distribution():
+    rng = np.random.default_rng(13)
+    tree = HuffmanTree.from_counts((1e6 / np.arange(1, 20_001) ** 1.1).astype(np.int64) + 1)
+    layer = make_layer(tree, 32, rng, scale=0.5, workers=2)
+    H = rows(rng, 16, 32)
+    probs = layer.predict_proba(H)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    ids, top = layer.predict(H, 10)
+    np.testing.assert_allclose(top, -np.sort(-probs, axis=1)[:, :10], rtol=1e-4)
+    np.testing.assert_allclose(probs[np.arange(16)[:, None], ids], top, rtol=1e-4)
