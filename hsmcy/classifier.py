@@ -31,12 +31,12 @@ in NumPy, and the tests hold the kernels to them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import numbers
 import os
 import threading
-from collections import Counter
 
 import numpy as np
 
@@ -61,46 +61,81 @@ def _is_label(value):
     return isinstance(value, (str, numbers.Integral)) and not isinstance(value, (bool, np.bool_))
 
 
-def _tokenize(texts, what="texts"):
-    """Texts (strings split on whitespace, or token lists) -> list of token lists; no empty text."""
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{what} must be a sequence of texts (strings or token lists), not a single string; "
-                        f"wrap it in a list")
+# A token that whitespace splitting can never produce inside a text is not available
+# (a text may hold any character), so the fast path checks that the separator shows
+# up exactly where it was put, and falls back to splitting text by text otherwise.
+_SEPARATOR = "\x00"
+
+
+def _as_list(values, what, kind):
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of {kind}, not a single string; wrap it in a list")
     try:
-        texts = list(texts)
+        return list(values)
     except TypeError:
-        raise TypeError(f"{what} must be a sequence of texts, got {type(texts).__name__}") from None
+        raise TypeError(f"{what} must be a sequence of {kind}, got {type(values).__name__}") from None
+
+
+def _tokenize(texts, what="texts"):
+    """Texts (strings split on whitespace, or token lists) -> (codes, distinct, lengths).
+
+    ``distinct`` lists the distinct tokens in order of first appearance, ``codes``
+    (int64) numbers every token of every text by that list, ``lengths`` (int64) is the
+    number of tokens of each text.  No Python list per text is kept alive, so
+    millions of texts cost neither memory nor garbage-collector time.
+    """
+    texts = _as_list(texts, what, "texts (strings or token lists)")
     if not texts:
         raise ValueError(f"{what} is empty")
-    token_lists = []
+    if all(type(text) is str for text in texts):
+        # One C-level split of all texts joined by a separator token, then drop the separators.
+        codes, distinct = _unique_codes(f" {_SEPARATOR} ".join(texts).split())
+        if len(texts) == 1 or _SEPARATOR not in distinct:
+            lengths = np.array([len(codes)], dtype=np.int64)
+            if len(texts) == 1:
+                return _check_nonempty(codes, distinct, lengths, what)
+        else:
+            separator = distinct.index(_SEPARATOR)
+            at_separator = np.flatnonzero(codes == separator)
+            if len(at_separator) == len(texts) - 1:
+                lengths = np.diff(np.concatenate([[-1], at_separator, [len(codes)]])) - 1
+                codes = np.delete(codes, at_separator)
+                codes -= codes > separator
+                del distinct[separator]
+                return _check_nonempty(codes, distinct, lengths, what)
+    tokens, lengths = [], np.empty(len(texts), dtype=np.int64)
     for position, text in enumerate(texts):
         if isinstance(text, str):
-            tokens = text.split()
+            text_tokens = text.split()
         elif isinstance(text, (list, tuple)):
-            tokens = list(text)
-            if not all(isinstance(token, str) for token in tokens):
-                bad = next(token for token in tokens if not isinstance(token, str))
+            text_tokens = text
+            if not all(type(token) is str for token in text_tokens):
+                bad = next(token for token in text_tokens if not isinstance(token, str))
                 raise TypeError(f"{what}[{position}] holds a {type(bad).__name__}; tokens must be strings")
         else:
-            raise TypeError(f"{what}[{position}] is a {type(text).__name__}; a text must be a string or a list "
-                            "of string tokens")
-        if not tokens:
-            raise ValueError(f"{what}[{position}] is empty (no tokens)")
-        token_lists.append(tokens)
-    return token_lists
+            raise TypeError(f"{what}[{position}] is a {type(text).__name__}; a text must be a string or a "
+                            "list of string tokens")
+        tokens.extend(text_tokens)
+        lengths[position] = len(text_tokens)
+    codes, distinct = _unique_codes(tokens)
+    return _check_nonempty(codes, distinct, lengths, what)
 
 
-def _label_lists(labels, n_texts, what="labels"):
-    """One label or a list of labels per text -> list of label lists."""
-    if isinstance(labels, (str, bytes)):
-        raise TypeError(f"{what} must hold one label (or a list of labels) per text, not a single string")
-    try:
-        labels = list(labels)
-    except TypeError:
-        raise TypeError(f"{what} must be a sequence, got {type(labels).__name__}") from None
+def _check_nonempty(codes, distinct, lengths, what):
+    empty = np.flatnonzero(lengths == 0)
+    if len(empty):
+        raise ValueError(f"{what}[{empty[0]}] is empty (no tokens)")
+    return codes, distinct, lengths
+
+
+def _labels(labels, n_texts, what="labels"):
+    """One label or a list of labels per text -> (flat labels, label_bounds int64)."""
+    labels = _as_list(labels, what, "labels (one label or a list of labels per text)")
     if len(labels) != n_texts:
         raise ValueError(f"{what} has {len(labels)} entries for {n_texts} texts")
-    lists = []
+    if all(type(label) is str for label in labels) or all(type(label) is int for label in labels):
+        return labels, np.arange(n_texts + 1, dtype=np.int64)  # the common case: one label per text
+    flat, counts = [], np.empty(n_texts, dtype=np.int64)
     for position, item in enumerate(labels):
         if _is_label(item):
             item = [item]
@@ -114,8 +149,22 @@ def _label_lists(labels, n_texts, what="labels"):
         else:
             raise TypeError(f"{what}[{position}] is {item!r}; a label must be a string or an integer "
                             "(or a list of them)")
-        lists.append([label if isinstance(label, str) else int(label) for label in item])
-    return lists
+        flat.extend(label if isinstance(label, str) else int(label) for label in item)
+        counts[position] = len(item)
+    bounds = np.zeros(n_texts + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    return flat, bounds
+
+
+def _unique_codes(tokens):
+    """Number the distinct tokens in order of first appearance: (codes int64, distinct tokens)."""
+    first_position = {}
+    # setdefault keeps the position of each token's first occurrence (all C-level iteration)
+    positions = np.fromiter(map(first_position.setdefault, tokens, itertools.count()), dtype=np.int64,
+                            count=len(tokens))
+    is_first = positions == np.arange(len(positions))
+    rank = np.cumsum(is_first) - 1
+    return rank[positions], list(first_position)
 
 
 def _token_hash(token):
@@ -294,34 +343,35 @@ class HSClassifier:
         self
         """
         self._check_params()
-        token_lists = _tokenize(texts)
-        label_lists = _label_lists(labels, len(token_lists))
-
-        word_counts = Counter(token for tokens in token_lists for token in tokens)
-        kept = sorted((item for item in word_counts.items() if item[1] >= self.min_count), key=lambda x: -x[1])
-        if not kept:
+        codes, distinct, lengths = _tokenize(texts)
+        flat_labels, label_bounds = _labels(labels, len(lengths))
+        token_counts = np.bincount(codes, minlength=len(distinct))
+        frequent = np.flatnonzero(token_counts >= self.min_count)
+        if len(frequent) == 0:
             raise ValueError(f"no word occurs at least min_count={self.min_count} times")
-        self.vocabulary_ = {word: index for index, (word, _) in enumerate(kept)}
-        self.word_counts_ = np.array([count for _, count in kept], dtype=np.int64)
+        frequent = frequent[np.argsort(-token_counts[frequent], kind="stable")]  # most frequent first
+        self.vocabulary_ = {distinct[code]: word for word, code in enumerate(frequent.tolist())}
+        self.word_counts_ = token_counts[frequent]
+        word_of_code = np.full(len(distinct), -1, dtype=np.int64)
+        word_of_code[frequent] = np.arange(len(frequent))
 
-        label_counts = Counter(label for item in label_lists for label in item)
-        kinds = {type(label) for label in label_counts}
-        if len(kinds) > 1:
+        label_codes, distinct_labels = _unique_codes(flat_labels)
+        if len({type(label) for label in distinct_labels}) > 1:
             raise TypeError("labels must be all strings or all integers, not a mix")
-        classes = [label for label, _ in sorted(label_counts.items(), key=lambda x: -x[1])]
-        counts = np.array([label_counts[label] for label in classes], dtype=np.int64)
-        self.tree_ = self._build_tree(classes, counts)
+        label_counts = np.bincount(label_codes, minlength=len(distinct_labels))
+        by_frequency = np.argsort(-label_counts, kind="stable")
+        classes = [distinct_labels[code] for code in by_frequency.tolist()]
+        self.tree_ = self._build_tree(classes, label_counts[by_frequency])
         if isinstance(self.tree, (list, tuple)):
-            classes = self.tree_.labels
-            counts = np.array([label_counts[label] for label in classes], dtype=np.int64)
+            classes = self.tree_.labels  # the hierarchy fixes the leaf order
         self.classes_ = np.array(classes)
-        self.class_counts_ = counts
         self._class_index = {label: index for index, label in enumerate(classes)}
+        class_of_code = np.fromiter(map(self._class_index.__getitem__, distinct_labels), dtype=np.int64,
+                                    count=len(distinct_labels))
+        label_ids = class_of_code[label_codes].astype(np.int32)
+        self.class_counts_ = np.bincount(label_ids, minlength=len(classes)).astype(np.int64)
 
-        token_ids, text_bounds = self._encode(token_lists)
-        label_ids = np.array([self._class_index[label] for item in label_lists for label in item], dtype=np.int32)
-        label_bounds = np.zeros(len(label_lists) + 1, dtype=np.int64)
-        np.cumsum([len(item) for item in label_lists], out=label_bounds[1:])
+        token_ids, text_bounds = self._encode(codes, lengths, distinct, word_of_code)
 
         rng = np.random.default_rng(self.seed)
         n_rows = len(self.vocabulary_) + (self.bucket if self.word_ngrams > 1 else 0)
@@ -340,17 +390,22 @@ class HSClassifier:
         except ValueError as error:
             raise ValueError(f"tree: {error}") from None
 
-    def _encode(self, token_lists):
-        """Token lists -> (token_ids int32, text_bounds int64): word ids, then n-gram rows, per text."""
-        n_texts = len(token_lists)
-        lengths = np.fromiter((len(tokens) for tokens in token_lists), dtype=np.int64, count=n_texts)
-        unique = {}
-        codes = np.fromiter((unique.setdefault(token, len(unique)) for tokens in token_lists for token in tokens),
-                            dtype=np.int64, count=int(lengths.sum()))
-        unique_tokens = list(unique)
-        vocabulary = self.vocabulary_
-        word_of_unique = np.fromiter((vocabulary.get(token, -1) for token in unique_tokens), dtype=np.int64,
-                                     count=len(unique_tokens))
+    def _encode_texts(self, texts):
+        """Texts -> (token_ids, text_bounds) with the fitted vocabulary."""
+        codes, distinct, lengths = _tokenize(texts)
+        word_of_code = np.fromiter(map(self.vocabulary_.get, distinct, itertools.repeat(-1)), dtype=np.int64,
+                                   count=len(distinct))
+        return self._encode(codes, lengths, distinct, word_of_code)
+
+    def _encode(self, codes, lengths, distinct, word_of_code):
+        """Token codes -> (token_ids int32, text_bounds int64): word ids, then n-gram rows, per text.
+
+        ``codes`` number the ``distinct`` tokens; ``word_of_code`` is each one's word
+        id (-1 outside the vocabulary).  Word n-grams are taken over all tokens,
+        in or out of the vocabulary, and hashed into ``bucket`` rows after the words.
+        """
+        n_texts = len(lengths)
+        word_of_unique, unique_tokens, vocabulary = word_of_code, distinct, self.vocabulary_
         token_words = word_of_unique[codes]
         text_of_token = np.repeat(np.arange(n_texts, dtype=np.int64), lengths)
         keep = token_words >= 0
@@ -371,10 +426,13 @@ class HSClassifier:
                     rolling = rolling * _NGRAM_HASH_MULTIPLIER + token_hashes[first + offset]
                 ids.append((n_words + rolling % np.uint64(self.bucket)).astype(np.int64))
                 owners.append(text_of_token[first])
+        regroup = len(ids) > 1  # n-gram rows were appended after all words: regroup them by text
         ids = np.concatenate(ids)
         owners = np.concatenate(owners)
-        order = np.argsort(owners, kind="stable")
-        token_ids = np.ascontiguousarray(ids[order], dtype=np.int32)
+        if regroup:
+            order = np.argsort(owners, kind="stable")
+            ids, owners = ids[order], owners[order]
+        token_ids = np.ascontiguousarray(ids, dtype=np.int32)
         text_bounds = np.zeros(n_texts + 1, dtype=np.int64)
         np.cumsum(np.bincount(owners, minlength=n_texts), out=text_bounds[1:])
         return token_ids, text_bounds
@@ -454,7 +512,7 @@ class HSClassifier:
             Texts as strings (split on whitespace) or token lists.
         """
         self._check_fitted()
-        token_ids, text_bounds = self._encode(_tokenize(texts))
+        token_ids, text_bounds = self._encode_texts(texts)
         hidden = np.empty((len(text_bounds) - 1, self.dim), dtype=np.float32)
         _classifier.text_vectors(token_ids, text_bounds, self.input_vectors_, hidden)
         return hidden
@@ -527,13 +585,18 @@ class HSClassifier:
             One label, or a list of labels, per text.
         """
         self._check_fitted()
-        token_lists = _tokenize(texts)
-        label_lists = _label_lists(labels, len(token_lists))
-        unknown = sorted({repr(label) for item in label_lists for label in item if label not in self._class_index})
+        token_ids, text_bounds = self._encode_texts(texts)
+        flat_labels, label_bounds = _labels(labels, len(text_bounds) - 1)
+        unknown = sorted({repr(label) for label in flat_labels if label not in self._class_index})
         if unknown:
             raise ValueError(f"labels unseen in training: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
-        predicted = self.predict(token_lists)
-        return float(np.mean([label in item for label, item in zip(predicted.tolist(), label_lists)]))
+        label_ids = np.fromiter(map(self._class_index.__getitem__, flat_labels), dtype=np.int64,
+                                count=len(flat_labels))
+        hidden = np.empty((len(text_bounds) - 1, self.dim), dtype=np.float32)
+        _classifier.text_vectors(token_ids, text_bounds, self.input_vectors_, hidden)
+        predicted, _ = self._layer().predict(hidden, 1)
+        hit = np.repeat(predicted[:, 0], np.diff(label_bounds)) == label_ids
+        return float(np.mean(np.logical_or.reduceat(hit, label_bounds[:-1])))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):

@@ -331,3 +331,25 @@ def test_read_fasttext_file_errors(tmp_path):
     path.write_text("__label__a fine\nno label here\n")
     with pytest.raises(ValueError, match=":2: no token starts with"):
         read_fasttext_file(path)
+
+
+def test_texts_as_strings_token_lists_or_with_odd_characters_encode_alike():
+    texts, labels = keyword_task(400, 4)
+    model = HSClassifier(dim=4, epochs=1).fit(texts, labels)
+    as_lists = [text.split() for text in texts[:30]]
+    mixed = [text if i % 2 else text.split() for i, text in enumerate(texts[:30])]
+    expected = model.text_vectors(texts[:30])
+    np.testing.assert_array_equal(model.text_vectors(as_lists), expected)
+    np.testing.assert_array_equal(model.text_vectors(mixed), expected)
+    # a text holding the fast path's internal separator token is still split per text
+    tricky = ["k0_1 \x00 n1", "k1_2"]
+    np.testing.assert_array_equal(model.text_vectors(tricky)[1], model.text_vectors(["k1_2"])[0])
+    assert model.text_vectors(tricky).shape == (2, 4)
+
+
+def test_labels_as_scalars_lists_tuples_and_numpy_ints():
+    texts = ["a b", "c d", "e f", "a c"]
+    model = HSClassifier(dim=4, epochs=1).fit(texts, [np.int64(1), [2, 3], (3,), {1}])
+    assert sorted(model.classes_.tolist()) == [1, 2, 3]
+    assert model.class_counts_.sum() == 5
+    assert 0.0 <= model.score(texts, [1, [2, 3], 3, 1]) <= 1.0
