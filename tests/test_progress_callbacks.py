@@ -153,3 +153,15 @@ def test_plain_bar_on_a_terminal_redraws_one_line_in_place():
     assert all(len(frame) < 100 for frame in frames)    # never wraps (width unknown: 100 columns)
     assert frames[-1].startswith("training 100%")
     assert drawn.endswith("\n")
+
+
+def test_auto_backend_falls_back_to_the_plain_bar_without_tqdm(monkeypatch):
+    """tqdm is optional: without it, progress=True still draws a bar."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes ``import tqdm...`` raise ImportError
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    bar = TrainingProgress(100, stream=io.StringIO())
+    assert bar.backend == "plain"
+    with pytest.raises(ImportError, match="tqdm"):
+        TrainingProgress(100, stream=io.StringIO(), backend="tqdm")
