@@ -310,7 +310,8 @@ def build_parser():
     train.add_argument("--sample", type=_non_negative_float, default=1e-3,
                        help="down-sampling threshold of frequent words (1e-3; 0 disables)")
     train.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (default 1)")
-    train.add_argument("--loss", action="store_true", help="compute and show the training loss (training takes about a third longer)")
+    train.add_argument("--loss", action="store_true",
+                       help="compute and show the training loss (training takes about a third longer)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
 
     evaluate = commands.add_parser(
@@ -415,7 +416,6 @@ def _cmd_train(args, out):
 def _train(args, out, corpus, source, sg, epochs, fmt, show_bar):
     from .word2vec import Word2Vec
 
-
     model = Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count, workers=args.workers,
                      epochs=epochs, sg=int(sg), alpha=args.alpha, sample=args.sample, seed=args.seed)
     started = time.perf_counter()
@@ -451,18 +451,27 @@ def _cmd_eval(args, out):
     pairs = args.pairs or [_gensim_datapath("wordsim353.tsv"), _gensim_datapath("simlex999.txt")]
     for path in [analogies, *pairs]:
         _check_input_file(path, "evaluation file")
-    logging.getLogger("gensim").setLevel(logging.ERROR)
+    gensim_logger = logging.getLogger("gensim")
+    level = gensim_logger.level
+    gensim_logger.setLevel(logging.ERROR)  # gensim logs every section at INFO; we print a summary
     try:
-        accuracy, sections = wv.evaluate_word_analogies(analogies, restrict_vocab=args.restrict_vocab)
+        return _evaluate(wv, analogies, pairs, args.restrict_vocab, out)
+    finally:
+        gensim_logger.setLevel(level)
+
+
+def _evaluate(wv, analogies, pairs, restrict_vocab, out):
+    try:
+        accuracy, sections = wv.evaluate_word_analogies(analogies, restrict_vocab=restrict_vocab)
     except (ValueError, UnicodeDecodeError) as error:
         raise CommandError(f"cannot read analogies {analogies!r}: {error}") from None
     total = next((s for s in sections if s["section"] == "Total accuracy"), None)
     answered = len(total["correct"]) + len(total["incorrect"]) if total else 0
     print(f"analogies ({os.path.basename(analogies)}): accuracy {accuracy:.4f} on {answered} questions "
-          f"within the {args.restrict_vocab} most frequent words", file=out)
+          f"within the {restrict_vocab} most frequent words", file=out)
     for path in pairs:
         try:
-            pearson, spearman, oov = wv.evaluate_word_pairs(path, restrict_vocab=args.restrict_vocab)
+            pearson, spearman, oov = wv.evaluate_word_pairs(path, restrict_vocab=restrict_vocab)
         except (ValueError, UnicodeDecodeError, IndexError) as error:
             raise CommandError(f"cannot read word pairs {path!r}: {error}") from None
         print(f"word pairs ({os.path.basename(path)}): Spearman {spearman.statistic:.4f}, "
