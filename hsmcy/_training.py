@@ -23,7 +23,7 @@ from . import _kernels
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingRun", "batch_edges", "check_weights"]
+__all__ = ["TrainingRun", "all_finite", "batch_edges", "check_weights"]
 
 
 def batch_edges(sentence_bounds, batch_words):
@@ -54,6 +54,23 @@ def check_weights(input_vectors, syn1, tree, vocab_size):
         raise ValueError(f"syn1 has {syn1.shape[0]} rows; the tree needs {tree.n_inner} inner nodes")
     if tree.n_leaves != vocab_size:
         raise ValueError(f"the tree has {tree.n_leaves} leaves for {vocab_size} words")
+
+
+def all_finite(array, rows_per_chunk=1 << 14):
+    """True unless a float array holds NaN or +-inf.
+
+    Sums chunks of rows in float64: a float32 sum that large cannot overflow, so the
+    sum is finite exactly when every element is.  Needs no temporary array the
+    size of ``array`` (``np.isfinite`` would make one) and reads memory-mapped
+    arrays sequentially.
+    """
+    array = np.asarray(array)
+    if array.ndim == 0:
+        return bool(np.isfinite(array))
+    for start in range(0, len(array), rows_per_chunk):
+        if not math.isfinite(np.add.reduce(array[start:start + rows_per_chunk], axis=None, dtype=np.float64)):
+            return False
+    return True
 
 
 def _nonempty(array, dtype):

@@ -16,6 +16,7 @@ offsets, see :func:`encode_strings`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
@@ -107,6 +108,38 @@ def _member_data_offset(raw, info):
     return info.header_offset + 30 + name_length + extra_length
 
 
+def _read_member(archive, raw, info, mmap):
+    """One ``.npy`` member as an array: its header is checked against the member's size first.
+
+    A corrupted or hostile header could otherwise declare a huge shape (and make us
+    allocate it) or an object dtype (which would need pickle): both are refused
+    before any data is read.
+    """
+    with archive.open(info) as handle:
+        npy_version = np.lib.format.read_magic(handle)
+        if npy_version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif npy_version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f".npy format version {npy_version} is not supported")
+        header_length = handle.tell()
+    if dtype.hasobject:
+        raise ValueError("object arrays are not allowed (they would need pickle)")
+    n_bytes = math.prod(int(n) for n in shape) * dtype.itemsize  # Python ints: no overflow
+    if header_length + n_bytes != info.file_size:
+        raise ValueError(f"the header declares {dtype.str} {list(shape)} = {n_bytes} bytes, "
+                         f"but the member holds {info.file_size - header_length} bytes of data")
+    order = "F" if fortran else "C"
+    if mmap and info.compress_type == zipfile.ZIP_STORED and n_bytes:
+        offset = _member_data_offset(raw, info) + header_length
+        if offset + n_bytes > os.fstat(raw.fileno()).st_size:
+            raise ValueError("the array data runs past the end of the file (truncated?)")
+        return np.memmap(raw.name, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    with archive.open(info) as handle:  # reading through the zip module checks the CRC
+        return np.lib.format.read_array(handle, allow_pickle=False)
+
+
 def load_archive(path, kind=None, mmap=None):
     """Read an archive written by :func:`save_archive`.
 
@@ -149,6 +182,8 @@ def load_archive(path, kind=None, mmap=None):
         if kind is not None and header.get("kind") != kind:
             raise ValueError(f"model file {path!r} holds a {header.get('kind')!r}, not a {kind!r}")
         declared = header.get("arrays")
+        if not isinstance(header.get("metadata", {}), dict):
+            raise ValueError(f"model file {path!r}: metadata is not a mapping")
         if not isinstance(declared, dict):
             raise ValueError(f"model file {path!r}: metadata does not list its arrays")
         arrays = {}
@@ -160,20 +195,11 @@ def load_archive(path, kind=None, mmap=None):
                 except KeyError:
                     raise ValueError(f"model file {path!r} is missing array {name!r}") from None
                 try:
-                    if mmap and info.compress_type == zipfile.ZIP_STORED:
-                        raw.seek(_member_data_offset(raw, info))
-                        version_ = np.lib.format.read_magic(raw)
-                        shape, fortran, dtype = np.lib.format._read_array_header(raw, version_)
-                        if dtype.hasobject:
-                            raise ValueError("object arrays are not allowed")
-                        array = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,
-                                          order="F" if fortran else "C") if int(np.prod(shape)) else \
-                            np.zeros(shape, dtype=dtype)
-                    else:
-                        with archive.open(member) as handle:
-                            array = np.lib.format.read_array(handle, allow_pickle=False)
+                    array = _read_member(archive, raw, info, mmap)
                 except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as error:
                     raise ValueError(f"model file {path!r}: array {name!r} is unreadable ({error})") from error
+                if not isinstance(spec, dict):
+                    raise ValueError(f"model file {path!r}: metadata of array {name!r} is not a mapping")
                 if array.dtype.str != spec.get("dtype") or list(array.shape) != spec.get("shape"):
                     raise ValueError(f"model file {path!r}: array {name!r} is {array.dtype.str} {list(array.shape)}, "
                                      f"metadata says {spec.get('dtype')} {spec.get('shape')}")

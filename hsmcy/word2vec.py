@@ -27,7 +27,7 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import TrainingRun, check_weights
+from ._training import TrainingRun, all_finite, check_weights
 from .persistence import decode_strings, encode_strings, load_archive, save_archive
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
@@ -501,6 +501,9 @@ class Word2Vec:
             model = cls(**parameters)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: invalid parameters ({error})") from error
+        missing = [name for name in _SAVED_ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"{where}: arrays missing: {missing}")
         words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
         vocab_size = len(words)
         if len(set(words)) != vocab_size:
@@ -517,8 +520,12 @@ class Word2Vec:
             raise ValueError(f"{where}: syn1 must be float32 {(max(vocab_size, 1), model.vector_size)}, got "
                              f"{syn1.dtype} {syn1.shape}")
         for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
-            if not np.all(np.isfinite(array)):
+            if not all_finite(array):
                 raise ValueError(f"{where}: {name} holds NaN or infinite values")
+        for name, dtype in (("path_nodes", np.int32), ("path_codes", np.uint8), ("path_offsets", np.int64)):
+            if arrays[name].dtype != dtype or arrays[name].ndim != 1:
+                raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array, got "
+                                 f"{arrays[name].dtype} with shape {arrays[name].shape}")
         try:
             tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
                               np.asarray(arrays["path_offsets"]))
@@ -530,9 +537,15 @@ class Word2Vec:
         model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
         model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
         for name in ("corpus_count", "corpus_total_words", "train_count"):
-            setattr(model, name, int(metadata.get(name, 0)))
+            value = metadata.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
+            setattr(model, name, value)
         for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
-            setattr(model, name, float(metadata.get(name, 0.0)))
+            value = metadata.get(name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
+            setattr(model, name, float(value))
         return model
 
     # ---------------------------------------------------------- gensim interop
@@ -552,6 +565,8 @@ class Word2Vec:
         return from_gensim(cls, gensim_model)
 
 
+_SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
+                 "path_offsets")
 _SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
                      "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
                      "max_final_vocab", "shrink_windows")
