@@ -7,6 +7,7 @@ The main entry points:
 * :class:`hsmcy.HuffmanTree` -- the tree as flat path arrays;
 * :mod:`hsmcy.reference` -- the maths in plain NumPy.
 """
+from . import callbacks
 from .tree import BinaryTree, HuffmanTree
 from .word2vec import Word2Vec
 

@@ -27,7 +27,7 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import TrainingRun, all_finite, check_weights
+from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
 from .persistence import decode_strings, encode_strings, load_archive, save_archive
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
@@ -189,6 +189,7 @@ class Word2Vec:
         self._encoded = None          # EncodedCorpus of the corpus given to build_vocab
         self._encoded_source = None   # what it was read from, to recognise it in train()
         self._current_run = None
+        self.training_state = None    # where an unfinished run stopped, see resume_training()
 
         if sentences is not None or corpus_file is not None:
             self._check_one_corpus(sentences, corpus_file, "sentences")
@@ -400,7 +401,7 @@ class Word2Vec:
             logger.warning("total_examples=%s but the corpus has %d sentences; using the real count",
                            total_examples, encoded.n_sentences)
         encoded.check(len(self.wv.index_to_key))
-        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
+        self._check_trainable()
         self.epochs = epochs
         self.compute_loss = bool(compute_loss)
         self.running_training_loss = 0.0
@@ -412,14 +413,34 @@ class Word2Vec:
             end_alpha=end_alpha, workers=self.workers, batch_words=self.batch_words,
             compute_loss=self.compute_loss, seed=self.seed + self.train_count,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar)
+        return self._execute_run(run, encoded, progress_bar)
+
+    def _check_trainable(self):
+        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
+        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
+            if not all_finite(array):
+                raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
+                                 "reload a checkpoint before training")
+
+    def _execute_run(self, run, encoded, progress_bar=None):
+        """Run ``run``; on any exception keep the model consistent, remember where it stopped, re-raise."""
         self._current_run = run
+        self.training_state = None
         started = time.perf_counter()
         try:
             trained, seen = run.run()
-        except KeyboardInterrupt:
-            self._finish_run(run, started)
-            logger.warning("training interrupted after %d of %d epochs (%d of %d words); the model is consistent",
-                           run.epochs_done, epochs, run.words_seen, encoded.n_words * epochs)
+        except BaseException as error:
+            # Workers have stopped (whole batches only): the model is consistent and
+            # saveable, and training_state says where to resume.
+            self._finish_run(run, started, completed=False)
+            self.training_state = run.resume_state()
+            progress = run.progress()
+            if not isinstance(error, FloatingPointError):
+                progress += ("; the weights hold whole batches only, so the model can be saved, and "
+                             "resume_training() continues where it stopped")
+            logger.warning("%s: %s", type(error).__name__, progress)
+            if hasattr(error, "add_note"):
+                error.add_note(f"hsmcy: {progress}")
             raise
         finally:
             if progress_bar is not None:
@@ -432,10 +453,64 @@ class Word2Vec:
                     seen, trained, elapsed, trained / elapsed if elapsed > 0 else 0.0)
         return trained, seen
 
-    def _finish_run(self, run, started):
+    def resume_training(self, corpus_iterable=None, corpus_file=None, callbacks=(), report_delay=1.0,
+                        progress=False):
+        """Finish a training run that was interrupted, failed, or checkpointed, where it stopped.
+
+        The run continues with its own epochs, learning-rate schedule (``start_alpha``
+        to ``end_alpha`` over all words of all its epochs), random streams, word
+        counters and loss, skipping the batches already trained.  With ``workers=1``
+        the result is bit-for-bit the one of the uninterrupted run.
+
+        Parameters
+        ----------
+        corpus_iterable, corpus_file :
+            The same corpus as the interrupted run (checked: same words per epoch and
+            same batches).
+        callbacks, report_delay, progress :
+            As in :meth:`train`.
+
+        Returns
+        -------
+        (int, int)
+            Words trained and words read over the whole run, as :meth:`train` returns.
+
+        See Also
+        --------
+        hsmcy.callbacks.Checkpoint : save the model (and this state) after every epoch.
+        """
+        state = self.training_state
+        if state is None:
+            raise ValueError("nothing to resume: this model has no unfinished training run "
+                             "(training_state is None: the last run finished, or none was saved)")
+        self._check_one_corpus(corpus_iterable, corpus_file)
+        if corpus_file is not None:
+            corpus_io.check_corpus_file(corpus_file)
+        else:
+            corpus_io.check_corpus_iterable(corpus_iterable)
+        encoded = self._encoded_corpus_for(corpus_iterable, corpus_file)
+        encoded.check(len(self.wv.index_to_key))
+        self._check_trainable()
+        self.epochs = state["epochs"]
+        self.compute_loss = bool(state["compute_loss"])
+        progress_bar = _TqdmProgress(encoded.n_words * state["epochs"]) if progress else None
+        run = TrainingRun(
+            corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
+            keep_probability=self._keep_probability, sg=self.sg, window=self.window,
+            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=state["epochs"],
+            start_alpha=state["start_alpha"], end_alpha=state["end_alpha"], workers=len(state["rng_states"]),
+            batch_words=state["batch_words"], compute_loss=self.compute_loss, seed=state["seed"],
+            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
+            resume=state)
+        logger.info("resuming training at epoch %d of %d (%d batches of it already done)",
+                    state["epoch"] + 1, state["epochs"], len(state["batches_done"]))
+        return self._execute_run(run, encoded, progress_bar)
+
+    def _finish_run(self, run, started, completed=True):
         self._on_epoch_end_of_run(run)
         self.total_train_time += time.perf_counter() - started
-        self.train_count += 1
+        if completed:  # an unfinished run is not counted: resuming it keeps its random seed
+            self.train_count += 1
         self.min_alpha_yet_reached = run.alpha_at(run.epochs_done, 0) if run.epochs_done else run.start_alpha
         self._current_run = None
         self.wv.norms = None  # vectors changed: gensim recomputes norms lazily
@@ -473,6 +548,13 @@ class Word2Vec:
                         if self.tree is not None else None)
         if self.tree is None:
             raise RuntimeError("nothing to save: the model has no vocabulary yet")
+        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
+            if not all_finite(array):
+                raise ValueError(f"{name} holds NaN or infinite values: refusing to save a diverged model")
+        # During training (a Checkpoint callback) the state of the running run, else that of
+        # the last unfinished one: either lets resume_training() continue from the file.
+        run = self._current_run
+        metadata["training_state"] = run.resume_state() if run is not None else self.training_state
         arrays = {
             "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
             "words_utf8": words_blob, "words_offsets": words_offsets,
@@ -533,7 +615,14 @@ class Word2Vec:
             raise ValueError(f"{where}: {error}") from error
         if tree.n_leaves != vocab_size:
             raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
+        state = metadata.get("training_state")
+        if state is not None:
+            try:
+                validate_resume_state(state)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
         model._set_vocabulary(words, counts, tree)
+        model.training_state = state
         model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
         model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
         for name in ("corpus_count", "corpus_total_words", "train_count"):
