@@ -21,10 +21,16 @@ import os
 import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
 __all__ = ["FORMAT_VERSION", "save_archive", "load_archive", "encode_strings", "decode_strings"]
+
+# Everything the zip and .npy readers raise on damaged input (EOFError for a cut member,
+# NotImplementedError for an unknown compression method, RuntimeError for encryption, ...).
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+                struct.error, UnicodeDecodeError, OverflowError)
 
 FORMAT_NAME = "hsmcy"
 FORMAT_VERSION = 1
@@ -163,7 +169,7 @@ def load_archive(path, kind=None, mmap=None):
         raise ValueError(f"model file {path!r} does not exist or is not a file")
     try:
         archive = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, OSError) as error:
+    except _READ_ERRORS as error:
         raise ValueError(f"model file {path!r} is not an hsmcy model file (not a readable zip archive: {error})") \
             from error
     with archive:
@@ -171,7 +177,7 @@ def load_archive(path, kind=None, mmap=None):
             header = json.loads(archive.read(_METADATA).decode("utf-8"))
         except KeyError:
             raise ValueError(f"model file {path!r} has no {_METADATA}: not an hsmcy model file") from None
-        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as error:
+        except _READ_ERRORS as error:
             raise ValueError(f"model file {path!r}: unreadable {_METADATA} ({error})") from error
         if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
             raise ValueError(f"model file {path!r} is not an hsmcy model file")
@@ -196,7 +202,7 @@ def load_archive(path, kind=None, mmap=None):
                     raise ValueError(f"model file {path!r} is missing array {name!r}") from None
                 try:
                     array = _read_member(archive, raw, info, mmap)
-                except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as error:
+                except _READ_ERRORS as error:
                     raise ValueError(f"model file {path!r}: array {name!r} is unreadable ({error})") from error
                 if not isinstance(spec, dict):
                     raise ValueError(f"model file {path!r}: metadata of array {name!r} is not a mapping")

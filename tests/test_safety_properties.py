@@ -23,7 +23,9 @@ from hsmcy import corpus as corpus_io
 from hsmcy.tree import BinaryTree, HuffmanTree
 from safety_helpers import npy_bytes, read_archive, synthetic_sentences, write_archive
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# HSMCY_HYPOTHESIS_EXAMPLES raises the effort for a longer local hunt.
+SETTINGS = settings(max_examples=int(os.environ.get("HSMCY_HYPOTHESIS_EXAMPLES", "150")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------ trees
