@@ -26,7 +26,7 @@ __all__ = ["EncodedCorpus", "RawScan", "scan_iterable", "scan_file", "encode_ite
 
 # Tokens are appended to the id buffer in chunks of this many before they are
 # moved to a NumPy array (or flushed to the memory-mapped file).
-_CHUNK_TOKENS = 1 << 22
+_CHUNK_TOKENS = 1 << 20  # 4 MB of ids: small enough that per-chunk temporaries stay minor
 
 
 class EncodedCorpus:
@@ -101,7 +101,16 @@ class _IdBuffer:
             return np.memmap(self.path, dtype=np.int32, mode="r+", shape=(self.length,))
         if not self._chunks:
             return np.zeros(0, dtype=np.int32)
-        return np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0].copy()
+        # Move chunk by chunk, freeing each as it is copied: the peak is the corpus plus
+        # one chunk, where np.concatenate would briefly hold the corpus twice.
+        ids = np.empty(self.length, dtype=np.int32)
+        position = 0
+        for number, chunk in enumerate(self._chunks):
+            ids[position:position + len(chunk)] = chunk
+            position += len(chunk)
+            self._chunks[number] = None
+        self._chunks = []
+        return ids
 
 
 class RawScan:
@@ -206,9 +215,12 @@ def _new_token_index():
 def _finish_scan(token_index, buffer, bounds) -> RawScan:
     ids = buffer.finish()
     words = list(token_index)
-    counts = np.bincount(ids, minlength=len(words)).astype(np.int64) if len(ids) else \
-        np.zeros(len(words), dtype=np.int64)
-    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy())
+    # bincount casts its input to int64: count chunk by chunk so that the cast copy
+    # stays small instead of twice the size of the corpus.
+    counts = np.zeros(len(words), dtype=np.int64)
+    for start in range(0, len(ids), _CHUNK_TOKENS):
+        counts += np.bincount(ids[start:start + _CHUNK_TOKENS], minlength=len(words))
+    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64))
     return RawScan(words, counts, corpus)
 
 
@@ -288,7 +300,7 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
         bounds.append(buffer.length + len(buffer.current))
         buffer.flush_if_large()
     ids = buffer.finish()
-    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy())
+    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64))
 
 
 def encode_iterable(corpus_iterable, word_index, buffer_path=None) -> EncodedCorpus:

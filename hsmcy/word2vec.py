@@ -530,6 +530,48 @@ class Word2Vec:
         run = self._current_run
         return run.total_loss if run is not None else self.running_training_loss
 
+    # ------------------------------------------------------------- memory
+    def estimate_memory(self, vocab_size=None, report=None):
+        """Estimate the memory training needs, in bytes, per component (like gensim's).
+
+        Counts the vectors, ``syn1``, the tree's path arrays, the vocabulary's Python
+        objects, the encoded corpus (4 bytes per token) and per-worker scratch; see
+        :mod:`hsmcy.memory` for what each entry means.  It matches the growth of the
+        process's peak RSS over ``build_vocab`` + ``train`` within 20% (tested).
+
+        Parameters
+        ----------
+        vocab_size : int, optional
+            Defaults to the current vocabulary; give one to plan before ``build_vocab``.
+        report : dict, optional
+            Filled in place (gensim's signature) and returned.
+
+        Returns
+        -------
+        dict
+            Component name -> bytes, and ``"total"``.
+        """
+        from .memory import estimate
+        current = len(self.wv.index_to_key)
+        vocab_size = current if vocab_size is None else _check_int("vocab_size", vocab_size, 1)
+        encoded = self._encoded
+        path_steps = len(self.tree.path_nodes) if self.tree is not None and vocab_size == current else None
+        words = self.wv.index_to_key
+        average_word_bytes = (sum(len(w) for w in words[:10000]) / min(len(words), 10000)) if words else 8
+        result = estimate(
+            vocab_size=vocab_size, vector_size=self.vector_size,
+            corpus_words=encoded.n_words if encoded is not None else self.corpus_total_words,
+            corpus_sentences=encoded.n_sentences if encoded is not None else self.corpus_count,
+            workers=self.workers, longest_sentence=encoded.longest_sentence if encoded is not None else 10000,
+            path_steps=path_steps, average_word_bytes=average_word_bytes,
+            corpus_in_memory=self.corpus_buffer is None)
+        if report is None:
+            report = {}
+        report.update(result)
+        logger.info("estimated required memory for %d words and %d dimensions: %d bytes", vocab_size,
+                    self.vector_size, result["total"])
+        return report
+
     # --------------------------------------------------------- persistence
     def save(self, path):
         """Save to ``path`` in hsmcy's format: arrays + JSON, no pickle, written atomically.
