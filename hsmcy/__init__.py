@@ -5,12 +5,15 @@ The main entry points:
 * :class:`hsmcy.Word2Vec` -- gensim-compatible word2vec (skip-gram / CBOW) trained
   with hierarchical softmax on nogil Cython/BLAS kernels;
 * :class:`hsmcy.HuffmanTree` -- the tree as flat path arrays;
+* :class:`hsmcy.HierarchicalSoftmax` -- HS as a general output layer (NumPy in and out);
 * :mod:`hsmcy.reference` -- the maths in plain NumPy.
 """
 from . import callbacks
+from . import reference
+from .layer import HierarchicalSoftmax
 from .tree import BinaryTree, HuffmanTree
 from .word2vec import Word2Vec
 
 __version__ = "0.1.0"
 
-__all__ = ["BinaryTree", "HuffmanTree", "Word2Vec", "__version__"]
+__all__ = ["BinaryTree", "HierarchicalSoftmax", "HuffmanTree", "Word2Vec", "__version__"]

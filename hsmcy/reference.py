@@ -41,6 +41,8 @@ import numpy as np
 __all__ = [
     "sigmoid", "log_sigmoid", "log_prob", "loss", "loss_and_gradients", "all_leaf_log_probs",
     "path_step", "sg_pair_step", "cbow_step", "SplitMix64", "train_sentence",
+    "log_prob_rows", "loss_and_grad_rows", "sgd_rows", "distribution_rows", "top_k_rows", "sample_rows",
+    "score_sentence",
 ]
 
 
@@ -217,3 +219,94 @@ def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, win
             total_loss += cbow_step(input_vectors, inner_node_vectors, tree, words[centre], context,
                                     alpha, cbow_mean)
     return len(words), total_loss
+
+
+# ------------------------------------------------- using a trained tree (inference)
+# The oracle for hsmcy._inference: the same quantities, one row and one leaf at a
+# time, by brute force where the kernels are clever (top-down, best-first).
+def log_prob_rows(hidden, inner_node_vectors, tree, labels):
+    """``log P(labels[i] | hidden[i])`` for every row."""
+    return np.array([log_prob(h, inner_node_vectors, *tree.path(int(y))) for h, y in zip(hidden, labels)])
+
+
+def loss_and_grad_rows(hidden, inner_node_vectors, tree, labels):
+    """Per-row ``(losses, grad_hidden (n, dim), [(nodes, grad_rows), ...])`` from :func:`loss_and_gradients`."""
+    losses, grad_hidden, node_grads = [], [], []
+    for h, y in zip(hidden, labels):
+        nodes, codes = tree.path(int(y))
+        row_loss, row_grad, rows = loss_and_gradients(h, inner_node_vectors, nodes, codes)
+        losses.append(row_loss)
+        grad_hidden.append(row_grad)
+        node_grads.append((np.array(nodes), rows))
+    return np.array(losses), np.array(grad_hidden).reshape(len(losses), -1), node_grads
+
+
+def sgd_rows(hidden, inner_node_vectors, tree, labels, learning_rate):
+    """One :func:`path_step` per row, in order, in place; returns ``(losses, d loss_i / d hidden_i)``."""
+    losses, grads = [], []
+    for h, y in zip(hidden, labels):
+        step, row_loss = path_step(h, inner_node_vectors, *tree.path(int(y)), learning_rate)
+        losses.append(row_loss)
+        grads.append(-step / learning_rate)
+    return np.array(losses), np.array(grads).reshape(len(losses), -1)
+
+
+def distribution_rows(hidden, inner_node_vectors, tree):
+    """Every leaf's probability for every row, leaf by leaf along its path (O(V log V) per row)."""
+    hidden = np.asarray(hidden, dtype=np.float64)
+    log_probs = np.empty((len(hidden), tree.n_leaves))
+    for leaf in range(tree.n_leaves):
+        nodes, codes = tree.path(leaf)
+        dots = hidden @ inner_node_vectors[nodes].astype(np.float64).T   # (rows, path length)
+        log_probs[:, leaf] = np.sum(log_sigmoid(_signs(codes) * dots), axis=1)
+    return np.exp(log_probs)
+
+
+def top_k_rows(hidden, inner_node_vectors, tree, k):
+    """The ``k`` most probable leaves per row by scoring every leaf: ``(ids, probs)``."""
+    probs = distribution_rows(hidden, inner_node_vectors, tree)
+    ids = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(probs, ids, axis=1)
+
+
+def sample_rows(hidden, inner_node_vectors, tree, n_samples, seed):
+    """The kernel's sampler: row ``i`` draws from a splitmix64 stream seeded by ``seed`` and ``i``.
+
+    Starting at the root, branch 0 is taken when a 53-bit uniform draw is below
+    ``sigmoid(h . v)``; the walk ends at a leaf.
+    """
+    children, mask = tree.children, (1 << 64) - 1
+    out = np.zeros((len(hidden), n_samples), dtype=np.int64)
+    for row, h in enumerate(hidden):
+        seeder = SplitMix64((int(seed) + row * 0xD1B54A32D192ED03) & mask)
+        stream = SplitMix64(seeder.next())
+        for s in range(n_samples):
+            node = tree.root
+            while node >= 0:
+                branch0 = float(sigmoid(np.float32(np.dot(h, inner_node_vectors[node]))))
+                node = children[node, 0] if (stream.next() >> 11) / 2.0 ** 53 < branch0 else children[node, 1]
+            out[row, s] = -1 - node
+    return out
+
+
+def score_sentence(word_ids, input_vectors, inner_node_vectors, tree, *, sg, window, cbow_mean=True):
+    """Per-word terms of a sentence's log-likelihood, gensim's ``score()`` definition made exact.
+
+    ``word_ids`` are the sentence's known words (unknown ones already dropped).  The
+    full window is used.  skip-gram: word i's term is the sum over context words j of
+    ``log P(word_i | input_vectors[word_j])``; CBOW: ``log P(word_i | mean or sum of
+    the context vectors)`` (a zero vector when there is none).
+    """
+    terms = []
+    for i, centre in enumerate(word_ids):
+        context = [word_ids[j] for j in range(max(0, i - window), min(len(word_ids), i + window + 1)) if j != i]
+        path = tree.path(int(centre))
+        if sg:
+            terms.append(sum(log_prob(input_vectors[c], inner_node_vectors, *path) for c in context))
+        else:
+            hidden = np.sum(input_vectors[context].astype(np.float64), axis=0) if context else \
+                np.zeros(input_vectors.shape[1])
+            if cbow_mean and context:
+                hidden /= len(context)
+            terms.append(log_prob(hidden, inner_node_vectors, *path))
+    return np.array(terms, dtype=np.float64)

@@ -86,6 +86,49 @@ class BinaryTree:
             return {"min": 0, "mean": 0.0, "max": 0}
         return {"min": int(depths.min()), "mean": float(depths.mean()), "max": int(depths.max())}
 
+    # ----------------------------------------------------- top-down structure
+    # Derived once from the flat paths and cached: the kernels that walk the tree
+    # from the root (full distributions, top-k search, sampling) need each inner
+    # node's two children, which the root-to-leaf paths only hold implicitly.
+    @property
+    def root(self) -> int:
+        """Id of the root inner node (``-1`` for a one-leaf tree, which has none)."""
+        return int(self.path_nodes[0]) if self.n_leaves > 1 else -1
+
+    @property
+    def children(self) -> np.ndarray:
+        """``(n_inner, 2)`` int32: ``children[n, b]`` is where branch ``b`` of inner node ``n`` leads.
+
+        An inner node is given by its id (``>= 0``); leaf ``w`` is encoded as
+        ``-1 - w`` (always negative), so one int32 says both what and which.
+        """
+        cached = getattr(self, "_children", None)
+        if cached is None:
+            nodes, offsets = self.path_nodes, self.path_offsets
+            # The child reached from path position k is the next node on the path,
+            # or the leaf itself at the path's end.
+            child = np.empty(len(nodes), dtype=np.int32)
+            child[:-1] = nodes[1:]
+            child[offsets[1:] - 1] = -1 - np.arange(self.n_leaves, dtype=np.int32)
+            cached = np.full((self.n_inner, 2), np.iinfo(np.int32).min, dtype=np.int32)
+            cached[nodes, self.path_codes] = child
+            cached.setflags(write=False)
+            self._children = cached
+        return cached
+
+    @property
+    def inner_nodes_top_down(self) -> np.ndarray:
+        """Inner-node ids (int32) ordered by depth, so every node comes after its parent."""
+        cached = getattr(self, "_inner_nodes_top_down", None)
+        if cached is None:
+            depth = np.zeros(self.n_inner, dtype=np.int64)
+            position_in_path = np.arange(len(self.path_nodes)) - np.repeat(self.path_offsets[:-1], self.path_lengths)
+            depth[self.path_nodes] = position_in_path
+            cached = np.argsort(depth, kind="stable").astype(np.int32)
+            cached.setflags(write=False)
+            self._inner_nodes_top_down = cached
+        return cached
+
     # ------------------------------------------------------------- validation
     def validate(self) -> None:
         """Raise ``ValueError`` unless the arrays describe one full binary tree.

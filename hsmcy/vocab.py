@@ -11,7 +11,8 @@ same vocabulary, in the same order:
   min_count)`` may override that per word, as in gensim.
 * ``max_final_vocab``: if more words survive, ``min_count`` is raised until at most
   that many do (gensim's rule: one above the count of the first word that does not fit).
-* ``sorted_vocab``: by descending count, ties in order of first appearance.
+* ``sorted_vocab``: by descending count; ties put the word seen *later* first
+  (gensim's ``sort_by_descending_frequency``).
 * ``sample``: a word with count ``c`` is kept with probability
   ``(sqrt(c / t) + 1) * t / c`` (at most 1), where ``t = sample * total``
   (``sample >= 1`` means the threshold count itself, as gensim's shorthand).
@@ -91,7 +92,8 @@ class Vocabulary:
             keep &= counts >= raised_min_count
         retained = candidates[keep]
         if sorted_vocab:
-            retained = retained[np.argsort(-raw_counts[retained], kind="stable")]
+            # gensim's order: descending count, ties by *descending* first appearance.
+            retained = retained[np.lexsort((-retained, -raw_counts[retained]))]
         remap = np.full(len(raw_counts), -1, dtype=np.int32)
         remap[retained] = np.arange(len(retained), dtype=np.int32)
         vocabulary = cls([raw_words[i] for i in retained], raw_counts[retained], sample=sample)

@@ -27,6 +27,7 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
+from . import inference
 from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
 from .persistence import decode_strings, encode_strings, load_archive, save_archive
 from .tree import BinaryTree, HuffmanTree
@@ -216,11 +217,16 @@ class Word2Vec:
 
     @staticmethod
     def _source_key(corpus_iterable, corpus_file):
+        """What identifies a corpus: a file by path, size and mtime; an iterable by identity.
+
+        The iterable itself is part of the key (compared with ``is``), so that a new
+        object that happens to get a dead one's ``id`` is never mistaken for it.
+        """
         if corpus_file is not None:
             path = os.path.abspath(os.fspath(corpus_file))
             stat = os.stat(path)
             return ("file", path, stat.st_size, stat.st_mtime_ns)
-        return ("iterable", id(corpus_iterable))
+        return ("iterable", _Identity(corpus_iterable))
 
     @property
     def layer1_size(self):
@@ -694,6 +700,71 @@ class Word2Vec:
         """Import a gensim ``Word2Vec`` trained with ``hs=1``, keeping its tree as it is."""
         from .gensim_compat import from_gensim
         return from_gensim(cls, gensim_model)
+
+    # ------------------------------------------------ querying the model (hsmcy.inference)
+    def score(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2, report_delay=1):
+        """Log-likelihood of each sentence, as gensim's ``score()`` defines it but exact.
+
+        Unknown words are dropped; the full window is used (no shrinking, no
+        subsampling).  Skip-gram sums ``log P(w_i | w_j)`` over every pair within
+        ``window``; CBOW sums ``log P(w_i | context)``.  gensim skips every node with
+        ``|h . v| >= 6`` and reads a log-sigmoid table; here every node counts
+        exactly.  Sentences are scored by ``workers`` threads in ``nogil`` kernels.
+
+        Returns
+        -------
+        ndarray of float64, one score per sentence (at most ``total_sentences``).
+        """
+        return inference.score(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
+
+    def score_words(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2, report_delay=1):
+        """Per-token terms of :meth:`score`: one float64 array per sentence, ``NaN`` for unknown tokens."""
+        return inference.score_words(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
+
+    def predict_output_word(self, context_words_list, topn=10):
+        """The ``topn`` most probable centre words given context words, by exact best-first search.
+
+        As gensim's method (which supports only negative sampling): the hidden vector
+        is the mean (``cbow_mean=1``) or sum of the known context words' vectors;
+        unknown words are ignored; returns ``[(word, probability), ...]``, most
+        probable first, or ``None`` if no context word is known.
+        """
+        return inference.predict_output_word(self, context_words_list, topn)
+
+    def log_prob(self, word, context):
+        """``log P(word | context)`` with ``context`` a list of words (unknown ones ignored)."""
+        return inference.log_prob(self, word, context)
+
+    def predict_proba(self, context):
+        """Distribution over the vocabulary (float32, ``len(wv)``, sums to 1) given a list of context words."""
+        return inference.predict_proba(self, context)
+
+    def log_prob_ids(self, word_ids, context_ids):
+        """Batched :meth:`log_prob`: ``word_ids`` (n,), ``context_ids`` (n, c) int with ``-1`` padding."""
+        return inference.log_prob_ids(self, word_ids, context_ids)
+
+    def predict_proba_ids(self, context_ids):
+        """Batched :meth:`predict_proba`: float32 ``(n, len(wv))`` for ``context_ids`` (n, c), ``-1`` padding."""
+        return inference.predict_proba_ids(self, context_ids)
+
+    def predict_output_word_ids(self, context_ids, topn=10):
+        """Batched :meth:`predict_output_word` on word ids: ``(ids int64 (n, k), probs float32 (n, k))``."""
+        return inference.predict_output_word_ids(self, context_ids, topn)
+
+
+class _Identity:
+    """Wraps an object so that equality means identity (``is``), whatever its ``__eq__``."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target):
+        self.target = target
+
+    def __eq__(self, other):
+        return isinstance(other, _Identity) and other.target is self.target
+
+    def __hash__(self):
+        return id(self.target)
 
 
 _SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
