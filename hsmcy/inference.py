@@ -134,8 +134,16 @@ def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD):
 
     with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="hsmcy-inference") as pool:
         futures = [pool.submit(run, chunk) for chunk in range(n_chunks)]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            # Ctrl-C here, or a worker's error: drop the chunks not started, so that
+            # leaving the pool waits only for the running ones (one kernel call each).
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
 
 
 # ============================================================ row operations
