@@ -10,10 +10,12 @@ The main entry points:
 """
 from . import callbacks
 from . import reference
+from .classifier import HSClassifier, read_fasttext_file
 from .layer import HierarchicalSoftmax
 from .tree import BinaryTree, HuffmanTree
 from .word2vec import Word2Vec
 
 __version__ = "0.1.0"
 
-__all__ = ["BinaryTree", "HierarchicalSoftmax", "HuffmanTree", "Word2Vec", "__version__"]
+__all__ = ["BinaryTree", "HSClassifier", "HierarchicalSoftmax", "HuffmanTree", "Word2Vec", "read_fasttext_file",
+           "__version__"]

@@ -1,0 +1,663 @@
+"""HSClassifier: fastText-style text classification with a hierarchical-softmax output.
+
+The model
+---------
+A text is a bag of tokens: its words (those seen at least ``min_count`` times in
+training) and, with ``word_ngrams = n > 1``, its word 2- to n-grams, each hashed
+into one of ``bucket`` extra rows.  Every token owns an input vector; the text's
+hidden vector is their **mean**, ``h = (1 / T) sum_t e_t``.  The labels are the
+leaves of a binary tree (Huffman by label frequency, balanced, or a user hierarchy)
+and ``P(label | h)`` is the hierarchical softmax of :mod:`hsmcy.reference`: the
+product of the branch sigmoids along the label's path.
+
+Training
+--------
+SGD on ``sum over the text's labels of -log P(label | h)``: every label of a
+multi-label example is trained, each along its own path from the same ``h``
+(fastText instead samples one label per example).  The step for ``h`` is summed over
+the labels and then spread over the tokens: **each token vector receives
+step / T**, because ``d h / d e_t = 1 / T``.  This is the exact gradient of the
+loss (so the reference and finite differences agree), it keeps the step of a
+token independent of the length of its text, and it is also what fastText's
+supervised mode does (word2vec's CBOW instead adds the whole step to every context
+vector).  The learning rate falls linearly from ``lr`` to 0 over all examples of
+all epochs; examples are shuffled (seeded) every epoch and trained by ``workers``
+threads Hogwild-style, each releasing the GIL once per batch of ~10,000 tokens.
+
+The nogil kernels are in ``hsmcy/_classifier.pyx``; :func:`reference_text_vectors`
+and :func:`reference_train_example` at the end of this module state the same maths
+in NumPy, and the tests hold the kernels to them.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import numbers
+import os
+import threading
+
+import numpy as np
+
+from . import _classifier, reference
+from .persistence import decode_strings, encode_strings, load_archive, save_archive
+from .tree import BinaryTree, HuffmanTree
+
+from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
+
+__all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "reference_train_example",
+           "reference_predict_log_proba"]
+
+_PARAMS = ("dim", "epochs", "lr", "word_ngrams", "min_count", "bucket", "workers", "tree", "seed")
+_KIND = "hs_classifier"
+_BATCH_TOKENS = 10_000
+# Multiplier of the rolling n-gram hash (an odd 64-bit constant: 2^64 / golden ratio).
+_NGRAM_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+# ----------------------------------------------------------------------------- input
+def _is_label(value):
+    return isinstance(value, (str, numbers.Integral)) and not isinstance(value, (bool, np.bool_))
+
+
+# A token that whitespace splitting can never produce inside a text is not available
+# (a text may hold any character), so the fast path checks that the separator shows
+# up exactly where it was put, and falls back to splitting text by text otherwise.
+_SEPARATOR = "\x00"
+
+
+def _as_list(values, what, kind):
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of {kind}, not a single string; wrap it in a list")
+    try:
+        return list(values)
+    except TypeError:
+        raise TypeError(f"{what} must be a sequence of {kind}, got {type(values).__name__}") from None
+
+
+def _tokenize(texts, what="texts"):
+    """Texts (strings split on whitespace, or token lists) -> (codes, distinct, lengths).
+
+    ``distinct`` lists the distinct tokens in order of first appearance, ``codes``
+    (int64) numbers every token of every text by that list, ``lengths`` (int64) is the
+    number of tokens of each text.  No Python list per text is kept alive, so
+    millions of texts cost neither memory nor garbage-collector time.
+    """
+    texts = _as_list(texts, what, "texts (strings or token lists)")
+    if not texts:
+        raise ValueError(f"{what} is empty")
+    if all(type(text) is str for text in texts):
+        # One C-level split of all texts joined by a separator token, then drop the separators.
+        codes, distinct = _unique_codes(f" {_SEPARATOR} ".join(texts).split())
+        if len(texts) == 1 or _SEPARATOR not in distinct:
+            lengths = np.array([len(codes)], dtype=np.int64)
+            if len(texts) == 1:
+                return _check_nonempty(codes, distinct, lengths, what)
+        else:
+            separator = distinct.index(_SEPARATOR)
+            at_separator = np.flatnonzero(codes == separator)
+            if len(at_separator) == len(texts) - 1:
+                lengths = np.diff(np.concatenate([[-1], at_separator, [len(codes)]])) - 1
+                codes = np.delete(codes, at_separator)
+                codes -= codes > separator
+                del distinct[separator]
+                return _check_nonempty(codes, distinct, lengths, what)
+    tokens, lengths = [], np.empty(len(texts), dtype=np.int64)
+    for position, text in enumerate(texts):
+        if isinstance(text, str):
+            text_tokens = text.split()
+        elif isinstance(text, (list, tuple)):
+            text_tokens = text
+            if not all(type(token) is str for token in text_tokens):
+                bad = next(token for token in text_tokens if not isinstance(token, str))
+                raise TypeError(f"{what}[{position}] holds a {type(bad).__name__}; tokens must be strings")
+        else:
+            raise TypeError(f"{what}[{position}] is a {type(text).__name__}; a text must be a string or a "
+                            "list of string tokens")
+        tokens.extend(text_tokens)
+        lengths[position] = len(text_tokens)
+    codes, distinct = _unique_codes(tokens)
+    return _check_nonempty(codes, distinct, lengths, what)
+
+
+def _check_nonempty(codes, distinct, lengths, what):
+    empty = np.flatnonzero(lengths == 0)
+    if len(empty):
+        raise ValueError(f"{what}[{empty[0]}] is empty (no tokens)")
+    return codes, distinct, lengths
+
+
+def _labels(labels, n_texts, what="labels"):
+    """One label or a list of labels per text -> (flat labels, label_bounds int64)."""
+    labels = _as_list(labels, what, "labels (one label or a list of labels per text)")
+    if len(labels) != n_texts:
+        raise ValueError(f"{what} has {len(labels)} entries for {n_texts} texts")
+    if all(type(label) is str for label in labels) or all(type(label) is int for label in labels):
+        return labels, np.arange(n_texts + 1, dtype=np.int64)  # the common case: one label per text
+    flat, counts = [], np.empty(n_texts, dtype=np.int64)
+    for position, item in enumerate(labels):
+        if _is_label(item):
+            item = [item]
+        elif isinstance(item, (list, tuple, set, frozenset, np.ndarray)):
+            item = list(item)
+            if not item:
+                raise ValueError(f"{what}[{position}] is an empty list of labels")
+            bad = [label for label in item if not _is_label(label)]
+            if bad:
+                raise TypeError(f"{what}[{position}] holds {bad[0]!r}; labels must be strings or integers")
+        else:
+            raise TypeError(f"{what}[{position}] is {item!r}; a label must be a string or an integer "
+                            "(or a list of them)")
+        flat.extend(label if isinstance(label, str) else int(label) for label in item)
+        counts[position] = len(item)
+    bounds = np.zeros(n_texts + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    return flat, bounds
+
+
+def _unique_codes(tokens):
+    """Number the distinct tokens in order of first appearance: (codes int64, distinct tokens)."""
+    first_position = {}
+    # setdefault keeps the position of each token's first occurrence (all C-level iteration)
+    positions = np.fromiter(map(first_position.setdefault, tokens, itertools.count()), dtype=np.int64,
+                            count=len(tokens))
+    is_first = positions == np.arange(len(positions))
+    rank = np.cumsum(is_first) - 1
+    return rank[positions], list(first_position)
+
+
+def _token_hash(token):
+    """Stable 64-bit hash of a token (same in every process, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def read_fasttext_file(path, label_prefix="__label__"):
+    """Read a file in fastText's supervised format.
+
+    Every line is one example: the tokens that start with ``label_prefix`` are its
+    labels (prefix removed), the other tokens its text.  Blank lines are skipped;
+    invalid UTF-8 is replaced.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    label_prefix : str, default "__label__"
+
+    Returns
+    -------
+    texts : list of str
+        The non-label tokens of each line, joined by single spaces.
+    labels : list of list of str
+        The labels of each line.
+
+    Raises
+    ------
+    ValueError
+        Missing file, or a non-blank line without a label (the message gives its number).
+    """
+    if not isinstance(label_prefix, str) or not label_prefix:
+        raise ValueError("label_prefix must be a non-empty string")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"path {path!r} does not exist or is not a file")
+    texts, labels = [], []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            line_labels = [token[len(label_prefix):] for token in tokens if token.startswith(label_prefix)]
+            if not line_labels:
+                raise ValueError(f"{path}:{line_number}: no token starts with {label_prefix!r} (no label)")
+            texts.append(" ".join(token for token in tokens if not token.startswith(label_prefix)))
+            labels.append(line_labels)
+    return texts, labels
+
+
+# ------------------------------------------------------------------------ estimator
+class HSClassifier:
+    """Text classifier over many labels: mean of token embeddings -> hierarchical softmax.
+
+    Parameters
+    ----------
+    dim : int, default 100
+        Size of the token embeddings (and of the inner-node vectors).
+    epochs : int, default 5
+    lr : float, default 0.1
+        Initial learning rate; it falls linearly to 0 over all examples of all epochs.
+    word_ngrams : int, default 1
+        Also use word n-grams up to this length (hashed into ``bucket`` rows).
+    min_count : int, default 1
+        Words seen fewer times in training are ignored (they still take part in n-grams).
+    bucket : int, default 2_000_000
+        Number of hash rows for word n-grams (allocated only when ``word_ngrams > 1``).
+    workers : int, default 3
+        Training threads (Hogwild on the shared arrays; ``workers=1`` with a fixed
+        ``seed`` is reproducible bit for bit).
+    tree : "huffman", "balanced" or list of (child, parent) pairs, default "huffman"
+        Huffman by label frequency (short paths for frequent labels), a balanced
+        tree, or a user hierarchy whose leaves are exactly the training labels (see
+        :meth:`hsmcy.BinaryTree.from_edges`).
+    seed : int, default 1
+        Seeds the initial vectors and the example order.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, in leaf order (``classes_[w]`` is leaf ``w``).
+    tree_ : hsmcy.BinaryTree
+    input_vectors_ : ndarray, float32, shape (n_words + n_buckets, dim)
+    inner_node_vectors_ : ndarray, float32, shape (n_inner, dim)
+    vocabulary_ : dict of str -> int
+    training_loss_ : list of float
+        Mean loss per trained example, for each epoch.
+    """
+
+    def __init__(self, dim=100, epochs=5, lr=0.1, word_ngrams=1, min_count=1, bucket=2_000_000, workers=3,
+                 tree="huffman", seed=1):
+        self.dim = dim
+        self.epochs = epochs
+        self.lr = lr
+        self.word_ngrams = word_ngrams
+        self.min_count = min_count
+        self.bucket = bucket
+        self.workers = workers
+        self.tree = tree
+        self.seed = seed
+        self._check_params()
+
+    # ------------------------------------------------------------------ params
+    def get_params(self, deep=True):
+        """Constructor parameters as a dict (scikit-learn's estimator protocol)."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params):
+        """Set constructor parameters (checked); returns ``self``."""
+        for name in params:
+            if name not in _PARAMS:
+                raise ValueError(f"invalid parameter {name!r} for HSClassifier; valid: {', '.join(_PARAMS)}")
+        old = self.get_params()
+        for name, value in params.items():
+            setattr(self, name, value)
+        try:
+            self._check_params()
+        except (TypeError, ValueError):
+            for name, value in old.items():
+                setattr(self, name, value)
+            raise
+        return self
+
+    def _check_params(self):
+        for name, low in (("dim", 1), ("epochs", 1), ("word_ngrams", 1), ("min_count", 1), ("bucket", 1),
+                          ("workers", 1)):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}, got {value}")
+        if isinstance(self.lr, (bool, np.bool_)) or not isinstance(self.lr, numbers.Real):
+            raise TypeError(f"lr must be a number, got {self.lr!r}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr must be finite and > 0, got {self.lr}")
+        if isinstance(self.seed, (bool, np.bool_)) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if isinstance(self.tree, str):
+            if self.tree not in ("huffman", "balanced"):
+                raise ValueError(f"tree must be 'huffman', 'balanced' or a list of (child, parent) edges, "
+                                 f"got {self.tree!r}")
+        elif not isinstance(self.tree, (list, tuple)):
+            raise TypeError(f"tree must be 'huffman', 'balanced' or a list of (child, parent) edges, "
+                            f"got {type(self.tree).__name__}")
+
+    def __repr__(self):
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items() if name != "tree")
+        tree = self.tree if isinstance(self.tree, str) else f"<{len(self.tree)} edges>"
+        return f"HSClassifier({shown}, tree={tree!r})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, texts, labels):
+        """Build the vocabulary, the label tree and train.
+
+        Parameters
+        ----------
+        texts : sequence of str or of list of str
+            Strings are split on whitespace.
+        labels : sequence
+            One label (str or int) or a list of labels per text.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        codes, distinct, lengths = _tokenize(texts)
+        flat_labels, label_bounds = _labels(labels, len(lengths))
+        token_counts = np.bincount(codes, minlength=len(distinct))
+        frequent = np.flatnonzero(token_counts >= self.min_count)
+        if len(frequent) == 0:
+            raise ValueError(f"no word occurs at least min_count={self.min_count} times")
+        frequent = frequent[np.argsort(-token_counts[frequent], kind="stable")]  # most frequent first
+        self.vocabulary_ = {distinct[code]: word for word, code in enumerate(frequent.tolist())}
+        self.word_counts_ = token_counts[frequent]
+        word_of_code = np.full(len(distinct), -1, dtype=np.int64)
+        word_of_code[frequent] = np.arange(len(frequent))
+
+        label_codes, distinct_labels = _unique_codes(flat_labels)
+        if len({type(label) for label in distinct_labels}) > 1:
+            raise TypeError("labels must be all strings or all integers, not a mix")
+        label_counts = np.bincount(label_codes, minlength=len(distinct_labels))
+        by_frequency = np.argsort(-label_counts, kind="stable")
+        classes = [distinct_labels[code] for code in by_frequency.tolist()]
+        self.tree_ = self._build_tree(classes, label_counts[by_frequency])
+        if isinstance(self.tree, (list, tuple)):
+            classes = self.tree_.labels  # the hierarchy fixes the leaf order
+        self.classes_ = np.array(classes)
+        self._class_index = {label: index for index, label in enumerate(classes)}
+        class_of_code = np.fromiter(map(self._class_index.__getitem__, distinct_labels), dtype=np.int64,
+                                    count=len(distinct_labels))
+        label_ids = class_of_code[label_codes].astype(np.int32)
+        self.class_counts_ = np.bincount(label_ids, minlength=len(classes)).astype(np.int64)
+
+        token_ids, text_bounds = self._encode(codes, lengths, distinct, word_of_code)
+
+        rng = np.random.default_rng(self.seed)
+        n_rows = len(self.vocabulary_) + (self.bucket if self.word_ngrams > 1 else 0)
+        self.input_vectors_ = rng.uniform(-1.0 / self.dim, 1.0 / self.dim, size=(n_rows, self.dim)).astype(np.float32)
+        self.inner_node_vectors_ = np.zeros((max(self.tree_.n_inner, 1), self.dim), dtype=np.float32)
+        self._train(token_ids, text_bounds, label_ids, label_bounds, rng)
+        return self
+
+    def _build_tree(self, classes, counts):
+        if isinstance(self.tree, str):
+            if self.tree == "huffman":
+                return HuffmanTree.from_counts(counts)
+            return BinaryTree.balanced(len(classes))
+        try:
+            return BinaryTree.from_edges(self.tree, labels=classes, counts=counts)
+        except ValueError as error:
+            raise ValueError(f"tree: {error}") from None
+
+    def _encode_texts(self, texts):
+        """Texts -> (token_ids, text_bounds) with the fitted vocabulary."""
+        codes, distinct, lengths = _tokenize(texts)
+        word_of_code = np.fromiter(map(self.vocabulary_.get, distinct, itertools.repeat(-1)), dtype=np.int64,
+                                   count=len(distinct))
+        return self._encode(codes, lengths, distinct, word_of_code)
+
+    def _encode(self, codes, lengths, distinct, word_of_code):
+        """Token codes -> (token_ids int32, text_bounds int64): word ids, then n-gram rows, per text.
+
+        ``codes`` number the ``distinct`` tokens; ``word_of_code`` is each one's word
+        id (-1 outside the vocabulary).  Word n-grams are taken over all tokens,
+        in or out of the vocabulary, and hashed into ``bucket`` rows after the words.
+        """
+        n_texts = len(lengths)
+        word_of_unique, unique_tokens, vocabulary = word_of_code, distinct, self.vocabulary_
+        token_words = word_of_unique[codes]
+        text_of_token = np.repeat(np.arange(n_texts, dtype=np.int64), lengths)
+        keep = token_words >= 0
+        ids = [token_words[keep]]
+        owners = [text_of_token[keep]]
+        if self.word_ngrams > 1:
+            hash_of_unique = np.fromiter((_token_hash(token) for token in unique_tokens), dtype=np.uint64,
+                                         count=len(unique_tokens))
+            token_hashes = hash_of_unique[codes]
+            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+            position_in_text = np.arange(len(codes), dtype=np.int64) - starts
+            remaining = np.repeat(lengths, lengths) - position_in_text  # tokens from here to the end of the text
+            n_words = np.uint64(len(vocabulary))
+            for n in range(2, self.word_ngrams + 1):
+                first = np.flatnonzero(remaining >= n)
+                rolling = token_hashes[first].copy()
+                for offset in range(1, n):
+                    rolling = rolling * _NGRAM_HASH_MULTIPLIER + token_hashes[first + offset]
+                ids.append((n_words + rolling % np.uint64(self.bucket)).astype(np.int64))
+                owners.append(text_of_token[first])
+        regroup = len(ids) > 1  # n-gram rows were appended after all words: regroup them by text
+        ids = np.concatenate(ids)
+        owners = np.concatenate(owners)
+        if regroup:
+            order = np.argsort(owners, kind="stable")
+            ids, owners = ids[order], owners[order]
+        token_ids = np.ascontiguousarray(ids, dtype=np.int32)
+        text_bounds = np.zeros(n_texts + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owners, minlength=n_texts), out=text_bounds[1:])
+        return token_ids, text_bounds
+
+    def _train(self, token_ids, text_bounds, label_ids, label_bounds, rng):
+        """Epochs of shuffled batches, trained by worker threads in nogil kernel calls."""
+        n_texts = len(text_bounds) - 1
+        has_tokens = np.diff(text_bounds) > 0
+        trainable = np.flatnonzero(has_tokens).astype(np.int64)
+        self.n_skipped_texts_ = int(n_texts - len(trainable))
+        if len(trainable) == 0:
+            raise ValueError("no text has a word in the vocabulary (min_count too high?)")
+        tree = self.tree_
+        path_nodes = tree.path_nodes if len(tree.path_nodes) else np.zeros(1, dtype=np.int32)
+        path_codes = tree.path_codes if len(tree.path_codes) else np.zeros(1, dtype=np.uint8)
+        mean_tokens = max(len(token_ids) / len(trainable), 1.0)
+        batch_size = max(1, int(_BATCH_TOKENS / mean_tokens))
+        total = self.epochs * len(trainable)
+        workers = self.workers
+        self.training_loss_ = []
+
+        for epoch in range(self.epochs):
+            order = rng.permutation(trainable)
+            edges = list(range(0, len(order), batch_size)) + [len(order)]
+            state = {"next": 0, "error": None, "loss": 0.0, "trained": 0}
+            lock = threading.Lock()
+
+            def lr_at(position, epoch=epoch):
+                return self.lr * (1.0 - (epoch * len(trainable) + position) / total)
+
+            def work(edges=edges, order=order, state=state):
+                hidden = np.zeros(self.dim, dtype=np.float32)
+                hidden_grad = np.zeros(self.dim, dtype=np.float32)
+                try:
+                    while True:
+                        with lock:
+                            batch = state["next"]
+                            if state["error"] is not None or batch >= len(edges) - 1:
+                                return
+                            state["next"] += 1
+                        start, stop = edges[batch], edges[batch + 1]
+                        trained, loss = _classifier.train_batch(
+                            token_ids, text_bounds, label_ids, label_bounds, order[start:stop],
+                            self.input_vectors_, self.inner_node_vectors_, path_nodes, path_codes,
+                            tree.path_offsets, lr_at(start), lr_at(stop), hidden, hidden_grad, True)
+                        with lock:
+                            state["loss"] += loss
+                            state["trained"] += trained
+                except BaseException as error:  # noqa: B036 -- re-raised in the caller
+                    with lock:
+                        state["error"] = error
+
+            threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
+                       for w in range(min(workers, len(edges) - 1))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if state["error"] is not None:
+                raise state["error"]
+            self.training_loss_.append(state["loss"] / max(state["trained"], 1))
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self):
+        if not hasattr(self, "inner_node_vectors_"):
+            raise ValueError("this HSClassifier is not fitted yet: call fit(texts, labels) first")
+
+    def text_vectors(self, texts):
+        """The hidden vector of each text: the mean of its token vectors, float32 (n, dim).
+
+        A text none of whose tokens is known gets the zero vector (its prediction is
+        then the tree's prior, ``2 ** -depth`` per label).
+        """
+        self._check_fitted()
+        token_ids, text_bounds = self._encode_texts(texts)
+        hidden = np.empty((len(text_bounds) - 1, self.dim), dtype=np.float32)
+        _classifier.text_vectors(token_ids, text_bounds, self.input_vectors_, hidden)
+        return hidden
+
+    def _layer(self):
+        """The output layer over this model's tree, sharing (not copying) its inner-node vectors."""
+        weights = self.inner_node_vectors_[:self.tree_.n_inner]
+        layer = getattr(self, "_output_layer", None)
+        if layer is None or layer.tree is not self.tree_:
+            layer = HierarchicalSoftmax(self.tree_, self.dim, workers=self.workers)
+            self._output_layer = layer
+        layer.inner_node_vectors = weights
+        layer.workers = self.workers
+        return layer
+
+    def predict_proba(self, texts):
+        """P(label | text) for every label, shape (n_texts, n_classes), columns in ``classes_`` order."""
+        hidden = self.text_vectors(texts)
+        return np.asarray(self._layer().predict_proba(hidden), dtype=np.float64)
+
+    def predict_top(self, texts, k=1):
+        """The ``k`` most probable labels of each text, best first.
+
+        Returns
+        -------
+        labels : ndarray, shape (n_texts, k)
+        probabilities : ndarray of float, shape (n_texts, k)
+        """
+        self._check_fitted()
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"k must be an integer, got {k!r}")
+        if not 1 <= k <= len(self.classes_):
+            raise ValueError(f"k must be in [1, {len(self.classes_)}] (the number of classes), got {k}")
+        hidden = self.text_vectors(texts)
+        ids, probabilities = self._layer().predict(hidden, int(k))
+        return self.classes_[np.asarray(ids)], np.asarray(probabilities, dtype=np.float64)
+
+    def predict(self, texts):
+        """The most probable label of each text, shape (n_texts,)."""
+        labels, _ = self.predict_top(texts, 1)
+        return labels[:, 0]
+
+    def score(self, texts, labels):
+        """Accuracy: the fraction of texts whose top label is (one of) their label(s), i.e. P@1."""
+        self._check_fitted()
+        token_ids, text_bounds = self._encode_texts(texts)
+        flat_labels, label_bounds = _labels(labels, len(text_bounds) - 1)
+        unknown = sorted({repr(label) for label in flat_labels if label not in self._class_index})
+        if unknown:
+            raise ValueError(f"labels unseen in training: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+        label_ids = np.fromiter(map(self._class_index.__getitem__, flat_labels), dtype=np.int64,
+                                count=len(flat_labels))
+        hidden = np.empty((len(text_bounds) - 1, self.dim), dtype=np.float32)
+        _classifier.text_vectors(token_ids, text_bounds, self.input_vectors_, hidden)
+        predicted, _ = self._layer().predict(hidden, 1)
+        hit = np.repeat(predicted[:, 0], np.diff(label_bounds)) == label_ids
+        return float(np.mean(np.logical_or.reduceat(hit, label_bounds[:-1])))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save to ``path`` in hsmcy's pickle-free format (zip of .npy + JSON, written atomically)."""
+        self._check_fitted()
+        words = sorted(self.vocabulary_, key=self.vocabulary_.get)
+        word_bytes, word_offsets = encode_strings(words)
+        arrays = {
+            "input_vectors": self.input_vectors_, "inner_node_vectors": self.inner_node_vectors_,
+            "path_nodes": self.tree_.path_nodes, "path_codes": self.tree_.path_codes,
+            "path_offsets": self.tree_.path_offsets, "word_bytes": word_bytes, "word_offsets": word_offsets,
+            "word_counts": self.word_counts_, "class_counts": self.class_counts_,
+        }
+        if self.classes_.dtype.kind == "U":
+            arrays["class_bytes"], arrays["class_offsets"] = encode_strings(self.classes_.tolist())
+        else:
+            arrays["class_ids"] = self.classes_.astype(np.int64)
+        params = self.get_params()
+        if not isinstance(self.tree, str):
+            params["tree"] = [list(edge) for edge in self.tree]
+        try:
+            metadata = {"params": params, "tree_depth": self.tree_.depth_statistics(),
+                        "training_loss": list(self.training_loss_),
+                        "n_skipped_texts": self.n_skipped_texts_}
+            json.dumps(metadata)
+        except TypeError:
+            raise TypeError("tree: only hierarchies whose node names are strings or integers can be saved") from None
+        save_archive(path, _KIND, metadata, arrays)
+
+    @classmethod
+    def load(cls, path, mmap=None):
+        """Load a model written by :meth:`save` (``mmap="r"`` maps the vectors read-only)."""
+        metadata, arrays = load_archive(path, kind=_KIND, mmap=mmap)
+        params = dict(metadata["params"])
+        if isinstance(params["tree"], list):
+            params["tree"] = [tuple(edge) for edge in params["tree"]]
+        model = cls(**params)
+        tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
+        words = decode_strings(arrays["word_bytes"], arrays["word_offsets"], "vocabulary")
+        if "class_bytes" in arrays:
+            classes = decode_strings(arrays["class_bytes"], arrays["class_offsets"], "classes")
+        else:
+            classes = arrays["class_ids"].tolist()
+        n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
+        if arrays["input_vectors"].shape != (n_rows, model.dim):
+            raise ValueError(f"model file {path!r}: input_vectors has shape {arrays['input_vectors'].shape}, "
+                             f"expected {(n_rows, model.dim)}")
+        if arrays["inner_node_vectors"].shape != (max(tree.n_inner, 1), model.dim) or tree.n_leaves != len(classes):
+            raise ValueError(f"model file {path!r}: the tree, classes and inner-node vectors do not match")
+        for name in ("input_vectors", "inner_node_vectors"):
+            if arrays[name].dtype != np.float32:
+                raise ValueError(f"model file {path!r}: {name} must be float32")
+        model.tree_ = tree
+        model.vocabulary_ = {word: index for index, word in enumerate(words)}
+        model.word_counts_ = np.asarray(arrays["word_counts"])
+        model.classes_ = np.array(classes)
+        model.class_counts_ = np.asarray(arrays["class_counts"])
+        model._class_index = {label: index for index, label in enumerate(classes)}
+        model.input_vectors_ = arrays["input_vectors"]
+        model.inner_node_vectors_ = arrays["inner_node_vectors"]
+        model.training_loss_ = list(metadata.get("training_loss", []))
+        model.n_skipped_texts_ = metadata.get("n_skipped_texts", 0)
+        return model
+
+
+# ----------------------------------------------------------------------------- reference (the tests' oracle)
+def reference_text_vectors(token_ids, text_bounds, input_vectors):
+    """Mean of each text's token vectors (zero for a text without tokens), in float64."""
+    out = np.zeros((len(text_bounds) - 1, input_vectors.shape[1]))
+    for text in range(len(text_bounds) - 1):
+        tokens = token_ids[text_bounds[text]:text_bounds[text + 1]]
+        if len(tokens):
+            out[text] = input_vectors[tokens].astype(np.float64).mean(axis=0)
+    return out
+
+
+def reference_train_example(tokens, labels, input_vectors, inner_node_vectors, tree, lr):
+    """One SGD step of HSClassifier on one example, in place; returns its loss.
+
+    ``h`` = mean of ``input_vectors[tokens]``; each label in turn takes
+    :func:`hsmcy.reference.path_step` from that same ``h`` (so inner nodes shared
+    by two labels' paths are updated twice, the second time from the updated
+    vector); the summed step for ``h`` is divided by ``len(tokens)`` and added to
+    every token's vector once per occurrence.
+    """
+    tokens = np.asarray(tokens)
+    hidden = input_vectors[tokens].astype(np.float64).mean(axis=0)
+    hidden_step = np.zeros_like(hidden)
+    total_loss = 0.0
+    for label in labels:
+        step, loss = reference.path_step(hidden, inner_node_vectors, *tree.path(int(label)), lr)
+        hidden_step += step
+        total_loss += loss
+    hidden_step /= len(tokens)
+    for token in tokens:
+        input_vectors[token] += hidden_step
+    return total_loss
+
+
+def reference_predict_log_proba(hidden, inner_node_vectors, tree):
+    """log P(leaf | hidden row) for every row and leaf, shape (n, n_leaves) (vectorised NumPy)."""
+    hidden = np.asarray(hidden, dtype=np.float64)
+    if tree.n_leaves == 1:
+        return np.zeros((len(hidden), 1))
+    dots = hidden @ inner_node_vectors[:tree.n_inner].astype(np.float64).T  # (n, n_inner)
+    signs = 1.0 - 2.0 * tree.path_codes.astype(np.float64)
+    per_node = reference.log_sigmoid(dots[:, tree.path_nodes] * signs)  # (n, total path length)
+    return np.add.reduceat(per_node, tree.path_offsets[:-1], axis=1)
