@@ -475,12 +475,27 @@ class HSClassifier:
 
             threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
                        for w in range(min(workers, len(edges) - 1))]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            try:
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            except BaseException as error:
+                # Ctrl-C in the caller: the workers see the error and stop after their
+                # current batch (one kernel call), so no thread trains on after fit() returns.
+                with lock:
+                    if state["error"] is None:
+                        state["error"] = error
+                for thread in threads:
+                    if thread.ident is not None:
+                        thread.join()
             if state["error"] is not None:
-                raise state["error"]
+                error = state["error"]
+                if hasattr(error, "add_note"):
+                    error.add_note(f"hsmcy: HSClassifier.fit stopped in epoch {epoch + 1} of {self.epochs}, "
+                                   f"after {min(state['next'], len(edges) - 1)} of {len(edges) - 1} batches; "
+                                   "the weights hold whole batches only: the model predicts and saves")
+                raise error
             self.training_loss_.append(state["loss"] / max(state["trained"], 1))
 
     # ------------------------------------------------------------------ prediction

@@ -1,0 +1,81 @@
+"""HSClassifier.fit under Ctrl-C and worker errors; classifier and layer files are validated on load."""
+import _thread
+import threading
+import time
+import traceback
+
+import numpy as np
+import pytest
+
+from hsmcy import HSClassifier, _classifier
+from safety_helpers import synthetic_sentences
+
+
+def classifier_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("hsmcy-classifier") and t.is_alive()]
+
+
+@pytest.fixture(scope="module")
+def data():
+    texts = [" ".join(tokens) for tokens in synthetic_sentences(30_000, 20, 3_000, seed=4)]
+    labels = [f"label{len(text) % 97}" for text in texts]
+    return texts, labels
+
+
+def interrupt_once_training(delay=0.3):
+    """Ctrl-C the main thread ``delay`` s after the classifier's worker threads appear."""
+    fired = []
+
+    def watch():
+        deadline = time.perf_counter() + 60
+        while not classifier_threads() and time.perf_counter() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)
+        fired.append(time.perf_counter())
+        _thread.interrupt_main()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher, fired
+
+
+def test_ctrl_c_during_fit_stops_all_workers_within_a_second(data, tmp_path):
+    texts, labels = data
+    model = HSClassifier(dim=32, epochs=1000, workers=4, seed=3)
+    watcher, fired = interrupt_once_training()
+    with pytest.raises(KeyboardInterrupt) as caught:
+        model.fit(texts, labels)
+    stopped = time.perf_counter()
+    watcher.join()
+    assert fired and stopped - fired[0] < 1.0
+    assert classifier_threads() == []
+    note = " ".join(getattr(caught.value, "__notes__", []))
+    assert "HSClassifier.fit stopped in epoch" in note
+    # consistent: finite weights, predicts, saves and loads
+    assert np.all(np.isfinite(model.input_vectors_)) and np.all(np.isfinite(model.inner_node_vectors_))
+    labels_before, probabilities_before = model.predict_top(texts[:50], k=3)
+    model.save(tmp_path / "interrupted.hsclf")
+    loaded = HSClassifier.load(tmp_path / "interrupted.hsclf")
+    labels_after, probabilities_after = loaded.predict_top(texts[:50], k=3)
+    np.testing.assert_array_equal(labels_after, labels_before)
+    np.testing.assert_array_equal(probabilities_after, probabilities_before)
+
+
+def test_worker_exception_in_fit_is_reraised_with_its_traceback(data, monkeypatch):
+    texts, labels = data
+    calls = []
+    real = _classifier.train_batch
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise MemoryError("simulated failure in a worker")
+        return real(*args)
+
+    monkeypatch.setattr(_classifier, "train_batch", failing)
+    model = HSClassifier(dim=8, epochs=3, workers=3)
+    with pytest.raises(MemoryError, match="simulated failure") as caught:
+        model.fit(texts[:5000], labels[:5000])
+    assert "failing" in [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert classifier_threads() == []
+    assert len(calls) < 20  # the other workers stopped instead of finishing the epochs
