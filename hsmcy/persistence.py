@@ -15,6 +15,7 @@ offsets, see :func:`encode_strings`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -25,7 +26,8 @@ import zlib
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "save_archive", "load_archive", "encode_strings", "decode_strings"]
+__all__ = ["FORMAT_VERSION", "save_archive", "load_archive", "encode_strings", "decode_strings",
+           "malformed_file_is_value_error", "check_array", "check_tree_arrays", "check_finite"]
 
 # Everything the zip and .npy readers raise on damaged input (EOFError for a cut member,
 # NotImplementedError for an unknown compression method, RuntimeError for encryption, ...).
@@ -211,3 +213,43 @@ def load_archive(path, kind=None, mmap=None):
                                      f"metadata says {spec.get('dtype')} {spec.get('shape')}")
                 arrays[name] = array
     return header.get("metadata", {}), arrays
+
+
+# ------------------------------------------------------------ helpers for loaders
+def malformed_file_is_value_error(load):
+    """Decorate a ``load(cls, path, ...)``: a file whose metadata has the wrong types or
+    misses keys (KeyError, TypeError, ...) gets a ``ValueError`` naming the file, as
+    every other defect of a model file does."""
+    @functools.wraps(load)
+    def checked(cls, path, *args, **kwargs):
+        try:
+            return load(cls, path, *args, **kwargs)
+        except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as error:
+            raise ValueError(f"model file {os.fspath(path)!r} is malformed "
+                             f"({type(error).__name__}: {error})") from error
+    return checked
+
+
+def check_array(array, name, dtype, shape, where, non_negative=False):
+    """``ValueError`` unless ``array`` has exactly this dtype and shape (and no negative value)."""
+    if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != tuple(shape):
+        raise ValueError(f"{where}: {name} must be {np.dtype(dtype).name} {tuple(shape)}, got "
+                         f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
+    if non_negative and array.size and array.min() < 0:
+        raise ValueError(f"{where}: {name} holds negative values")
+    return array
+
+
+def check_tree_arrays(arrays, where, names=("path_nodes", "path_codes", "path_offsets")):
+    """The stored tree arrays must already have the kernels' dtypes (a cast could wrap ids into range)."""
+    for name, dtype in zip(names, (np.int32, np.uint8, np.int64)):
+        array = arrays.get(name)
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
+            raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array")
+
+
+def check_finite(array, name, where):
+    """``ValueError`` if a float array holds NaN or infinity (summed in float64 chunks, no big temporary)."""
+    for start in range(0, len(array), 1 << 14):
+        if not math.isfinite(np.add.reduce(array[start:start + (1 << 14)], axis=None, dtype=np.float64)):
+            raise ValueError(f"{where}: {name} holds NaN or infinite values")

@@ -79,3 +79,54 @@ def test_worker_exception_in_fit_is_reraised_with_its_traceback(data, monkeypatc
     assert "failing" in [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
     assert classifier_threads() == []
     assert len(calls) < 20  # the other workers stopped instead of finishing the epochs
+
+
+# ------------------------------------------------------------ classifier and layer files
+from hsmcy import HierarchicalSoftmax, HuffmanTree  # noqa: E402
+from safety_helpers import npy_bytes, read_archive, replace_array, write_archive  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def saved_files(data, tmp_path_factory):
+    texts, labels = data
+    folder = tmp_path_factory.mktemp("files")
+    classifier = HSClassifier(dim=6, epochs=1, workers=1).fit(texts[:500], labels[:500])
+    classifier.save(folder / "c.hsclf")
+    layer = HierarchicalSoftmax(HuffmanTree.from_counts([9, 4, 4, 2, 1]), 6)
+    layer.save(folder / "l.hshs")
+    return {"classifier": (HSClassifier, folder / "c.hsclf", "input_vectors"),
+            "layer": (HierarchicalSoftmax, folder / "l.hshs", "inner_node_vectors")}
+
+
+@pytest.mark.parametrize("kind", ["classifier", "layer"])
+def test_nan_weights_out_of_range_nodes_and_object_arrays_are_refused(saved_files, tmp_path, kind):
+    cls, path, vectors_name = saved_files[kind]
+    header, members = read_archive(path)
+    vectors = np.lib.format.read_array(__import__("io").BytesIO(members[vectors_name + ".npy"]))
+    vectors[0, 0] = np.nan
+    replace_array(path, tmp_path / "nan", vectors_name, vectors)
+    with pytest.raises(ValueError, match=f"{vectors_name} holds NaN or infinite values"):
+        cls.load(tmp_path / "nan")
+    nodes = np.lib.format.read_array(__import__("io").BytesIO(members["path_nodes.npy"]))
+    nodes[-1] = 10 ** 6
+    replace_array(path, tmp_path / "nodes", "path_nodes", nodes)
+    with pytest.raises(ValueError, match="path_nodes must lie in"):
+        cls.load(tmp_path / "nodes")
+    replace_array(path, tmp_path / "wide", "path_nodes", nodes.astype(np.int64))
+    with pytest.raises(ValueError, match="path_nodes must be a 1-D int32 array"):
+        cls.load(tmp_path / "wide")
+    evil = np.empty(1, dtype=object)
+    members["path_codes.npy"] = npy_bytes(evil, allow_pickle=True)
+    write_archive(tmp_path / "evil", header, members)
+    with pytest.raises(ValueError, match="object arrays are not allowed"):
+        cls.load(tmp_path / "evil")
+
+
+@pytest.mark.parametrize("kind", ["classifier", "layer"])
+def test_malformed_metadata_is_a_value_error(saved_files, tmp_path, kind):
+    cls, path, _ = saved_files[kind]
+    header, members = read_archive(path)
+    header["metadata"] = {"params": None} if kind == "classifier" else {"dim": "wide"}
+    write_archive(tmp_path / "bad", header, members)
+    with pytest.raises(ValueError, match="bad"):
+        cls.load(tmp_path / "bad")

@@ -241,3 +241,77 @@ def test_loader_with_hostile_arrays(saved_bytes, data, mmap):
             header["arrays"][name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
 
     load_or_value_error(_rewritten(saved_bytes, edit), mmap)
+
+
+# ------------------------------------------------------- classifier and layer files
+@pytest.fixture(scope="module")
+def other_saved(tmp_path_factory):
+    """Saved bytes of a tiny HSClassifier (with word n-grams) and a tiny HierarchicalSoftmax layer."""
+    folder = tmp_path_factory.mktemp("others")
+    texts = [" ".join(tokens) for tokens in synthetic_sentences(40, 6, 25, seed=3)]
+    classifier = hsmcy.HSClassifier(dim=4, epochs=1, workers=1, word_ngrams=2, bucket=50)
+    classifier.fit(texts, [f"c{i % 5}" for i in range(len(texts))])
+    classifier.save(folder / "c.hsclf")
+    layer = hsmcy.HierarchicalSoftmax(HuffmanTree.from_counts([5, 3, 2, 1, 1]), 4)
+    layer.save(folder / "l.hshs")
+    return {"classifier": ((folder / "c.hsclf").read_bytes(), texts[:5]),
+            "layer": ((folder / "l.hshs").read_bytes(), None)}
+
+
+def load_other_or_value_error(kind, data, mmap, texts):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        try:
+            loaded = (hsmcy.HSClassifier if kind == "classifier" else hsmcy.HierarchicalSoftmax).load(path, mmap=mmap)
+        except ValueError:
+            return
+        if kind == "classifier":
+            assert_kernel_safe_tree(loaded.tree_)
+            assert len(loaded.classes_) == loaded.tree_.n_leaves
+            assert _training.all_finite(loaded.input_vectors_) and _training.all_finite(loaded.inner_node_vectors_)
+            loaded.predict_top(texts, k=1)
+            if not mmap:
+                loaded.fit(texts, list(loaded.classes_[:1]) * len(texts))
+        else:
+            assert_kernel_safe_tree(loaded.tree)
+            assert _training.all_finite(loaded.inner_node_vectors)
+            loaded.predict_proba(np.ones((2, loaded.dim), dtype=np.float32))
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["classifier", "layer"]), st.sampled_from([None, "r"]))
+def test_other_loaders_with_flipped_or_cut_bytes(other_saved, data, kind, mmap):
+    saved, texts = other_saved[kind]
+    blob = bytearray(saved)
+    for _ in range(data.draw(st.integers(1, 4))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] ^= data.draw(st.integers(1, 255))
+    if data.draw(st.booleans()):
+        blob = blob[:data.draw(st.integers(0, len(blob)))]
+    load_other_or_value_error(kind, bytes(blob), mmap, texts)
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["classifier", "layer"]))
+def test_other_loaders_with_hostile_metadata_and_arrays(other_saved, data, kind):
+    saved, texts = other_saved[kind]
+
+    def edit(header, members):
+        section = data.draw(st.sampled_from(["metadata", "params", "array spec", "array"]))
+        metadata = header["metadata"]
+        if section == "metadata":
+            metadata[data.draw(st.sampled_from(sorted(metadata)))] = data.draw(json_values)
+        elif section == "params" and isinstance(metadata.get("params"), dict):
+            metadata["params"][data.draw(st.sampled_from(sorted(metadata["params"])))] = data.draw(json_values)
+        elif section == "array spec":
+            header["arrays"][data.draw(st.sampled_from(sorted(header["arrays"])))] = data.draw(json_values)
+        else:
+            name = data.draw(st.sampled_from(sorted(header["arrays"])))
+            array = data.draw(hnp.arrays(
+                dtype=st.sampled_from([np.float32, np.float64, np.int32, np.int64, np.uint8, ">f4"]),
+                shape=hnp.array_shapes(min_dims=0, max_dims=2, max_side=60)))
+            members[name + ".npy"] = npy_bytes(array)
+            header["arrays"][name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
+
+    load_other_or_value_error(kind, _rewritten(saved, edit), None, texts)
