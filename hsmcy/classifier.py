@@ -641,6 +641,11 @@ class HSClassifier:
         check_array(arrays["class_counts"], "class_counts", np.int64, (len(classes),), where, non_negative=True)
         for name in ("input_vectors", "inner_node_vectors"):
             check_finite(arrays[name], name, where)
+        if not isinstance(model.tree, str):
+            try:  # the saved hierarchy must still be valid
+                model._build_tree(classes, arrays["class_counts"])
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
         losses, skipped = metadata.get("training_loss", []), metadata.get("n_skipped_texts", 0)
         if not isinstance(losses, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
                                                    for x in losses):
