@@ -29,7 +29,7 @@ from gensim.models import KeyedVectors
 from . import corpus as corpus_io
 from . import inference
 from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
-from .persistence import decode_strings, encode_strings, load_archive, save_archive
+from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
 
@@ -612,6 +612,7 @@ class Word2Vec:
         save_archive(path, "word2vec", metadata, arrays)
 
     @classmethod
+    @malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model saved by :meth:`save`, validating every array before use.
 
