@@ -6,7 +6,7 @@ What is counted (bytes), each an entry of the report:
 * ``syn1``: the inner-node vectors, ``V x vector_size`` float32 (gensim's layout:
   V - 1 inner nodes plus one unused row);
 * ``tree``: the flat paths, 4 + 1 bytes per (word, node) step plus 8 per word;
-* ``vocabulary``: the Python side of the vocabulary (``wv.index_to_key``,
+* ``vocab``: the Python side of the vocabulary (``wv.index_to_key``,
   ``wv.key_to_index``, the word strings, counts and down-sampling tables), and
   during ``build_vocab`` the raw-word table it is built from: a per-word figure
   measured on CPython 3.11, see ``BYTES_PER_WORD``;
@@ -16,14 +16,14 @@ What is counted (bytes), each an entry of the report:
   whose pages the OS manages;
 * ``worker_scratch``: per worker thread, two vectors and one sentence of ids;
 * ``build_vocab_scratch``: temporaries of ``build_vocab`` while it encodes the
-  corpus chunk by chunk (about 21 bytes per token of one 2**20-token chunk).
-
-Also not counted: raw words that miss ``min_count`` (about 200 bytes each, only
-during ``build_vocab``; their number is unknown before the corpus is read).
+  corpus chunk by chunk (about 21 bytes per token of one chunk of
+  ``hsmcy.corpus._CHUNK_TOKENS`` tokens).
 
 Not counted: the Python interpreter and imported libraries (numpy, scipy, gensim:
-about 100 MB, present before any model exists), and whatever the caller holds
-(e.g. a list-of-lists corpus, typically far larger than its encoded form).
+about 120 MB, present before any model exists); whatever the caller holds (e.g. a
+list-of-lists corpus, typically far larger than its encoded form); raw words that
+miss ``min_count`` (about 200 bytes each, only during ``build_vocab``; their number
+is unknown before the corpus is read).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers
     if path_steps is None:  # a balanced tree: log2(V) steps per word
         path_steps = vocab_size * max(math.ceil(math.log2(max(vocab_size, 2))), 1)
     report = {
-        "vocabulary": int(vocab_size * (BYTES_PER_WORD + average_word_bytes)),
+        "vocab": int(vocab_size * (BYTES_PER_WORD + average_word_bytes)),
         "vectors": int(vocab_size * vector_size * 4),
         "syn1": int(max(vocab_size, 1) * vector_size * 4),
         "tree": int(path_steps * 5 + (vocab_size + 1) * 8),
