@@ -266,3 +266,28 @@ def test_sentinel_nodes_are_the_top_of_the_tree(lee_sentences):
     root = model.tree.path_nodes[0]
     children = {int(model.tree.path(w)[0][1]) for w in range(len(model.wv)) if len(model.tree.path(w)[0]) > 1}
     assert set(nodes.tolist()) == {int(root)} | children
+
+
+def test_ctrl_c_during_a_checkpoint_save_keeps_the_previous_checkpoint(lee_sentences, reference_run, tmp_path,
+                                                                      monkeypatch):
+    path = tmp_path / "run.hsmcy"
+    real_write = np.lib.format.write_array
+    saves = []
+
+    def write_array(handle, array, **kwargs):
+        saves.append(1)
+        real_write(handle, array, **kwargs)
+        if len(saves) == 8 + 3:  # the 3rd array of the 2nd checkpoint (a model file holds 8 arrays)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(np.lib.format, "write_array", write_array)
+    model = fresh_model(lee_sentences)
+    with pytest.raises(KeyboardInterrupt):
+        model.train(lee_sentences, total_examples=len(lee_sentences), epochs=4, compute_loss=True,
+                    callbacks=[Checkpoint(path)])
+    monkeypatch.undo()
+    assert [name for name in os.listdir(tmp_path)] == ["run.hsmcy"]  # no temporary file left
+    resumed = hsmcy.Word2Vec.load(path)
+    assert resumed.training_state["epoch"] == 1  # the checkpoint after epoch 1, whole
+    resumed.resume_training(lee_sentences)
+    assert_bitwise_equal(resumed, reference_run)
