@@ -31,7 +31,7 @@ import math
 
 from .corpus import _CHUNK_TOKENS
 
-__all__ = ["estimate", "BYTES_PER_WORD"]
+__all__ = ["BYTES_PER_WORD", "estimate"]
 
 # Python objects per vocabulary word at the peak of build_vocab, measured with
 # tests/memory_probe.py (words like "w123456"): the string (~56 B), three dicts

@@ -26,8 +26,17 @@ import zlib
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "save_archive", "load_archive", "encode_strings", "decode_strings",
-           "malformed_file_is_value_error", "check_array", "check_tree_arrays", "check_finite"]
+__all__ = [
+    "FORMAT_VERSION",
+    "check_array",
+    "check_finite",
+    "check_tree_arrays",
+    "decode_strings",
+    "encode_strings",
+    "load_archive",
+    "malformed_file_is_value_error",
+    "save_archive",
+]
 
 # Everything the zip and .npy readers raise on damaged input (EOFError for a cut member,
 # NotImplementedError for an unknown compression method, RuntimeError for encryption, ...).

@@ -45,6 +45,7 @@ def main():
     path, vector_size, workers, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     min_count = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     import numpy  # noqa: F401
+
     import hsmcy
 
     reset_peak()

@@ -1,14 +1,15 @@
 """HSClassifier.fit under Ctrl-C and worker errors; classifier and layer files are validated on load."""
 import _thread
+import io
 import threading
 import time
 import traceback
 
 import numpy as np
 import pytest
+from safety_helpers import npy_bytes, read_archive, replace_array, synthetic_sentences, write_archive
 
-from hsmcy import HSClassifier, _classifier
-from safety_helpers import synthetic_sentences
+from hsmcy import HierarchicalSoftmax, HSClassifier, HuffmanTree, _classifier
 
 
 def classifier_threads():
@@ -82,10 +83,6 @@ def test_worker_exception_in_fit_is_reraised_with_its_traceback(data, monkeypatc
 
 
 # ------------------------------------------------------------ classifier and layer files
-from hsmcy import HierarchicalSoftmax, HuffmanTree  # noqa: E402
-from safety_helpers import npy_bytes, read_archive, replace_array, write_archive  # noqa: E402
-
-
 @pytest.fixture(scope="module")
 def saved_files(data, tmp_path_factory):
     texts, labels = data
@@ -102,12 +99,12 @@ def saved_files(data, tmp_path_factory):
 def test_nan_weights_out_of_range_nodes_and_object_arrays_are_refused(saved_files, tmp_path, kind):
     cls, path, vectors_name = saved_files[kind]
     header, members = read_archive(path)
-    vectors = np.lib.format.read_array(__import__("io").BytesIO(members[vectors_name + ".npy"]))
+    vectors = np.lib.format.read_array(io.BytesIO(members[vectors_name + ".npy"]))
     vectors[0, 0] = np.nan
     replace_array(path, tmp_path / "nan", vectors_name, vectors)
     with pytest.raises(ValueError, match=f"{vectors_name} holds NaN or infinite values"):
         cls.load(tmp_path / "nan")
-    nodes = np.lib.format.read_array(__import__("io").BytesIO(members["path_nodes.npy"]))
+    nodes = np.lib.format.read_array(io.BytesIO(members["path_nodes.npy"]))
     nodes[-1] = 10 ** 6
     replace_array(path, tmp_path / "nodes", "path_nodes", nodes)
     with pytest.raises(ValueError, match="path_nodes must lie in"):

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from safety_helpers import synthetic_sentences
 
 import hsmcy
-from safety_helpers import synthetic_sentences
 
 pytest.importorskip("atheris")
 

@@ -1,15 +1,16 @@
 """Safe persistence: no pickle, a checked format version, memory-mapping, atomic writes, validated loads."""
 import errno
+import io
 import os
 import pickle
 import zipfile
 
 import numpy as np
 import pytest
+from safety_helpers import npy_bytes, read_archive, replace_array, small_model, write_archive
 
 import hsmcy
 from hsmcy import persistence
-from safety_helpers import npy_bytes, read_archive, replace_array, small_model, write_archive
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +240,7 @@ def test_flipped_byte_in_any_member_is_detected(saved, tmp_path, member):
 
 def test_flipped_tree_byte_is_caught_by_validation_even_when_memory_mapped(model, saved, tmp_path):
     # mmap does not read through the zip module, so no CRC check: the tree validation must catch it
-    start, end = _member_data_span(saved, "path_nodes.npy")
+    _, end = _member_data_span(saved, "path_nodes.npy")
     data = bytearray(saved.read_bytes())
     data[end - 1] ^= 0x7F  # high byte of the last int32 node id
     target = tmp_path / "flipped.hsmcy"
@@ -357,14 +358,19 @@ def test_missing_parameter_or_array(saved, tmp_path):
 
 def test_bad_words(saved, tmp_path):
     header, members = read_archive(saved)
-    offsets = np.frombuffer(members["words_offsets.npy"][-8 * 3:], dtype=np.int64)
-    assert len(offsets) == 3
-    blob = bytearray(np.lib.format.read_array(__import__("io").BytesIO(members["words_utf8.npy"])))
+    blob = bytearray(np.lib.format.read_array(io.BytesIO(members["words_utf8.npy"])))
     blob[0] = 0xFF  # invalid UTF-8
     members["words_utf8.npy"] = npy_bytes(np.frombuffer(bytes(blob), dtype=np.uint8))
     write_archive(tmp_path / "utf8.hsmcy", header, members)
     with pytest.raises(ValueError, match="words: not valid UTF-8"):
         hsmcy.Word2Vec.load(tmp_path / "utf8.hsmcy")
+    header, members = read_archive(saved)
+    offsets = np.lib.format.read_array(io.BytesIO(members["words_offsets.npy"]))
+    offsets[1], offsets[2] = offsets[2], offsets[1]  # decreasing
+    members["words_offsets.npy"] = npy_bytes(offsets)
+    write_archive(tmp_path / "offsets.hsmcy", header, members)
+    with pytest.raises(ValueError, match="words: offsets are inconsistent"):
+        hsmcy.Word2Vec.load(tmp_path / "offsets.hsmcy")
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, I am a text file\n", b"PK\x03\x04" + b"\0" * 100])

@@ -4,24 +4,21 @@ The promise checked everywhere: hostile input gives a ``ValueError`` (or a valid
 result), never another exception, a crash, or an object that would let a kernel
 read out of bounds.
 """
-import io
-import json
 import os
 import tempfile
-import zipfile
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from safety_helpers import npy_bytes, read_archive, synthetic_sentences, write_archive
 
 import hsmcy
 from hsmcy import _training
 from hsmcy import corpus as corpus_io
 from hsmcy.tree import BinaryTree, HuffmanTree
-from safety_helpers import npy_bytes, read_archive, synthetic_sentences, write_archive
 
 # HSMCY_HYPOTHESIS_EXAMPLES raises the effort for a longer local hunt.
 SETTINGS = settings(max_examples=int(os.environ.get("HSMCY_HYPOTHESIS_EXAMPLES", "150")), deadline=None,

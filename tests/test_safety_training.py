@@ -9,11 +9,11 @@ import traceback
 
 import numpy as np
 import pytest
+from safety_helpers import synthetic_sentences
 
 import hsmcy
 from hsmcy import _training
 from hsmcy.callbacks import Checkpoint
-from safety_helpers import synthetic_sentences
 
 
 def fresh_model(sentences, **overrides):
