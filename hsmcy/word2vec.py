@@ -128,6 +128,10 @@ class Word2Vec:
         (the root is ``V-2``); the last row is unused and stays zero.
     tree : hsmcy.BinaryTree
         Every word's path: ``tree.path(i)`` is gensim's ``(point, code)`` of word ``i``.
+    training_state : dict or None
+        Where an unfinished ``train()`` stopped (Ctrl-C, an error, or a checkpoint
+        saved mid-run); :meth:`resume_training` continues from it.  ``None`` once a
+        run has finished.  Saved with the model.
 
     Examples
     --------
