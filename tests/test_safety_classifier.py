@@ -127,3 +127,15 @@ def test_malformed_metadata_is_a_value_error(saved_files, tmp_path, kind):
     write_archive(tmp_path / "bad", header, members)
     with pytest.raises(ValueError, match="bad"):
         cls.load(tmp_path / "bad")
+
+
+def test_one_label_classifier_and_one_class_layer(tmp_path):
+    """A tree with one leaf: P(label) = 1, nothing to learn, nothing harmed."""
+    model = HSClassifier(dim=4, epochs=3, workers=2).fit(["a b c", "b c d", "x"], ["only"] * 3)
+    assert model.tree_.n_leaves == 1 and model.tree_.n_inner == 0
+    np.testing.assert_array_equal(model.predict_proba(["a b", "never seen"]), [[1.0], [1.0]])
+    assert not model.inner_node_vectors_.any()
+    model.save(tmp_path / "one.hsclf")
+    assert HSClassifier.load(tmp_path / "one.hsclf").predict(["b"]).tolist() == ["only"]
+    layer = HierarchicalSoftmax(HuffmanTree.from_counts([3]), 4)
+    np.testing.assert_array_equal(layer.predict_proba(np.ones((2, 4), dtype=np.float32)), [[1.0], [1.0]])
