@@ -364,6 +364,8 @@ class HSClassifier:
 
         rng = np.random.default_rng(self.seed)
         n_rows = len(self.vocabulary_) + (self.bucket if self.word_ngrams > 1 else 0)
+        if n_rows > np.iinfo(np.int32).max:
+            raise ValueError(f"bucket={self.bucket} plus {len(self.vocabulary_)} words exceeds the int32 token ids")
         self.input_vectors_ = rng.uniform(-1.0 / self.dim, 1.0 / self.dim, size=(n_rows, self.dim)).astype(np.float32)
         self.inner_node_vectors_ = np.zeros((max(self.tree_.n_inner, 1), self.dim), dtype=np.float32)
         self._train(token_ids, text_bounds, label_ids, label_bounds, rng)
@@ -504,6 +506,21 @@ class HSClassifier:
         if not hasattr(self, "inner_node_vectors_"):
             raise ValueError("this HSClassifier is not fitted yet: call fit(texts, labels) first")
 
+    def _mean_vectors(self, token_ids, text_bounds):
+        """The kernel's ``text_vectors`` after checking what it will read (attributes may have been replaced)."""
+        vectors = self.input_vectors_
+        if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32 or vectors.ndim != 2 \
+                or not vectors.flags.c_contiguous:
+            raise ValueError("input_vectors_ must be a C-contiguous 2-D float32 array")
+        if vectors.shape[1] != self.dim:
+            raise ValueError(f"input_vectors_ has width {vectors.shape[1]}, expected dim={self.dim}")
+        if len(token_ids) and int(token_ids.max()) >= vectors.shape[0]:
+            raise ValueError(f"input_vectors_ has {vectors.shape[0]} rows, fewer than the vocabulary and "
+                             "n-gram buckets need")
+        hidden = np.empty((len(text_bounds) - 1, self.dim), dtype=np.float32)
+        _classifier.text_vectors(token_ids, text_bounds, vectors, hidden)
+        return hidden
+
     def text_vectors(self, texts):
         """The hidden vector of each text: the mean of its token vectors, float32 (n, dim).
 
@@ -511,10 +528,7 @@ class HSClassifier:
         then the tree's prior, ``2 ** -depth`` per label).
         """
         self._check_fitted()
-        token_ids, text_bounds = self._encode_texts(texts)
-        hidden = np.empty((len(text_bounds) - 1, self.dim), dtype=np.float32)
-        _classifier.text_vectors(token_ids, text_bounds, self.input_vectors_, hidden)
-        return hidden
+        return self._mean_vectors(*self._encode_texts(texts))
 
     def _layer(self):
         """The output layer over this model's tree, sharing (not copying) its inner-node vectors."""
@@ -564,8 +578,7 @@ class HSClassifier:
             raise ValueError(f"labels unseen in training: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
         label_ids = np.fromiter(map(self._class_index.__getitem__, flat_labels), dtype=np.int64,
                                 count=len(flat_labels))
-        hidden = np.empty((len(text_bounds) - 1, self.dim), dtype=np.float32)
-        _classifier.text_vectors(token_ids, text_bounds, self.input_vectors_, hidden)
+        hidden = self._mean_vectors(token_ids, text_bounds)
         predicted, _ = self._layer().predict(hidden, 1)
         hit = np.repeat(predicted[:, 0], np.diff(label_bounds)) == label_ids
         return float(np.mean(np.logical_or.reduceat(hit, label_bounds[:-1])))

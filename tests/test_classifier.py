@@ -353,3 +353,25 @@ def test_labels_as_scalars_lists_tuples_and_numpy_ints():
     assert sorted(model.classes_.tolist()) == [1, 2, 3]
     assert model.class_counts_.sum() == 5
     assert 0.0 <= model.score(texts, [1, [2, 3], 3, 1]) <= 1.0
+
+
+def test_bucket_too_large_for_int32_ids():
+    with pytest.raises(ValueError, match="bucket"):
+        HSClassifier(word_ngrams=2, bucket=2**31).fit(["a b"], ["x"])
+
+
+def test_replaced_vectors_are_checked_before_the_kernel():
+    texts, labels = keyword_task(200, 3)
+    model = HSClassifier(dim=4, epochs=1).fit(texts, labels)
+    model.input_vectors_ = model.input_vectors_[:2].copy()
+    with pytest.raises(ValueError, match="rows"):
+        model.predict(texts[:5])
+    model.input_vectors_ = np.zeros((5000, 4), dtype=np.float64)
+    with pytest.raises(ValueError, match="float32"):
+        model.predict(texts[:5])
+    model.input_vectors_ = np.zeros((5000, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="width"):
+        model.predict(texts[:5])
+    model.input_vectors_ = np.full((5000, 4), np.nan, dtype=np.float32)
+    with pytest.raises(ValueError):  # NaN hidden vectors are refused by the output layer
+        model.predict(texts[:5])
