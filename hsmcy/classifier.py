@@ -41,7 +41,8 @@ import threading
 import numpy as np
 
 from . import _classifier, reference
-from .persistence import decode_strings, encode_strings, load_archive, save_archive
+from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
+                          load_archive, malformed_file_is_value_error, save_archive)
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
@@ -269,11 +270,23 @@ class HSClassifier:
 
     # ------------------------------------------------------------------ params
     def get_params(self, deep=True):
-        """Constructor parameters as a dict (scikit-learn's estimator protocol)."""
+        """Constructor parameters as a dict (scikit-learn's estimator protocol).
+
+        Parameters
+        ----------
+        deep : bool
+            Accepted for scikit-learn compatibility (there are no nested estimators).
+        """
         return {name: getattr(self, name) for name in _PARAMS}
 
     def set_params(self, **params):
-        """Set constructor parameters (checked); returns ``self``."""
+        """Set constructor parameters (checked); returns ``self``.
+
+        Parameters
+        ----------
+        **params :
+            Any of the constructor's parameters, e.g. ``set_params(epochs=10)``.
+        """
         for name in params:
             if name not in _PARAMS:
                 raise ValueError(f"invalid parameter {name!r} for HSClassifier; valid: {', '.join(_PARAMS)}")
@@ -477,12 +490,27 @@ class HSClassifier:
 
             threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
                        for w in range(min(workers, len(edges) - 1))]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            try:
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            except BaseException as error:
+                # Ctrl-C in the caller: the workers see the error and stop after their
+                # current batch (one kernel call), so no thread trains on after fit() returns.
+                with lock:
+                    if state["error"] is None:
+                        state["error"] = error
+                for thread in threads:
+                    if thread.ident is not None:
+                        thread.join()
             if state["error"] is not None:
-                raise state["error"]
+                error = state["error"]
+                if hasattr(error, "add_note"):
+                    error.add_note(f"hsmcy: HSClassifier.fit stopped in epoch {epoch + 1} of {self.epochs}, "
+                                   f"after {min(state['next'], len(edges) - 1)} of {len(edges) - 1} batches; "
+                                   "the weights hold whole batches only: the model predicts and saves")
+                raise error
             self.training_loss_.append(state["loss"] / max(state["trained"], 1))
 
     # ------------------------------------------------------------------ prediction
@@ -510,6 +538,11 @@ class HSClassifier:
 
         A text none of whose tokens is known gets the zero vector (its prediction is
         then the tree's prior, ``2 ** -depth`` per label).
+
+        Parameters
+        ----------
+        texts : list of str or list of list of str
+            Texts as strings (split on whitespace) or token lists.
         """
         self._check_fitted()
         return self._mean_vectors(*self._encode_texts(texts))
@@ -526,12 +559,25 @@ class HSClassifier:
         return layer
 
     def predict_proba(self, texts):
-        """P(label | text) for every label, shape (n_texts, n_classes), columns in ``classes_`` order."""
+        """P(label | text) for every label, shape (n_texts, n_classes), columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        texts : list of str or list of list of str
+            Texts as strings (split on whitespace) or token lists.
+        """
         hidden = self.text_vectors(texts)
         return np.asarray(self._layer().predict_proba(hidden), dtype=np.float64)
 
     def predict_top(self, texts, k=1):
         """The ``k`` most probable labels of each text, best first.
+
+        Parameters
+        ----------
+        texts : list of str or list of list of str
+            Texts as strings (split on whitespace) or token lists.
+        k : int, default 1
+            Labels per text.
 
         Returns
         -------
@@ -548,12 +594,26 @@ class HSClassifier:
         return self.classes_[np.asarray(ids)], np.asarray(probabilities, dtype=np.float64)
 
     def predict(self, texts):
-        """The most probable label of each text, shape (n_texts,)."""
+        """The most probable label of each text, shape (n_texts,).
+
+        Parameters
+        ----------
+        texts : list of str or list of list of str
+            Texts as strings (split on whitespace) or token lists.
+        """
         labels, _ = self.predict_top(texts, 1)
         return labels[:, 0]
 
     def score(self, texts, labels):
-        """Accuracy: the fraction of texts whose top label is (one of) their label(s), i.e. P@1."""
+        """Accuracy: the fraction of texts whose top label is (one of) their label(s), i.e. P@1.
+
+        Parameters
+        ----------
+        texts : list of str or list of list of str
+            Texts as strings (split on whitespace) or token lists.
+        labels : list
+            One label, or a list of labels, per text.
+        """
         self._check_fitted()
         token_ids, text_bounds = self._encode_texts(texts)
         flat_labels, label_bounds = _labels(labels, len(text_bounds) - 1)
@@ -569,7 +629,13 @@ class HSClassifier:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
-        """Save to ``path`` in hsmcy's pickle-free format (zip of .npy + JSON, written atomically)."""
+        """Save to ``path`` in hsmcy's pickle-free format (zip of .npy + JSON, written atomically).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The file to write.
+        """
         self._check_fitted()
         words = sorted(self.vocabulary_, key=self.vocabulary_.get)
         word_bytes, word_offsets = encode_strings(words)
@@ -596,14 +662,35 @@ class HSClassifier:
         save_archive(path, _KIND, metadata, arrays)
 
     @classmethod
+    @malformed_file_is_value_error
     def load(cls, path, mmap=None):
-        """Load a model written by :meth:`save` (``mmap="r"`` maps the vectors read-only)."""
+        """Load a model written by :meth:`save`.
+
+        Everything is validated first (parameters, tree, shapes, dtypes, counts, finite
+        values); a defective file gets a ``ValueError`` naming it.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            A file written by :meth:`save`.
+        mmap : None or "r"
+            ``"r"`` maps the vectors read-only.
+        """
         metadata, arrays = load_archive(path, kind=_KIND, mmap=mmap)
+        where = f"model file {os.fspath(path)!r}"
         params = dict(metadata["params"])
         if isinstance(params["tree"], list):
             params["tree"] = [tuple(edge) for edge in params["tree"]]
         model = cls(**params)
-        tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
+        try:
+            model._check_params()
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
+        check_tree_arrays(arrays, where)
+        try:
+            tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
         words = decode_strings(arrays["word_bytes"], arrays["word_offsets"], "vocabulary")
         if "class_bytes" in arrays:
             classes = decode_strings(arrays["class_bytes"], arrays["class_offsets"], "classes")
@@ -618,6 +705,23 @@ class HSClassifier:
         for name in ("input_vectors", "inner_node_vectors"):
             if arrays[name].dtype != np.float32:
                 raise ValueError(f"model file {path!r}: {name} must be float32")
+        if len(set(words)) != len(words) or len(set(classes)) != len(classes):
+            raise ValueError(f"{where}: duplicate words or classes")
+        check_array(arrays["word_counts"], "word_counts", np.int64, (len(words),), where, non_negative=True)
+        check_array(arrays["class_counts"], "class_counts", np.int64, (len(classes),), where, non_negative=True)
+        for name in ("input_vectors", "inner_node_vectors"):
+            check_finite(arrays[name], name, where)
+        if not isinstance(model.tree, str):
+            try:  # the saved hierarchy must still be valid
+                model._build_tree(classes, arrays["class_counts"])
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
+        losses, skipped = metadata.get("training_loss", []), metadata.get("n_skipped_texts", 0)
+        if not isinstance(losses, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                   for x in losses):
+            raise ValueError(f"{where}: training_loss must be a list of numbers")
+        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
+            raise ValueError(f"{where}: n_skipped_texts must be a non-negative integer")
         model.tree_ = tree
         model.vocabulary_ = {word: index for index, word in enumerate(words)}
         model.word_counts_ = np.asarray(arrays["word_counts"])

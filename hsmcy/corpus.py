@@ -12,6 +12,7 @@ memory-mapped (``buffer_path``).
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 from array import array
 from collections import defaultdict
@@ -88,7 +89,13 @@ class _IdBuffer:
         if self._file is not None:
             self._file.write(chunk.tobytes())
         else:
-            self._chunks.append(chunk)
+            # Each chunk lives in its own anonymous memory map, so that when finish()
+            # frees the chunks it has copied, their pages go straight back to the OS.
+            # (Freed malloc blocks of this size tend to stay in the heap, and the corpus
+            # would briefly count twice in the peak RSS.)
+            held = np.frombuffer(mmap.mmap(-1, chunk.nbytes), dtype=np.int32)
+            held[:] = chunk
+            self._chunks.append(held)
         self.length += len(self.current)
         self.current = array("i")
 
@@ -102,7 +109,7 @@ class _IdBuffer:
         if not self._chunks:
             return np.zeros(0, dtype=np.int32)
         if len(self._chunks) == 1:
-            return self._chunks.pop()  # a writable view of the array's own memory: no copy
+            return self._chunks.pop()  # a writable view of the chunk's memory: no copy
         # Chunk by chunk into the result, each freed once copied: the peak is the
         # corpus plus one chunk, not twice the corpus (np.concatenate).
         ids = np.empty(self.length, dtype=np.int32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import inference
 from .inference import check_hidden, check_k, check_labels, check_workers
-from .persistence import load_archive, save_archive
+from .persistence import check_finite, check_tree_arrays, load_archive, malformed_file_is_value_error, save_archive
 from .tree import BinaryTree
 
 __all__ = ["HierarchicalSoftmax"]
@@ -103,7 +103,15 @@ class HierarchicalSoftmax:
 
     # ------------------------------------------------------------- forward
     def log_prob(self, H, y):
-        """``log P(y[i] | H[i])`` per row: float64, shape (n,)."""
+        """``log P(y[i] | H[i])`` per row: float64, shape (n,).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
+        y : ndarray of int, shape (n,)
+            Class ids in ``[0, n_classes)``.
+        """
         hidden, labels = self._rows_and_labels(H, y)
         return inference.log_prob_rows(self.tree, self._weights(), hidden, labels, self.workers)
 
@@ -178,12 +186,23 @@ class HierarchicalSoftmax:
         """Full distribution over the classes: float32 ``(n, n_classes)``, rows sum to 1.
 
         Computed top-down, one dot product per inner node and row (O(n_classes)).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
         """
         hidden = check_hidden(H, self.dim, "H")
         return inference.distribution_rows(self.tree, self._weights(), hidden, workers=self.workers)
 
     def predict_log_proba(self, H):
-        """``log`` of :meth:`predict_proba`, computed in log space (no underflow to ``-inf``)."""
+        """``log`` of :meth:`predict_proba`, computed in log space (no underflow to ``-inf``).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
+        """
         hidden = check_hidden(H, self.dim, "H")
         return inference.distribution_rows(self.tree, self._weights(), hidden, log=True, workers=self.workers)
 
@@ -193,6 +212,13 @@ class HierarchicalSoftmax:
         Best-first search over the tree: a node's path probability bounds every class
         below it, so only the few branches that can still hold a top-``k`` class are
         expanded (typically O(k log K) dot products, not K).
+
+        Parameters
+        ----------
+        H : ndarray of float32, shape (n, dim)
+            Hidden vectors, one row per example.
+        k : int, default 1
+            Classes per row, ``1 <= k <= n_classes``.
 
         Returns
         -------
@@ -225,7 +251,13 @@ class HierarchicalSoftmax:
 
     # ----------------------------------------------------------- persistence
     def save(self, path):
-        """Save weights, tree and depth statistics (zip of ``.npy`` + JSON, no pickle, atomic)."""
+        """Save weights, tree and depth statistics (zip of ``.npy`` + JSON, no pickle, atomic).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The file to write.
+        """
         metadata = {"dim": self.dim, "seed": self.seed, "workers": self.workers, "n_classes": self.n_classes,
                     "tree_type": type(self.tree).__name__, "tree_depth": self.tree.depth_statistics()}
         arrays = {"inner_node_vectors": self.inner_node_vectors, "path_nodes": self.tree.path_nodes,
@@ -233,13 +265,20 @@ class HierarchicalSoftmax:
         save_archive(path, "hierarchical_softmax", metadata, arrays)
 
     @classmethod
+    @malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a layer written by :meth:`save`, validating the tree and weights.
 
-        ``mmap="r"`` memory-maps the weights read-only (prediction only).
+        Parameters
+        ----------
+        path : str or PathLike
+            A file written by :meth:`save`.
+        mmap : None or "r"
+            ``"r"`` memory-maps the weights read-only (prediction only).
         """
         metadata, arrays = load_archive(path, kind="hierarchical_softmax", mmap=mmap)
         where = f"layer file {os.fspath(path)!r}"
+        check_tree_arrays(arrays, where)
         try:
             tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
                               np.asarray(arrays["path_offsets"]))
@@ -251,8 +290,10 @@ class HierarchicalSoftmax:
         weights = arrays.get("inner_node_vectors")
         if weights is None or weights.dtype != np.float32 or weights.shape != (tree.n_inner, dim):
             raise ValueError(f"{where}: inner_node_vectors must be float32 {(tree.n_inner, dim)}")
-        if not np.all(np.isfinite(weights)):
-            raise ValueError(f"{where}: inner_node_vectors holds NaN or infinite values")
-        layer = cls(tree, dim, seed=seed, workers=workers)
+        check_finite(weights, "inner_node_vectors", where)
+        try:
+            layer = cls(tree, dim, seed=seed, workers=workers)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
         layer.inner_node_vectors = weights if mmap else np.ascontiguousarray(weights)
         return layer

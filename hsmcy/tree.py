@@ -69,14 +69,33 @@ class BinaryTree:
         return int(self.path_lengths.max()) if self.n_leaves else 0
 
     def path(self, leaf: int):
-        """Return ``(nodes, codes)`` of one leaf's root-to-leaf path (views, not copies)."""
+        """Return ``(nodes, codes)`` of one leaf's root-to-leaf path (views, not copies).
+
+        Parameters
+        ----------
+        leaf : int
+            Leaf (class, word) id in ``[0, n_leaves)``.
+
+        Returns
+        -------
+        nodes : ndarray of int32
+            Inner nodes from the root down: gensim's ``point``.
+        codes : ndarray of uint8
+            The branch taken at each: gensim's ``code`` (target ``1 - code``).
+        """
         if not 0 <= leaf < self.n_leaves:
             raise IndexError(f"leaf {leaf} out of range for a tree with {self.n_leaves} leaves")
         start, end = self.path_offsets[leaf], self.path_offsets[leaf + 1]
         return self.path_nodes[start:end], self.path_codes[start:end]
 
     def weighted_path_length(self, counts) -> int:
-        """``sum(count x depth)`` -- what a Huffman tree minimises."""
+        """``sum(count x depth)`` -- what a Huffman tree minimises.
+
+        Parameters
+        ----------
+        counts : array_like of int, shape (n_leaves,)
+            Weight of every leaf.
+        """
         return int(np.dot(np.asarray(counts, dtype=np.int64), self.path_lengths))
 
     def depth_statistics(self) -> dict:
@@ -197,7 +216,15 @@ class BinaryTree:
 
     @classmethod
     def from_gensim_codes(cls, codes, points):
-        """Build a tree from gensim's per-word ``code`` and ``point`` arrays (validated)."""
+        """Build a tree from gensim's per-word ``code`` and ``point`` arrays (validated).
+
+        Parameters
+        ----------
+        codes : sequence of array_like of 0/1
+            ``wv.expandos["code"]`` of a gensim hs=1 model: each word's branch bits.
+        points : sequence of array_like of int
+            ``wv.expandos["point"]``: each word's inner-node ids, root first.
+        """
         if len(codes) != len(points):
             raise ValueError(f"tree: {len(codes)} codes but {len(points)} points")
         lengths = np.fromiter((len(c) for c in codes), dtype=np.int64, count=len(codes))
@@ -222,7 +249,24 @@ class BinaryTree:
 
 
 class HuffmanTree(BinaryTree):
-    """Huffman tree: frequent classes get short paths, minimising ``sum(count x depth)``."""
+    """Huffman tree: frequent classes get short paths, minimising ``sum(count x depth)``.
+
+    Build one with :meth:`from_counts`; the constructor itself takes flat path arrays,
+    as :class:`BinaryTree`.
+
+    Parameters
+    ----------
+    path_nodes, path_codes, path_offsets : ndarray
+        As in :class:`BinaryTree`.
+    validate : bool, default True
+        Check that the arrays describe one full binary tree.
+
+    Examples
+    --------
+    >>> tree = HuffmanTree.from_counts([45, 30, 15, 10])
+    >>> tree.path(2)  # the third word: inner nodes from the root down, and the branch bits
+    (array([2, 1, 0], dtype=int32), array([1, 0, 1], dtype=uint8))
+    """
 
     @classmethod
     def from_counts(cls, counts) -> "HuffmanTree":
@@ -292,6 +336,11 @@ def _balanced(cls, n_leaves) -> "BinaryTree":
     are the inner nodes, ``n .. 2n-1`` the leaves (leaf ``w`` at ``n + w``).  Inner
     node ids count down from the root, so that, as in a Huffman tree, the root is
     inner node ``n_leaves - 2``.  Use it when classes are about equally frequent.
+
+    Parameters
+    ----------
+    n_leaves : int
+        Number of classes, at least 1.
     """
     if isinstance(n_leaves, (bool, np.bool_)) or not isinstance(n_leaves, (int, np.integer)):
         raise TypeError(f"n_leaves must be an integer, got {type(n_leaves).__name__}")

@@ -28,8 +28,9 @@ from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
 from . import inference
-from ._training import TrainingRun, check_weights
-from .persistence import decode_strings, encode_strings, load_archive, save_archive
+from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
+from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
+from .progress import TrainingProgress
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
 
@@ -128,13 +129,35 @@ class Word2Vec:
         (the root is ``V-2``); the last row is unused and stays zero.
     tree : hsmcy.BinaryTree
         Every word's path: ``tree.path(i)`` is gensim's ``(point, code)`` of word ``i``.
+    training_state : dict or None
+        Where an unfinished ``train()`` stopped (Ctrl-C, an error, or a checkpoint
+        saved mid-run); :meth:`resume_training` continues from it.  ``None`` once a
+        run has finished.  Saved with the model.
 
     Examples
     --------
+    Train in one call (the vocabulary is built, then the model trained):
+
     >>> from gensim.test.utils import datapath
     >>> from hsmcy import Word2Vec
     >>> model = Word2Vec(corpus_file=datapath("lee_background.cor"), vector_size=50, epochs=2, workers=2)
     >>> model.wv.most_similar("government", topn=3)  # doctest: +SKIP
+
+    Or in steps, with a progress bar, the loss and gensim callbacks:
+
+    >>> model = Word2Vec(vector_size=50, sg=1, epochs=2, workers=2)
+    >>> model.build_vocab(corpus_file=datapath("lee_background.cor"))
+    >>> trained, seen = model.train(corpus_file=datapath("lee_background.cor"), epochs=model.epochs,
+    ...                             compute_loss=True, progress=False)
+    >>> model.get_latest_training_loss() > 0
+    True
+
+    ``wv`` is a gensim ``KeyedVectors``; the whole model goes to gensim and back, or to
+    a pickle-free file:
+
+    >>> gensim_model = model.to_gensim()  # gensim.models.Word2Vec(hs=1, negative=0)
+    >>> model.save("model.hsmcy"); model = Word2Vec.load("model.hsmcy")  # doctest: +SKIP
+    >>> model.predict_output_word(["Prime", "John", "Howard"], topn=3)  # doctest: +SKIP
     """
 
     def __init__(self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5, min_count=5,
@@ -191,6 +214,7 @@ class Word2Vec:
         self._encoded_source = None   # what it was read from, to recognise it in train()
         self._current_run = None
         self.kernel = None            # training kernel name; None = hsmcy._training.DEFAULT_KERNEL
+        self.training_state = None    # where an unfinished run stopped, see resume_training()
 
         if sentences is not None or corpus_file is not None:
             self._check_one_corpus(sentences, corpus_file, "sentences")
@@ -292,13 +316,27 @@ class Word2Vec:
         self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
         self.effective_min_count = int(vocabulary.counts.min())
         self._init_weights()
-        logger.info("build_vocab: %d words, %d sentences, %d tokens (%d in vocabulary) in %.2fs; tree depth %s",
-                    len(vocabulary), self.corpus_count, self.corpus_total_words, self._encoded.n_words,
-                    time.perf_counter() - started, self.tree.depth_statistics())
+        depths = self.tree.path_lengths
+        logger.info("build_vocab: %d words, %d sentences, %d tokens (%d in vocabulary) in %.2fs; Huffman paths of "
+                    "%d to %d nodes, %.2f per token", len(vocabulary), self.corpus_count, self.corpus_total_words,
+                    self._encoded.n_words, time.perf_counter() - started, depths.min(), depths.max(),
+                    self.tree.weighted_path_length(vocabulary.counts) / max(int(vocabulary.counts.sum()), 1))
 
     def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None, trim_rule=None,
                               update=False):
-        """Build the vocabulary from a ``{word: count}`` mapping instead of a corpus."""
+        """Build the vocabulary from a ``{word: count}`` mapping instead of a corpus.
+
+        Parameters
+        ----------
+        word_freq : dict of str -> int
+            Every word's count; words below ``min_count`` are dropped.
+        corpus_count : int, optional
+            Number of sentences the counts came from (kept as ``corpus_count``).
+        trim_rule : callable, optional
+            Overrides the constructor's ``trim_rule``.
+        keep_raw_vocab, update :
+            gensim compatibility; ``update=True`` is not supported.
+        """
         if update:
             raise ValueError("build_vocab_from_freq(update=True) is not supported")
         words = list(word_freq)
@@ -379,7 +417,9 @@ class Word2Vec:
             gensim ``CallbackAny2Vec`` objects (``on_train_begin/end``, ``on_epoch_begin/end``,
             ``on_batch_begin/end``).
         progress : bool
-            Show a tqdm progress bar (needs ``tqdm``).
+            Show a progress bar on stderr (words/s, ETA, learning rate, and the mean
+            loss per word of the current epoch when ``compute_loss``): tqdm's when
+            tqdm is installed, else a plain one-line bar.  See :mod:`hsmcy.progress`.
         word_count, queue_factor :
             Accepted for gensim compatibility; unused.
 
@@ -408,11 +448,11 @@ class Word2Vec:
             logger.warning("total_examples=%s but the corpus has %d sentences; using the real count",
                            total_examples, encoded.n_sentences)
         encoded.check(len(self.wv.index_to_key))
-        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
+        self._check_trainable()
         self.epochs = epochs
         self.compute_loss = bool(compute_loss)
         self.running_training_loss = 0.0
-        progress_bar = _TqdmProgress(encoded.n_words * epochs) if progress else None
+        progress_bar = TrainingProgress(encoded.n_words * epochs) if progress else None
         run = TrainingRun(
             corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,
@@ -421,14 +461,34 @@ class Word2Vec:
             compute_loss=self.compute_loss, seed=self.seed + self.train_count,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
             kernel=getattr(self, "kernel", None))
+        return self._execute_run(run, encoded, progress_bar)
+
+    def _check_trainable(self):
+        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
+        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
+            if not all_finite(array):
+                raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
+                                 "reload a checkpoint before training")
+
+    def _execute_run(self, run, encoded, progress_bar=None):
+        """Run ``run``; on any exception keep the model consistent, remember where it stopped, re-raise."""
         self._current_run = run
+        self.training_state = None
         started = time.perf_counter()
         try:
             trained, seen = run.run()
-        except KeyboardInterrupt:
-            self._finish_run(run, started)
-            logger.warning("training interrupted after %d of %d epochs (%d of %d words); the model is consistent",
-                           run.epochs_done, epochs, run.words_seen, encoded.n_words * epochs)
+        except BaseException as error:
+            # Workers have stopped (whole batches only): the model is consistent and
+            # saveable, and training_state says where to resume.
+            self._finish_run(run, started, completed=False)
+            self.training_state = run.resume_state()
+            progress = run.progress()
+            if not isinstance(error, FloatingPointError):
+                progress += ("; the weights hold whole batches only, so the model can be saved, and "
+                             "resume_training() continues where it stopped")
+            logger.warning("%s: %s", type(error).__name__, progress)
+            if hasattr(error, "add_note"):
+                error.add_note(f"hsmcy: {progress}")
             raise
         finally:
             if progress_bar is not None:
@@ -441,10 +501,64 @@ class Word2Vec:
                     seen, trained, elapsed, trained / elapsed if elapsed > 0 else 0.0)
         return trained, seen
 
-    def _finish_run(self, run, started):
+    def resume_training(self, corpus_iterable=None, corpus_file=None, callbacks=(), report_delay=1.0,
+                        progress=False):
+        """Finish a training run that was interrupted, failed, or checkpointed, where it stopped.
+
+        The run continues with its own epochs, learning-rate schedule (``start_alpha``
+        to ``end_alpha`` over all words of all its epochs), random streams, word
+        counters and loss, skipping the batches already trained.  With ``workers=1``
+        the result is bit-for-bit the one of the uninterrupted run.
+
+        Parameters
+        ----------
+        corpus_iterable, corpus_file :
+            The same corpus as the interrupted run (checked: same words per epoch and
+            same batches).
+        callbacks, report_delay, progress :
+            As in :meth:`train`.
+
+        Returns
+        -------
+        (int, int)
+            Words trained and words read over the whole run, as :meth:`train` returns.
+
+        See Also
+        --------
+        hsmcy.callbacks.Checkpoint : save the model (and this state) after every epoch.
+        """
+        state = self.training_state
+        if state is None:
+            raise ValueError("nothing to resume: this model has no unfinished training run "
+                             "(training_state is None: the last run finished, or none was saved)")
+        self._check_one_corpus(corpus_iterable, corpus_file)
+        if corpus_file is not None:
+            corpus_io.check_corpus_file(corpus_file)
+        else:
+            corpus_io.check_corpus_iterable(corpus_iterable)
+        encoded = self._encoded_corpus_for(corpus_iterable, corpus_file)
+        encoded.check(len(self.wv.index_to_key))
+        self._check_trainable()
+        self.epochs = state["epochs"]
+        self.compute_loss = bool(state["compute_loss"])
+        progress_bar = _TqdmProgress(encoded.n_words * state["epochs"]) if progress else None
+        run = TrainingRun(
+            corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
+            keep_probability=self._keep_probability, sg=self.sg, window=self.window,
+            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=state["epochs"],
+            start_alpha=state["start_alpha"], end_alpha=state["end_alpha"], workers=len(state["rng_states"]),
+            batch_words=state["batch_words"], compute_loss=self.compute_loss, seed=state["seed"],
+            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
+            resume=state, kernel=getattr(self, "kernel", None))
+        logger.info("resuming training at epoch %d of %d (%d batches of it already done)",
+                    state["epoch"] + 1, state["epochs"], len(state["batches_done"]))
+        return self._execute_run(run, encoded, progress_bar)
+
+    def _finish_run(self, run, started, completed=True):
         self._on_epoch_end_of_run(run)
         self.total_train_time += time.perf_counter() - started
-        self.train_count += 1
+        if completed:  # an unfinished run is not counted: resuming it keeps its random seed
+            self.train_count += 1
         self.min_alpha_yet_reached = run.alpha_at(run.epochs_done, 0) if run.epochs_done else run.start_alpha
         self._current_run = None
         self.wv.norms = None  # vectors changed: gensim recomputes norms lazily
@@ -464,9 +578,56 @@ class Word2Vec:
         run = self._current_run
         return run.total_loss if run is not None else self.running_training_loss
 
+    # ------------------------------------------------------------- memory
+    def estimate_memory(self, vocab_size=None, report=None):
+        """Estimate the memory training needs, in bytes, per component (like gensim's).
+
+        Counts the vectors, ``syn1``, the tree's path arrays, the vocabulary's Python
+        objects, the encoded corpus (4 bytes per token) and per-worker scratch; see
+        :mod:`hsmcy.memory` for what each entry means.  It matches the growth of the
+        process's peak RSS over ``build_vocab`` + ``train`` within 20% (tested).
+
+        Parameters
+        ----------
+        vocab_size : int, optional
+            Defaults to the current vocabulary; give one to plan before ``build_vocab``.
+        report : dict, optional
+            Filled in place (gensim's signature) and returned.
+
+        Returns
+        -------
+        dict
+            Component name -> bytes, and ``"total"``.
+        """
+        from .memory import estimate
+        current = len(self.wv.index_to_key)
+        vocab_size = current if vocab_size is None else _check_int("vocab_size", vocab_size, 1)
+        encoded = self._encoded
+        path_steps = len(self.tree.path_nodes) if self.tree is not None and vocab_size == current else None
+        words = self.wv.index_to_key
+        average_word_bytes = (sum(len(w) for w in words[:10000]) / min(len(words), 10000)) if words else 8
+        result = estimate(
+            vocab_size=vocab_size, vector_size=self.vector_size,
+            corpus_words=encoded.n_words if encoded is not None else self.corpus_total_words,
+            corpus_sentences=encoded.n_sentences if encoded is not None else self.corpus_count,
+            workers=self.workers, longest_sentence=encoded.longest_sentence if encoded is not None else 10000,
+            path_steps=path_steps, average_word_bytes=average_word_bytes,
+            corpus_in_memory=self.corpus_buffer is None)
+        if report is None:
+            report = {}
+        report.update(result)
+        logger.info("estimated required memory for %d words and %d dimensions: %d bytes", vocab_size,
+                    self.vector_size, result["total"])
+        return report
+
     # --------------------------------------------------------- persistence
     def save(self, path):
         """Save to ``path`` in hsmcy's format: arrays + JSON, no pickle, written atomically.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The file to write (replaced atomically if it exists).
 
         gensim's own ``.save`` format is pickle-based, and loading such a file from
         an untrusted source runs arbitrary code; this format cannot.  Use
@@ -482,6 +643,13 @@ class Word2Vec:
                         if self.tree is not None else None)
         if self.tree is None:
             raise RuntimeError("nothing to save: the model has no vocabulary yet")
+        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
+            if not all_finite(array):
+                raise ValueError(f"{name} holds NaN or infinite values: refusing to save a diverged model")
+        # During training (a Checkpoint callback) the state of the running run, else that of
+        # the last unfinished one: either lets resume_training() continue from the file.
+        run = self._current_run
+        metadata["training_state"] = run.resume_state() if run is not None else self.training_state
         arrays = {
             "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
             "words_utf8": words_blob, "words_offsets": words_offsets,
@@ -491,11 +659,14 @@ class Word2Vec:
         save_archive(path, "word2vec", metadata, arrays)
 
     @classmethod
+    @malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model saved by :meth:`save`, validating every array before use.
 
         Parameters
         ----------
+        path : str or PathLike
+            A file written by :meth:`save`.
         mmap : None or "r"
             ``"r"`` memory-maps the large arrays read-only (fast, shared between
             processes); such a model can be queried but not trained.
@@ -510,6 +681,9 @@ class Word2Vec:
             model = cls(**parameters)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: invalid parameters ({error})") from error
+        missing = [name for name in _SAVED_ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"{where}: arrays missing: {missing}")
         words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
         vocab_size = len(words)
         if len(set(words)) != vocab_size:
@@ -526,8 +700,12 @@ class Word2Vec:
             raise ValueError(f"{where}: syn1 must be float32 {(max(vocab_size, 1), model.vector_size)}, got "
                              f"{syn1.dtype} {syn1.shape}")
         for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
-            if not np.all(np.isfinite(array)):
+            if not all_finite(array):
                 raise ValueError(f"{where}: {name} holds NaN or infinite values")
+        for name, dtype in (("path_nodes", np.int32), ("path_codes", np.uint8), ("path_offsets", np.int64)):
+            if arrays[name].dtype != dtype or arrays[name].ndim != 1:
+                raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array, got "
+                                 f"{arrays[name].dtype} with shape {arrays[name].shape}")
         try:
             tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
                               np.asarray(arrays["path_offsets"]))
@@ -535,13 +713,26 @@ class Word2Vec:
             raise ValueError(f"{where}: {error}") from error
         if tree.n_leaves != vocab_size:
             raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
+        state = metadata.get("training_state")
+        if state is not None:
+            try:
+                validate_resume_state(state)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
         model._set_vocabulary(words, counts, tree)
+        model.training_state = state
         model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
         model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
         for name in ("corpus_count", "corpus_total_words", "train_count"):
-            setattr(model, name, int(metadata.get(name, 0)))
+            value = metadata.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
+            setattr(model, name, value)
         for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
-            setattr(model, name, float(metadata.get(name, 0.0)))
+            value = metadata.get(name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
+            setattr(model, name, float(value))
         return model
 
     # ---------------------------------------------------------- gensim interop
@@ -556,7 +747,19 @@ class Word2Vec:
 
     @classmethod
     def from_gensim(cls, gensim_model):
-        """Import a gensim ``Word2Vec`` trained with ``hs=1``, keeping its tree as it is."""
+        """Import a gensim ``Word2Vec`` trained with ``hs=1``, keeping its tree as it is.
+
+        Parameters
+        ----------
+        gensim_model : gensim.models.Word2Vec
+            A model with ``hs=1`` (its ``syn1``, ``code`` and ``point`` are imported;
+            a ``syn1neg`` is not).
+
+        Returns
+        -------
+        hsmcy.Word2Vec
+            Ready to train further or to query.
+        """
         from .gensim_compat import from_gensim
         return from_gensim(cls, gensim_model)
 
@@ -570,6 +773,15 @@ class Word2Vec:
         ``|h . v| >= 6`` and reads a log-sigmoid table; here every node counts
         exactly.  Sentences are scored by ``workers`` threads in ``nogil`` kernels.
 
+        Parameters
+        ----------
+        sentences : iterable of list of str
+            The sentences to score, as token lists.
+        total_sentences : int, default 1,000,000
+            Score at most this many sentences (as gensim).
+        chunksize, queue_factor, report_delay :
+            Accepted for gensim compatibility.
+
         Returns
         -------
         ndarray of float64, one score per sentence (at most ``total_sentences``).
@@ -577,7 +789,15 @@ class Word2Vec:
         return inference.score(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
 
     def score_words(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2, report_delay=1):
-        """Per-token terms of :meth:`score`: one float64 array per sentence, ``NaN`` for unknown tokens."""
+        """Per-token terms of :meth:`score`: one float64 array per sentence, ``NaN`` for unknown tokens.
+
+        Parameters
+        ----------
+        sentences : iterable of list of str
+            The sentences to score.
+        total_sentences, chunksize, queue_factor, report_delay :
+            As in :meth:`score`.
+        """
         return inference.score_words(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
 
     def predict_output_word(self, context_words_list, topn=10):
@@ -587,27 +807,70 @@ class Word2Vec:
         is the mean (``cbow_mean=1``) or sum of the known context words' vectors;
         unknown words are ignored; returns ``[(word, probability), ...]``, most
         probable first, or ``None`` if no context word is known.
+
+        Parameters
+        ----------
+        context_words_list : list of str
+            The context words.
+        topn : int, default 10
+            How many words to return.
         """
         return inference.predict_output_word(self, context_words_list, topn)
 
     def log_prob(self, word, context):
-        """``log P(word | context)`` with ``context`` a list of words (unknown ones ignored)."""
+        """``log P(word | context)`` with ``context`` a list of words (unknown ones ignored).
+
+        Parameters
+        ----------
+        word : str
+            The centre word, in the vocabulary.
+        context : list of str
+            Context words; their mean (``cbow_mean=1``) or sum is the hidden vector.
+        """
         return inference.log_prob(self, word, context)
 
     def predict_proba(self, context):
-        """Distribution over the vocabulary (float32, ``len(wv)``, sums to 1) given a list of context words."""
+        """Distribution over the vocabulary (float32, ``len(wv)``, sums to 1) given a list of context words.
+
+        Parameters
+        ----------
+        context : list of str
+            Context words (unknown ones ignored).
+        """
         return inference.predict_proba(self, context)
 
     def log_prob_ids(self, word_ids, context_ids):
-        """Batched :meth:`log_prob`: ``word_ids`` (n,), ``context_ids`` (n, c) int with ``-1`` padding."""
+        """Batched :meth:`log_prob`: ``word_ids`` (n,), ``context_ids`` (n, c) int with ``-1`` padding.
+
+        Parameters
+        ----------
+        word_ids : array_like of int, shape (n,)
+            Centre word ids (indices into ``wv``).
+        context_ids : array_like of int, shape (n, c)
+            Context word ids per row; ``-1`` marks padding.
+        """
         return inference.log_prob_ids(self, word_ids, context_ids)
 
     def predict_proba_ids(self, context_ids):
-        """Batched :meth:`predict_proba`: float32 ``(n, len(wv))`` for ``context_ids`` (n, c), ``-1`` padding."""
+        """Batched :meth:`predict_proba`: float32 ``(n, len(wv))`` for ``context_ids`` (n, c), ``-1`` padding.
+
+        Parameters
+        ----------
+        context_ids : array_like of int, shape (n, c)
+            Context word ids per row; ``-1`` marks padding.
+        """
         return inference.predict_proba_ids(self, context_ids)
 
     def predict_output_word_ids(self, context_ids, topn=10):
-        """Batched :meth:`predict_output_word` on word ids: ``(ids int64 (n, k), probs float32 (n, k))``."""
+        """Batched :meth:`predict_output_word` on word ids: ``(ids int64 (n, k), probs float32 (n, k))``.
+
+        Parameters
+        ----------
+        context_ids : array_like of int, shape (n, c)
+            Context word ids per row; ``-1`` marks padding.
+        topn : int, default 10
+            Words per row.
+        """
         return inference.predict_output_word_ids(self, context_ids, topn)
 
 
@@ -626,27 +889,8 @@ class _Identity:
         return id(self.target)
 
 
+_SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
+                 "path_offsets")
 _SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
                      "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
                      "max_final_vocab", "shrink_windows")
-
-
-class _TqdmProgress:
-    """A tqdm bar fed from the training run's progress reports."""
-
-    def __init__(self, total_words):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError as error:
-            raise ImportError("progress=True needs tqdm: pip install tqdm") from error
-        self.bar = tqdm(total=total_words, unit="word", unit_scale=True, desc="training")
-        self.position = 0
-
-    def __call__(self, run, epoch, words_into_epoch, rate):
-        position = epoch * run.words_per_epoch + words_into_epoch
-        self.bar.update(max(position - self.position, 0))
-        self.position = position
-        self.bar.set_postfix(alpha=f"{run.alpha_at(epoch, words_into_epoch):.5f}", epoch=epoch)
-
-    def close(self):
-        self.bar.close()

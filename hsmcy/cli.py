@@ -1,0 +1,568 @@
+"""The ``hsmcy`` command: train, evaluate, query and convert word vectors.
+
+Run ``hsmcy --help`` or ``hsmcy COMMAND --help``.  Also available as ``python -m hsmcy``.
+
+Errors (a missing file, an unreadable format, an unknown word, a bad option value)
+print one line on stderr and exit with status 1 (2 for a usage error); never a
+traceback (set ``HSMCY_TRACEBACK=1`` to see one when reporting a bug).
+
+File formats (``--format``, or guessed from the file's contents when reading and
+from its extension when writing):
+
+* ``gensim`` -- gensim's native ``KeyedVectors.save`` (``.kv``): word vectors.
+* ``gensim-model`` -- a full gensim ``Word2Vec`` (hs=1) saved by gensim (``.model``):
+  ``gensim.models.Word2Vec.load`` reads it and can train it further.
+  Both gensim formats are pickle-based: loading such a file from an untrusted source
+  can run arbitrary code.
+* ``word2vec`` / ``word2vec-binary`` -- the word2vec.c formats (``.txt``/``.vec``, ``.bin``).
+* ``hsmcy`` -- hsmcy's full model (vectors, inner-node vectors and tree; no pickle).
+
+``hsmcy predict`` needs a full model (``hsmcy`` or ``gensim-model``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import time
+
+__all__ = ["main", "FORMATS", "detect_format", "load_vectors", "load_model", "CommandError"]
+
+FORMATS = ("gensim", "gensim-model", "word2vec", "word2vec-binary", "hsmcy")
+_GENSIM_PICKLES = ("gensim", "gensim-model")
+_EXTENSIONS = {".kv": "gensim", ".model": "gensim-model", ".txt": "word2vec", ".vec": "word2vec",
+               ".bin": "word2vec-binary", ".hsmcy": "hsmcy"}
+DEFAULT_CORPUS = "lee_background.cor"
+# Words whose neighbours are shown after training, when the corpus has them.
+_PROBE_WORDS = ("government", "fire", "Australia", "police", "president", "world", "city", "water")
+
+
+class CommandError(Exception):
+    """A user error: printed as one line by :func:`main`, exit status 1."""
+
+
+# ------------------------------------------------------------------ formats
+def _gensim_datapath(name):
+    from gensim.test.utils import datapath
+    return datapath(name)
+
+
+def _check_input_file(path, what):
+    if not os.path.exists(path):
+        raise CommandError(f"{what} {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise CommandError(f"{what} {path!r} is not a file")
+    if not os.access(path, os.R_OK):
+        raise CommandError(f"{what} {path!r} is not readable")
+
+
+def detect_format(path):
+    """Guess the format of an existing file from its first bytes.
+
+    Parameters
+    ----------
+    path : str
+        The file to look at.
+
+    Returns
+    -------
+    str
+        One of :data:`FORMATS`.
+
+    Raises
+    ------
+    CommandError
+        If the file is none of them.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if head[:4] == b"PK\x03\x04":
+        return "hsmcy"
+    if head[:1] == b"\x80":  # a pickle (protocol 2 or later): gensim's native format
+        return "gensim"
+    first_line, _, rest = head.partition(b"\n")
+    header = re.fullmatch(rb"\s*(\d+)\s+(\d+)\s*", first_line)
+    if header:
+        width = int(header.group(2))
+        line = rest.partition(b"\n")[0]
+        try:
+            fields = line.decode("utf-8").split()
+            if len(fields) == width + 1:
+                [float(x) for x in fields[1:]]
+                return "word2vec"
+        except (UnicodeDecodeError, ValueError):
+            pass
+        return "word2vec-binary"
+    raise CommandError(f"cannot read {path!r}: not a gensim, word2vec (text or binary) or hsmcy file")
+
+
+def _format_for_output(path, requested):
+    if requested is not None:
+        return requested
+    return _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "gensim")
+
+
+def _load_gensim_object(path):
+    from gensim.utils import SaveLoad
+    try:
+        return SaveLoad.load(path)
+    except Exception as error:  # a foreign or broken pickle can raise anything
+        raise CommandError(f"cannot read {path!r} as a gensim file: {error}") from None
+
+
+def load_vectors(path, fmt=None):
+    """Load word vectors (a gensim ``KeyedVectors``) from a file in any of :data:`FORMATS`.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    fmt : str, optional
+        One of :data:`FORMATS`; guessed from the contents when omitted.
+
+    Returns
+    -------
+    gensim.models.KeyedVectors
+    """
+    from gensim.models import KeyedVectors
+
+    _check_input_file(path, "vectors file")
+    fmt = fmt or detect_format(path)
+    try:
+        if fmt == "hsmcy":
+            return _load_hsmcy(path).wv
+        if fmt in _GENSIM_PICKLES:
+            loaded = _load_gensim_object(path)
+            wv = getattr(loaded, "wv", loaded)
+            if not isinstance(wv, KeyedVectors):
+                raise CommandError(f"{path!r} holds a {type(loaded).__name__}, not word vectors")
+            return wv
+        return KeyedVectors.load_word2vec_format(path, binary=(fmt == "word2vec-binary"))
+    except CommandError:
+        raise
+    except (ValueError, EOFError, UnicodeDecodeError, OSError) as error:
+        raise CommandError(f"cannot read {path!r} as {fmt}: {error}") from None
+
+
+def _load_hsmcy(path):
+    from .word2vec import Word2Vec
+    try:
+        return Word2Vec.load(path)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def load_model(path, fmt=None):
+    """Load a full model (with its tree): hsmcy's format, or a gensim ``Word2Vec`` trained with hs=1.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    fmt : {"hsmcy", "gensim", "gensim-model"}, optional
+        Guessed from the contents when omitted.
+
+    Returns
+    -------
+    hsmcy.Word2Vec
+    """
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    from .word2vec import Word2Vec
+
+    _check_input_file(path, "model file")
+    fmt = fmt or detect_format(path)
+    if fmt == "hsmcy":
+        return _load_hsmcy(path)
+    if fmt in _GENSIM_PICKLES:
+        loaded = _load_gensim_object(path)
+        if isinstance(loaded, GensimWord2Vec):
+            try:
+                return Word2Vec.from_gensim(loaded)
+            except ValueError as error:
+                raise CommandError(f"{path!r}: {error}") from None
+        raise CommandError(f"{path!r} holds a {type(loaded).__name__}: word vectors only, without the "
+                           "hierarchical-softmax tree; a full model is needed (train with `-o MODEL.hsmcy`)")
+    raise CommandError(f"{path!r} is in {fmt} format: word vectors only, without the hierarchical-softmax "
+                       "tree; a full model is needed (train with `-o MODEL.hsmcy`)")
+
+
+def _save(model_or_wv, path, fmt):
+    """Write a model (hsmcy.Word2Vec) or word vectors to ``path`` in ``fmt``."""
+    from .word2vec import Word2Vec
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    is_model = isinstance(model_or_wv, Word2Vec)
+    wv = model_or_wv.wv if is_model else model_or_wv
+    try:
+        if fmt == "hsmcy":
+            if not is_model:
+                raise CommandError("the hsmcy format holds a full model, and the input has word vectors only "
+                                   "(no hierarchical-softmax tree)")
+            model_or_wv.save(path)
+        elif fmt == "gensim-model":
+            if not is_model:
+                raise CommandError("the gensim-model format holds a full model, and the input has word vectors "
+                                   "only (no hierarchical-softmax tree)")
+            model_or_wv.to_gensim().save(path)
+        elif fmt == "gensim":
+            wv.save(path)
+        else:
+            wv.save_word2vec_format(path, binary=(fmt == "word2vec-binary"))
+    except OSError as error:
+        raise CommandError(f"cannot write {path!r}: {error.strerror or error}") from None
+
+
+# ------------------------------------------------------------------ options
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+_EXAMPLES = """examples:
+  hsmcy train -o vectors.kv                   train on gensim's bundled corpus, save gensim KeyedVectors
+  hsmcy train corpus.txt -o model.hsmcy --sg  skip-gram on your corpus, save the full model
+  hsmcy similar model.hsmcy king queen        nearest neighbours
+  hsmcy predict model.hsmcy the prime said    most probable centre words for a context
+  hsmcy eval model.hsmcy                      analogies and word pairs (gensim's bundled test sets)
+  hsmcy convert model.hsmcy vectors.bin       to word2vec binary (also .txt/.vec, .kv)
+
+Gensim's native format is a pickle: load such files only from sources you trust."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``hsmcy train: error: argument --size: ...``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser():
+    """The ``hsmcy`` argument parser (exposed for documentation tools)."""
+    parser = _Parser(prog="hsmcy", description="Hierarchical-softmax word2vec: train, evaluate, query and convert "
+                     "word vectors (gensim-compatible).", epilog=_EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"hsmcy {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    train = commands.add_parser(
+        "train", help="train word vectors on a text file",
+        description="Train word vectors with hierarchical softmax. With no CORPUS, train on gensim's bundled "
+                    f"{DEFAULT_CORPUS} (300 news articles, 60k tokens) with --sg and --epochs 20 unless given.")
+    train.add_argument("corpus", nargs="?", metavar="CORPUS",
+                       help="UTF-8 text, one sentence per line, tokens separated by whitespace "
+                            f"(default: gensim's bundled {DEFAULT_CORPUS})")
+    train.add_argument("-o", "--output", required=True, metavar="OUT", help="where to save the result")
+    train.add_argument("--format", choices=FORMATS, default=None,
+                       help="output format (default: from OUT's extension: .hsmcy, .model (gensim-model), "
+                            ".txt/.vec, .bin, else gensim)")
+    train.add_argument("--sg", action="store_true", default=None, help="skip-gram (default: CBOW)")
+    train.add_argument("--cbow", dest="sg", action="store_false", help="CBOW (the default for a given CORPUS)")
+    train.add_argument("--size", type=_positive_int, default=100, help="vector size (default 100)")
+    train.add_argument("--window", type=_positive_int, default=5, help="context window (default 5)")
+    train.add_argument("--min-count", type=_non_negative_int, default=5,
+                       help="ignore words rarer than this (default 5)")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the corpus (default 5)")
+    train.add_argument("--workers", type=_positive_int, default=min(os.cpu_count() or 1, 4),
+                       help="training threads (default: the number of cores, at most 4)")
+    train.add_argument("--alpha", type=_positive_float, default=0.025, help="initial learning rate (0.025)")
+    train.add_argument("--sample", type=_non_negative_float, default=1e-3,
+                       help="down-sampling threshold of frequent words (1e-3; 0 disables)")
+    train.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (default 1)")
+    train.add_argument("--loss", action="store_true",
+                       help="compute and show the training loss (training takes about a third longer)")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
+
+    evaluate = commands.add_parser(
+        "eval", help="analogy accuracy and word-pair correlation",
+        description="Score word vectors with gensim's evaluators. Defaults: gensim's bundled "
+                    "questions-words.txt (analogies), wordsim353.tsv and simlex999.txt (word pairs).")
+    evaluate.add_argument("vectors", metavar="VECTORS", help="word vectors in any supported format")
+    evaluate.add_argument("--analogies", metavar="FILE", default=None,
+                          help="analogy questions (default: gensim's questions-words.txt)")
+    evaluate.add_argument("--pairs", metavar="FILE", nargs="+", default=None,
+                          help="word-pair similarity files (default: wordsim353.tsv simlex999.txt)")
+    evaluate.add_argument("--restrict-vocab", type=_positive_int, default=30000,
+                          help="use only the most frequent N words for analogies (default 30000)")
+    evaluate.add_argument("--format", choices=FORMATS, default=None, help="format of VECTORS (default: guessed)")
+
+    similar = commands.add_parser("similar", help="nearest neighbours of words",
+                                  description="Print the nearest neighbours (cosine similarity) of each WORD.")
+    similar.add_argument("vectors", metavar="VECTORS", help="word vectors in any supported format")
+    similar.add_argument("words", metavar="WORD", nargs="+")
+    similar.add_argument("-n", "--topn", type=_positive_int, default=10, help="neighbours per word (10)")
+    similar.add_argument("--format", choices=FORMATS, default=None, help="format of VECTORS (default: guessed)")
+
+    predict = commands.add_parser(
+        "predict", help="most probable words given a context",
+        description="Print the most probable centre words given CONTEXT words, from the hierarchical softmax "
+                    "of a full model (hsmcy format, or a gensim Word2Vec saved with hs=1).")
+    predict.add_argument("model", metavar="MODEL", help="a full model: hsmcy or gensim-model format")
+    predict.add_argument("context", metavar="CONTEXT", nargs="+", help="context words")
+    predict.add_argument("-n", "--topn", type=_positive_int, default=10, help="words to print (10)")
+
+    convert = commands.add_parser(
+        "convert", help="convert between formats",
+        description="Convert between gensim native, word2vec text/binary and hsmcy's model format. A full model "
+                    "(hsmcy, or a gensim Word2Vec with hs=1) can become any format; word vectors alone cannot "
+                    "become an hsmcy model (they have no tree).")
+    convert.add_argument("input", metavar="IN")
+    convert.add_argument("output", metavar="OUT")
+    convert.add_argument("--from", dest="from_format", choices=FORMATS, default=None,
+                         help="format of IN (default: guessed from its contents)")
+    convert.add_argument("--to", dest="to_format", choices=FORMATS, default=None,
+                         help="format of OUT (default: from its extension, else gensim)")
+    return parser
+
+
+# ------------------------------------------------------------------ commands
+def _configure_logging(quiet, progress_bar):
+    """Plain INFO lines on stderr unless a progress bar or --quiet takes their place.
+
+    Returns a function that undoes it (so that ``main`` called in-process leaves
+    logging as it found it).
+    """
+    logger = logging.getLogger("hsmcy")
+    saved = logger.level, logger.propagate
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.setLevel(logging.WARNING if quiet or progress_bar else logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    def restore():
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+    return restore
+
+
+def _probe_words(wv, count=3):
+    """A few words to show neighbours of: well-known ones if present, else mid-frequency words."""
+    chosen = [word for word in _PROBE_WORDS if word in wv.key_to_index][:count]
+    for rank in range(min(50, len(wv) // 3), len(wv), 37):
+        if len(chosen) >= count:
+            break
+        if wv.index_to_key[rank] not in chosen:
+            chosen.append(wv.index_to_key[rank])
+    return chosen if len(wv) > 1 else []
+
+
+def _cmd_train(args, out):
+    if args.corpus is None:
+        corpus = _gensim_datapath(DEFAULT_CORPUS)
+        source = f"gensim's bundled {DEFAULT_CORPUS}"
+        sg = True if args.sg is None else args.sg
+        epochs = 20 if args.epochs is None else args.epochs
+    else:
+        corpus = args.corpus
+        _check_input_file(corpus, "corpus file")
+        source = corpus
+        sg = bool(args.sg)
+        epochs = 5 if args.epochs is None else args.epochs
+    fmt = _format_for_output(args.output, args.format)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise CommandError(f"cannot write {args.output!r}: folder {folder!r} does not exist")
+    show_bar = not args.quiet and sys.stderr.isatty()
+    restore_logging = _configure_logging(args.quiet, show_bar)
+    try:
+        return _train(args, out, corpus, source, sg, epochs, fmt, show_bar)
+    finally:
+        restore_logging()
+
+
+def _train(args, out, corpus, source, sg, epochs, fmt, show_bar):
+    from .word2vec import Word2Vec
+
+    model = Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count, workers=args.workers,
+                     epochs=epochs, sg=int(sg), alpha=args.alpha, sample=args.sample, seed=args.seed)
+    started = time.perf_counter()
+    try:
+        model.build_vocab(corpus_file=corpus)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    trained, seen = model.train(corpus_file=corpus, epochs=epochs, compute_loss=args.loss, progress=show_bar)
+    elapsed = time.perf_counter() - started
+    _save(model, args.output, fmt)
+
+    kind = "skip-gram" if sg else "CBOW"
+    print(f"trained {kind} vectors (size {args.size}, window {args.window}, {epochs} epochs, "
+          f"{args.workers} worker{'s' if args.workers != 1 else ''}) on {source}", file=out)
+    print(f"  {model.corpus_total_words:,} tokens in {model.corpus_count:,} sentences; {len(model.wv):,} words "
+          f"with min-count {args.min_count}, {seen // epochs:,} tokens of them per epoch", file=out)
+    print(f"  {seen:,} words read in {elapsed:.1f}s ({seen / max(elapsed, 1e-9):,.0f} words/s)", file=out)
+    if args.loss:
+        loss = model.get_latest_training_loss()
+        print(f"  training loss {loss:,.1f} over {trained:,} trained words ({loss / max(trained, 1):.4f} per word)",
+              file=out)
+    print(f"  saved to {args.output} ({fmt} format)", file=out)
+    print("nearest neighbours:", file=out)
+    for word in _probe_words(model.wv):
+        neighbours = ", ".join(f"{other} {similarity:.2f}" for other, similarity in model.wv.most_similar(word, topn=5))
+        print(f"  {word}: {neighbours}", file=out)
+    return 0
+
+
+def _cmd_eval(args, out):
+    wv = load_vectors(args.vectors, args.format)
+    analogies = args.analogies or _gensim_datapath("questions-words.txt")
+    pairs = args.pairs or [_gensim_datapath("wordsim353.tsv"), _gensim_datapath("simlex999.txt")]
+    for path in [analogies, *pairs]:
+        _check_input_file(path, "evaluation file")
+    gensim_logger = logging.getLogger("gensim")
+    level = gensim_logger.level
+    gensim_logger.setLevel(logging.ERROR)  # gensim logs every section at INFO; we print a summary
+    try:
+        return _evaluate(wv, analogies, pairs, args.restrict_vocab, out)
+    finally:
+        gensim_logger.setLevel(level)
+
+
+def _evaluate(wv, analogies, pairs, restrict_vocab, out):
+    try:
+        accuracy, sections = wv.evaluate_word_analogies(analogies, restrict_vocab=restrict_vocab)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read analogies {analogies!r}: {error}") from None
+    total = next((s for s in sections if s["section"] == "Total accuracy"), None)
+    answered = len(total["correct"]) + len(total["incorrect"]) if total else 0
+    print(f"analogies ({os.path.basename(analogies)}): accuracy {accuracy:.4f} on {answered} questions "
+          f"within the {restrict_vocab} most frequent words", file=out)
+    for path in pairs:
+        try:
+            pearson, spearman, oov = wv.evaluate_word_pairs(path, restrict_vocab=restrict_vocab)
+        except (ValueError, UnicodeDecodeError, IndexError) as error:
+            raise CommandError(f"cannot read word pairs {path!r}: {error}") from None
+        print(f"word pairs ({os.path.basename(path)}): Spearman {spearman.statistic:.4f}, "
+              f"Pearson {pearson[0]:.4f}, {oov:.1f}% of pairs out of vocabulary", file=out)
+    return 0
+
+
+def _cmd_similar(args, out):
+    wv = load_vectors(args.vectors, args.format)
+    unknown = [word for word in args.words if word not in wv.key_to_index]
+    if unknown:
+        raise CommandError(f"unknown word{'s' if len(unknown) > 1 else ''}: {', '.join(map(repr, unknown))} "
+                           f"(not among the {len(wv):,} words of {args.vectors})")
+    for word in args.words:
+        print(f"{word}:", file=out)
+        for other, similarity in wv.most_similar(word, topn=args.topn):
+            print(f"  {similarity:.4f}  {other}", file=out)
+    return 0
+
+
+def _cmd_predict(args, out):
+    model = load_model(args.model)
+    if not hasattr(model, "predict_output_word"):
+        raise CommandError("this hsmcy has no Word2Vec.predict_output_word yet")
+    unknown = [word for word in args.context if word not in model.wv.key_to_index]
+    if len(unknown) == len(args.context):
+        raise CommandError(f"none of the context words is in the vocabulary of {args.model}: "
+                           f"{', '.join(map(repr, unknown))}")
+    if unknown:
+        print(f"hsmcy predict: ignoring unknown context word{'s' if len(unknown) > 1 else ''}: "
+              f"{', '.join(map(repr, unknown))}", file=sys.stderr)
+    predictions = model.predict_output_word(args.context, topn=args.topn)
+    for word, probability in predictions or ():
+        print(f"  {probability:.4f}  {word}", file=out)
+    return 0
+
+
+def _cmd_convert(args, out):
+    _check_input_file(args.input, "input file")
+    source_format = args.from_format or detect_format(args.input)
+    target_format = _format_for_output(args.output, args.to_format)
+    if source_format == "hsmcy":
+        thing = _load_hsmcy(args.input)
+    elif source_format in _GENSIM_PICKLES and target_format in ("hsmcy", "gensim-model"):
+        thing = load_model(args.input, "gensim")
+    else:
+        thing = load_vectors(args.input, source_format)
+    if os.path.abspath(args.input) == os.path.abspath(args.output):
+        raise CommandError("IN and OUT are the same file")
+    _save(thing, args.output, target_format)
+    wv = getattr(thing, "wv", thing)
+    print(f"converted {args.input} ({source_format}) -> {args.output} ({target_format}): "
+          f"{len(wv):,} words x {wv.vector_size}", file=out)
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "similar": _cmd_similar, "predict": _cmd_predict,
+             "convert": _cmd_convert}
+
+
+def main(argv=None):
+    """Run the ``hsmcy`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 on an error (printed as one line on stderr),
+        2 on a usage error, 130 when interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"hsmcy {args.command}"
+    try:
+        return _COMMANDS[args.command](args, sys.stdout)
+    except CommandError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError) as error:
+        if os.environ.get("HSMCY_TRACEBACK"):  # for bug reports: the full story
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"{prog}: error: {message}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
