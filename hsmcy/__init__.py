@@ -8,6 +8,7 @@ The main entry points:
 * :class:`hsmcy.HierarchicalSoftmax` -- HS as a general output layer (NumPy in and out);
 * :mod:`hsmcy.reference` -- the maths in plain NumPy.
 """
+from . import callbacks
 from . import reference
 from .classifier import HSClassifier, read_fasttext_file
 from .layer import HierarchicalSoftmax

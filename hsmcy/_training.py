@@ -23,7 +23,8 @@ from . import _kernels
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingRun", "batch_edges", "check_weights"]
+__all__ = ["TrainingRun", "all_finite", "batch_edges", "check_weights", "sentinel_nodes",
+           "validate_resume_state"]
 
 
 def batch_edges(sentence_bounds, batch_words):
@@ -56,10 +57,81 @@ def check_weights(input_vectors, syn1, tree, vocab_size):
         raise ValueError(f"the tree has {tree.n_leaves} leaves for {vocab_size} words")
 
 
+def all_finite(array, rows_per_chunk=1 << 14):
+    """True unless a float array holds NaN or +-inf.
+
+    Sums chunks of rows in float64: a float32 sum that large cannot overflow, so the
+    sum is finite exactly when every element is.  Needs no temporary array the
+    size of ``array`` (``np.isfinite`` would make one) and reads memory-mapped
+    arrays sequentially.
+    """
+    array = np.asarray(array)
+    if array.ndim == 0:
+        return bool(np.isfinite(array))
+    for start in range(0, len(array), rows_per_chunk):
+        if not math.isfinite(np.add.reduce(array[start:start + rows_per_chunk], axis=None, dtype=np.float64)):
+            return False
+    return True
+
+
 def _nonempty(array, dtype):
     """Kernels take the address of element 0; give empty arrays one harmless element."""
     array = np.ascontiguousarray(array, dtype=dtype)
     return array if len(array) else np.zeros(1, dtype=dtype)
+
+
+def sentinel_nodes(tree, levels=6):
+    """Inner nodes of the top ``levels`` levels of ``tree`` (at most ``2**levels - 1`` nodes).
+
+    Every training example walks a path from the root, so a NaN or inf anywhere in a
+    batch reaches these rows within the batch; checking them after each batch is a
+    cheap early warning (the full check runs after every epoch).
+    """
+    lengths = np.diff(tree.path_offsets)
+    starts = tree.path_offsets[:-1]
+    found = [np.zeros(0, dtype=np.int64)]
+    for depth in range(levels):
+        deep_enough = lengths > depth
+        if not deep_enough.any():
+            break
+        found.append(np.unique(tree.path_nodes[starts[deep_enough] + depth]).astype(np.int64))
+    return np.unique(np.concatenate(found))
+
+
+_RESUME_INTEGERS = ("epoch", "epochs", "seed", "batch_words", "words_per_epoch", "n_batches", "words_seen",
+                    "words_trained")
+
+
+def validate_resume_state(state):
+    """Raise ``ValueError`` unless ``state`` looks like :meth:`TrainingRun.resume_state` output (from a file)."""
+    if not isinstance(state, dict):
+        raise ValueError("training_state must be a mapping")
+
+    def is_int(value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for key in _RESUME_INTEGERS:
+        if not is_int(state.get(key)) or state[key] < 0:
+            raise ValueError(f"training_state[{key!r}] must be a non-negative integer, got {state.get(key)!r}")
+    for key in ("start_alpha", "end_alpha"):
+        value = state.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"training_state[{key!r}] must be a finite learning rate, got {value!r}")
+    if not isinstance(state.get("compute_loss"), bool):
+        raise ValueError("training_state['compute_loss'] must be true or false")
+    if state["epoch"] >= state["epochs"] or state["batch_words"] < 1:
+        raise ValueError("training_state: epoch must be below epochs, batch_words at least 1")
+    rng_states, losses = state.get("rng_states"), state.get("loss_per_worker")
+    if (not isinstance(rng_states, list) or not rng_states
+            or not all(is_int(x) and 0 <= x < 2 ** 64 for x in rng_states)):
+        raise ValueError("training_state['rng_states'] must be a non-empty list of 64-bit unsigned integers")
+    if (not isinstance(losses, list) or len(losses) != len(rng_states)
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in losses)):
+        raise ValueError("training_state['loss_per_worker'] must hold one finite number per worker")
+    done = state.get("batches_done")
+    if not isinstance(done, list) or not all(is_int(x) and 0 <= x < state["n_batches"] for x in done):
+        raise ValueError("training_state['batches_done'] must list batch numbers below n_batches")
+    return state
 
 
 class TrainingRun:
@@ -75,11 +147,15 @@ class TrainingRun:
     epochs, start_alpha, end_alpha, workers, batch_words, compute_loss : run settings
     seed : int
         Seeds the per-worker random streams (``SeedSequence.spawn``).
+    resume : dict, optional
+        A state from :meth:`resume_state` of an earlier, unfinished run with the same
+        settings: training continues at its epoch, skips the batches it finished,
+        and continues its random streams, counters and loss.
     """
 
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
-                 callbacks=(), model=None, report_delay=1.0, progress_bar=None):
+                 callbacks=(), model=None, report_delay=1.0, progress_bar=None, resume=None):
         self.corpus = corpus
         self.input_vectors = input_vectors
         self.syn1 = syn1
@@ -93,7 +169,9 @@ class TrainingRun:
         self.start_alpha = float(start_alpha)
         self.end_alpha = float(end_alpha)
         self.workers = int(workers)
+        self.batch_words = int(batch_words)
         self.compute_loss = bool(compute_loss)
+        self.seed = int(seed)
         self.callbacks = list(callbacks)
         self.model = model
         self.report_delay = report_delay
@@ -110,15 +188,21 @@ class TrainingRun:
         self.path_codes = _nonempty(tree.path_codes, np.uint8)
         self.path_offsets = np.ascontiguousarray(tree.path_offsets, dtype=np.int64)
         self.scratch_length = max(corpus.longest_sentence, 1)
+        self.sentinel_nodes = sentinel_nodes(tree)
 
         self.loss_per_worker = [0.0] * self.workers
         self.words_seen = 0
         self.words_trained = 0
         self.epochs_done = 0
+        self.first_epoch = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._next_batch = 0
+        self._epoch = 0
+        self._batch_done = np.zeros(self.n_batches, dtype=bool)
         self._error = None
+        if resume is not None:
+            self._apply_resume_state(resume)
 
     # ------------------------------------------------------------ schedule
     def alpha_at(self, epoch, words_into_epoch):
@@ -135,14 +219,79 @@ class TrainingRun:
     def current_alpha(self):
         return self.alpha_at(self.epochs_done, 0)
 
+    # ------------------------------------------------------------ resuming
+    def resume_state(self):
+        """Where this run stands, as a JSON-able dict (arrays as lists); ``None`` once it has finished.
+
+        Valid between batches: after an epoch, or after the workers stopped (an
+        interrupt or an error).  Batches are trained whole or not at all, so
+        ``batches_done`` says exactly which ones of the current epoch are in the
+        weights.
+        """
+        epoch, done = self._epoch, self._batch_done
+        if done.all():
+            epoch, done = epoch + 1, np.zeros_like(done)
+        if epoch >= self.epochs:
+            return None
+        return {
+            "epoch": int(epoch), "epochs": self.epochs, "start_alpha": self.start_alpha,
+            "end_alpha": self.end_alpha, "seed": self.seed, "batch_words": self.batch_words,
+            "words_per_epoch": int(self.words_per_epoch), "n_batches": int(self.n_batches),
+            "compute_loss": self.compute_loss, "words_seen": int(self.words_seen),
+            "words_trained": int(self.words_trained), "loss_per_worker": [float(x) for x in self.loss_per_worker],
+            "rng_states": [int(state[0]) for state in self.rng_states],
+            "batches_done": np.flatnonzero(done).tolist(),
+        }
+
+    def _apply_resume_state(self, state):
+        if state["words_per_epoch"] != self.words_per_epoch or state["n_batches"] != self.n_batches:
+            raise ValueError(
+                f"the corpus to resume on has {self.words_per_epoch} words in {self.n_batches} batches per epoch, "
+                f"but the interrupted run had {state['words_per_epoch']} words in {state['n_batches']}: "
+                "resume with the same corpus and batch_words")
+        if len(state["rng_states"]) != self.workers or len(state["loss_per_worker"]) != self.workers:
+            raise ValueError(f"resume state is for {len(state['rng_states'])} workers, not {self.workers}")
+        if not 0 <= state["epoch"] < self.epochs:
+            raise ValueError(f"resume state: epoch {state['epoch']} is outside 0..{self.epochs - 1}")
+        self.rng_states = [np.array([value], dtype=np.uint64) for value in state["rng_states"]]
+        self.loss_per_worker = [float(x) for x in state["loss_per_worker"]]
+        self.words_seen = int(state["words_seen"])
+        self.words_trained = int(state["words_trained"])
+        self.first_epoch = self.epochs_done = self._epoch = int(state["epoch"])
+        done = np.asarray(state["batches_done"], dtype=np.int64)
+        if len(done) and (done.min() < 0 or done.max() >= self.n_batches):
+            raise ValueError("resume state: batches_done holds batch numbers out of range")
+        self._batch_done[done] = True
+
+    def progress(self):
+        """How far the run got, in words: a sentence for messages."""
+        total = self.words_per_epoch * self.epochs
+        done_batches = np.flatnonzero(self._batch_done)
+        in_epoch = int(np.sum(self.batch_word_starts[done_batches + 1] - self.batch_word_starts[done_batches]))
+        done = self._epoch * self.words_per_epoch + in_epoch
+        return (f"training stopped in epoch {self._epoch + 1} of {self.epochs} after {done} of {total} words "
+                f"({100.0 * done / max(total, 1):.1f}%, learning rate {self.alpha_at(self._epoch, in_epoch):.6g})")
+
     # ------------------------------------------------------------ workers
     def _take_batch(self):
         with self._lock:
+            while self._next_batch < self.n_batches and self._batch_done[self._next_batch]:
+                self._next_batch += 1  # trained before an interruption
             if self._stop.is_set() or self._next_batch >= self.n_batches:
                 return None
             batch = self._next_batch
             self._next_batch += 1
             return batch
+
+    def _check_finite_after_batch(self, epoch, batch, loss, scratch):
+        """Cheap early warning: the rows every path crosses, and the worker's scratch."""
+        if (math.isfinite(loss) and all(all_finite(buffer) for buffer in scratch)
+                and all_finite(self.syn1[self.sentinel_nodes])):
+            return
+        raise FloatingPointError(
+            f"training diverged: NaN or infinite values appeared in the weights during epoch {epoch + 1} "
+            f"(batch {batch}, learning rate {self.alpha_at(epoch, int(self.batch_word_starts[batch])):.3g}); "
+            "training stopped. Lower alpha, or reload the last checkpoint")
 
     def _worker(self, worker, epoch):
         try:
@@ -172,6 +321,8 @@ class TrainingRun:
                     self.words_seen += seen
                     self.words_trained += trained
                     self.loss_per_worker[worker] += loss
+                    self._batch_done[batch] = True
+                self._check_finite_after_batch(epoch, batch, loss, (hidden, hidden_grad))
                 for callback in self.callbacks:
                     if hasattr(callback, "on_batch_end"):
                         callback.on_batch_end(self.model)
@@ -183,15 +334,18 @@ class TrainingRun:
 
     def _run_epoch(self, epoch):
         self._next_batch = 0
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._batch_done[:] = False
         threads = [threading.Thread(target=self._worker, args=(w, epoch), name=f"hsmcy-worker-{w}", daemon=True)
                    for w in range(min(self.workers, max(self.n_batches, 1)))]
         started = time.perf_counter()
         next_report = started + self.report_delay
         words_at_start = self.words_seen
         self._epoch_start_totals = (self.total_loss, self.words_trained)
-        for thread in threads:
-            thread.start()
         try:
+            for thread in threads:
+                thread.start()
             for thread in threads:
                 while thread.is_alive():
                     thread.join(timeout=0.05)
@@ -200,14 +354,16 @@ class TrainingRun:
                     if now >= next_report:
                         self._report(epoch, now - started, self.words_seen - words_at_start)
                         next_report = now + self.report_delay
-        except KeyboardInterrupt:
-            # Workers stop after their current batch (milliseconds); the arrays stay consistent.
+        except BaseException:
+            # Ctrl-C (or anything else) in the caller: workers stop after their current
+            # batch (milliseconds), so the weights hold whole batches only.
             self._stop.set()
             for thread in threads:
-                thread.join()
+                if thread.ident is not None:
+                    thread.join()
             raise
         if self._error is not None:
-            raise self._error
+            raise self._error  # the worker's exception, with its original traceback
         return time.perf_counter() - started
 
     def epoch_mean_loss(self):
@@ -223,6 +379,14 @@ class TrainingRun:
             self.progress_bar.update(epoch * self.words_per_epoch + words_into_epoch,
                                      alpha=self.alpha_at(epoch, words_into_epoch), loss=self.epoch_mean_loss())
 
+    def _check_finite_after_epoch(self, epoch):
+        for name, array in (("input vectors", self.input_vectors), ("syn1", self.syn1)):
+            if not all_finite(array):
+                raise FloatingPointError(
+                    f"training diverged: the {name} hold NaN or infinite values after epoch {epoch + 1} "
+                    f"(learning rate {self.alpha_at(epoch, 0):.3g} at its start); training stopped. "
+                    "Lower alpha, or reload the last checkpoint")
+
     def _report(self, epoch, elapsed, words):
         done = (epoch * self.words_per_epoch + words) / max(self.words_per_epoch * self.epochs, 1)
         rate = words / elapsed if elapsed > 0 else 0.0
@@ -236,12 +400,13 @@ class TrainingRun:
         for callback in self.callbacks:
             if hasattr(callback, "on_train_begin"):
                 callback.on_train_begin(self.model)
-        for epoch in range(self.epochs):
+        for epoch in range(self.first_epoch, self.epochs):
             for callback in self.callbacks:
                 if hasattr(callback, "on_epoch_begin"):
                     callback.on_epoch_begin(self.model)
             seen_before = self.words_seen
             elapsed = self._run_epoch(epoch)
+            self._check_finite_after_epoch(epoch)
             self.epochs_done = epoch + 1
             words = self.words_seen - seen_before
             self._show_progress(epoch, words)  # the bar reaches the epoch's end, 100% after the last

@@ -41,7 +41,8 @@ import threading
 import numpy as np
 
 from . import _classifier, reference
-from .persistence import decode_strings, encode_strings, load_archive, save_archive
+from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
+                          load_archive, malformed_file_is_value_error, save_archive)
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
@@ -489,12 +490,27 @@ class HSClassifier:
 
             threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
                        for w in range(min(workers, len(edges) - 1))]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            try:
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            except BaseException as error:
+                # Ctrl-C in the caller: the workers see the error and stop after their
+                # current batch (one kernel call), so no thread trains on after fit() returns.
+                with lock:
+                    if state["error"] is None:
+                        state["error"] = error
+                for thread in threads:
+                    if thread.ident is not None:
+                        thread.join()
             if state["error"] is not None:
-                raise state["error"]
+                error = state["error"]
+                if hasattr(error, "add_note"):
+                    error.add_note(f"hsmcy: HSClassifier.fit stopped in epoch {epoch + 1} of {self.epochs}, "
+                                   f"after {min(state['next'], len(edges) - 1)} of {len(edges) - 1} batches; "
+                                   "the weights hold whole batches only: the model predicts and saves")
+                raise error
             self.training_loss_.append(state["loss"] / max(state["trained"], 1))
 
     # ------------------------------------------------------------------ prediction
@@ -646,8 +662,12 @@ class HSClassifier:
         save_archive(path, _KIND, metadata, arrays)
 
     @classmethod
+    @malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model written by :meth:`save`.
+
+        Everything is validated first (parameters, tree, shapes, dtypes, counts, finite
+        values); a defective file gets a ``ValueError`` naming it.
 
         Parameters
         ----------
@@ -657,11 +677,20 @@ class HSClassifier:
             ``"r"`` maps the vectors read-only.
         """
         metadata, arrays = load_archive(path, kind=_KIND, mmap=mmap)
+        where = f"model file {os.fspath(path)!r}"
         params = dict(metadata["params"])
         if isinstance(params["tree"], list):
             params["tree"] = [tuple(edge) for edge in params["tree"]]
         model = cls(**params)
-        tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
+        try:
+            model._check_params()
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
+        check_tree_arrays(arrays, where)
+        try:
+            tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
         words = decode_strings(arrays["word_bytes"], arrays["word_offsets"], "vocabulary")
         if "class_bytes" in arrays:
             classes = decode_strings(arrays["class_bytes"], arrays["class_offsets"], "classes")
@@ -676,6 +705,23 @@ class HSClassifier:
         for name in ("input_vectors", "inner_node_vectors"):
             if arrays[name].dtype != np.float32:
                 raise ValueError(f"model file {path!r}: {name} must be float32")
+        if len(set(words)) != len(words) or len(set(classes)) != len(classes):
+            raise ValueError(f"{where}: duplicate words or classes")
+        check_array(arrays["word_counts"], "word_counts", np.int64, (len(words),), where, non_negative=True)
+        check_array(arrays["class_counts"], "class_counts", np.int64, (len(classes),), where, non_negative=True)
+        for name in ("input_vectors", "inner_node_vectors"):
+            check_finite(arrays[name], name, where)
+        if not isinstance(model.tree, str):
+            try:  # the saved hierarchy must still be valid
+                model._build_tree(classes, arrays["class_counts"])
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
+        losses, skipped = metadata.get("training_loss", []), metadata.get("n_skipped_texts", 0)
+        if not isinstance(losses, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                   for x in losses):
+            raise ValueError(f"{where}: training_loss must be a list of numbers")
+        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
+            raise ValueError(f"{where}: n_skipped_texts must be a non-negative integer")
         model.tree_ = tree
         model.vocabulary_ = {word: index for index, word in enumerate(words)}
         model.word_counts_ = np.asarray(arrays["word_counts"])

@@ -12,6 +12,7 @@ memory-mapped (``buffer_path``).
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 from array import array
 from collections import defaultdict
@@ -26,7 +27,7 @@ __all__ = ["EncodedCorpus", "RawScan", "scan_iterable", "scan_file", "encode_ite
 
 # Tokens are appended to the id buffer in chunks of this many before they are
 # moved to a NumPy array (or flushed to the memory-mapped file).
-_CHUNK_TOKENS = 1 << 22
+_CHUNK_TOKENS = 1 << 18
 
 
 class EncodedCorpus:
@@ -88,7 +89,13 @@ class _IdBuffer:
         if self._file is not None:
             self._file.write(chunk.tobytes())
         else:
-            self._chunks.append(chunk)
+            # Each chunk lives in its own anonymous memory map, so that when finish()
+            # frees the chunks it has copied, their pages go straight back to the OS.
+            # (Freed malloc blocks of this size tend to stay in the heap, and the corpus
+            # would briefly count twice in the peak RSS.)
+            held = np.frombuffer(mmap.mmap(-1, chunk.nbytes), dtype=np.int32)
+            held[:] = chunk
+            self._chunks.append(held)
         self.length += len(self.current)
         self.current = array("i")
 
@@ -101,7 +108,17 @@ class _IdBuffer:
             return np.memmap(self.path, dtype=np.int32, mode="r+", shape=(self.length,))
         if not self._chunks:
             return np.zeros(0, dtype=np.int32)
-        return np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0].copy()
+        if len(self._chunks) == 1:
+            return self._chunks.pop()  # a writable view of the chunk's memory: no copy
+        # Chunk by chunk into the result, each freed once copied: the peak is the
+        # corpus plus one chunk, not twice the corpus (np.concatenate).
+        ids = np.empty(self.length, dtype=np.int32)
+        position = 0
+        while self._chunks:
+            chunk = self._chunks.pop(0)
+            ids[position:position + len(chunk)] = chunk
+            position += len(chunk)
+        return ids
 
 
 class RawScan:
@@ -206,8 +223,11 @@ def _new_token_index():
 def _finish_scan(token_index, buffer, bounds) -> RawScan:
     ids = buffer.finish()
     words = list(token_index)
-    counts = np.bincount(ids, minlength=len(words)).astype(np.int64) if len(ids) else \
-        np.zeros(len(words), dtype=np.int64)
+    counts = np.zeros(len(words), dtype=np.int64)
+    # Chunk by chunk: np.bincount converts its input to int64, i.e. a temporary
+    # twice the size of the whole id buffer.
+    for start in range(0, len(ids), _CHUNK_TOKENS):
+        counts += np.bincount(ids[start:start + _CHUNK_TOKENS], minlength=len(words))
     corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy())
     return RawScan(words, counts, corpus)
 

@@ -107,20 +107,25 @@ def check_inner_node_vectors(inner_node_vectors, tree, dim, name="inner_node_vec
 
 
 # ===================================================================== threads
-def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD):
+def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD, chunk_items=None):
     """Call ``job(start, end)`` over ``[0, n_items)`` split into chunks, on up to ``workers`` threads.
 
     Each chunk is one kernel call, i.e. one GIL release.  A worker's exception stops
-    the remaining chunks and is re-raised here.
+    the remaining chunks and is re-raised here.  ``chunk_items`` caps the items per
+    chunk: a Ctrl-C waits for the running chunks only, so this bounds its delay.
     """
     if n_items <= 0:
         return
     n_threads = min(workers, max(1, n_items // min_per_thread))
     if n_threads == 1:
-        job(0, n_items)
+        step = chunk_items or n_items
+        for start in range(0, n_items, step):
+            job(start, min(start + step, n_items))
         return
     # A few chunks per thread balance uneven rows (long paths, long sentences).
     n_chunks = min(n_items, 4 * n_threads)
+    if chunk_items:
+        n_chunks = max(n_chunks, -(-n_items // chunk_items))
     edges = np.linspace(0, n_items, n_chunks + 1).astype(np.int64)
     stop = threading.Event()
 
@@ -134,8 +139,16 @@ def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD):
 
     with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="hsmcy-inference") as pool:
         futures = [pool.submit(run, chunk) for chunk in range(n_chunks)]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            # Ctrl-C here, or a worker's error: drop the chunks not started, so that
+            # leaving the pool waits only for the running ones (one kernel call each).
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
 
 
 # ============================================================ row operations
@@ -434,7 +447,7 @@ def _score(model, sentences, total_sentences, chunksize, queue_factor, report_de
             run_chunks(n, workers, lambda start, end: _inference.score_sentence_rows(
                 bool(model.sg), token_ids, bounds, vectors, inner, tree.path_nodes, tree.path_codes,
                 tree.path_offsets, tree.max_depth, int(model.window), bool(model.cbow_mean), block_scores, block_tokens,
-                start, end), min_per_thread=chunksize)
+                start, end), min_per_thread=chunksize, chunk_items=chunksize)
         scores.append(block_scores)
         if with_tokens:
             token_scores.extend(np.split(block_tokens, bounds[1:-1]))

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import inference
 from .inference import check_hidden, check_k, check_labels, check_workers
-from .persistence import load_archive, save_archive
+from .persistence import check_finite, check_tree_arrays, load_archive, malformed_file_is_value_error, save_archive
 from .tree import BinaryTree
 
 __all__ = ["HierarchicalSoftmax"]
@@ -265,6 +265,7 @@ class HierarchicalSoftmax:
         save_archive(path, "hierarchical_softmax", metadata, arrays)
 
     @classmethod
+    @malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a layer written by :meth:`save`, validating the tree and weights.
 
@@ -277,6 +278,7 @@ class HierarchicalSoftmax:
         """
         metadata, arrays = load_archive(path, kind="hierarchical_softmax", mmap=mmap)
         where = f"layer file {os.fspath(path)!r}"
+        check_tree_arrays(arrays, where)
         try:
             tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
                               np.asarray(arrays["path_offsets"]))
@@ -288,8 +290,10 @@ class HierarchicalSoftmax:
         weights = arrays.get("inner_node_vectors")
         if weights is None or weights.dtype != np.float32 or weights.shape != (tree.n_inner, dim):
             raise ValueError(f"{where}: inner_node_vectors must be float32 {(tree.n_inner, dim)}")
-        if not np.all(np.isfinite(weights)):
-            raise ValueError(f"{where}: inner_node_vectors holds NaN or infinite values")
-        layer = cls(tree, dim, seed=seed, workers=workers)
+        check_finite(weights, "inner_node_vectors", where)
+        try:
+            layer = cls(tree, dim, seed=seed, workers=workers)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
         layer.inner_node_vectors = weights if mmap else np.ascontiguousarray(weights)
         return layer

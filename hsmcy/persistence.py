@@ -15,15 +15,33 @@ offsets, see :func:`encode_strings`.
 """
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "save_archive", "load_archive", "encode_strings", "decode_strings"]
+__all__ = [
+    "FORMAT_VERSION",
+    "check_array",
+    "check_finite",
+    "check_tree_arrays",
+    "decode_strings",
+    "encode_strings",
+    "load_archive",
+    "malformed_file_is_value_error",
+    "save_archive",
+]
+
+# Everything the zip and .npy readers raise on damaged input (EOFError for a cut member,
+# NotImplementedError for an unknown compression method, RuntimeError for encryption, ...).
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+                struct.error, UnicodeDecodeError, OverflowError)
 
 FORMAT_NAME = "hsmcy"
 FORMAT_VERSION = 1
@@ -107,6 +125,38 @@ def _member_data_offset(raw, info):
     return info.header_offset + 30 + name_length + extra_length
 
 
+def _read_member(archive, raw, info, mmap):
+    """One ``.npy`` member as an array: its header is checked against the member's size first.
+
+    A corrupted or hostile header could otherwise declare a huge shape (and make us
+    allocate it) or an object dtype (which would need pickle): both are refused
+    before any data is read.
+    """
+    with archive.open(info) as handle:
+        npy_version = np.lib.format.read_magic(handle)
+        if npy_version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif npy_version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f".npy format version {npy_version} is not supported")
+        header_length = handle.tell()
+    if dtype.hasobject:
+        raise ValueError("object arrays are not allowed (they would need pickle)")
+    n_bytes = math.prod(int(n) for n in shape) * dtype.itemsize  # Python ints: no overflow
+    if header_length + n_bytes != info.file_size:
+        raise ValueError(f"the header declares {dtype.str} {list(shape)} = {n_bytes} bytes, "
+                         f"but the member holds {info.file_size - header_length} bytes of data")
+    order = "F" if fortran else "C"
+    if mmap and info.compress_type == zipfile.ZIP_STORED and n_bytes:
+        offset = _member_data_offset(raw, info) + header_length
+        if offset + n_bytes > os.fstat(raw.fileno()).st_size:
+            raise ValueError("the array data runs past the end of the file (truncated?)")
+        return np.memmap(raw.name, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    with archive.open(info) as handle:  # reading through the zip module checks the CRC
+        return np.lib.format.read_array(handle, allow_pickle=False)
+
+
 def load_archive(path, kind=None, mmap=None):
     """Read an archive written by :func:`save_archive`.
 
@@ -130,7 +180,7 @@ def load_archive(path, kind=None, mmap=None):
         raise ValueError(f"model file {path!r} does not exist or is not a file")
     try:
         archive = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, OSError) as error:
+    except _READ_ERRORS as error:
         raise ValueError(f"model file {path!r} is not an hsmcy model file (not a readable zip archive: {error})") \
             from error
     with archive:
@@ -138,7 +188,7 @@ def load_archive(path, kind=None, mmap=None):
             header = json.loads(archive.read(_METADATA).decode("utf-8"))
         except KeyError:
             raise ValueError(f"model file {path!r} has no {_METADATA}: not an hsmcy model file") from None
-        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as error:
+        except _READ_ERRORS as error:
             raise ValueError(f"model file {path!r}: unreadable {_METADATA} ({error})") from error
         if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
             raise ValueError(f"model file {path!r} is not an hsmcy model file")
@@ -149,6 +199,8 @@ def load_archive(path, kind=None, mmap=None):
         if kind is not None and header.get("kind") != kind:
             raise ValueError(f"model file {path!r} holds a {header.get('kind')!r}, not a {kind!r}")
         declared = header.get("arrays")
+        if not isinstance(header.get("metadata", {}), dict):
+            raise ValueError(f"model file {path!r}: metadata is not a mapping")
         if not isinstance(declared, dict):
             raise ValueError(f"model file {path!r}: metadata does not list its arrays")
         arrays = {}
@@ -160,27 +212,53 @@ def load_archive(path, kind=None, mmap=None):
                 except KeyError:
                     raise ValueError(f"model file {path!r} is missing array {name!r}") from None
                 try:
-                    if mmap and info.compress_type == zipfile.ZIP_STORED:
-                        raw.seek(_member_data_offset(raw, info))
-                        npy_version = np.lib.format.read_magic(raw)
-                        if npy_version == (1, 0):
-                            shape, fortran, dtype = np.lib.format.read_array_header_1_0(raw)
-                        elif npy_version == (2, 0):
-                            shape, fortran, dtype = np.lib.format.read_array_header_2_0(raw)
-                        else:
-                            raise ValueError(f"unsupported .npy version {npy_version}")
-                        if dtype.hasobject:
-                            raise ValueError("object arrays are not allowed")
-                        array = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,
-                                          order="F" if fortran else "C") if int(np.prod(shape)) else \
-                            np.zeros(shape, dtype=dtype)
-                    else:
-                        with archive.open(member) as handle:
-                            array = np.lib.format.read_array(handle, allow_pickle=False)
-                except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as error:
+                    array = _read_member(archive, raw, info, mmap)
+                except _READ_ERRORS as error:
                     raise ValueError(f"model file {path!r}: array {name!r} is unreadable ({error})") from error
+                if not isinstance(spec, dict):
+                    raise ValueError(f"model file {path!r}: metadata of array {name!r} is not a mapping")
                 if array.dtype.str != spec.get("dtype") or list(array.shape) != spec.get("shape"):
                     raise ValueError(f"model file {path!r}: array {name!r} is {array.dtype.str} {list(array.shape)}, "
                                      f"metadata says {spec.get('dtype')} {spec.get('shape')}")
                 arrays[name] = array
     return header.get("metadata", {}), arrays
+
+
+# ------------------------------------------------------------ helpers for loaders
+def malformed_file_is_value_error(load):
+    """Decorate a ``load(cls, path, ...)``: a file whose metadata has the wrong types or
+    misses keys (KeyError, TypeError, ...) gets a ``ValueError`` naming the file, as
+    every other defect of a model file does."""
+    @functools.wraps(load)
+    def checked(cls, path, *args, **kwargs):
+        try:
+            return load(cls, path, *args, **kwargs)
+        except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as error:
+            raise ValueError(f"model file {os.fspath(path)!r} is malformed "
+                             f"({type(error).__name__}: {error})") from error
+    return checked
+
+
+def check_array(array, name, dtype, shape, where, non_negative=False):
+    """``ValueError`` unless ``array`` has exactly this dtype and shape (and no negative value)."""
+    if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != tuple(shape):
+        raise ValueError(f"{where}: {name} must be {np.dtype(dtype).name} {tuple(shape)}, got "
+                         f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
+    if non_negative and array.size and array.min() < 0:
+        raise ValueError(f"{where}: {name} holds negative values")
+    return array
+
+
+def check_tree_arrays(arrays, where, names=("path_nodes", "path_codes", "path_offsets")):
+    """The stored tree arrays must already have the kernels' dtypes (a cast could wrap ids into range)."""
+    for name, dtype in zip(names, (np.int32, np.uint8, np.int64)):
+        array = arrays.get(name)
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
+            raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array")
+
+
+def check_finite(array, name, where):
+    """``ValueError`` if a float array holds NaN or infinity (summed in float64 chunks, no big temporary)."""
+    for start in range(0, len(array), 1 << 14):
+        if not math.isfinite(np.add.reduce(array[start:start + (1 << 14)], axis=None, dtype=np.float64)):
+            raise ValueError(f"{where}: {name} holds NaN or infinite values")

@@ -28,9 +28,9 @@ from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
 from . import inference
-from ._training import TrainingRun, check_weights
+from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
+from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .progress import TrainingProgress
-from .persistence import decode_strings, encode_strings, load_archive, save_archive
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
 
@@ -129,6 +129,10 @@ class Word2Vec:
         (the root is ``V-2``); the last row is unused and stays zero.
     tree : hsmcy.BinaryTree
         Every word's path: ``tree.path(i)`` is gensim's ``(point, code)`` of word ``i``.
+    training_state : dict or None
+        Where an unfinished ``train()`` stopped (Ctrl-C, an error, or a checkpoint
+        saved mid-run); :meth:`resume_training` continues from it.  ``None`` once a
+        run has finished.  Saved with the model.
 
     Examples
     --------
@@ -209,6 +213,7 @@ class Word2Vec:
         self._encoded = None          # EncodedCorpus of the corpus given to build_vocab
         self._encoded_source = None   # what it was read from, to recognise it in train()
         self._current_run = None
+        self.training_state = None    # where an unfinished run stopped, see resume_training()
 
         if sentences is not None or corpus_file is not None:
             self._check_one_corpus(sentences, corpus_file, "sentences")
@@ -441,7 +446,7 @@ class Word2Vec:
             logger.warning("total_examples=%s but the corpus has %d sentences; using the real count",
                            total_examples, encoded.n_sentences)
         encoded.check(len(self.wv.index_to_key))
-        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
+        self._check_trainable()
         self.epochs = epochs
         self.compute_loss = bool(compute_loss)
         self.running_training_loss = 0.0
@@ -453,14 +458,34 @@ class Word2Vec:
             end_alpha=end_alpha, workers=self.workers, batch_words=self.batch_words,
             compute_loss=self.compute_loss, seed=self.seed + self.train_count,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar)
+        return self._execute_run(run, encoded, progress_bar)
+
+    def _check_trainable(self):
+        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
+        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
+            if not all_finite(array):
+                raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
+                                 "reload a checkpoint before training")
+
+    def _execute_run(self, run, encoded, progress_bar=None):
+        """Run ``run``; on any exception keep the model consistent, remember where it stopped, re-raise."""
         self._current_run = run
+        self.training_state = None
         started = time.perf_counter()
         try:
             trained, seen = run.run()
-        except KeyboardInterrupt:
-            self._finish_run(run, started)
-            logger.warning("training interrupted after %d of %d epochs (%d of %d words); the model is consistent",
-                           run.epochs_done, epochs, run.words_seen, encoded.n_words * epochs)
+        except BaseException as error:
+            # Workers have stopped (whole batches only): the model is consistent and
+            # saveable, and training_state says where to resume.
+            self._finish_run(run, started, completed=False)
+            self.training_state = run.resume_state()
+            progress = run.progress()
+            if not isinstance(error, FloatingPointError):
+                progress += ("; the weights hold whole batches only, so the model can be saved, and "
+                             "resume_training() continues where it stopped")
+            logger.warning("%s: %s", type(error).__name__, progress)
+            if hasattr(error, "add_note"):
+                error.add_note(f"hsmcy: {progress}")
             raise
         finally:
             if progress_bar is not None:
@@ -473,10 +498,64 @@ class Word2Vec:
                     seen, trained, elapsed, trained / elapsed if elapsed > 0 else 0.0)
         return trained, seen
 
-    def _finish_run(self, run, started):
+    def resume_training(self, corpus_iterable=None, corpus_file=None, callbacks=(), report_delay=1.0,
+                        progress=False):
+        """Finish a training run that was interrupted, failed, or checkpointed, where it stopped.
+
+        The run continues with its own epochs, learning-rate schedule (``start_alpha``
+        to ``end_alpha`` over all words of all its epochs), random streams, word
+        counters and loss, skipping the batches already trained.  With ``workers=1``
+        the result is bit-for-bit the one of the uninterrupted run.
+
+        Parameters
+        ----------
+        corpus_iterable, corpus_file :
+            The same corpus as the interrupted run (checked: same words per epoch and
+            same batches).
+        callbacks, report_delay, progress :
+            As in :meth:`train`.
+
+        Returns
+        -------
+        (int, int)
+            Words trained and words read over the whole run, as :meth:`train` returns.
+
+        See Also
+        --------
+        hsmcy.callbacks.Checkpoint : save the model (and this state) after every epoch.
+        """
+        state = self.training_state
+        if state is None:
+            raise ValueError("nothing to resume: this model has no unfinished training run "
+                             "(training_state is None: the last run finished, or none was saved)")
+        self._check_one_corpus(corpus_iterable, corpus_file)
+        if corpus_file is not None:
+            corpus_io.check_corpus_file(corpus_file)
+        else:
+            corpus_io.check_corpus_iterable(corpus_iterable)
+        encoded = self._encoded_corpus_for(corpus_iterable, corpus_file)
+        encoded.check(len(self.wv.index_to_key))
+        self._check_trainable()
+        self.epochs = state["epochs"]
+        self.compute_loss = bool(state["compute_loss"])
+        progress_bar = _TqdmProgress(encoded.n_words * state["epochs"]) if progress else None
+        run = TrainingRun(
+            corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
+            keep_probability=self._keep_probability, sg=self.sg, window=self.window,
+            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=state["epochs"],
+            start_alpha=state["start_alpha"], end_alpha=state["end_alpha"], workers=len(state["rng_states"]),
+            batch_words=state["batch_words"], compute_loss=self.compute_loss, seed=state["seed"],
+            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
+            resume=state)
+        logger.info("resuming training at epoch %d of %d (%d batches of it already done)",
+                    state["epoch"] + 1, state["epochs"], len(state["batches_done"]))
+        return self._execute_run(run, encoded, progress_bar)
+
+    def _finish_run(self, run, started, completed=True):
         self._on_epoch_end_of_run(run)
         self.total_train_time += time.perf_counter() - started
-        self.train_count += 1
+        if completed:  # an unfinished run is not counted: resuming it keeps its random seed
+            self.train_count += 1
         self.min_alpha_yet_reached = run.alpha_at(run.epochs_done, 0) if run.epochs_done else run.start_alpha
         self._current_run = None
         self.wv.norms = None  # vectors changed: gensim recomputes norms lazily
@@ -495,6 +574,48 @@ class Word2Vec:
         """
         run = self._current_run
         return run.total_loss if run is not None else self.running_training_loss
+
+    # ------------------------------------------------------------- memory
+    def estimate_memory(self, vocab_size=None, report=None):
+        """Estimate the memory training needs, in bytes, per component (like gensim's).
+
+        Counts the vectors, ``syn1``, the tree's path arrays, the vocabulary's Python
+        objects, the encoded corpus (4 bytes per token) and per-worker scratch; see
+        :mod:`hsmcy.memory` for what each entry means.  It matches the growth of the
+        process's peak RSS over ``build_vocab`` + ``train`` within 20% (tested).
+
+        Parameters
+        ----------
+        vocab_size : int, optional
+            Defaults to the current vocabulary; give one to plan before ``build_vocab``.
+        report : dict, optional
+            Filled in place (gensim's signature) and returned.
+
+        Returns
+        -------
+        dict
+            Component name -> bytes, and ``"total"``.
+        """
+        from .memory import estimate
+        current = len(self.wv.index_to_key)
+        vocab_size = current if vocab_size is None else _check_int("vocab_size", vocab_size, 1)
+        encoded = self._encoded
+        path_steps = len(self.tree.path_nodes) if self.tree is not None and vocab_size == current else None
+        words = self.wv.index_to_key
+        average_word_bytes = (sum(len(w) for w in words[:10000]) / min(len(words), 10000)) if words else 8
+        result = estimate(
+            vocab_size=vocab_size, vector_size=self.vector_size,
+            corpus_words=encoded.n_words if encoded is not None else self.corpus_total_words,
+            corpus_sentences=encoded.n_sentences if encoded is not None else self.corpus_count,
+            workers=self.workers, longest_sentence=encoded.longest_sentence if encoded is not None else 10000,
+            path_steps=path_steps, average_word_bytes=average_word_bytes,
+            corpus_in_memory=self.corpus_buffer is None)
+        if report is None:
+            report = {}
+        report.update(result)
+        logger.info("estimated required memory for %d words and %d dimensions: %d bytes", vocab_size,
+                    self.vector_size, result["total"])
+        return report
 
     # --------------------------------------------------------- persistence
     def save(self, path):
@@ -519,6 +640,13 @@ class Word2Vec:
                         if self.tree is not None else None)
         if self.tree is None:
             raise RuntimeError("nothing to save: the model has no vocabulary yet")
+        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
+            if not all_finite(array):
+                raise ValueError(f"{name} holds NaN or infinite values: refusing to save a diverged model")
+        # During training (a Checkpoint callback) the state of the running run, else that of
+        # the last unfinished one: either lets resume_training() continue from the file.
+        run = self._current_run
+        metadata["training_state"] = run.resume_state() if run is not None else self.training_state
         arrays = {
             "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
             "words_utf8": words_blob, "words_offsets": words_offsets,
@@ -528,6 +656,7 @@ class Word2Vec:
         save_archive(path, "word2vec", metadata, arrays)
 
     @classmethod
+    @malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model saved by :meth:`save`, validating every array before use.
 
@@ -549,6 +678,9 @@ class Word2Vec:
             model = cls(**parameters)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: invalid parameters ({error})") from error
+        missing = [name for name in _SAVED_ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"{where}: arrays missing: {missing}")
         words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
         vocab_size = len(words)
         if len(set(words)) != vocab_size:
@@ -565,8 +697,12 @@ class Word2Vec:
             raise ValueError(f"{where}: syn1 must be float32 {(max(vocab_size, 1), model.vector_size)}, got "
                              f"{syn1.dtype} {syn1.shape}")
         for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
-            if not np.all(np.isfinite(array)):
+            if not all_finite(array):
                 raise ValueError(f"{where}: {name} holds NaN or infinite values")
+        for name, dtype in (("path_nodes", np.int32), ("path_codes", np.uint8), ("path_offsets", np.int64)):
+            if arrays[name].dtype != dtype or arrays[name].ndim != 1:
+                raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array, got "
+                                 f"{arrays[name].dtype} with shape {arrays[name].shape}")
         try:
             tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
                               np.asarray(arrays["path_offsets"]))
@@ -574,13 +710,26 @@ class Word2Vec:
             raise ValueError(f"{where}: {error}") from error
         if tree.n_leaves != vocab_size:
             raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
+        state = metadata.get("training_state")
+        if state is not None:
+            try:
+                validate_resume_state(state)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
         model._set_vocabulary(words, counts, tree)
+        model.training_state = state
         model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
         model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
         for name in ("corpus_count", "corpus_total_words", "train_count"):
-            setattr(model, name, int(metadata.get(name, 0)))
+            value = metadata.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
+            setattr(model, name, value)
         for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
-            setattr(model, name, float(metadata.get(name, 0.0)))
+            value = metadata.get(name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
+            setattr(model, name, float(value))
         return model
 
     # ---------------------------------------------------------- gensim interop
@@ -737,6 +886,8 @@ class _Identity:
         return id(self.target)
 
 
+_SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
+                 "path_offsets")
 _SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
                      "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
                      "max_final_vocab", "shrink_windows")

@@ -1,0 +1,63 @@
+"""How much memory a model needs: ``Word2Vec.estimate_memory``.
+
+What is counted (bytes), each an entry of the report:
+
+* ``vectors``: the input vectors, ``V x vector_size`` float32;
+* ``syn1``: the inner-node vectors, ``V x vector_size`` float32 (gensim's layout:
+  V - 1 inner nodes plus one unused row);
+* ``tree``: the flat paths, 4 + 1 bytes per (word, node) step plus 8 per word;
+* ``vocab``: the Python side of the vocabulary (``wv.index_to_key``,
+  ``wv.key_to_index``, the word strings, counts and down-sampling tables), and
+  during ``build_vocab`` the raw-word table it is built from: a per-word figure
+  measured on CPython 3.11, see ``BYTES_PER_WORD``;
+* ``encoded_corpus``: the corpus as int32 ids, 4 bytes per token, plus 16 bytes per
+  sentence (its int64 end offset, held twice while ``build_vocab`` drops the words
+  that missed ``min_count``); 0 when it is memory-mapped from ``corpus_buffer``,
+  whose pages the OS manages;
+* ``worker_scratch``: per worker thread, two vectors and one sentence of ids;
+* ``build_vocab_scratch``: temporaries of ``build_vocab`` while it encodes the
+  corpus chunk by chunk (about 21 bytes per token of one chunk of
+  ``hsmcy.corpus._CHUNK_TOKENS`` tokens).
+
+Not counted: the Python interpreter and imported libraries (numpy, scipy, gensim:
+about 120 MB, present before any model exists); whatever the caller holds (e.g. a
+list-of-lists corpus, typically far larger than its encoded form); raw words that
+miss ``min_count`` (about 200 bytes each, only during ``build_vocab``; their number
+is unknown before the corpus is read).
+"""
+from __future__ import annotations
+
+import math
+
+from .corpus import _CHUNK_TOKENS
+
+__all__ = ["BYTES_PER_WORD", "estimate"]
+
+# Python objects per vocabulary word at the peak of build_vocab, measured with
+# tests/memory_probe.py (words like "w123456"): the string (~56 B), three dicts
+# mapping it to an id (raw scan, Vocabulary, KeyedVectors: ~50 B per entry each,
+# plus a 32 B int object per value), two lists, counts/sample tables.
+BYTES_PER_WORD = 310
+
+# build_vocab drops the words that missed min_count chunk by chunk; the temporaries
+# of one chunk (ids remapped, a keep mask, int64 running counts) take about this much
+# per token of a chunk.
+_BUILD_BYTES_PER_CHUNK_TOKEN = 21
+
+
+def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers, longest_sentence,
+             path_steps=None, average_word_bytes=8, corpus_in_memory=True):
+    """Bytes per component and ``total`` (see the module docstring)."""
+    if path_steps is None:  # a balanced tree: log2(V) steps per word
+        path_steps = vocab_size * max(math.ceil(math.log2(max(vocab_size, 2))), 1)
+    report = {
+        "vocab": int(vocab_size * (BYTES_PER_WORD + average_word_bytes)),
+        "vectors": int(vocab_size * vector_size * 4),
+        "syn1": int(max(vocab_size, 1) * vector_size * 4),
+        "tree": int(path_steps * 5 + (vocab_size + 1) * 8),
+        "encoded_corpus": int(corpus_words * 4 + (corpus_sentences + 1) * 16) if corpus_in_memory else 0,
+        "worker_scratch": int(workers * (2 * vector_size * 4 + max(longest_sentence, 1) * 4)),
+        "build_vocab_scratch": int(min(corpus_words, _CHUNK_TOKENS) * _BUILD_BYTES_PER_CHUNK_TOKEN),
+    }
+    report["total"] = sum(report.values())
+    return report

@@ -1,0 +1,80 @@
+"""score() under Ctrl-C and from several threads at once."""
+import _thread
+import itertools
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import hsmcy
+
+
+@pytest.fixture(scope="module")
+def model(lee_sentences):
+    return hsmcy.Word2Vec(lee_sentences, vector_size=16, min_count=3, epochs=1, workers=2, sg=1, seed=5)
+
+
+def inference_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("hsmcy-inference") and t.is_alive()]
+
+
+def test_ctrl_c_during_score_stops_all_workers_within_a_second(model, lee_sentences):
+    before = (model.wv.vectors.copy(), model.syn1.copy())
+    endless = itertools.cycle(lee_sentences)
+    fired = []
+
+    def interrupt():
+        fired.append(time.perf_counter())
+        _thread.interrupt_main()
+
+    timer = threading.Timer(0.5, interrupt)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.score(endless, total_sentences=None, chunksize=50)
+        stopped = time.perf_counter()
+    finally:
+        timer.cancel()
+    assert fired and stopped - fired[0] < 1.0
+    # A Ctrl-C that lands while the pool of a finished block is shutting down leaves its
+    # idle threads exiting on their own: all must be gone within the same second.
+    while inference_threads() and time.perf_counter() < fired[0] + 1.0:
+        time.sleep(0.01)
+    assert inference_threads() == []
+    np.testing.assert_array_equal(model.wv.vectors, before[0])  # score only reads
+    np.testing.assert_array_equal(model.syn1, before[1])
+    assert np.all(np.isfinite(model.score(lee_sentences[:20])))  # still usable
+
+
+def test_score_from_several_threads_on_one_model(model, lee_sentences):
+    expected = model.score(lee_sentences)
+    results, errors = [None] * 4, []
+
+    def score(slot):
+        try:
+            for _ in range(3):
+                results[slot] = model.score(lee_sentences)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=score, args=(slot,)) for slot in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_score_while_another_model_trains(model, lee_sentences):
+    other = hsmcy.Word2Vec(vector_size=16, min_count=3, workers=2)
+    other.build_vocab(lee_sentences)
+    expected = model.score(lee_sentences)
+    trainer = threading.Thread(target=other.train, args=(lee_sentences,),
+                               kwargs=dict(total_examples=len(lee_sentences), epochs=2))
+    trainer.start()
+    scores = model.score(lee_sentences)
+    trainer.join()
+    np.testing.assert_array_equal(scores, expected)
