@@ -589,7 +589,9 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
         words_per_epoch``: every shard's every slice was merged), ``words_trained``,
         ``bytes_up_per_sync`` / ``bytes_down_per_sync`` (payload: row ids and values,
         all workers together), ``workers_lost``, ``tasks_recomputed`` and the
-        ``recomputed`` task keys, ``state_resends``, ``seconds``, ``words_per_second``.
+        ``recomputed`` task keys (re-run by Dask, or submitted again by hsmcy), of
+        which ``tasks_resubmitted`` / ``resubmitted`` were submitted again (their
+        scattered inputs died with a worker) with the full state, ``state_resends``, ``seconds``, ``words_per_second``.
 
     Raises
     ------
@@ -615,7 +617,8 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     started = time.perf_counter()
     run_id = f"hsmcy-{uuid.uuid4().hex[:12]}"
     report = {"run_id": run_id, "shards": len(files), "averaging": averaging, "workers_lost": [],
-              "tasks_recomputed": 0, "recomputed": [], "state_resends": 0, "bytes_resent": 0, "bytes_up": [],
+              "tasks_recomputed": 0, "recomputed": [], "tasks_resubmitted": 0, "resubmitted": [],
+              "state_resends": 0, "bytes_resent": 0, "bytes_up": [],
               "bytes_down": [], "words_seen": 0, "words_trained": 0}
     try:
         _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, averaging)
@@ -637,10 +640,11 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     model.train_count += 1
     model.min_alpha_yet_reached = model.min_alpha
     model.wv.norms = None
-    if report["tasks_recomputed"] or report["workers_lost"]:
+    if report["tasks_recomputed"] or report["workers_lost"] or report["tasks_resubmitted"]:
         logger.warning("distributed training completed after losing %d worker(s) (%s); %d task(s) were recomputed "
-                       "on other workers, no shard's updates were dropped", len(report["workers_lost"]),
-                       ", ".join(report["workers_lost"]) or "-", report["tasks_recomputed"])
+                       "on other workers (%d resubmitted with the full state), no shard's updates were dropped",
+                       len(report["workers_lost"]), ", ".join(report["workers_lost"]) or "-",
+                       report["tasks_recomputed"], report["tasks_resubmitted"])
     logger.info("distributed training: %d shards, %d rounds, %d words in %.1fs (%.0f words/s), "
                 "%.0f bytes up + %.0f bytes down per synchronisation", len(files), report["rounds"],
                 report["words_seen"], elapsed, report["words_per_second"], report["bytes_up_per_sync"],
@@ -674,6 +678,79 @@ def _build_vocabulary(client, files, model, run_id, preferred):
     model.corpus_count = int(n_sentences)
     model.corpus_total_words = int(np.sum(counts))
     return vocabulary, HuffmanTree.from_counts(vocabulary.counts)
+
+
+# A round whose inputs keep vanishing is given up after this many resubmissions.
+_MAX_ROUND_RESUBMISSIONS = 5
+
+
+def _lost_data_errors():
+    """What ``Future.result()`` raises when a task's inputs or result died with a worker."""
+    from concurrent.futures import CancelledError  # FutureCancelledError derives from it
+    from distributed.scheduler import KilledWorker
+    return (CancelledError, KilledWorker)
+
+
+def _run_round(client, specs, keys, static, static_future, update_future, state_future, input_vectors,
+               inner_vectors, preferred, report):
+    """Run one round's tasks until every shard has a result; returns ``(results, static_future)``.
+
+    Dask re-runs a task whose worker died, but not data that was scattered: the
+    scheduler's active memory manager trims broadcast copies down to one, and when
+    the worker holding the last copy dies the data is forgotten and every task
+    needing it is cancelled.  Such tasks are submitted again here with freshly
+    scattered inputs and the full parameters at this round's version (the client's
+    ``input_vectors``/``inner_vectors``): a task is a pure function of (shard,
+    round, parameters), a failed task changed no replica, and a replica either
+    installs the full state or already holds exactly this version, so a shard's
+    updates are counted once.  Workers without a replica at this version (new or
+    restarted) ask for the full state the same way.  ``keys`` gets the keys of
+    the extra tasks, for the recomputation report.
+    """
+    lost_data = _lost_data_errors()
+    results = [None] * len(specs)
+    pending = {i: client.submit(_train_round, spec, static_future, update_future, state_future, key=key,
+                                workers=preferred(spec.shard), allow_other_workers=True, pure=False)
+               for i, (spec, key) in enumerate(zip(specs, keys))}
+    resubmissions = 0
+    while pending:
+        need_state, lost = [], []
+        for i, future in pending.items():
+            try:
+                result = future.result()
+            except lost_data as error:
+                lost.append(i)
+                report["resubmitted"].append(future.key)
+                report["recomputed"].append(future.key)
+                report["tasks_recomputed"] += 1
+                logger.warning("task %s lost its inputs or its worker (%s: %s); submitting it again with "
+                               "the full state", future.key, type(error).__name__, error)
+                continue
+            if result["need_state"]:
+                need_state.append(i)
+            else:
+                results[i] = result
+        pending = {}
+        if not (need_state or lost):
+            break
+        resubmissions += 1
+        if resubmissions > _MAX_ROUND_RESUBMISSIONS:
+            raise RuntimeError(f"round {specs[0].round}: shard tasks kept losing their inputs to dying workers "
+                               f"after {_MAX_ROUND_RESUBMISSIONS} resubmissions")
+        if lost:
+            # the shared inputs may be gone for good: scatter them again
+            static_future = client.scatter(static, broadcast=True, hash=False)
+            report["tasks_resubmitted"] += len(lost)
+        full = client.scatter(_Rows.full(input_vectors, inner_vectors), hash=False)
+        report["state_resends"] += len(need_state) + len(lost)
+        report["bytes_resent"] += _nbytes(input_vectors, inner_vectors) * (len(need_state) + len(lost))
+        suffix = "-full" if resubmissions == 1 else f"-full{resubmissions}"
+        for i in need_state + lost:
+            key = f"{keys[i]}{suffix}"
+            pending[i] = client.submit(_train_round, specs[i], static_future, None, full, key=key, pure=False)
+            keys.append(key)
+        del full
+    return results, static_future
 
 
 def _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, averaging):
@@ -745,33 +822,17 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                             seed=model.seed)
                  for shard, path in enumerate(files)]
         keys = [f"{run_id}-r{round_no}-s{spec.shard}" for spec in specs]
-        futures = [client.submit(_train_round, spec, static_future, update_future, state_future, key=key,
-                                 workers=preferred(spec.shard), allow_other_workers=True, pure=False)
-                   for spec, key in zip(specs, keys)]
-        results = client.gather(futures)
-        # A worker that holds no replica at this version (new, or restarted) asks for the full state.
-        resend = [i for i, result in enumerate(results) if result["need_state"]]
-        if resend:
-            full = client.scatter(_Rows.full(input_vectors, syn1), hash=False)
-            report["state_resends"] += len(resend)
-            report["bytes_resent"] += _nbytes(input_vectors, syn1) * len(resend)
-            extra = {i: client.submit(_train_round, specs[i], static_future, update_future, full,
-                                      key=f"{keys[i]}-full", allow_other_workers=True, pure=False)
-                     for i in resend}
-            for i, future in extra.items():
-                results[i] = future.result()
-                keys.append(f"{keys[i]}-full")
-            del full, extra
+        results, static_future = _run_round(client, specs, keys, static, static_future, update_future,
+                                            state_future, input_vectors, syn1, preferred, report)
         previous = set(live)
         live, history = client.run_on_scheduler(_round_status, keys)
         report["workers_lost"].extend(sorted(previous - set(live)))
         for key, (starts, suspicious) in history.items():
-            if starts > 1 or suspicious:
+            if (starts > 1 or suspicious) and key not in report["resubmitted"]:  # those are counted already
                 report["tasks_recomputed"] += max(starts - 1, suspicious, 1)
                 report["recomputed"].append(key)
                 logger.warning("task %s was re-run (%d starts, %d lost with a worker): its worker died; "
                                "its updates are included", key, starts, suspicious)
-        del futures
 
         for result in results:
             report["words_seen"] += result["words_seen"]

@@ -180,6 +180,101 @@ def test_slices_partition_the_shard():
         assert all(parts[k][1] == parts[k + 1][0] for k in range(slices - 1))
 
 
+class _FakeFuture:
+    def __init__(self, key, value=None, error=None):
+        self.key, self.value, self.error = key, value, error
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class _FakeClient:
+    """Runs tasks in this process; tasks whose key is in ``lose`` fail as if their inputs died with a worker."""
+
+    def __init__(self, lose=()):
+        self.lose, self.submitted = set(lose), []
+
+    def scatter(self, value, **kwargs):
+        return _FakeFuture("scattered", value)
+
+    def submit(self, function, *args, key, **kwargs):
+        from distributed.client import FutureCancelledError
+
+        if kwargs.get("allow_other_workers") and not kwargs.get("workers"):
+            raise ValueError("Only use allow_other_workers= if using workers=")  # as Dask does
+        self.submitted.append(key)
+        if key in self.lose:
+            return _FakeFuture(key, error=FutureCancelledError(key, "already forgotten"))
+        args = [a.value if isinstance(a, _FakeFuture) else a for a in args]
+        return _FakeFuture(key, function(*args))
+
+
+def _round_inputs(single, run_id, round_no=1):
+    model = single
+    static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
+                        path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
+                        path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=False, window=5,
+                        shrink_windows=True, cbow_mean=True, batch_words=1000, threads=1, compute_loss=False)
+    specs = [hd._RoundSpec(run_id=run_id, round=round_no, epoch=0, slice_index=round_no, slices=4, shard=shard,
+                           path=LEE, alpha_start=0.025, alpha_end=0.02, seed=1) for shard in range(2)]
+    keys = [f"{run_id}-r{round_no}-s{shard}" for shard in range(2)]
+    return static, specs, keys
+
+
+def _empty_report():
+    return {"tasks_recomputed": 0, "recomputed": [], "tasks_resubmitted": 0, "resubmitted": [], "state_resends": 0,
+            "bytes_resent": 0}
+
+
+def test_round_resubmits_tasks_whose_inputs_died_with_a_worker(single):
+    """A task cancelled because its scattered inputs were lost is run again with the full state, once."""
+    input_vectors, inner_vectors = single.wv.vectors.copy(), single.syn1.copy()
+    state = hd._Rows.full(input_vectors, inner_vectors)
+    try:
+        # reference: both shards of round 1 from the full state, nothing lost
+        static, specs, keys = _round_inputs(single, "hsmcy-test-ref")
+        expected, _ = hd._run_round(_FakeClient(), specs, keys, static, _FakeFuture("s", static), None,
+                                    _FakeFuture("f", state), input_vectors, inner_vectors, lambda shard: ["worker"],
+                                    _empty_report())
+        # this "worker" already holds version 1 (it applied round 0's update); shard 1's
+        # inputs are lost, and it is lost again on its first resubmission
+        static, specs, keys = _round_inputs(single, "hsmcy-test-lost")
+        replica = hd._replica("hsmcy-test-lost", static)
+        replica.install(state, 1)
+        client = _FakeClient(lose={keys[1], keys[1] + "-full"})
+        report = _empty_report()
+        update = hd._Rows(np.zeros(0, np.int32), np.zeros((0, 32), np.float32), np.zeros(0, np.int32),
+                          np.zeros((0, 32), np.float32))
+        results, _ = hd._run_round(client, specs, keys, static, _FakeFuture("s", static), _FakeFuture("u", update),
+                                   None, input_vectors, inner_vectors, lambda shard: ["worker"], report)
+    finally:
+        hd._forget_run("hsmcy-test-ref")
+        hd._forget_run("hsmcy-test-lost")
+    assert report["tasks_resubmitted"] == 2 and report["resubmitted"] == [keys[1], keys[1] + "-full"]
+    assert report["tasks_recomputed"] == 2 and report["recomputed"] == report["resubmitted"]
+    assert keys[-2:] == [keys[1] + "-full", keys[1] + "-full2"]
+    assert client.submitted.count(keys[1] + "-full2") == 1 and keys[0] + "-full" not in client.submitted
+    for got, want in zip(results, expected):  # same deltas as without the loss: nothing lost or counted twice
+        assert got["shard"] == want["shard"] and got["words_seen"] == want["words_seen"] > 0
+        for name in ("input_ids", "input_delta", "inner_ids", "inner_delta"):
+            assert np.array_equal(got[name], want[name]), name
+    assert np.array_equal(input_vectors, single.wv.vectors)  # the client's state is only read
+
+
+def test_round_gives_up_when_inputs_keep_vanishing(single):
+    static, specs, keys = _round_inputs(single, "hsmcy-test-gone")
+    state = hd._Rows.full(single.wv.vectors, single.syn1)
+    lose = {keys[0]} | {keys[0] + "-full"} | {f"{keys[0]}-full{n}" for n in range(2, 10)}
+    try:
+        with pytest.raises(RuntimeError, match="resubmissions"):
+            hd._run_round(_FakeClient(lose=lose), specs, keys, static, _FakeFuture("s", static), None,
+                          _FakeFuture("f", state), single.wv.vectors, single.syn1, lambda shard: ["worker"], _empty_report())
+    finally:
+        hd._forget_run("hsmcy-test-gone")
+
+
 # -------------------------------------------------------------- bad input
 @pytest.mark.parametrize("files, parameters, error, match", [
     ("one.txt", {}, TypeError, "corpus_files"),
@@ -331,6 +426,8 @@ def test_worker_lost_mid_run_completes_and_says_so(client, shards, single, tmp_p
     report = model.distributed_report
     assert report["tasks_recomputed"] >= 1 and any(key.endswith("-r1-s1") for key in report["recomputed"])
     assert len(report["workers_lost"]) >= 1
+    assert report["tasks_resubmitted"] == len(report["resubmitted"])  # > 0 when scattered inputs died too
+    assert set(report["resubmitted"]) <= set(report["recomputed"])
     assert report["words_seen"] == PARAMS["epochs"] * report["words_per_epoch"]
     assert "completed after losing" in caplog.text
     single_loss = corpus_loss(single)
