@@ -230,10 +230,6 @@ class TrainingRun:
     def total_loss(self):
         return math.fsum(self.loss_per_worker)
 
-    @property
-    def current_alpha(self):
-        return self.alpha_at(self.epochs_done, 0)
-
     # ------------------------------------------------------------ resuming
     def resume_state(self):
         """Where this run stands, as a JSON-able dict (arrays as lists); ``None`` once it has finished.
