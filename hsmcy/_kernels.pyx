@@ -26,6 +26,7 @@ import numpy as np
 # ---------------------------------------------------------- wide-vector steps
 cdef extern from "_simd.h" nogil:
     const char* HS_DISPATCH_NAME
+    void hs_prefetch_row(const float* row, int size)
     float hs_sigmoid(float x)
     double hs_path_step(int size, const float* hidden, float* hidden_grad,
                         float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
@@ -92,6 +93,9 @@ cdef double sg_sentence(
         start = path_offsets[words[centre]]
         length = path_offsets[words[centre] + 1] - start
         if kernel == KERNEL_WINDOW:
+            # The next centre word's window brings in at most one new context row.
+            if centre + window + 1 < n_words:
+                hs_prefetch_row(&input_vectors[words[centre + window + 1], 0], size)
             n_context = 0
             for context in range(low, high):
                 if context != centre:

@@ -252,6 +252,17 @@ HS_INLINE double hs_softplus_neg(double z)
     return z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z));
 }
 
+/* Ask for a row's cache lines ahead of use.  Below the top of the tree a path
+ * row is rarely in L1 or L2, and a window step spends long enough on each path
+ * node for the next node's row to arrive in the meantime. */
+HS_INLINE void hs_prefetch_row(const float *row, int size)
+{
+    const char *start = (const char *)row, *end = (const char *)(row + size);
+    for (; start < end; start += 64)
+        __builtin_prefetch(start, 1, 3);
+    __builtin_prefetch(end - 1, 1, 3);
+}
+
 /* ------------------------------------------------------------------- steps */
 
 /* Path nodes k0 .. k0 + count - 1 (count <= 4) of one path step.  The nodes of a
@@ -319,6 +330,8 @@ static double hs_sg_window_step(int size, float *const *context_rows, int n_cont
     for (k = 0; k < length; k++) {
         float *row = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
         float target = (float)(1 - codes[k]);
+        if (k + 1 < length)
+            hs_prefetch_row(inner_node_vectors + (size_t)nodes[k + 1] * (size_t)size, size);
         for (j = 0; j < n_context; j += 4)
             hs_dots4(size, row, context_rows + j, n_context - j < 4 ? n_context - j : 4, dots + j);
         for (j = 0; j < n_context; j++)
