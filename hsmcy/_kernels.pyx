@@ -143,6 +143,8 @@ cdef double cbow_sentence(
         start = path_offsets[words[centre]]
         length = path_offsets[words[centre] + 1] - start
         if kernel != KERNEL_BLAS:
+            if centre + window + 1 < n_words:
+                hs_prefetch_row(&input_vectors[words[centre + window + 1], 0], size)
             n_context = 0
             for context in range(low, high):
                 if context != centre:

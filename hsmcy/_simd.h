@@ -367,9 +367,13 @@ static double hs_cbow_step(int size, float *const *context_rows, int n_context, 
     if (cbow_mean)
         for (i = 0; i < size; i++)
             hidden[i] *= share;
-    for (k = 0; k < length; k += 4)
+    for (k = 0; k < length; k += 4) {
+        int64_t ahead;
+        for (ahead = k + 4; ahead < k + 8 && ahead < length; ahead++)
+            hs_prefetch_row(inner_node_vectors + (size_t)nodes[ahead] * (size_t)size, size);
         loss += hs_path_block(size, hidden, hidden_grad, inner_node_vectors, nodes + k, codes + k,
                               length - k < 4 ? (int)(length - k) : 4, alpha, compute_loss);
+    }
     for (j = 0; j < n_context; j++)
         hs_axpy(size, cbow_mean ? 1.0f : share, hidden_grad, context_rows[j]);
     return loss;
