@@ -15,7 +15,8 @@ Conventions (as gensim and word2vec.c):
 cimport cython
 from libc.math cimport exp, log1p, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memset
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy, memset
 
 from hsmcy._blas cimport dot, axpy, scale
 from hsmcy._hs cimport next_random, random_uniform, train_path
@@ -32,11 +33,11 @@ cdef extern from "_simd.h" nogil:
                         float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
                         int64_t length, float alpha, int compute_loss)
     double hs_sg_window_step(int size, float** context_rows, int n_context,
-                             float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
+                             float** path_rows, const uint8_t* codes,
                              int64_t length, float alpha, int compute_loss,
                              float* scratch, float* gains, float* dots)
     double hs_cbow_step(int size, float** context_rows, int n_context, int cbow_mean,
-                        float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
+                        float** path_rows, const uint8_t* codes,
                         int64_t length, float alpha, int compute_loss,
                         float* hidden, float* hidden_grad)
 
@@ -62,6 +63,69 @@ cdef struct Scratch:
     float* gains           # 2 * window
     float* dots            # 2 * window
     float** context_rows   # 2 * window
+    float** path_rows      # path_rows_capacity; malloc'ed, grown on demand
+    int64_t path_rows_capacity
+    # A worker's private copies of the top ``top_levels`` levels of the tree
+    # (see ``top_row_slots``); NULL and 0 when not used.
+    float* top_rows
+    int top_levels
+    bint out_of_memory     # set when path_rows could not grow; the batch stops
+
+
+# ------------------------------------------------- private copies of the top rows
+# Every path starts at the root, so with several workers the top rows of the tree
+# are written by all of them all the time, and their cache lines travel between
+# the cores at every write.  A worker can instead train a batch on private copies
+# of the top levels and add its change to the shared rows at the end of the batch
+# (Vuurens et al. 2016, "Efficient parallel learning of word2vec").  A node at
+# depth d whose path so far has codes c_0 .. c_{d-1} lives in slot
+# 2^d - 1 + (c_0 c_1 .. c_{d-1} read as a binary number): no lookup table needed.
+
+cdef int path_row_pointers(const int32_t* nodes, const uint8_t* codes, int64_t length,
+                           float* inner_node_vectors, int size, Scratch* scratch) noexcept nogil:
+    """Fill ``scratch.path_rows`` with the row of each path node, private copy or shared.
+
+    Returns -1 if the buffer could not be grown (out of memory), else 0."""
+    cdef int64_t k, prefix = 0, capacity
+    cdef float** grown
+    if length > scratch.path_rows_capacity:
+        capacity = 2 * length
+        grown = <float**>realloc(scratch.path_rows, capacity * sizeof(float*))
+        if grown == NULL:
+            scratch.out_of_memory = True
+            return -1
+        scratch.path_rows = grown
+        scratch.path_rows_capacity = capacity
+    for k in range(length):
+        if k < scratch.top_levels:
+            scratch.path_rows[k] = scratch.top_rows + ((((<int64_t>1) << k) - 1) + prefix) * size
+            prefix = 2 * prefix + codes[k]
+        else:
+            scratch.path_rows[k] = inner_node_vectors + <int64_t>nodes[k] * size
+    return 0
+
+
+cdef void copy_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
+                        float[:, ::1] top_rows, float[:, ::1] top_rows_start) noexcept nogil:
+    """Private copies := shared rows, remembered as the batch's starting point."""
+    cdef Py_ssize_t slot, size = inner_node_vectors.shape[1]
+    for slot in range(top_nodes.shape[0]):
+        if top_nodes[slot] >= 0:
+            memcpy(&top_rows[slot, 0], &inner_node_vectors[top_nodes[slot], 0], size * sizeof(float))
+            memcpy(&top_rows_start[slot, 0], &top_rows[slot, 0], size * sizeof(float))
+
+
+cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
+                         float[:, ::1] top_rows, float[:, ::1] top_rows_start) noexcept nogil:
+    """Shared rows += this batch's change to the private copies (other workers'
+    changes made meanwhile are kept: each worker adds only its own)."""
+    cdef Py_ssize_t slot, i, size = inner_node_vectors.shape[1]
+    cdef int32_t node
+    for slot in range(top_nodes.shape[0]):
+        node = top_nodes[slot]
+        if node >= 0:
+            for i in range(size):
+                inner_node_vectors[node, i] += top_rows[slot, i] - top_rows_start[slot, i]
 
 
 # ------------------------------------------------------------ sentence kernels
@@ -101,8 +165,11 @@ cdef double sg_sentence(
                 if context != centre:
                     scratch.context_rows[n_context] = &input_vectors[words[context], 0]
                     n_context += 1
-            loss += hs_sg_window_step(size, scratch.context_rows, n_context, &inner_node_vectors[0, 0],
-                                      &path_nodes[start], &path_codes[start], length, alpha, compute_loss,
+            if path_row_pointers(&path_nodes[start], &path_codes[start], length,
+                                 &inner_node_vectors[0, 0], size, scratch) < 0:
+                return loss
+            loss += hs_sg_window_step(size, scratch.context_rows, n_context, scratch.path_rows,
+                                      &path_codes[start], length, alpha, compute_loss,
                                       scratch.window_grads, scratch.gains, scratch.dots)
             continue
         for context in range(low, high):
@@ -151,8 +218,11 @@ cdef double cbow_sentence(
                     scratch.context_rows[n_context] = &input_vectors[words[context], 0]
                     n_context += 1
             if n_context > 0:
+                if path_row_pointers(&path_nodes[start], &path_codes[start], length,
+                                     &inner_node_vectors[0, 0], size, scratch) < 0:
+                    return loss
                 loss += hs_cbow_step(size, scratch.context_rows, n_context, cbow_mean,
-                                     &inner_node_vectors[0, 0], &path_nodes[start], &path_codes[start],
+                                     scratch.path_rows, &path_codes[start],
                                      length, alpha, compute_loss, hidden, hidden_grad)
             continue
         memset(hidden, 0, size * sizeof(float))
@@ -199,6 +269,9 @@ def train_batch(
     int32_t[::1] kept_words,
     bint compute_loss,
     int kernel=KERNEL_BLAS,
+    const int32_t[::1] top_nodes=None,
+    float[:, ::1] top_rows=None,
+    float[:, ::1] top_rows_start=None,
 ):
     """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``.
 
@@ -211,6 +284,11 @@ def train_batch(
 
     Returns ``(words_seen, words_trained, loss)``: tokens read, tokens left after
     subsampling, and the summed loss (0.0 unless ``compute_loss``).
+
+    With ``top_nodes`` (from ``top_row_slots``; ``KERNEL_WINDOW`` only) the batch
+    trains the top levels of the tree on the worker's private copies
+    ``top_rows`` and adds their change to ``inner_node_vectors`` at the end;
+    ``top_rows_start`` is scratch of the same shape.
     """
     cdef int size = input_vectors.shape[1]
     cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
@@ -227,6 +305,9 @@ def train_batch(
     cdef int32_t* kept = &kept_words[0]
     if kernel not in (KERNEL_BLAS, KERNEL_SIMD, KERNEL_WINDOW):
         raise ValueError(f"kernel must be one of {sorted(KERNELS.values())}, got {kernel}")
+    cdef int top_levels = 0
+    if top_nodes is not None:
+        top_levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, kernel)
     if total_words <= 0:
         return 0, 0, 0.0
     # Window scratch (at most 2 * window context words per centre word), in one
@@ -245,8 +326,19 @@ def train_batch(
     scratch.gains = &block[pad + n_context_max * size]
     scratch.dots = &block[pad + n_context_max * size + n_context_max]
     scratch.context_rows = <float**>&context_rows[pad]
+    scratch.top_levels = top_levels
+    scratch.top_rows = &top_rows[0, 0] if top_levels else NULL
+    scratch.out_of_memory = False
+    scratch.path_rows_capacity = 64
+    scratch.path_rows = <float**>malloc(scratch.path_rows_capacity * sizeof(float*))
+    if scratch.path_rows == NULL:
+        raise MemoryError("no memory for a 64-pointer scratch buffer")
     with nogil:
+        if top_levels:
+            copy_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
         for sentence in range(n_sentences):
+            if scratch.out_of_memory:
+                break
             alpha = alpha_start + (alpha_end - alpha_start) * (<float>words_seen / total_words)
             n_kept = 0
             for position in range(sentence_bounds[sentence], sentence_bounds[sentence + 1]):
@@ -270,8 +362,52 @@ def train_batch(
                                       input_vectors, inner_node_vectors,
                                       &path_nodes[0], &path_codes[0], &path_offsets[0],
                                       &scratch, size, alpha, compute_loss, kernel)
+        if top_levels:
+            merge_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
+    free(scratch.path_rows)
     rng_state[0] = rng_local
+    if scratch.out_of_memory:
+        raise MemoryError("no memory to hold the rows of a tree path")
     return words_seen, words_trained, loss
+
+
+def _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, int kernel):
+    """Levels cached by ``top_nodes`` (a ``top_row_slots`` table), with every
+    array checked against it, so that the kernel cannot index out of bounds."""
+    cdef Py_ssize_t n_slots = top_nodes.shape[0]
+    levels = (n_slots + 1).bit_length() - 1
+    if n_slots < 1 or n_slots != (1 << levels) - 1:
+        raise ValueError(f"top_nodes must have 2**levels - 1 entries, got {n_slots}")
+    if kernel != KERNEL_WINDOW:
+        raise ValueError("private top rows (top_nodes) need the 'window' kernel")
+    size = inner_node_vectors.shape[1]
+    for name, rows in (("top_rows", top_rows), ("top_rows_start", top_rows_start)):
+        if rows is None or rows.shape[0] != n_slots or rows.shape[1] != size:
+            raise ValueError(f"{name} must have shape ({n_slots}, {size})")
+    nodes = np.asarray(top_nodes)
+    if nodes.min() < -1 or nodes.max() >= inner_node_vectors.shape[0]:
+        raise ValueError("top_nodes holds an inner node id out of range")
+    return levels
+
+
+def top_row_slots(const int32_t[::1] path_nodes, const uint8_t[::1] path_codes,
+                  const int64_t[::1] path_offsets, int levels):
+    """Slot -> inner node id (-1: no node) for the top ``levels`` levels of a tree.
+
+    The node at depth d reached by codes c_0 .. c_{d-1} goes to slot
+    ``2**d - 1 + int(c_0 .. c_{d-1} in binary)`` (``path_row_pointers``)."""
+    slots = np.full((1 << levels) - 1, -1, dtype=np.int32)
+    cdef int32_t[::1] view = slots
+    cdef Py_ssize_t leaf, k, start, length
+    cdef int64_t prefix
+    for leaf in range(path_offsets.shape[0] - 1):
+        start = path_offsets[leaf]
+        length = min(path_offsets[leaf + 1] - start, levels)
+        prefix = 0
+        for k in range(length):
+            view[((1 << k) - 1) + prefix] = path_nodes[start + k]
+            prefix = 2 * prefix + path_codes[start + k]
+    return slots
 
 
 # ------------------------------------------------------ single-step test twins
@@ -317,11 +453,16 @@ def _context_pointers(float[:, ::1] input_vectors, const int32_t[::1] context_wo
         raise ValueError("context_words is empty")
     if min(context_words) < 0 or max(context_words) >= input_vectors.shape[0]:
         raise ValueError("a context word id is out of range")
-    pointers = np.empty(context_words.shape[0], dtype=np.uintp)
+    return _row_pointers(input_vectors, context_words)
+
+
+def _row_pointers(float[:, ::1] rows, const int32_t[::1] ids):
+    """Addresses of ``rows[ids[j]]`` (ids already checked), as the C steps take them."""
+    pointers = np.empty(ids.shape[0], dtype=np.uintp)
     cdef size_t[::1] view = pointers
     cdef Py_ssize_t j
-    for j in range(context_words.shape[0]):
-        view[j] = <size_t>&input_vectors[context_words[j], 0]
+    for j in range(ids.shape[0]):
+        view[j] = <size_t>&rows[ids[j], 0]
     return pointers
 
 
@@ -342,13 +483,15 @@ def sg_window_step(
     cdef size_t[::1] pointers = pointers_array
     if nodes.shape[0] == 0:
         return 0.0
+    rows_array = _row_pointers(inner_node_vectors, nodes)
+    cdef size_t[::1] rows = rows_array
     cdef float[::1] steps = np.zeros(n_context * size, dtype=np.float32)
     cdef float[::1] gains = np.zeros(n_context, dtype=np.float32)
     cdef float[::1] dots = np.zeros(n_context, dtype=np.float32)
     cdef double loss
     with nogil:
-        loss = hs_sg_window_step(size, <float**>&pointers[0], n_context, &inner_node_vectors[0, 0],
-                                 &nodes[0], &codes[0], nodes.shape[0], alpha, True,
+        loss = hs_sg_window_step(size, <float**>&pointers[0], n_context, <float**>&rows[0],
+                                 &codes[0], nodes.shape[0], alpha, True,
                                  &steps[0], &gains[0], &dots[0])
     return loss
 
@@ -370,12 +513,14 @@ def cbow_step(
     cdef size_t[::1] pointers = pointers_array
     if nodes.shape[0] == 0:
         return 0.0
+    rows_array = _row_pointers(inner_node_vectors, nodes)
+    cdef size_t[::1] rows = rows_array
     cdef float[::1] hidden = np.zeros(size, dtype=np.float32)
     cdef float[::1] hidden_grad = np.zeros(size, dtype=np.float32)
     cdef double loss
     with nogil:
         loss = hs_cbow_step(size, <float**>&pointers[0], context_words.shape[0], cbow_mean,
-                            &inner_node_vectors[0, 0], &nodes[0], &codes[0], nodes.shape[0], alpha, True,
+                            <float**>&rows[0], &codes[0], nodes.shape[0], alpha, True,
                             &hidden[0], &hidden_grad[0])
     return loss
 

@@ -270,15 +270,12 @@ HS_INLINE void hs_prefetch_row(const float *row, int size)
  * so four dot products can run side by side, then four sigmoids, then the four
  * row updates: the same arithmetic as node after node, without waiting on each
  * dot product's latency. */
-HS_INLINE double hs_path_block(int size, const float *hidden, float *hidden_grad, float *inner_node_vectors,
-                               const int32_t *nodes, const uint8_t *codes, int count, float alpha,
-                               int compute_loss)
+HS_INLINE double hs_path_block(int size, const float *hidden, float *hidden_grad, float *const *rows,
+                               const uint8_t *codes, int count, float alpha, int compute_loss)
 {
-    float *rows[4] = {0}, dots[4], gains[4];
+    float dots[4], gains[4];
     double loss = 0.0;
     int k;
-    for (k = 0; k < count; k++)
-        rows[k] = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
     hs_dots4(size, hidden, rows, count, dots);
     for (k = 0; k < count; k++)
         gains[k] = alpha * ((float)(1 - codes[k]) - hs_sigmoid(dots[k]));
@@ -301,10 +298,15 @@ static double hs_path_step(int size, const float *hidden, float *hidden_grad,
                            int64_t length, float alpha, int compute_loss)
 {
     double loss = 0.0;
+    float *rows[4];
     int64_t k;
-    for (k = 0; k < length; k += 4)
-        loss += hs_path_block(size, hidden, hidden_grad, inner_node_vectors, nodes + k, codes + k,
-                              length - k < 4 ? (int)(length - k) : 4, alpha, compute_loss);
+    int count, j;
+    for (k = 0; k < length; k += 4) {
+        count = length - k < 4 ? (int)(length - k) : 4;
+        for (j = 0; j < count; j++)
+            rows[j] = inner_node_vectors + (size_t)nodes[k + j] * (size_t)size;
+        loss += hs_path_block(size, hidden, hidden_grad, rows, codes + k, count, alpha, compute_loss);
+    }
     return loss;
 }
 
@@ -315,11 +317,13 @@ static double hs_path_step(int size, const float *hidden, float *hidden_grad,
  *     g_jk = alpha * (t_k - sigmoid(h_j . v_k))
  *     v_k += sum_j g_jk h_j          (each path row read and written once)
  *     h_j += sum_k g_jk v_k          (applied after the whole path)
- * `scratch` holds n_context * size floats (the h_j steps), `gains` and `dots`
- * n_context floats each. */
+ * `path_rows[k]` is the row of the k-th path node (a worker's private copy for
+ * the top of the tree, see `path_row_pointers` in _kernels.pyx).  `scratch`
+ * holds n_context * size floats (the h_j steps), `gains` and `dots` n_context
+ * floats each. */
 HS_DISPATCH
 static double hs_sg_window_step(int size, float *const *context_rows, int n_context,
-                                float *inner_node_vectors, const int32_t *nodes, const uint8_t *codes,
+                                float *const *path_rows, const uint8_t *codes,
                                 int64_t length, float alpha, int compute_loss,
                                 float *scratch, float *gains, float *dots)
 {
@@ -328,10 +332,10 @@ static double hs_sg_window_step(int size, float *const *context_rows, int n_cont
     int j;
     memset(scratch, 0, (size_t)n_context * (size_t)size * sizeof(float));
     for (k = 0; k < length; k++) {
-        float *row = inner_node_vectors + (size_t)nodes[k] * (size_t)size;
+        float *row = path_rows[k];
         float target = (float)(1 - codes[k]);
         if (k + 1 < length)
-            hs_prefetch_row(inner_node_vectors + (size_t)nodes[k + 1] * (size_t)size, size);
+            hs_prefetch_row(path_rows[k + 1], size);
         for (j = 0; j < n_context; j += 4)
             hs_dots4(size, row, context_rows + j, n_context - j < 4 ? n_context - j : 4, dots + j);
         for (j = 0; j < n_context; j++)
@@ -349,10 +353,11 @@ static double hs_sg_window_step(int size, float *const *context_rows, int n_cont
 /* CBOW, one centre word (reference.cbow_step): hidden = mean (or sum) of the
  * context rows, one path step, then every context row gets the hidden step
  * (divided by the number of context words for the sum, as gensim does).
- * `hidden` and `hidden_grad` hold `size` floats each. */
+ * `path_rows` as for hs_sg_window_step; `hidden` and `hidden_grad` hold `size`
+ * floats each. */
 HS_DISPATCH
 static double hs_cbow_step(int size, float *const *context_rows, int n_context, int cbow_mean,
-                           float *inner_node_vectors, const int32_t *nodes, const uint8_t *codes,
+                           float *const *path_rows, const uint8_t *codes,
                            int64_t length, float alpha, int compute_loss,
                            float *hidden, float *hidden_grad)
 {
@@ -370,8 +375,8 @@ static double hs_cbow_step(int size, float *const *context_rows, int n_context, 
     for (k = 0; k < length; k += 4) {
         int64_t ahead;
         for (ahead = k + 4; ahead < k + 8 && ahead < length; ahead++)
-            hs_prefetch_row(inner_node_vectors + (size_t)nodes[ahead] * (size_t)size, size);
-        loss += hs_path_block(size, hidden, hidden_grad, inner_node_vectors, nodes + k, codes + k,
+            hs_prefetch_row(path_rows[ahead], size);
+        loss += hs_path_block(size, hidden, hidden_grad, path_rows + k, codes + k,
                               length - k < 4 ? (int)(length - k) : 4, alpha, compute_loss);
     }
     for (j = 0; j < n_context; j++)

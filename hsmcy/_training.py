@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 
@@ -31,6 +32,13 @@ __all__ = ["TrainingRun", "all_finite", "batch_edges", "check_weights", "sentine
 #: pair, wide-vector code) or ``"blas"`` (pair by pair, BLAS sdot/saxpy).  See
 #: ``hsmcy._kernels.KERNELS`` and docs/benchmarks.md.
 DEFAULT_KERNEL = "window"
+
+#: With several workers and the ``"window"`` kernel, each worker trains the top
+#: ``PRIVATE_TOP_LEVELS`` levels of the tree (at most ``2**levels - 1`` rows) on
+#: private copies and adds its change to the shared rows after every batch, so
+#: that the rows every path crosses do not bounce between the cores' caches
+#: (``hsmcy._kernels.train_batch``; measured in docs/benchmarks.md).  0 turns it off.
+PRIVATE_TOP_LEVELS = int(os.environ.get("HSMCY_TOP_LEVELS", "6"))
 
 
 def check_kernel(kernel):
@@ -204,6 +212,10 @@ class TrainingRun:
         self.path_offsets = np.ascontiguousarray(tree.path_offsets, dtype=np.int64)
         self.scratch_length = max(corpus.longest_sentence, 1)
         self.sentinel_nodes = sentinel_nodes(tree)
+        self.top_nodes = None
+        if self.workers > 1 and self.kernel == "window" and PRIVATE_TOP_LEVELS > 0:
+            self.top_nodes = _kernels.top_row_slots(self.path_nodes, self.path_codes, self.path_offsets,
+                                                    PRIVATE_TOP_LEVELS)
 
         self.loss_per_worker = [0.0] * self.workers
         self.words_seen = 0
@@ -312,6 +324,10 @@ class TrainingRun:
             hidden = np.zeros(size + 32, dtype=np.float32)[16:-16]
             hidden_grad = np.zeros(size + 32, dtype=np.float32)[16:-16]
             kept_words = np.zeros(self.scratch_length + 32, dtype=np.int32)[16:-16]
+            top_rows = top_rows_start = None
+            if self.top_nodes is not None:
+                top_rows = np.zeros((len(self.top_nodes) + 2, size), dtype=np.float32)[1:-1]
+                top_rows_start = np.zeros_like(top_rows)
             bounds = self.corpus.sentence_bounds
             while True:
                 batch = self._take_batch()
@@ -329,7 +345,7 @@ class TrainingRun:
                     self.window, self.shrink_windows, self.cbow_mean,
                     self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
                     self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
-                    _kernels.KERNELS[self.kernel],
+                    _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
                 )
                 with self._lock:
                     self.words_seen += seen

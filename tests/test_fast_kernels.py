@@ -236,3 +236,115 @@ def test_model_kernel_switch_and_bad_name(tmp_path):
     model.build_vocab(sentences)
     with pytest.raises(ValueError, match="kernel"):
         model.train(sentences, total_examples=len(sentences), epochs=1)
+
+
+# ------------------------------------------------- private copies of the top rows
+def top_rows_for(tree, size, levels):
+    slots = _kernels.top_row_slots(tree.path_nodes.astype(np.int32), tree.path_codes.astype(np.uint8),
+                                   tree.path_offsets.astype(np.int64), levels)
+    return slots, np.zeros((len(slots), size), np.float32), np.zeros((len(slots), size), np.float32)
+
+
+@pytest.mark.parametrize("levels", [1, 3, 6])
+def test_top_row_slots_give_each_top_node_its_own_slot(levels):
+    rng = np.random.default_rng(levels)
+    tree, _, _ = random_setup(rng, n_words=200)
+    slots, _, _ = top_rows_for(tree, 4, levels)
+    assert len(slots) == 2 ** levels - 1
+    used = slots[slots >= 0]
+    assert len(np.unique(used)) == len(used)  # one slot per node
+    # Every node within the top levels of some path is in the slot its codes name.
+    for leaf in range(tree.n_leaves):
+        nodes, codes = tree.path(leaf)
+        prefix = 0
+        for depth in range(min(levels, len(nodes))):
+            assert slots[2 ** depth - 1 + prefix] == nodes[depth]
+            prefix = 2 * prefix + int(codes[depth])
+    # ... and nothing else is: the slots hold exactly the nodes at depth < levels.
+    depth_of = tree.path_offsets[1:] - tree.path_offsets[:-1]
+    expected = {int(node) for leaf in range(tree.n_leaves)
+                for node in tree.path(leaf)[0][:min(levels, int(depth_of[leaf]))]}
+    assert set(used.tolist()) == expected
+
+
+@pytest.mark.parametrize("sg", [1, 0])
+@pytest.mark.parametrize("levels", [1, 4, 10])
+def test_private_top_rows_change_nothing_for_one_worker(sg, levels):
+    # One worker sees its own updates either way: the only difference is the
+    # float rounding of "shared + (private - start)" at the end of the batch.
+    rng = np.random.default_rng(100 + levels)
+    size = 33
+    tree, input_vectors, inner = random_setup(rng, n_words=60, size=size, scale=0.3)
+    keep = rng.uniform(0.3, 1.0, tree.n_leaves).astype(np.float32)
+    sentences = [rng.integers(0, tree.n_leaves, n).tolist() for n in (40, 3, 25, 60)]
+    plain = [input_vectors.copy(), inner.copy()]
+    expected = run_batch("window", sg, sentences, tree, *plain, keep, 4, True, True, 77)
+    top = top_rows_for(tree, size, levels)
+    bounds = np.concatenate([[0], np.cumsum([len(s) for s in sentences])]).astype(np.int64)
+    got = _kernels.train_batch(
+        sg, np.concatenate(sentences).astype(np.int32), bounds, keep, input_vectors, inner,
+        tree.path_nodes.astype(np.int32), tree.path_codes.astype(np.uint8), tree.path_offsets.astype(np.int64),
+        4, True, True, 0.05, 0.05, np.array([77], np.uint64), np.zeros(size, np.float32),
+        np.zeros(size, np.float32), np.zeros(60, np.int32), True, _kernels.KERNELS["window"], *top)
+    assert got[:2] == expected[:2]
+    assert got[2] == pytest.approx(expected[2], rel=1e-5)
+    assert_close(input_vectors, plain[0])
+    assert_close(inner, plain[1])
+    assert not np.array_equal(inner, random_setup(np.random.default_rng(100 + levels), 60, size, 0.3)[2])
+
+
+def test_private_top_rows_are_checked_before_training():
+    rng = np.random.default_rng(1)
+    size = 4
+    tree, input_vectors, inner = random_setup(rng, n_words=20, size=size)
+    slots, rows, start = top_rows_for(tree, size, 3)
+    args = (1, np.zeros(3, np.int32), np.array([0, 3], np.int64), np.ones(20, np.float32), input_vectors, inner,
+            tree.path_nodes.astype(np.int32), tree.path_codes.astype(np.uint8), tree.path_offsets.astype(np.int64),
+            2, True, True, 0.1, 0.1, np.zeros(1, np.uint64), np.zeros(size, np.float32),
+            np.zeros(size, np.float32), np.zeros(3, np.int32), False)
+    window = _kernels.KERNELS["window"]
+    before = inner.copy()
+    cases = [
+        ((window, slots[:-1], rows[:-1], start[:-1]), "2\\*\\*levels - 1"),
+        ((window, slots, rows[:-1], start), "top_rows must have shape"),
+        ((window, slots, rows, np.zeros((7, size + 1), np.float32)), "top_rows_start must have shape"),
+        ((window, slots, rows, None), "top_rows_start"),
+        ((window, np.where(slots >= 0, 10 ** 6, -1).astype(np.int32), rows, start), "out of range"),
+        ((window, np.full(7, -2, np.int32), rows, start), "out of range"),
+        ((_kernels.KERNELS["blas"], slots, rows, start), "window"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(ValueError, match=message):
+            _kernels.train_batch(*args, *extra)
+    np.testing.assert_array_equal(inner, before)
+
+
+def test_two_workers_use_private_top_rows_and_learn(monkeypatch):
+    import hsmcy
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(300)]
+    weights = 1.0 / np.arange(1, 301)
+    sentences = [list(rng.choice(words, size=20, p=weights / weights.sum())) for _ in range(600)]
+    original = _kernels.train_batch
+    cached_levels = set()
+
+    def recording_train_batch(*args):
+        top_nodes = args[20] if len(args) > 20 else None
+        cached_levels.add(0 if top_nodes is None else int(np.log2(len(top_nodes) + 1)))
+        return original(*args)
+
+    monkeypatch.setattr(_kernels, "train_batch", recording_train_batch)
+    losses = {}
+    for workers in (1, 2):
+        cached_levels.clear()
+        model = hsmcy.Word2Vec(vector_size=16, min_count=1, workers=workers, epochs=3, sg=1, seed=5,
+                               batch_words=500)
+        model.build_vocab(sentences)
+        model.train(sentences, total_examples=len(sentences), epochs=3, compute_loss=True)
+        losses[workers] = model.get_latest_training_loss() / model.corpus_total_words
+        assert np.all(np.isfinite(model.syn1))
+        # One worker keeps bit-for-bit reproducibility: no private rows.
+        assert cached_levels == ({0} if workers == 1 else {hsmcy._training.PRIVATE_TOP_LEVELS})
+    # Same data, same epochs: the two-worker run (private top rows) learns as well.
+    assert losses[2] == pytest.approx(losses[1], rel=0.05)
