@@ -223,6 +223,10 @@ def _new_token_index():
 def _finish_scan(token_index, buffer, bounds) -> RawScan:
     ids = buffer.finish()
     words = list(token_index)
+    # The index's default factory is its own __len__: a reference cycle that would
+    # keep every raw word alive until the cyclic garbage collector happens to run.
+    token_index.default_factory = None
+    token_index.clear()
     counts = np.zeros(len(words), dtype=np.int64)
     # Chunk by chunk: np.bincount converts its input to int64, i.e. a temporary
     # twice the size of the whole id buffer.

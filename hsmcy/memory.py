@@ -27,11 +27,34 @@ is unknown before the corpus is read).
 """
 from __future__ import annotations
 
+import ctypes
 import math
 
 from .corpus import _CHUNK_TOKENS
 
-__all__ = ["BYTES_PER_WORD", "estimate"]
+__all__ = ["BYTES_PER_WORD", "estimate", "return_free_memory"]
+
+
+def return_free_memory():
+    """Hand memory that Python has freed back to the operating system (glibc only).
+
+    ``build_vocab`` frees the raw-word table (one string and one dict entry per
+    distinct token, however rare) before the weights are allocated.  Those blocks
+    were small, so the C allocator keeps the freed space in its heap, and it would
+    still count in the process's resident size (and its peak) for the whole
+    training run.  ``malloc_trim`` returns the free pages; elsewhere this does nothing.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 # Python objects per vocabulary word at the peak of build_vocab, measured with
 # tests/memory_probe.py (words like "w123456"): the string (~56 B), three dicts

@@ -30,6 +30,7 @@ from . import corpus as corpus_io
 from . import inference
 from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
 from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
+from .memory import return_free_memory
 from .progress import TrainingProgress
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
@@ -313,6 +314,7 @@ class Word2Vec:
         self._encoded = scan.encode(remap)
         self._encoded_source = self._source_key(corpus_iterable, corpus_file)
         del scan, remap  # the raw word list (every type, however rare) goes before the weights come
+        return_free_memory()
         self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
         self.effective_min_count = int(vocabulary.counts.min())
         self._init_weights()
