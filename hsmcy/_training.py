@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from . import _kernels
+from .corpus import release_pages
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ DEFAULT_KERNEL = "window"
 #: that the rows every path crosses do not bounce between the cores' caches
 #: (``hsmcy._kernels.train_batch``; measured in docs/benchmarks.md).  0 turns it off.
 PRIVATE_TOP_LEVELS = int(os.environ.get("HSMCY_TOP_LEVELS", "6"))
+
+# How far behind the lowest batch in training a memory-mapped corpus is released
+# again after every batch (see TrainingRun._release_finished_pages): 4 MB, twice
+# the largest block the kernel maps at once (a 2 MB huge page).
+_RELEASE_BEHIND_TOKENS = 1 << 20
 
 
 def check_kernel(kernel):
@@ -227,6 +233,7 @@ class TrainingRun:
         self._next_batch = 0
         self._epoch = 0
         self._batch_done = np.zeros(self.n_batches, dtype=bool)
+        self._batch_in_flight = {}  # thread id -> batch being trained
         self._error = None
         if resume is not None:
             self._apply_resume_state(resume)
@@ -304,7 +311,22 @@ class TrainingRun:
                 return None
             batch = self._next_batch
             self._next_batch += 1
+            self._batch_in_flight[threading.get_ident()] = batch
             return batch
+
+    def _release_finished_pages(self):
+        """With a memory-mapped corpus: drop the pages behind every batch still in
+        training from this process's resident memory (``corpus.release_pages``).
+
+        Called under ``self._lock`` when a worker finishes its batch.  Reading one
+        page can map a whole multi-page block of the file (kernel fault-around),
+        including pages released before, so the last few MB behind the low-water
+        mark are released again each time; the cost is a page-table walk over them.
+        """
+        self._batch_in_flight.pop(threading.get_ident(), None)
+        first_open = min(self._batch_in_flight.values(), default=self._next_batch)
+        low = int(self.corpus.sentence_bounds[self.edges[min(first_open, self.n_batches)]])
+        release_pages(self.corpus.token_ids, max(low - _RELEASE_BEHIND_TOKENS, 0), low)
 
     def _check_finite_after_batch(self, epoch, batch, loss, scratch):
         """Cheap early warning: the rows every path crosses, and the worker's scratch."""
@@ -348,6 +370,7 @@ class TrainingRun:
                     _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
                 )
                 with self._lock:
+                    self._release_finished_pages()
                     self.words_seen += seen
                     self.words_trained += trained
                     self.loss_per_worker[worker] += loss
@@ -364,6 +387,7 @@ class TrainingRun:
 
     def _run_epoch(self, epoch):
         self._next_batch = 0
+        self._batch_in_flight.clear()
         if epoch != self._epoch:
             self._epoch = epoch
             self._batch_done[:] = False

@@ -7,7 +7,10 @@ turns provisional ids into vocabulary ids and drops the words that did not make 
 Training epochs then run on that buffer without any Python-level token work.
 
 The buffer lives in memory, or -- for corpora larger than RAM -- in a file that is
-memory-mapped (``buffer_path``).
+memory-mapped (``buffer_path``).  A mapped buffer is read chunk by chunk (and
+batch by batch in training), and each part's pages are released from the
+process once used (``release_pages``): they stay in the OS page cache, but the
+process's resident memory does not grow with the corpus.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 __all__ = ["EncodedCorpus", "RawScan", "scan_iterable", "scan_file", "encode_iterable", "encode_file",
-           "check_corpus_file", "check_corpus_iterable"]
+           "check_corpus_file", "check_corpus_iterable", "map_id_file", "release_pages", "chunks_of", "MappedIds"]
 
 # Tokens are appended to the id buffer in chunks of this many before they are
 # moved to a NumPy array (or flushed to the memory-mapped file).
@@ -35,13 +38,16 @@ class EncodedCorpus:
 
     Attributes
     ----------
-    token_ids : ndarray of int32 (possibly a read-only memmap)
+    token_ids : ndarray of int32 (possibly a read-only file mapping, ``map_id_file``)
     sentence_bounds : ndarray of int64, shape (n_sentences + 1,)
+    path : str or None
+        The file ``token_ids`` is mapped from, if any.
     """
 
-    def __init__(self, token_ids, sentence_bounds):
+    def __init__(self, token_ids, sentence_bounds, path=None):
         self.token_ids = token_ids
         self.sentence_bounds = sentence_bounds
+        self.path = path
 
     @property
     def n_sentences(self) -> int:
@@ -53,19 +59,75 @@ class EncodedCorpus:
 
     @property
     def longest_sentence(self) -> int:
-        return int(np.diff(self.sentence_bounds).max()) if self.n_sentences else 0
+        return max((int(lengths.max()) for lengths in self._sentence_lengths()), default=0)
+
+    def _sentence_lengths(self):
+        """Sentence lengths chunk by chunk (one np.diff of all bounds would be a
+        temporary of 8 bytes per sentence, held in the peak memory)."""
+        bounds = self.sentence_bounds
+        for start in range(0, len(bounds) - 1, _CHUNK_TOKENS):
+            yield np.diff(bounds[start:start + _CHUNK_TOKENS + 1])
 
     def check(self, vocab_size: int) -> None:
         """Raise ``ValueError`` unless every id is a valid row of a ``vocab_size`` vocabulary."""
         bounds = self.sentence_bounds
         if bounds.dtype != np.int64 or bounds.ndim != 1 or len(bounds) < 1 or bounds[0] != 0:
             raise ValueError("encoded corpus: sentence_bounds must be int64, starting at 0")
-        if np.any(np.diff(bounds) < 0) or bounds[-1] != len(self.token_ids):
+        if any(lengths.min() < 0 for lengths in self._sentence_lengths()) or bounds[-1] != len(self.token_ids):
             raise ValueError("encoded corpus: sentence_bounds must not decrease and must end at len(token_ids)")
         if self.token_ids.dtype != np.int32:
             raise ValueError("encoded corpus: token_ids must be int32")
-        if len(self.token_ids) and (self.token_ids.min() < 0 or self.token_ids.max() >= vocab_size):
-            raise ValueError(f"encoded corpus: word ids must lie in [0, {vocab_size})")
+        for start, chunk in chunks_of(self.token_ids):
+            if chunk.min() < 0 or chunk.max() >= vocab_size:
+                raise ValueError(f"encoded corpus: word ids must lie in [0, {vocab_size})")
+
+
+class MappedIds(np.ndarray):
+    """int32 ids memory-mapped from a file by ``map_id_file``; its views know the mapping too."""
+
+    def __array_finalize__(self, obj):
+        self.mapping = getattr(obj, "mapping", None)
+
+
+def map_id_file(path, length, writable=False) -> np.ndarray:
+    """The first ``length`` int32 ids of the file at ``path``, memory-mapped (a ``MappedIds``)."""
+    if length == 0:
+        return np.zeros(0, dtype=np.int32)
+    with open(path, "r+b" if writable else "rb") as handle:
+        mapping = mmap.mmap(handle.fileno(), length * 4, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    ids = np.frombuffer(mapping, dtype=np.int32).view(MappedIds)
+    ids.mapping = mapping
+    return ids
+
+
+def release_pages(ids, start, stop) -> None:
+    """Drop the pages of ``ids[start:stop]`` from this process's resident memory.
+
+    Only for ids mapped from a file (``MappedIds``); anything else is left alone.
+    Written pages are first written back to the file; all stay in the OS page
+    cache and are mapped again on the next access, so this changes no value, only
+    what counts towards the process's RSS.
+    """
+    mapping = ids.mapping if isinstance(ids, MappedIds) else None
+    if mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    mapping_start = np.frombuffer(mapping, dtype=np.uint8, count=1).ctypes.data
+    offset = ids.ctypes.data - mapping_start
+    first = (offset + max(start, 0) * ids.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
+    last = min(offset + min(stop, len(ids)) * ids.itemsize, len(mapping))
+    if last <= first:
+        return
+    if ids.flags.writeable:
+        mapping.flush(first, last - first)
+    mapping.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def chunks_of(ids, chunk=None):
+    """``(start, ids[start:start + chunk])`` over ``ids``, releasing each mapped chunk once used."""
+    chunk = chunk or _CHUNK_TOKENS
+    for start in range(0, len(ids), chunk):
+        yield start, ids[start:start + chunk]
+        release_pages(ids, start, start + chunk)
 
 
 class _IdBuffer:
@@ -105,7 +167,7 @@ class _IdBuffer:
             self._file.close()
             if self.length == 0:
                 return np.zeros(0, dtype=np.int32)
-            return np.memmap(self.path, dtype=np.int32, mode="r+", shape=(self.length,))
+            return map_id_file(self.path, self.length, writable=True)
         if not self._chunks:
             return np.zeros(0, dtype=np.int32)
         if len(self._chunks) == 1:
@@ -153,6 +215,7 @@ class RawScan:
         bound_cursor = 0   # first sentence bound not yet translated
         for start in range(0, len(ids), _CHUNK_TOKENS):
             chunk = remap[ids[start:start + _CHUNK_TOKENS]]
+            written_before = write
             keep = chunk >= 0
             # kept_before[i] = kept tokens before position start + i
             kept_before = np.zeros(len(chunk) + 1, dtype=np.int64)
@@ -164,11 +227,13 @@ class RawScan:
             kept = chunk[keep]
             ids[write:write + len(kept)] = kept
             write += len(kept)
+            release_pages(ids, written_before, write)
+            release_pages(ids, start, start + len(chunk))
         new_bounds[bound_cursor:] = write
-        if isinstance(ids, np.memmap):
-            ids.flush()
-            new_ids = np.memmap(ids.filename, dtype=np.int32, mode="r", shape=(write,)) if write else \
-                np.zeros(0, dtype=np.int32)
+        path = self.corpus.path if isinstance(ids, MappedIds) else None
+        if path is not None:
+            ids.mapping.flush()
+            new_ids = map_id_file(path, write)  # read-only from here on
         else:
             new_ids = ids
             if write < len(ids):
@@ -177,7 +242,7 @@ class RawScan:
                 except ValueError:
                     new_ids = ids[:write].copy()
         self.corpus = None  # the provisional buffer has been consumed
-        return EncodedCorpus(new_ids, new_bounds)
+        return EncodedCorpus(new_ids, new_bounds, path)
 
 
 def check_corpus_iterable(corpus_iterable, name="corpus_iterable", passes=1):
@@ -230,9 +295,9 @@ def _finish_scan(token_index, buffer, bounds) -> RawScan:
     counts = np.zeros(len(words), dtype=np.int64)
     # Chunk by chunk: np.bincount converts its input to int64, i.e. a temporary
     # twice the size of the whole id buffer.
-    for start in range(0, len(ids), _CHUNK_TOKENS):
-        counts += np.bincount(ids[start:start + _CHUNK_TOKENS], minlength=len(words))
-    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy())
+    for _, chunk in chunks_of(ids):
+        counts += np.bincount(chunk, minlength=len(words))
+    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
     return RawScan(words, counts, corpus)
 
 
@@ -312,7 +377,9 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
         bounds.append(buffer.length + len(buffer.current))
         buffer.flush_if_large()
     ids = buffer.finish()
-    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy())
+    if buffer.path is not None and len(ids):
+        ids = map_id_file(buffer.path, len(ids))  # read-only
+    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
 
 
 def encode_iterable(corpus_iterable, word_index, buffer_path=None) -> EncodedCorpus:

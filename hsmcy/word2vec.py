@@ -27,7 +27,6 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from . import inference
 from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
 from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .memory import return_free_memory
@@ -788,6 +787,7 @@ class Word2Vec:
         -------
         ndarray of float64, one score per sentence (at most ``total_sentences``).
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.score(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
 
     def score_words(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2, report_delay=1):
@@ -800,6 +800,7 @@ class Word2Vec:
         total_sentences, chunksize, queue_factor, report_delay :
             As in :meth:`score`.
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.score_words(self, sentences, total_sentences, chunksize, queue_factor, report_delay)
 
     def predict_output_word(self, context_words_list, topn=10):
@@ -817,6 +818,7 @@ class Word2Vec:
         topn : int, default 10
             How many words to return.
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.predict_output_word(self, context_words_list, topn)
 
     def log_prob(self, word, context):
@@ -829,6 +831,7 @@ class Word2Vec:
         context : list of str
             Context words; their mean (``cbow_mean=1``) or sum is the hidden vector.
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.log_prob(self, word, context)
 
     def predict_proba(self, context):
@@ -839,6 +842,7 @@ class Word2Vec:
         context : list of str
             Context words (unknown ones ignored).
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.predict_proba(self, context)
 
     def log_prob_ids(self, word_ids, context_ids):
@@ -851,6 +855,7 @@ class Word2Vec:
         context_ids : array_like of int, shape (n, c)
             Context word ids per row; ``-1`` marks padding.
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.log_prob_ids(self, word_ids, context_ids)
 
     def predict_proba_ids(self, context_ids):
@@ -861,6 +866,7 @@ class Word2Vec:
         context_ids : array_like of int, shape (n, c)
             Context word ids per row; ``-1`` marks padding.
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.predict_proba_ids(self, context_ids)
 
     def predict_output_word_ids(self, context_ids, topn=10):
@@ -873,6 +879,7 @@ class Word2Vec:
         topn : int, default 10
             Words per row.
         """
+        from . import inference  # on first use (see hsmcy/__init__.py)
         return inference.predict_output_word_ids(self, context_ids, topn)
 
 

@@ -35,7 +35,7 @@ def test_file_and_mmap_buffer(tmp_path, monkeypatch):
     path = tmp_path / "c.txt"
     path.write_text(text)
     scan = corpus_io.scan_file(path, buffer_path=tmp_path / "buffer.int32")
-    assert isinstance(scan.corpus.token_ids, np.memmap)
+    assert isinstance(scan.corpus.token_ids, corpus_io.MappedIds)
     assert scan.corpus.n_sentences == 3 and scan.corpus.n_words == 10
     vocabulary, remap = Vocabulary.from_raw_counts(scan.words, scan.counts, min_count=2)
     encoded = scan.encode(remap)
