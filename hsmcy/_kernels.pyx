@@ -28,6 +28,7 @@ import numpy as np
 cdef extern from "_simd.h" nogil:
     const char* HS_DISPATCH_NAME
     void hs_prefetch_row(const float* row, int size)
+    void hs_prefetch_path(const int32_t* nodes, const uint8_t* codes)
     float hs_sigmoid(float x)
     double hs_path_step(int size, const float* hidden, float* hidden_grad,
                         float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
@@ -81,7 +82,7 @@ cdef struct Scratch:
 # depth d whose path so far has codes c_0 .. c_{d-1} lives in slot
 # 2^d - 1 + (c_0 c_1 .. c_{d-1} read as a binary number): no lookup table needed.
 
-cdef int path_row_pointers(const int32_t* nodes, const uint8_t* codes, int64_t length,
+cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, int64_t length,
                            float* inner_node_vectors, int size, Scratch* scratch) noexcept nogil:
     """Fill ``scratch.path_rows`` with the row of each path node, private copy or shared.
 
@@ -157,9 +158,13 @@ cdef double sg_sentence(
         start = path_offsets[words[centre]]
         length = path_offsets[words[centre] + 1] - start
         if kernel == KERNEL_WINDOW:
-            # The next centre word's window brings in at most one new context row.
+            # The next centre word's window brings in at most one new context row,
+            # and its path is a random place in the path arrays.
             if centre + window + 1 < n_words:
                 hs_prefetch_row(&input_vectors[words[centre + window + 1], 0], size)
+            if centre + 1 < n_words:
+                hs_prefetch_path(&path_nodes[path_offsets[words[centre + 1]]],
+                                 &path_codes[path_offsets[words[centre + 1]]])
             n_context = 0
             for context in range(low, high):
                 if context != centre:

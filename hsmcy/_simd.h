@@ -263,6 +263,13 @@ HS_INLINE void hs_prefetch_row(const float *row, int size)
     __builtin_prefetch(end - 1, 1, 3);
 }
 
+/* The first cache line of a path's node ids and codes (a path rarely needs more). */
+HS_INLINE void hs_prefetch_path(const int32_t *nodes, const uint8_t *codes)
+{
+    __builtin_prefetch(nodes, 0, 3);
+    __builtin_prefetch(codes, 0, 3);
+}
+
 /* ------------------------------------------------------------------- steps */
 
 /* Path nodes k0 .. k0 + count - 1 (count <= 4) of one path step.  The nodes of a
