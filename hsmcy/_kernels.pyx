@@ -277,6 +277,7 @@ def train_batch(
     const int32_t[::1] top_nodes=None,
     float[:, ::1] top_rows=None,
     float[:, ::1] top_rows_start=None,
+    int64_t top_sync_words=1024,
 ):
     """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``.
 
@@ -292,13 +293,15 @@ def train_batch(
 
     With ``top_nodes`` (from ``top_row_slots``; ``KERNEL_WINDOW`` only) the batch
     trains the top levels of the tree on the worker's private copies
-    ``top_rows`` and adds their change to ``inner_node_vectors`` at the end;
-    ``top_rows_start`` is scratch of the same shape.
+    ``top_rows`` and adds their change to ``inner_node_vectors`` (then reloads
+    the copies, which brings in the other workers' changes) after every
+    ``top_sync_words`` words read and at the end; ``top_rows_start`` is scratch
+    of the same shape.
     """
     cdef int size = input_vectors.shape[1]
     cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
     cdef int64_t total_words = sentence_bounds[n_sentences] - sentence_bounds[0]
-    cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0
+    cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0, synced_at = 0
     cdef int32_t word
     cdef float alpha, keep
     cdef double loss = 0.0
@@ -355,6 +358,12 @@ def train_batch(
                 n_kept += 1
             words_seen += sentence_bounds[sentence + 1] - sentence_bounds[sentence]
             words_trained += n_kept
+            if top_levels and words_seen - synced_at >= top_sync_words:
+                # Merge often: the top rows change with every centre word, and
+                # copies that ignore the other workers for long train worse.
+                merge_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
+                copy_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
+                synced_at = words_seen
             if n_kept < 2:
                 continue
             if sg:

@@ -40,6 +40,8 @@ DEFAULT_KERNEL = "window"
 #: that the rows every path crosses do not bounce between the cores' caches
 #: (``hsmcy._kernels.train_batch``; measured in docs/benchmarks.md).  0 turns it off.
 PRIVATE_TOP_LEVELS = int(os.environ.get("HSMCY_TOP_LEVELS", "6"))
+#: ... and merges them with the shared rows every this many words it reads.
+PRIVATE_TOP_SYNC_WORDS = int(os.environ.get("HSMCY_TOP_SYNC_WORDS", "1024"))
 
 # How far behind the lowest batch in training a memory-mapped corpus is released
 # again after every batch (see TrainingRun._release_finished_pages): 4 MB, twice
@@ -368,6 +370,7 @@ class TrainingRun:
                     self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
                     self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
                     _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
+                    PRIVATE_TOP_SYNC_WORDS,
                 )
                 with self._lock:
                     self._release_finished_pages()

@@ -115,7 +115,10 @@ class Word2Vec:
         gensim's ``trim_rule(word, count, min_count)`` vocabulary hook.
     corpus_buffer : str or PathLike, optional
         Keep the encoded corpus (4 bytes per token) in this file, memory-mapped,
-        instead of in RAM: for corpora larger than memory.
+        instead of in RAM: for corpora larger than memory.  A directory means a file
+        ``hsmcy-corpus.int32`` inside it.  The file is read chunk by chunk and batch
+        by batch, and the pages already used are released, so the process's resident
+        memory does not grow with the corpus (the OS page cache may still hold them).
     null_word, hashfxn, ns_exponent, comment :
         Accepted for signature compatibility with gensim; they do not affect
         hierarchical-softmax training (``null_word`` must be 0).

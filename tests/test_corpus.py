@@ -1,4 +1,7 @@
 """Reading and encoding corpora once: provisional ids, remapping, memory-mapped buffers."""
+import mmap
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,3 +60,77 @@ def test_check_rejects_out_of_range_ids():
     encoded = corpus_io.EncodedCorpus(np.array([0, 5], dtype=np.int32), np.array([0, 2], dtype=np.int64))
     with pytest.raises(ValueError, match="word ids"):
         encoded.check(3)
+
+
+# ------------------------------------------------ memory-mapped buffers leave the RSS
+def resident_kib(path):
+    """Resident KiB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, current = 0, None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and not line.startswith(("Rss", "Size")):
+                current = fields[5] if len(fields) > 5 else None
+            elif line.startswith("Rss:") and current == str(path):
+                total += int(fields[1])
+    return total
+
+
+needs_smaps = pytest.mark.skipif(not os.path.exists("/proc/self/smaps") or not hasattr(mmap, "MADV_DONTNEED"),
+                                 reason="needs Linux /proc/self/smaps and madvise")
+
+
+@needs_smaps
+def test_release_pages_drops_mapped_pages_and_keeps_values(tmp_path):
+    path = tmp_path / "ids.int32"
+    expected = np.arange(4_000_000, dtype=np.int32) % 1000
+    expected.tofile(path)
+    ids = corpus_io.map_id_file(path, len(expected))
+    assert int(ids.sum()) == int(expected.sum())
+    assert resident_kib(path) > 10_000            # reading maps the file's 16 MB
+    corpus_io.release_pages(ids, 0, len(ids))
+    assert resident_kib(path) < 1_000
+    for start, chunk in corpus_io.chunks_of(ids):   # chunk by chunk: never the whole file
+        assert np.array_equal(chunk, expected[start:start + len(chunk)])
+        assert resident_kib(path) < 6_000
+    assert resident_kib(path) < 3_000
+
+
+def test_release_pages_leaves_memory_that_is_not_a_file_alone():
+    # Anonymous memory has no file to come back from: dropping its pages would zero it.
+    anonymous = np.frombuffer(mmap.mmap(-1, 1 << 20), dtype=np.int32)
+    anonymous[:] = 7
+    plain = np.full(1 << 18, 7, dtype=np.int32)
+    for ids in (anonymous, plain):
+        corpus_io.release_pages(ids, 0, len(ids))
+        assert np.all(ids == 7)
+
+
+def test_training_releases_every_batch_of_a_mapped_corpus(tmp_path, monkeypatch):
+    import hsmcy
+    from hsmcy import _training
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(200)]
+    sentences = [list(rng.choice(words, size=15)) for _ in range(2000)]
+    released = []
+    original = _training.release_pages
+
+    def recording_release(ids, start, stop):
+        if isinstance(ids, corpus_io.MappedIds):
+            released.append((start, stop))
+        return original(ids, start, stop)
+
+    monkeypatch.setattr(_training, "release_pages", recording_release)
+    monkeypatch.setattr(_training, "_RELEASE_BEHIND_TOKENS", 1000)
+    model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, epochs=2, batch_words=500,
+                           corpus_buffer=tmp_path)
+    model.build_vocab(sentences)
+    model.train(sentences, total_examples=len(sentences), epochs=2)
+    n_words = model.corpus_total_words
+    assert released and max(stop for _, stop in released) == n_words
+    # Every token lies in some released range (with a lag of at most 1000 tokens).
+    covered = np.zeros(n_words, dtype=bool)
+    for start, stop in released:
+        covered[start:stop] = True
+    assert covered.all()

@@ -269,7 +269,8 @@ def test_top_row_slots_give_each_top_node_its_own_slot(levels):
 
 @pytest.mark.parametrize("sg", [1, 0])
 @pytest.mark.parametrize("levels", [1, 4, 10])
-def test_private_top_rows_change_nothing_for_one_worker(sg, levels):
+@pytest.mark.parametrize("sync_words", [7, 1024])
+def test_private_top_rows_change_nothing_for_one_worker(sg, levels, sync_words):
     # One worker sees its own updates either way: the only difference is the
     # float rounding of "shared + (private - start)" at the end of the batch.
     rng = np.random.default_rng(100 + levels)
@@ -285,7 +286,7 @@ def test_private_top_rows_change_nothing_for_one_worker(sg, levels):
         sg, np.concatenate(sentences).astype(np.int32), bounds, keep, input_vectors, inner,
         tree.path_nodes.astype(np.int32), tree.path_codes.astype(np.uint8), tree.path_offsets.astype(np.int64),
         4, True, True, 0.05, 0.05, np.array([77], np.uint64), np.zeros(size, np.float32),
-        np.zeros(size, np.float32), np.zeros(60, np.int32), True, _kernels.KERNELS["window"], *top)
+        np.zeros(size, np.float32), np.zeros(60, np.int32), True, _kernels.KERNELS["window"], *top, sync_words)
     assert got[:2] == expected[:2]
     assert got[2] == pytest.approx(expected[2], rel=1e-5)
     assert_close(input_vectors, plain[0])
