@@ -51,7 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path("/tmp/hsmcy_bench")
-DEFAULT_TOKENS = 2_000_000
+DEFAULT_TOKENS = 4_000_000
 PARAMS = dict(vector_size=100, window=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, seed=1)
 IMPLEMENTATIONS = ["hsmcy", "hsmcy-mmap", "hsmcy-blas", "gensim", "gensim-file", "fasttext"]
 

@@ -76,14 +76,15 @@ cdef struct Scratch:
 # ------------------------------------------------- private copies of the top rows
 # Every path starts at the root, so with several workers the top rows of the tree
 # are written by all of them all the time, and their cache lines travel between
-# the cores at every write.  A worker can instead train a batch on private copies
-# of the top levels and add its change to the shared rows at the end of the batch
-# (Vuurens et al. 2016, "Efficient parallel learning of word2vec").  A node at
+# the cores at every write.  A worker can instead train on private copies of the
+# top levels and add its change to the shared rows every ~1,000 words (Vuurens et
+# al. 2016, "Efficient parallel learning of word2vec"; merging only once per
+# 10,000-word batch measurably hurt the vectors: docs/benchmarks.md).  A node at
 # depth d whose path so far has codes c_0 .. c_{d-1} lives in slot
 # 2^d - 1 + (c_0 c_1 .. c_{d-1} read as a binary number): no lookup table needed.
 
 cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, int64_t length,
-                           float* inner_node_vectors, int size, Scratch* scratch) noexcept nogil:
+                                  float* inner_node_vectors, int size, Scratch* scratch) noexcept nogil:
     """Fill ``scratch.path_rows`` with the row of each path node, private copy or shared.
 
     Returns -1 if the buffer could not be grown (out of memory), else 0."""
@@ -108,7 +109,7 @@ cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, in
 
 cdef void copy_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
                         float[:, ::1] top_rows, float[:, ::1] top_rows_start) noexcept nogil:
-    """Private copies := shared rows, remembered as the batch's starting point."""
+    """Private copies := shared rows, remembered as the starting point of the next merge."""
     cdef Py_ssize_t slot, size = inner_node_vectors.shape[1]
     for slot in range(top_nodes.shape[0]):
         if top_nodes[slot] >= 0:
@@ -118,8 +119,8 @@ cdef void copy_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top
 
 cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
                          float[:, ::1] top_rows, float[:, ::1] top_rows_start) noexcept nogil:
-    """Shared rows += this batch's change to the private copies (other workers'
-    changes made meanwhile are kept: each worker adds only its own)."""
+    """Shared rows += the change to the private copies since the last copy (other
+    workers' changes made meanwhile are kept: each worker adds only its own)."""
     cdef Py_ssize_t slot, i, size = inner_node_vectors.shape[1]
     cdef int32_t node
     for slot in range(top_nodes.shape[0]):
