@@ -411,6 +411,8 @@ def top_row_slots(const int32_t[::1] path_nodes, const uint8_t[::1] path_codes,
 
     The node at depth d reached by codes c_0 .. c_{d-1} goes to slot
     ``2**d - 1 + int(c_0 .. c_{d-1} in binary)`` (``path_row_pointers``)."""
+    if not 1 <= levels <= 16:
+        raise ValueError(f"levels must be in [1, 16] (2**levels - 1 rows per worker), got {levels}")
     slots = np.full((1 << levels) - 1, -1, dtype=np.int32)
     cdef int32_t[::1] view = slots
     cdef Py_ssize_t leaf, k, start, length

@@ -39,9 +39,21 @@ DEFAULT_KERNEL = "window"
 #: private copies and adds its change to the shared rows after every batch, so
 #: that the rows every path crosses do not bounce between the cores' caches
 #: (``hsmcy._kernels.train_batch``; measured in docs/benchmarks.md).  0 turns it off.
-PRIVATE_TOP_LEVELS = int(os.environ.get("HSMCY_TOP_LEVELS", "6"))
+def _setting(name, default, low, high):
+    """An integer from the environment variable ``name`` (for experiments), checked."""
+    text = os.environ.get(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValueError(f"environment variable {name} must be an integer in [{low}, {high}], got {text!r}")
+    return value
+
+
+PRIVATE_TOP_LEVELS = _setting("HSMCY_TOP_LEVELS", 6, 0, 16)
 #: ... and merges them with the shared rows every this many words it reads.
-PRIVATE_TOP_SYNC_WORDS = int(os.environ.get("HSMCY_TOP_SYNC_WORDS", "1024"))
+PRIVATE_TOP_SYNC_WORDS = _setting("HSMCY_TOP_SYNC_WORDS", 1024, 1, 1 << 40)
 
 # How far behind the lowest batch in training a memory-mapped corpus is released
 # again after every batch (see TrainingRun._release_finished_pages): 4 MB, twice
@@ -236,6 +248,7 @@ class TrainingRun:
         self._epoch = 0
         self._batch_done = np.zeros(self.n_batches, dtype=bool)
         self._batch_in_flight = {}  # thread id -> batch being trained
+        self._released_to = 0       # corpus tokens released so far this epoch (mapped corpus)
         self._error = None
         if resume is not None:
             self._apply_resume_state(resume)
@@ -328,7 +341,10 @@ class TrainingRun:
         self._batch_in_flight.pop(threading.get_ident(), None)
         first_open = min(self._batch_in_flight.values(), default=self._next_batch)
         low = int(self.corpus.sentence_bounds[self.edges[min(first_open, self.n_batches)]])
-        release_pages(self.corpus.token_ids, max(low - _RELEASE_BEHIND_TOKENS, 0), low)
+        # From the last low-water mark on (the mark can jump by several batches).
+        start = max(min(self._released_to, low) - _RELEASE_BEHIND_TOKENS, 0)
+        release_pages(self.corpus.token_ids, start, low)
+        self._released_to = low
 
     def _check_finite_after_batch(self, epoch, batch, loss, scratch):
         """Cheap early warning: the rows every path crosses, and the worker's scratch."""
@@ -391,6 +407,7 @@ class TrainingRun:
     def _run_epoch(self, epoch):
         self._next_batch = 0
         self._batch_in_flight.clear()
+        self._released_to = 0
         if epoch != self._epoch:
             self._epoch = epoch
             self._batch_done[:] = False

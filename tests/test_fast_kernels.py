@@ -349,3 +349,22 @@ def test_two_workers_use_private_top_rows_and_learn(monkeypatch):
         assert cached_levels == ({0} if workers == 1 else {hsmcy._training.PRIVATE_TOP_LEVELS})
     # Same data, same epochs: the two-worker run (private top rows) learns as well.
     assert losses[2] == pytest.approx(losses[1], rel=0.05)
+
+
+def test_top_row_slots_refuse_unreasonable_levels():
+    tree, _, _ = random_setup(np.random.default_rng(0), n_words=10)
+    for levels in (0, 17, -1):
+        with pytest.raises(ValueError, match="levels"):
+            top_rows_for(tree, 4, levels)
+
+
+def test_private_row_settings_are_checked(monkeypatch):
+    from hsmcy import _training
+    monkeypatch.setenv("HSMCY_TOP_LEVELS", "lots")
+    with pytest.raises(ValueError, match="HSMCY_TOP_LEVELS"):
+        _training._setting("HSMCY_TOP_LEVELS", 6, 0, 16)
+    monkeypatch.setenv("HSMCY_TOP_LEVELS", "40")
+    with pytest.raises(ValueError, match="HSMCY_TOP_LEVELS"):
+        _training._setting("HSMCY_TOP_LEVELS", 6, 0, 16)
+    monkeypatch.setenv("HSMCY_TOP_LEVELS", "3")
+    assert _training._setting("HSMCY_TOP_LEVELS", 6, 0, 16) == 3
