@@ -483,6 +483,12 @@ def _row_pointers(float[:, ::1] rows, const int32_t[::1] ids):
     return pointers
 
 
+def _step_pointers(input_vectors, inner_node_vectors, nodes, codes, context_words):
+    """Checked addresses of a single-step twin's context rows and path rows."""
+    _check_twin_path(inner_node_vectors, nodes, codes, input_vectors.shape[1])
+    return _context_pointers(input_vectors, context_words), _row_pointers(inner_node_vectors, nodes)
+
+
 def sg_window_step(
     float[:, ::1] input_vectors,
     float[:, ::1] inner_node_vectors,
@@ -495,13 +501,11 @@ def sg_window_step(
     place and returns the loss.  See ``reference.sg_window_step``."""
     cdef int size = input_vectors.shape[1]
     cdef int n_context = context_words.shape[0]
-    _check_twin_path(inner_node_vectors, nodes, codes, size)
-    pointers_array = _context_pointers(input_vectors, context_words)
+    pointers_array, rows_array = _step_pointers(input_vectors, inner_node_vectors, nodes, codes, context_words)
     cdef size_t[::1] pointers = pointers_array
+    cdef size_t[::1] rows = rows_array
     if nodes.shape[0] == 0:
         return 0.0
-    rows_array = _row_pointers(inner_node_vectors, nodes)
-    cdef size_t[::1] rows = rows_array
     cdef float[::1] steps = np.zeros(n_context * size, dtype=np.float32)
     cdef float[::1] gains = np.zeros(n_context, dtype=np.float32)
     cdef float[::1] dots = np.zeros(n_context, dtype=np.float32)
@@ -525,13 +529,11 @@ def cbow_step(
     """``hs_cbow_step`` for one centre word (for tests): updates both arrays in place
     and returns the loss.  See ``reference.cbow_step``."""
     cdef int size = input_vectors.shape[1]
-    _check_twin_path(inner_node_vectors, nodes, codes, size)
-    pointers_array = _context_pointers(input_vectors, context_words)
+    pointers_array, rows_array = _step_pointers(input_vectors, inner_node_vectors, nodes, codes, context_words)
     cdef size_t[::1] pointers = pointers_array
+    cdef size_t[::1] rows = rows_array
     if nodes.shape[0] == 0:
         return 0.0
-    rows_array = _row_pointers(inner_node_vectors, nodes)
-    cdef size_t[::1] rows = rows_array
     cdef float[::1] hidden = np.zeros(size, dtype=np.float32)
     cdef float[::1] hidden_grad = np.zeros(size, dtype=np.float32)
     cdef double loss

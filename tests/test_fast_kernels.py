@@ -151,7 +151,8 @@ def test_step_twins_refuse_bad_ids():
 
 
 # ------------------------------------------------------------ whole batches
-def run_batch(kernel, sg, sentences, tree, input_vectors, inner, keep, window, shrink, cbow_mean, seed):
+def run_batch(kernel, sg, sentences, tree, input_vectors, inner, keep, window, shrink, cbow_mean, seed, *top_rows):
+    """``train_batch`` on ``sentences``; ``top_rows``: the optional private-row arguments."""
     token_ids = np.concatenate([np.asarray(s, dtype=np.int32) for s in sentences])
     bounds = np.concatenate([[0], np.cumsum([len(s) for s in sentences])]).astype(np.int64)
     size = input_vectors.shape[1]
@@ -160,7 +161,7 @@ def run_batch(kernel, sg, sentences, tree, input_vectors, inner, keep, window, s
         sg, token_ids, bounds, keep, input_vectors, inner, tree.path_nodes.astype(np.int32),
         tree.path_codes.astype(np.uint8), tree.path_offsets.astype(np.int64), window, shrink, cbow_mean,
         0.05, 0.05, rng_state, np.zeros(size, np.float32), np.zeros(size, np.float32),
-        np.zeros(max(map(len, sentences)), np.int32), True, _kernels.KERNELS[kernel])
+        np.zeros(max(map(len, sentences)), np.int32), True, _kernels.KERNELS[kernel], *top_rows)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -281,12 +282,7 @@ def test_private_top_rows_change_nothing_for_one_worker(sg, levels, sync_words):
     plain = [input_vectors.copy(), inner.copy()]
     expected = run_batch("window", sg, sentences, tree, *plain, keep, 4, True, True, 77)
     top = top_rows_for(tree, size, levels)
-    bounds = np.concatenate([[0], np.cumsum([len(s) for s in sentences])]).astype(np.int64)
-    got = _kernels.train_batch(
-        sg, np.concatenate(sentences).astype(np.int32), bounds, keep, input_vectors, inner,
-        tree.path_nodes.astype(np.int32), tree.path_codes.astype(np.uint8), tree.path_offsets.astype(np.int64),
-        4, True, True, 0.05, 0.05, np.array([77], np.uint64), np.zeros(size, np.float32),
-        np.zeros(size, np.float32), np.zeros(60, np.int32), True, _kernels.KERNELS["window"], *top, sync_words)
+    got = run_batch("window", sg, sentences, tree, input_vectors, inner, keep, 4, True, True, 77, *top, sync_words)
     assert got[:2] == expected[:2]
     assert got[2] == pytest.approx(expected[2], rel=1e-5)
     assert_close(input_vectors, plain[0])
