@@ -332,33 +332,68 @@ def scan_iterable(corpus_iterable, buffer_path=None, progress_per=100_000) -> Ra
     return _finish_scan(token_index, buffer, bounds)
 
 
-def _file_lines(path):
-    """Lines of a UTF-8 text file; invalid bytes become U+FFFD instead of failing."""
-    with open(path, "r", encoding="utf-8", errors="replace", newline=None) as handle:
-        yield from handle
+# Bytes read from a corpus file at a time.
+_READ_BYTES = 1 << 20
+
+
+def _scan_pieces(handle, table, buffer, bounds):
+    """Feed a binary file to a ``TokenTable`` piece by piece; ids into ``buffer``, ends into ``bounds``."""
+    pending = b""
+    while True:
+        piece = handle.read(_READ_BYTES)
+        text = pending + piece if pending else piece
+        ids, ends, consumed = table.scan(text, not piece)
+        ends += buffer.length + len(buffer.current)
+        buffer.current.frombytes(memoryview(ids).cast("B"))
+        bounds.frombytes(memoryview(ends).cast("B"))
+        buffer.flush_if_large()
+        pending = text[consumed:]
+        if not piece:
+            return
+
+
+def _merge_equal_words(words, counts, ids):
+    """Give one provisional id to distinct byte strings that decode to the same word.
+
+    Only invalid UTF-8 can cause this (``b"\\xff"`` and ``b"\\xfe"`` both decode to
+    U+FFFD).  The first appearance keeps its place, as in the Python reader.
+    """
+    first_id = {}
+    remap = np.empty(len(words), dtype=np.int32)
+    for provisional, word in enumerate(words):
+        remap[provisional] = first_id.setdefault(word, len(first_id))
+    merged_counts = np.zeros(len(first_id), dtype=np.int64)
+    np.add.at(merged_counts, remap, counts)
+    for start, chunk in chunks_of(ids):
+        ids[start:start + len(chunk)] = remap[chunk]
+    return list(first_id), merged_counts
 
 
 def scan_file(corpus_file, buffer_path=None) -> RawScan:
-    """Count and encode a text file: one sentence per line, tokens separated by whitespace."""
+    """Count and encode a text file: one sentence per line, tokens separated by whitespace.
+
+    The tokens are those of ``line.split()`` over the file read as UTF-8 (invalid
+    bytes become U+FFFD) with universal newlines; the splitting and counting run in
+    compiled code (``hsmcy._text``).
+    """
+    from hsmcy._text import TokenTable
+
     path = check_corpus_file(corpus_file)
-    token_index = _new_token_index()
-    lookup = token_index.__getitem__
+    table = TokenTable()
     buffer = _IdBuffer(buffer_path)
     bounds = array("q", [0])
-    ids = buffer.current
     try:
-        for line in _file_lines(path):
-            tokens = line.split()
-            if not tokens:
-                continue
-            ids.extend(map(lookup, tokens))
-            bounds.append(buffer.length + len(ids))
-            if len(ids) >= _CHUNK_TOKENS:
-                buffer.flush_if_large()
-                ids = buffer.current
+        with open(path, "rb") as handle:
+            _scan_pieces(handle, table, buffer, bounds)
     except OSError as error:
         raise ValueError(f"corpus_file {path!r} could not be read: {error}") from error
-    return _finish_scan(token_index, buffer, bounds)
+    ids = buffer.finish()
+    words, counts = table.words(), table.counts()
+    del table
+    if len(set(words)) < len(words):
+        words, counts = _merge_equal_words(words, counts, ids)
+    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
+    return RawScan(words, counts, corpus)
 
 
 def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
@@ -389,9 +424,7 @@ def encode_iterable(corpus_iterable, word_index, buffer_path=None) -> EncodedCor
 
 
 def encode_file(corpus_file, word_index, buffer_path=None) -> EncodedCorpus:
-    """Encode a text file with the vocabulary ``word_index`` (word -> id)."""
-    path = check_corpus_file(corpus_file)
-    try:
-        return _encode_tokens((line.split() for line in _file_lines(path)), word_index, buffer_path)
-    except OSError as error:
-        raise ValueError(f"corpus_file {path!r} could not be read: {error}") from error
+    """Encode a text file with the vocabulary ``word_index`` (word -> id), dropping unknown words."""
+    scan = scan_file(corpus_file, buffer_path)
+    remap = np.fromiter((word_index.get(word, -1) for word in scan.words), dtype=np.int32, count=len(scan.words))
+    return scan.encode(remap)

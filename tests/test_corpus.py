@@ -134,3 +134,82 @@ def test_training_releases_every_batch_of_a_mapped_corpus(tmp_path, monkeypatch)
     for start, stop in released:
         covered[start:stop] = True
     assert covered.all()
+
+
+# ---------------------------------------------------------------- the compiled file reader
+# scan_file splits raw bytes in C (hsmcy._text); its contract is the Python reader below.
+
+def python_reader_sentences(path):
+    """What ``line.split()`` gives over the file read as UTF-8 text, errors replaced."""
+    with open(path, encoding="utf-8", errors="replace", newline=None) as handle:
+        return [line.split() for line in handle if line.split()]
+
+
+def scanned_sentences(scan):
+    ids, bounds = np.asarray(scan.corpus.token_ids), scan.corpus.sentence_bounds
+    return [[scan.words[i] for i in ids[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def assert_reads_like_python(path, scan):
+    expected = python_reader_sentences(path)
+    assert scanned_sentences(scan) == expected
+    assert len(set(scan.words)) == len(scan.words)
+    occurrences = {}
+    for sentence in expected:
+        for word in sentence:
+            occurrences[word] = occurrences.get(word, 0) + 1
+    assert scan.words == list(occurrences)   # provisional ids in order of first appearance
+    assert scan.counts.tolist() == list(occurrences.values())
+
+
+def test_reader_splits_on_exactly_the_characters_str_split_does(tmp_path):
+    # Every code point between two letters: a space splits "a?b" in two, anything else does not.
+    path = tmp_path / "every_code_point.txt"
+    with open(path, "wb") as handle:
+        for code in range(0x110000):
+            if 0xD800 <= code < 0xE000:
+                continue   # surrogates cannot be encoded
+            handle.write(b"a" + chr(code).encode() + b"b ")
+            if code % 64 == 63:
+                handle.write(b"\n")
+    assert_reads_like_python(path, corpus_io.scan_file(path))
+
+
+PIECES = [b"a", b"b", b"ab", "é".encode(), "日本".encode(), b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1f",
+          b"\n", b"\r", b"\r\n", b"\n\n", "\u00a0".encode(), "\u0085".encode(), "\u2000".encode(),
+          "\u200a".encode(), "\u2028".encode(), "\u3000".encode(), "\u205f".encode(), b"\x00",
+          # invalid UTF-8: lone bytes, cut sequences, an encoded surrogate, a cut space
+          b"\xff", b"\xfe", b"\x85", b"\xa0", b"\xc2", b"\xe2", b"\xe2\x80", b"\xf0\x9f", b"\xed\xa0\x80"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=80), st.integers(1, 9))
+def test_reader_equals_python_on_mixed_and_invalid_text(tmp_path_factory, pieces, read_bytes):
+    path = tmp_path_factory.mktemp("reader") / "mixed.txt"
+    path.write_bytes(b"".join(pieces))
+    # Tiny reads put piece boundaries inside tokens, multi-byte characters and \r\n.
+    original = corpus_io._READ_BYTES
+    corpus_io._READ_BYTES = read_bytes
+    try:
+        scan = corpus_io.scan_file(path)
+    finally:
+        corpus_io._READ_BYTES = original
+    assert_reads_like_python(path, scan)
+
+
+def test_reader_merges_invalid_byte_strings_that_decode_alike(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus_io, "_CHUNK_TOKENS", 2)
+    path = tmp_path / "invalid.txt"
+    path.write_bytes(b"x \xff \xfe\n\xfe x \xc3\n\xff")   # \xff, \xfe, \xc3 all read as U+FFFD
+    scan = corpus_io.scan_file(path, buffer_path=tmp_path / "ids.int32")
+    assert scan.words == ["x", "\ufffd"]
+    assert scan.counts.tolist() == [2, 5]
+    assert_reads_like_python(path, scan)
+
+
+def test_encode_file_keeps_vocabulary_words_only(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("b a z\r\nz z\nc a\n")
+    encoded = corpus_io.encode_file(path, {"a": 0, "b": 1, "c": 2})
+    assert encoded.token_ids.tolist() == [1, 0, 2, 0]
+    assert encoded.sentence_bounds.tolist() == [0, 2, 2, 4]

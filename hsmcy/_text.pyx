@@ -1,0 +1,273 @@
+# cython: language_level=3
+"""Reading text files in C: lines into sentences, tokens into provisional ids.
+
+``build_vocab(corpus_file=...)`` spends all its time here, so this replaces a
+Python loop (``line.split()`` plus one dict lookup per token, ~240 ns a token)
+by a byte scanner with its own hash table (~20-30 ns a token).  It must give
+exactly the tokens Python gives for ``line.split()`` over the file opened as
+UTF-8 text with ``errors="replace"`` and universal newlines:
+
+* a line ends at ``\\n``, ``\\r`` or ``\\r\\n``; a line without tokens is no sentence;
+* tokens are separated by what ``str.split()`` treats as whitespace: ASCII
+  ``\\t \\n \\v \\f \\r``, space and ``\\x1c``-``\\x1f``, and eleven Unicode spaces,
+  recognised here by their UTF-8 bytes (``whitespace_length``).
+
+A token is kept as its raw bytes and decoded once per distinct token, at the end.
+Splitting raw bytes gives the same tokens as decoding first: whitespace is never
+part of a multi-byte character, and the UTF-8 decoder never folds a lead byte or
+an ASCII byte into an invalid sequence before it.  Two distinct invalid byte
+strings can decode to the same word (both become U+FFFD); ``hsmcy.corpus`` merges
+such ids after the scan.
+
+Provisional ids are given in order of first appearance, as the Python reader does.
+"""
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcmp, memcpy
+
+import numpy as np
+
+cdef extern from "Python.h":
+    object PyBytes_FromStringAndSize(const char* data, Py_ssize_t size)
+
+
+cdef inline int whitespace_length(const unsigned char* p, Py_ssize_t left) noexcept nogil:
+    """Bytes of the whitespace character at ``p`` (``str.isspace``), or 0 if it is none."""
+    cdef unsigned char c = p[0]
+    if c < 0x80:
+        return 1 if (c == 32 or 9 <= c <= 13 or 0x1c <= c <= 0x1f) else 0
+    if c == 0xC2:   # U+0085 (next line), U+00A0 (no-break space)
+        return 2 if left >= 2 and (p[1] == 0x85 or p[1] == 0xA0) else 0
+    if left < 3:
+        return 0
+    if c == 0xE1:   # U+1680 (ogham space mark)
+        return 3 if p[1] == 0x9A and p[2] == 0x80 else 0
+    if c == 0xE2:
+        if p[1] == 0x80:   # U+2000-U+200A, U+2028, U+2029, U+202F
+            return 3 if (0x80 <= p[2] <= 0x8A or p[2] == 0xA8 or p[2] == 0xA9 or p[2] == 0xAF) else 0
+        return 3 if p[1] == 0x81 and p[2] == 0x9F else 0   # U+205F
+    if c == 0xE3:   # U+3000 (ideographic space)
+        return 3 if p[1] == 0x80 and p[2] == 0x80 else 0
+    return 0
+
+
+cdef inline uint64_t mix(uint64_t h) noexcept nogil:
+    """Spread FNV-1a's bits over the low ones, which pick the table slot."""
+    h ^= h >> 33
+    h *= 0xff51afd7ed558ccdULL
+    h ^= h >> 33
+    return h
+
+
+cdef struct Slot:
+    uint64_t hash
+    int32_t token    # provisional id, or -1 for an empty slot
+
+
+cdef class TokenTable:
+    """Distinct tokens (as raw bytes) of one scan, their provisional ids and counts.
+
+    Feed consecutive pieces of a file to :meth:`scan`; then :meth:`words` and
+    :meth:`counts` give every distinct token in order of first appearance.
+    """
+    cdef Slot* slots
+    cdef uint64_t slot_mask
+    cdef char* arena                 # every distinct token's bytes, one after another
+    cdef int64_t arena_used, arena_capacity
+    cdef int64_t* token_start        # per provisional id: offset into the arena
+    cdef int32_t* token_length
+    cdef int64_t* token_count
+    cdef int64_t n_tokens, token_capacity
+    cdef bint in_sentence            # a token was seen since the last line end
+
+    def __cinit__(self):
+        self.slot_mask = (1 << 16) - 1
+        self.slots = <Slot*> malloc((self.slot_mask + 1) * sizeof(Slot))
+        self.arena_capacity = 1 << 20
+        self.arena = <char*> malloc(self.arena_capacity)
+        self.token_capacity = 1 << 14
+        self.token_start = <int64_t*> malloc(self.token_capacity * sizeof(int64_t))
+        self.token_length = <int32_t*> malloc(self.token_capacity * sizeof(int32_t))
+        self.token_count = <int64_t*> calloc(self.token_capacity, sizeof(int64_t))
+        if not (self.slots and self.arena and self.token_start and self.token_length and self.token_count):
+            raise MemoryError("TokenTable: out of memory")
+        cdef uint64_t i
+        for i in range(self.slot_mask + 1):
+            self.slots[i].token = -1
+
+    def __dealloc__(self):
+        free(self.slots)
+        free(self.arena)
+        free(self.token_start)
+        free(self.token_length)
+        free(self.token_count)
+
+    @property
+    def n_distinct(self):
+        return self.n_tokens
+
+    cdef int grow_slots(self) noexcept nogil:
+        """Double the hash table (its load stays below 1/2); 0 on success, -1 out of memory."""
+        cdef uint64_t new_mask = self.slot_mask * 2 + 1
+        cdef Slot* new_slots = <Slot*> malloc((new_mask + 1) * sizeof(Slot))
+        cdef uint64_t i, j
+        if new_slots == NULL:
+            return -1
+        for i in range(new_mask + 1):
+            new_slots[i].token = -1
+        for i in range(self.slot_mask + 1):
+            if self.slots[i].token >= 0:
+                j = mix(self.slots[i].hash) & new_mask
+                while new_slots[j].token >= 0:
+                    j = (j + 1) & new_mask
+                new_slots[j] = self.slots[i]
+        free(self.slots)
+        self.slots = new_slots
+        self.slot_mask = new_mask
+        return 0
+
+    cdef int32_t add_token(self, const unsigned char* text, int32_t length, uint64_t hash) noexcept nogil:
+        """Store a new distinct token; its provisional id, or -1 out of memory."""
+        cdef int64_t new_capacity, i
+        cdef void* grown
+        if self.n_tokens == self.token_capacity:
+            new_capacity = self.token_capacity * 2
+            grown = realloc(self.token_start, new_capacity * sizeof(int64_t))
+            if grown == NULL:
+                return -1
+            self.token_start = <int64_t*> grown
+            grown = realloc(self.token_length, new_capacity * sizeof(int32_t))
+            if grown == NULL:
+                return -1
+            self.token_length = <int32_t*> grown
+            grown = realloc(self.token_count, new_capacity * sizeof(int64_t))
+            if grown == NULL:
+                return -1
+            self.token_count = <int64_t*> grown
+            for i in range(self.token_capacity, new_capacity):
+                self.token_count[i] = 0
+            self.token_capacity = new_capacity
+        if self.arena_used + length > self.arena_capacity:
+            new_capacity = max(self.arena_capacity * 2, self.arena_used + length)
+            grown = realloc(self.arena, new_capacity)
+            if grown == NULL:
+                return -1
+            self.arena = <char*> grown
+            self.arena_capacity = new_capacity
+        memcpy(self.arena + self.arena_used, text, length)
+        self.token_start[self.n_tokens] = self.arena_used
+        self.token_length[self.n_tokens] = length
+        self.arena_used += length
+        self.n_tokens += 1
+        return <int32_t> (self.n_tokens - 1)
+
+    cdef int32_t token_id(self, const unsigned char* text, int32_t length, uint64_t hash) noexcept nogil:
+        """The provisional id of a token, added if new (linear probing); -1 out of memory."""
+        cdef uint64_t slot = mix(hash) & self.slot_mask
+        cdef int32_t token
+        while True:
+            token = self.slots[slot].token
+            if token < 0:
+                break
+            if (self.slots[slot].hash == hash and self.token_length[token] == length
+                    and memcmp(self.arena + self.token_start[token], text, length) == 0):
+                return token
+            slot = (slot + 1) & self.slot_mask
+        token = self.add_token(text, length, hash)
+        if token < 0:
+            return -1
+        self.slots[slot].hash = hash
+        self.slots[slot].token = token
+        if <uint64_t> self.n_tokens * 2 > self.slot_mask:
+            if self.grow_slots() < 0:
+                return -1
+        return token
+
+    cdef Py_ssize_t scan_text(self, const unsigned char* text, Py_ssize_t size, bint final,
+                              int32_t* ids, Py_ssize_t* n_ids, int64_t* ends, Py_ssize_t* n_ends) noexcept nogil:
+        """Tokens of ``text`` into ``ids``, sentence ends (as positions in ``ids``) into ``ends``.
+
+        Returns how many bytes were consumed: all of them if ``final``, otherwise up to
+        the last whole token (the rest may continue in the next piece); -1 out of memory.
+        """
+        cdef Py_ssize_t position = 0, consumed = 0, start
+        cdef int width
+        cdef uint64_t hash
+        cdef int32_t token
+        while position < size:
+            width = whitespace_length(text + position, size - position)
+            if width:
+                if text[position] == 10 or text[position] == 13:   # \n, \r: the line ends
+                    if self.in_sentence:
+                        ends[n_ends[0]] = n_ids[0]
+                        n_ends[0] += 1
+                        self.in_sentence = False
+                position += width
+                consumed = position
+                continue
+            start = position
+            hash = 0xcbf29ce484222325ULL   # FNV-1a over the token's bytes
+            while position < size and whitespace_length(text + position, size - position) == 0:
+                hash = (hash ^ text[position]) * 0x100000001b3ULL
+                position += 1
+            if position == size and not final:
+                break   # the token, or a multi-byte space, may go on in the next piece
+            if position - start > 0x7fffffff:
+                return -2
+            token = self.token_id(text + start, <int32_t> (position - start), hash)
+            if token < 0:
+                return -1
+            ids[n_ids[0]] = token
+            n_ids[0] += 1
+            self.token_count[token] += 1
+            self.in_sentence = True
+            consumed = position
+        if final and self.in_sentence:   # the last line need not end with a newline
+            ends[n_ends[0]] = n_ids[0]
+            n_ends[0] += 1
+            self.in_sentence = False
+        return consumed
+
+    def scan(self, const unsigned char[::1] text, bint final):
+        """Scan one piece of a file; returns ``(ids, ends, consumed)``.
+
+        ``ids`` (int32) are the provisional ids of the piece's complete tokens,
+        ``ends`` (int64) the positions in ``ids`` where a sentence ends, and
+        ``consumed`` how many bytes of ``text`` were used: pass the rest again,
+        followed by the next piece.  ``final=True`` marks the end of the file.
+        """
+        cdef Py_ssize_t size = text.shape[0]
+        # A token takes at least one byte and all but the last are followed by whitespace.
+        # Each sentence end but the first (carried from an earlier piece) follows a token.
+        ids_array = np.empty(size // 2 + 2, dtype=np.int32)
+        ends_array = np.empty(size // 2 + 2, dtype=np.int64)
+        cdef int32_t[::1] ids = ids_array
+        cdef int64_t[::1] ends = ends_array
+        cdef Py_ssize_t n_ids = 0, n_ends = 0, consumed = 0
+        if size:
+            with nogil:
+                consumed = self.scan_text(&text[0], size, final, &ids[0], &n_ids, &ends[0], &n_ends)
+        elif final and self.in_sentence:
+            ends_array[0] = 0
+            n_ends = 1
+            self.in_sentence = False
+        if consumed == -1:
+            raise MemoryError(f"out of memory after {self.n_tokens:,} distinct tokens")
+        if consumed == -2:
+            raise ValueError("a token longer than 2 GiB")
+        return ids_array[:n_ids], ends_array[:n_ends], consumed
+
+    def words(self):
+        """Every distinct token, decoded as UTF-8 (invalid bytes become U+FFFD), by provisional id."""
+        cdef bytes arena = PyBytes_FromStringAndSize(self.arena, self.arena_used)
+        cdef int64_t token
+        return [arena[self.token_start[token]:self.token_start[token] + self.token_length[token]]
+                .decode("utf-8", "replace") for token in range(self.n_tokens)]
+
+    def counts(self):
+        """Occurrences of each distinct token (int64), by provisional id."""
+        result = np.empty(self.n_tokens, dtype=np.int64)
+        cdef int64_t[::1] view = result
+        if self.n_tokens:
+            memcpy(&view[0], self.token_count, self.n_tokens * sizeof(int64_t))
+        return result
