@@ -457,61 +457,68 @@ class HSClassifier:
         workers = self.workers
         self.training_loss_ = []
 
-        for epoch in range(self.epochs):
-            order = rng.permutation(trainable)
-            edges = list(range(0, len(order), batch_size)) + [len(order)]
-            state = {"next": 0, "error": None, "loss": 0.0, "trained": 0}
-            lock = threading.Lock()
+        # What the note on an interrupting error reports; a Ctrl-C can also land between
+        # epochs, outside the worker loop, when no thread is running.
+        progress = {"epoch": 0, "batches": 0, "state": {"next": 0}}
+        try:
+            for epoch in range(self.epochs):
+                order = rng.permutation(trainable)
+                edges = list(range(0, len(order), batch_size)) + [len(order)]
+                progress["epoch"], progress["batches"] = epoch, len(edges) - 1
+                state = progress["state"] = {"next": 0, "error": None, "loss": 0.0, "trained": 0}
+                lock = threading.Lock()
 
-            def lr_at(position, epoch=epoch):
-                return self.lr * (1.0 - (epoch * len(trainable) + position) / total)
+                def lr_at(position, epoch=epoch):
+                    return self.lr * (1.0 - (epoch * len(trainable) + position) / total)
 
-            def work(edges=edges, order=order, state=state):
-                hidden = np.zeros(self.dim, dtype=np.float32)
-                hidden_grad = np.zeros(self.dim, dtype=np.float32)
+                def work(edges=edges, order=order, state=state):
+                    hidden = np.zeros(self.dim, dtype=np.float32)
+                    hidden_grad = np.zeros(self.dim, dtype=np.float32)
+                    try:
+                        while True:
+                            with lock:
+                                batch = state["next"]
+                                if state["error"] is not None or batch >= len(edges) - 1:
+                                    return
+                                state["next"] += 1
+                            start, stop = edges[batch], edges[batch + 1]
+                            trained, loss = _classifier.train_batch(
+                                token_ids, text_bounds, label_ids, label_bounds, order[start:stop],
+                                self.input_vectors_, self.inner_node_vectors_, path_nodes, path_codes,
+                                tree.path_offsets, lr_at(start), lr_at(stop), hidden, hidden_grad, True)
+                            with lock:
+                                state["loss"] += loss
+                                state["trained"] += trained
+                    except BaseException as error:  # noqa: B036 -- re-raised in the caller
+                        with lock:
+                            state["error"] = error
+
+                threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
+                           for w in range(min(workers, len(edges) - 1))]
                 try:
-                    while True:
-                        with lock:
-                            batch = state["next"]
-                            if state["error"] is not None or batch >= len(edges) - 1:
-                                return
-                            state["next"] += 1
-                        start, stop = edges[batch], edges[batch + 1]
-                        trained, loss = _classifier.train_batch(
-                            token_ids, text_bounds, label_ids, label_bounds, order[start:stop],
-                            self.input_vectors_, self.inner_node_vectors_, path_nodes, path_codes,
-                            tree.path_offsets, lr_at(start), lr_at(stop), hidden, hidden_grad, True)
-                        with lock:
-                            state["loss"] += loss
-                            state["trained"] += trained
-                except BaseException as error:  # noqa: B036 -- re-raised in the caller
-                    with lock:
-                        state["error"] = error
-
-            threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
-                       for w in range(min(workers, len(edges) - 1))]
-            try:
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-            except BaseException as error:
-                # Ctrl-C in the caller: the workers see the error and stop after their
-                # current batch (one kernel call), so no thread trains on after fit() returns.
-                with lock:
-                    if state["error"] is None:
-                        state["error"] = error
-                for thread in threads:
-                    if thread.ident is not None:
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
                         thread.join()
-            if state["error"] is not None:
-                error = state["error"]
-                if hasattr(error, "add_note"):
-                    error.add_note(f"hsmcy: HSClassifier.fit stopped in epoch {epoch + 1} of {self.epochs}, "
-                                   f"after {min(state['next'], len(edges) - 1)} of {len(edges) - 1} batches; "
-                                   "the weights hold whole batches only: the model predicts and saves")
-                raise error
-            self.training_loss_.append(state["loss"] / max(state["trained"], 1))
+                except BaseException as error:
+                    # Ctrl-C in the caller: the workers see the error and stop after their
+                    # current batch (one kernel call), so no thread trains on after fit() returns.
+                    with lock:
+                        if state["error"] is None:
+                            state["error"] = error
+                    for thread in threads:
+                        if thread.ident is not None:
+                            thread.join()
+                if state["error"] is not None:
+                    raise state["error"]
+                self.training_loss_.append(state["loss"] / max(state["trained"], 1))
+        except BaseException as error:
+            if hasattr(error, "add_note"):
+                done = min(progress["state"]["next"], progress["batches"])
+                error.add_note(f"hsmcy: HSClassifier.fit stopped in epoch {progress['epoch'] + 1} of {self.epochs}, "
+                               f"after {done} of {progress['batches']} batches; "
+                               "the weights hold whole batches only: the model predicts and saves")
+            raise
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self):
