@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from . import _kernels
-from .corpus import release_pages
+from .corpus import BatchReader, MappedIds
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +54,6 @@ def _setting(name, default, low, high):
 PRIVATE_TOP_LEVELS = _setting("HSMCY_TOP_LEVELS", 6, 0, 16)
 #: ... and merges them with the shared rows every this many words it reads.
 PRIVATE_TOP_SYNC_WORDS = _setting("HSMCY_TOP_SYNC_WORDS", 1024, 1, 1 << 40)
-
-# How far behind the lowest batch in training a memory-mapped corpus is released
-# again after every batch (see TrainingRun._release_finished_pages): 4 MB, twice
-# the largest block the kernel maps at once (a 2 MB huge page).
-_RELEASE_BEHIND_TOKENS = 1 << 20
 
 
 def check_kernel(kernel):
@@ -247,8 +242,7 @@ class TrainingRun:
         self._next_batch = 0
         self._epoch = 0
         self._batch_done = np.zeros(self.n_batches, dtype=bool)
-        self._batch_in_flight = {}  # thread id -> batch being trained
-        self._released_to = 0       # corpus tokens released so far this epoch (mapped corpus)
+        self._batch_reader = None   # a BatchReader while run() trains a file-mapped corpus
         self._error = None
         if resume is not None:
             self._apply_resume_state(resume)
@@ -326,25 +320,7 @@ class TrainingRun:
                 return None
             batch = self._next_batch
             self._next_batch += 1
-            self._batch_in_flight[threading.get_ident()] = batch
             return batch
-
-    def _release_finished_pages(self):
-        """With a memory-mapped corpus: drop the pages behind every batch still in
-        training from this process's resident memory (``corpus.release_pages``).
-
-        Called under ``self._lock`` when a worker finishes its batch.  Reading one
-        page can map a whole multi-page block of the file (kernel fault-around),
-        including pages released before, so the last few MB behind the low-water
-        mark are released again each time; the cost is a page-table walk over them.
-        """
-        self._batch_in_flight.pop(threading.get_ident(), None)
-        first_open = min(self._batch_in_flight.values(), default=self._next_batch)
-        low = int(self.corpus.sentence_bounds[self.edges[min(first_open, self.n_batches)]])
-        # From the last low-water mark on (the mark can jump by several batches).
-        start = max(min(self._released_to, low) - _RELEASE_BEHIND_TOKENS, 0)
-        release_pages(self.corpus.token_ids, start, low)
-        self._released_to = low
 
     def _check_finite_after_batch(self, epoch, batch, loss, scratch):
         """Cheap early warning: the rows every path crosses, and the worker's scratch."""
@@ -369,6 +345,7 @@ class TrainingRun:
                 top_rows = np.zeros((len(self.top_nodes) + 2, size), dtype=np.float32)[1:-1]
                 top_rows_start = np.zeros_like(top_rows)
             bounds = self.corpus.sentence_bounds
+            reader = self._batch_reader
             while True:
                 batch = self._take_batch()
                 if batch is None:
@@ -379,8 +356,12 @@ class TrainingRun:
                 for callback in self.callbacks:
                     if hasattr(callback, "on_batch_begin"):
                         callback.on_batch_begin(self.model)
+                token_ids, batch_bounds = self.corpus.token_ids, bounds[first:last + 1]
+                if reader is not None:   # a file-mapped corpus: this batch's ids only, by pread
+                    token_ids = reader.read(int(batch_bounds[0]), int(batch_bounds[-1]))
+                    batch_bounds = batch_bounds - batch_bounds[0]
                 seen, trained, loss = _kernels.train_batch(
-                    self.sg, self.corpus.token_ids, bounds[first:last + 1], self.keep_probability,
+                    self.sg, token_ids, batch_bounds, self.keep_probability,
                     self.input_vectors, self.syn1, self.path_nodes, self.path_codes, self.path_offsets,
                     self.window, self.shrink_windows, self.cbow_mean,
                     self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
@@ -389,7 +370,6 @@ class TrainingRun:
                     PRIVATE_TOP_SYNC_WORDS,
                 )
                 with self._lock:
-                    self._release_finished_pages()
                     self.words_seen += seen
                     self.words_trained += trained
                     self.loss_per_worker[worker] += loss
@@ -406,8 +386,6 @@ class TrainingRun:
 
     def _run_epoch(self, epoch):
         self._next_batch = 0
-        self._batch_in_flight.clear()
-        self._released_to = 0
         if epoch != self._epoch:
             self._epoch = epoch
             self._batch_done[:] = False
@@ -471,6 +449,15 @@ class TrainingRun:
 
     def run(self):
         """Train all epochs; returns ``(words_trained, words_seen)``."""
+        mapped = isinstance(self.corpus.token_ids, MappedIds) and self.corpus.path is not None
+        self._batch_reader = BatchReader(self.corpus.path, len(self.input_vectors)) if mapped else None
+        try:
+            return self._run_epochs()
+        finally:
+            if self._batch_reader is not None:
+                self._batch_reader.close()
+
+    def _run_epochs(self):
         for callback in self.callbacks:
             if hasattr(callback, "on_train_begin"):
                 callback.on_train_begin(self.model)

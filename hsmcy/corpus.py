@@ -7,10 +7,11 @@ turns provisional ids into vocabulary ids and drops the words that did not make 
 Training epochs then run on that buffer without any Python-level token work.
 
 The buffer lives in memory, or -- for corpora larger than RAM -- in a file that is
-memory-mapped (``buffer_path``).  A mapped buffer is read chunk by chunk (and
-batch by batch in training), and each part's pages are released from the
-process once used (``release_pages``): they stay in the OS page cache, but the
-process's resident memory does not grow with the corpus.
+memory-mapped (``buffer_path``).  While it is written and checked, a mapped
+buffer is read chunk by chunk and each chunk's pages are released from the
+process once used (``release_pages``); training reads it batch by batch with
+``pread`` (``BatchReader``).  Either way the pages stay in the OS page cache, and
+the process's resident memory does not grow with the corpus.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 __all__ = ["EncodedCorpus", "RawScan", "scan_iterable", "scan_file", "encode_iterable", "encode_file",
-           "check_corpus_file", "check_corpus_iterable", "map_id_file", "release_pages", "chunks_of", "MappedIds"]
+           "check_corpus_file", "check_corpus_iterable", "map_id_file", "release_pages", "chunks_of", "MappedIds",
+           "BatchReader"]
 
 # Tokens are appended to the id buffer in chunks of this many before they are
 # moved to a NumPy array (or flushed to the memory-mapped file).
@@ -128,6 +130,53 @@ def chunks_of(ids, chunk=None):
     for start in range(0, len(ids), chunk):
         yield start, ids[start:start + chunk]
         release_pages(ids, start, start + chunk)
+
+
+class BatchReader:
+    """Reads a file-mapped corpus's ids batch by batch with ``pread``, not through the mapping.
+
+    Every page touched through a mapping counts in the process's RSS, and a fault
+    maps a whole page-cache folio (up to 2 MB) at once.  Read with ``pread``, a batch
+    lands in a small buffer of its own and the file stays in the OS page cache only,
+    so training a mapped corpus adds nothing to the RSS but one batch per worker.
+
+    Each batch is checked against ``vocab_size`` as it is read: the file can be
+    changed by another process after the corpus was checked, and an id out of range
+    must be an error, not a write outside the weights.  Thread-safe (``pread`` keeps
+    no file position); use as a context manager, or :meth:`close` it.
+    """
+
+    def __init__(self, path, vocab_size):
+        self.path = os.fspath(path)
+        self.vocab_size = int(vocab_size)
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def read(self, start, stop) -> np.ndarray:
+        """``token_ids[start:stop]`` as a new int32 array."""
+        ids = np.empty(stop - start, dtype=np.int32)
+        view = memoryview(ids).cast("B")
+        offset, done = start * 4, 0
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], offset + done)
+            if got <= 0:
+                raise ValueError(f"corpus buffer {self.path!r} ended at byte {offset + done}: "
+                                 "it was truncated while training")
+            done += got
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"corpus buffer {self.path!r} holds ids outside [0, {self.vocab_size}) in tokens "
+                             f"{start}..{stop}: it was changed while training")
+        return ids
+
+    def close(self):
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class _IdBuffer:

@@ -106,34 +106,69 @@ def test_release_pages_leaves_memory_that_is_not_a_file_alone():
         assert np.all(ids == 7)
 
 
-def test_training_releases_every_batch_of_a_mapped_corpus(tmp_path, monkeypatch):
-    import hsmcy
-    from hsmcy import _training
-
+def mapped_training_sentences():
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(200)]
-    sentences = [list(rng.choice(words, size=15)) for _ in range(2000)]
-    released = []
-    original = _training.release_pages
+    return [list(rng.choice(words, size=15)) for _ in range(2000)]
 
-    def recording_release(ids, start, stop):
-        if isinstance(ids, corpus_io.MappedIds):
-            released.append((start, stop))
-        return original(ids, start, stop)
 
-    monkeypatch.setattr(_training, "release_pages", recording_release)
-    monkeypatch.setattr(_training, "_RELEASE_BEHIND_TOKENS", 1000)
-    model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, epochs=2, batch_words=500,
-                           corpus_buffer=tmp_path)
+def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_path, monkeypatch):
+    import hsmcy
+    from hsmcy import _kernels
+
+    sentences = mapped_training_sentences()
+    seen = []
+    original = _kernels.train_batch
+
+    def recording_train_batch(sg, token_ids, bounds, *rest):
+        seen.append((type(token_ids), len(token_ids), int(bounds[0]), int(bounds[-1])))
+        return original(sg, token_ids, bounds, *rest)
+
+    monkeypatch.setattr(_kernels, "train_batch", recording_train_batch)
+    model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, epochs=2, batch_words=500, corpus_buffer=tmp_path)
     model.build_vocab(sentences)
+    assert isinstance(model._encoded.token_ids, corpus_io.MappedIds)
     model.train(sentences, total_examples=len(sentences), epochs=2)
-    n_words = model.corpus_total_words
-    assert released and max(stop for _, stop in released) == n_words
-    # Every token lies in some released range (with a lag of at most 1000 tokens).
-    covered = np.zeros(n_words, dtype=bool)
-    for start, stop in released:
-        covered[start:stop] = True
-    assert covered.all()
+    assert seen
+    # Each batch gets its own ids (a plain array, bounds from 0), never the mapping.
+    assert all(kind is np.ndarray and first == 0 and last == length for kind, length, first, last in seen)
+    assert sum(length for _, length, _, _ in seen) == 2 * model.corpus_total_words
+    # The same training as through the mapping: one worker, seeded, bit for bit.
+    results = []
+    for buffer in (tmp_path / "b", None):
+        monkeypatch.setattr(_kernels, "train_batch", original)
+        single = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=1, epochs=2, batch_words=500, seed=3,
+                                corpus_buffer=buffer)
+        single.build_vocab(sentences)
+        single.train(sentences, total_examples=len(sentences), epochs=2)
+        results.append(single.wv.vectors.copy())
+    assert np.array_equal(results[0], results[1])
+
+
+def test_a_mapped_corpus_changed_during_training_is_an_error(tmp_path):
+    from hsmcy import _training
+    import hsmcy
+
+    sentences = mapped_training_sentences()
+    model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=1, epochs=1, batch_words=500, corpus_buffer=tmp_path)
+    model.build_vocab(sentences)
+    vectors_before = model.wv.vectors.copy()
+    path = model._encoded.path
+
+    class Scribbler:   # another process writes to the buffer after train() checked it
+        def on_train_begin(self, _model):
+            with open(path, "r+b") as handle:
+                handle.seek(4 * 20000)
+                handle.write(np.array([10 ** 6], dtype=np.int32).tobytes())
+
+    with pytest.raises(ValueError, match="changed while training"):
+        model.train(sentences, total_examples=len(sentences), epochs=1, callbacks=[Scribbler()])
+    # The batches before the bad one were trained; the weights are intact.
+    assert np.all(np.isfinite(model.wv.vectors)) and not np.array_equal(model.wv.vectors, vectors_before)
+    reader = corpus_io.BatchReader(path, 200)
+    with reader, pytest.raises(ValueError, match="truncated"):
+        reader.read(0, 10 ** 7)
+    assert _training.MappedIds is corpus_io.MappedIds
 
 
 # ---------------------------------------------------------------- the compiled file reader
