@@ -319,11 +319,15 @@ def train_batch(
         top_levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, kernel)
     if total_words <= 0:
         return 0, 0, 0.0
-    # Window scratch (at most 2 * window context words per centre word), in one
-    # block with a cache line of padding at each end: small arrays of two workers
-    # would otherwise sit side by side in memory, and the writes of one thread
-    # would keep evicting the other's lines (false sharing).
-    cdef Py_ssize_t pad = 16, n_context_max = 2 * window
+    # Window scratch (at most 2 * window context words per centre word, and fewer
+    # than the longest sentence: a huge window must not mean a huge allocation), in
+    # one block with a cache line of padding at each end: small arrays of two
+    # workers would otherwise sit side by side in memory, and the writes of one
+    # thread would keep evicting the other's lines (false sharing).
+    cdef Py_ssize_t pad = 16, n_context_max = 2 * <Py_ssize_t> window, longest = 0
+    for sentence in range(n_sentences):
+        longest = max(longest, sentence_bounds[sentence + 1] - sentence_bounds[sentence])
+    n_context_max = max(min(n_context_max, longest), 1)
     scratch_array = np.zeros(pad + n_context_max * size + 2 * n_context_max + pad, dtype=np.float32)
     context_rows_array = np.zeros(pad + n_context_max + pad, dtype=np.uintp)
     cdef float[::1] block = scratch_array

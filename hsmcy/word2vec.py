@@ -39,11 +39,17 @@ logger = logging.getLogger(__name__)
 __all__ = ["Word2Vec"]
 
 
-def _check_int(name, value, minimum):
+# The kernels take the window as a C int.
+_MAX_WINDOW = 2**31 - 1
+
+
+def _check_int(name, value, minimum, maximum=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 
 
@@ -178,7 +184,7 @@ class Word2Vec:
         self.vector_size = _check_int("vector_size", vector_size, 1)
         self.alpha = _check_float("alpha", alpha, strictly_above=0.0)
         self.min_alpha = _check_float("min_alpha", min_alpha, minimum=0.0)
-        self.window = _check_int("window", window, 1)
+        self.window = _check_int("window", window, 1, _MAX_WINDOW)
         self.min_count = _check_int("min_count", min_count, 0)
         self.max_vocab_size = None if max_vocab_size is None else _check_int("max_vocab_size", max_vocab_size, 1)
         self.max_final_vocab = None if max_final_vocab is None else _check_int("max_final_vocab", max_final_vocab, 1)

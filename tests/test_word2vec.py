@@ -190,3 +190,22 @@ def test_max_final_vocab_and_max_vocab_size(lee_sentences):
     limited = hsmcy.Word2Vec(min_count=1, max_vocab_size=50)
     limited.build_vocab(lee_sentences)
     assert len(limited.wv) == 50
+
+
+@pytest.mark.parametrize("sg", [0, 1])
+def test_a_window_beyond_every_sentence_costs_no_memory_and_equals_the_whole_sentence(sg):
+    # Kernel scratch is sized by the longest sentence, not 2 * window (2**30 would be 800 GB).
+    import resource
+
+    rng = np.random.default_rng(5)
+    sentences = [[f"w{i}" for i in rng.integers(0, 40, size=rng.integers(2, 30))] for _ in range(200)]
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    vectors = []
+    for window in (2**31 - 1, 2**30, 30):
+        model = hsmcy.Word2Vec(sentences, vector_size=8, min_count=1, window=window, shrink_windows=False,
+                               sg=sg, workers=1, seed=2, epochs=2)
+        vectors.append(model.wv.vectors)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200_000   # KiB
+    assert np.array_equal(vectors[0], vectors[2]) and np.array_equal(vectors[1], vectors[2])
+    with pytest.raises(ValueError, match="window must be <= 2147483647"):
+        hsmcy.Word2Vec(window=2**31)
