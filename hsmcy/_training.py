@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from . import _kernels
-from .corpus import BatchReader, MappedIds
+from .corpus import BatchReader, MappedIds, chunks_of, release_pages
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +65,22 @@ def check_kernel(kernel):
 
 
 def batch_edges(sentence_bounds, batch_words):
-    """Sentence indices that start each batch, plus the end: batches hold ~``batch_words`` tokens."""
+    """Sentence indices that start each batch, plus the end: batches hold ~``batch_words`` tokens.
+
+    Batch ``k`` starts at the first sentence that starts at or after ``k * batch_words``
+    tokens.  Computed chunk by chunk, releasing the pages of bounds mapped from a file.
+    """
     n_sentences = len(sentence_bounds) - 1
     total = int(sentence_bounds[-1])
     targets = np.arange(batch_words, total, batch_words, dtype=np.int64)
-    cuts = np.searchsorted(sentence_bounds, targets, side="left")
+    cuts = np.empty(len(targets), dtype=np.int64)
+    placed = 0
+    for start, chunk in chunks_of(sentence_bounds):
+        # Targets up to this chunk's last bound start in it (earlier chunks ended below them).
+        upto = int(np.searchsorted(targets, chunk[-1], side="right"))
+        cuts[placed:upto] = start + np.searchsorted(chunk, targets[placed:upto], side="left")
+        placed = upto
+    cuts[placed:] = n_sentences
     edges = np.unique(np.concatenate([[0], cuts, [n_sentences]]))
     return edges.astype(np.int64)
 
@@ -200,6 +211,8 @@ class TrainingRun:
         self.keep_probability = np.ascontiguousarray(keep_probability, dtype=np.float32)
         self.sg = bool(sg)
         self.window = int(window)
+        if not 1 <= self.window <= 2**31 - 1:   # a C int in the kernels
+            raise ValueError(f"window must be in [1, 2**31 - 1], got {self.window}")
         self.shrink_windows = bool(shrink_windows)
         self.cbow_mean = bool(cbow_mean)
         self.epochs = int(epochs)
@@ -220,6 +233,7 @@ class TrainingRun:
         self.words_per_epoch = corpus.n_words
         # words before each batch within an epoch, for the learning-rate schedule
         self.batch_word_starts = corpus.sentence_bounds[self.edges]
+        release_pages(corpus.sentence_bounds, 0, len(corpus.sentence_bounds))
         seeds = np.random.SeedSequence(seed).spawn(self.workers)
         self.rng_states = [s.generate_state(1, dtype=np.uint64) for s in seeds]
         self.path_nodes = _nonempty(tree.path_nodes, np.int32)
@@ -356,10 +370,10 @@ class TrainingRun:
                 for callback in self.callbacks:
                     if hasattr(callback, "on_batch_begin"):
                         callback.on_batch_begin(self.model)
-                token_ids, batch_bounds = self.corpus.token_ids, bounds[first:last + 1]
-                if reader is not None:   # a file-mapped corpus: this batch's ids only, by pread
-                    token_ids = reader.read(int(batch_bounds[0]), int(batch_bounds[-1]))
-                    batch_bounds = batch_bounds - batch_bounds[0]
+                if reader is not None:   # a file-backed corpus: this batch only, by pread
+                    token_ids, batch_bounds = reader.read(first, last)
+                else:
+                    token_ids, batch_bounds = self.corpus.token_ids, bounds[first:last + 1]
                 seen, trained, loss = _kernels.train_batch(
                     self.sg, token_ids, batch_bounds, self.keep_probability,
                     self.input_vectors, self.syn1, self.path_nodes, self.path_codes, self.path_offsets,
@@ -449,8 +463,8 @@ class TrainingRun:
 
     def run(self):
         """Train all epochs; returns ``(words_trained, words_seen)``."""
-        mapped = isinstance(self.corpus.token_ids, MappedIds) and self.corpus.path is not None
-        self._batch_reader = BatchReader(self.corpus.path, len(self.input_vectors)) if mapped else None
+        mapped = isinstance(self.corpus.token_ids, MappedIds)
+        self._batch_reader = BatchReader(self.corpus, len(self.input_vectors)) if mapped else None
         try:
             return self._run_epochs()
         finally:

@@ -42,6 +42,7 @@ class EncodedCorpus:
     ----------
     token_ids : ndarray of int32 (possibly a read-only file mapping, ``map_id_file``)
     sentence_bounds : ndarray of int64, shape (n_sentences + 1,)
+        A read-only file mapping too when ``token_ids`` is one (``map_bounds``).
     path : str or None
         The file ``token_ids`` is mapped from, if any.
     """
@@ -69,6 +70,7 @@ class EncodedCorpus:
         bounds = self.sentence_bounds
         for start in range(0, len(bounds) - 1, _CHUNK_TOKENS):
             yield np.diff(bounds[start:start + _CHUNK_TOKENS + 1])
+            release_pages(bounds, start, start + _CHUNK_TOKENS + 1)
 
     def check(self, vocab_size: int) -> None:
         """Raise ``ValueError`` unless every id is a valid row of a ``vocab_size`` vocabulary."""
@@ -85,21 +87,40 @@ class EncodedCorpus:
 
 
 class MappedIds(np.ndarray):
-    """int32 ids memory-mapped from a file by ``map_id_file``; its views know the mapping too."""
+    """An array memory-mapped from a file by ``map_id_file`` (ids, or sentence bounds);
+    its views know the mapping and the file too."""
 
     def __array_finalize__(self, obj):
         self.mapping = getattr(obj, "mapping", None)
+        self.path = getattr(obj, "path", None)
 
 
-def map_id_file(path, length, writable=False) -> np.ndarray:
-    """The first ``length`` int32 ids of the file at ``path``, memory-mapped (a ``MappedIds``)."""
+def map_id_file(path, length, writable=False, dtype=np.int32) -> np.ndarray:
+    """The first ``length`` values (int32 ids by default) of the file at ``path``, memory-mapped (a ``MappedIds``)."""
+    dtype = np.dtype(dtype)
     if length == 0:
-        return np.zeros(0, dtype=np.int32)
+        return np.zeros(0, dtype=dtype)
     with open(path, "r+b" if writable else "rb") as handle:
-        mapping = mmap.mmap(handle.fileno(), length * 4, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
-    ids = np.frombuffer(mapping, dtype=np.int32).view(MappedIds)
-    ids.mapping = mapping
-    return ids
+        mapping = mmap.mmap(handle.fileno(), length * dtype.itemsize,
+                            access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    values = np.frombuffer(mapping, dtype=dtype).view(MappedIds)
+    values.mapping = mapping
+    values.path = os.fspath(path)
+    return values
+
+
+def map_bounds(bounds, ids_path) -> np.ndarray:
+    """Sentence bounds written beside the id file ``ids_path`` and mapped back read-only.
+
+    With a file-backed corpus, gensim-sized memory must not grow with the number of
+    sentences either (8 bytes each).
+    """
+    path = os.fspath(ids_path) + ".bounds"
+    bounds = np.ascontiguousarray(bounds, dtype=np.int64)
+    with open(path, "wb") as handle:
+        for _, chunk in chunks_of(bounds):
+            handle.write(chunk.tobytes())
+    return map_id_file(path, len(bounds), dtype=np.int64)
 
 
 def release_pages(ids, start, stop) -> None:
@@ -133,44 +154,63 @@ def chunks_of(ids, chunk=None):
 
 
 class BatchReader:
-    """Reads a file-mapped corpus's ids batch by batch with ``pread``, not through the mapping.
+    """Reads a file-backed corpus batch by batch with ``pread``, not through its mappings.
 
     Every page touched through a mapping counts in the process's RSS, and a fault
-    maps a whole page-cache folio (up to 2 MB) at once.  Read with ``pread``, a batch
-    lands in a small buffer of its own and the file stays in the OS page cache only,
-    so training a mapped corpus adds nothing to the RSS but one batch per worker.
+    maps a whole page-cache folio (up to 2 MB) at once.  Read with ``pread``, a
+    batch's ids and sentence bounds land in small arrays of their own and the files
+    stay in the OS page cache only, so training a file-backed corpus adds nothing to
+    the RSS but one batch per worker.
 
-    Each batch is checked against ``vocab_size`` as it is read: the file can be
-    changed by another process after the corpus was checked, and an id out of range
-    must be an error, not a write outside the weights.  Thread-safe (``pread`` keeps
-    no file position); use as a context manager, or :meth:`close` it.
+    Each batch is checked as it is read: the files can be changed by another process
+    after the corpus was checked, and an id out of range must be an error, not a
+    write outside the weights.  Thread-safe (``pread`` keeps no file position); use
+    as a context manager, or :meth:`close` it.
     """
 
-    def __init__(self, path, vocab_size):
-        self.path = os.fspath(path)
+    def __init__(self, corpus, vocab_size):
+        self.corpus = corpus
         self.vocab_size = int(vocab_size)
-        self._fd = os.open(self.path, os.O_RDONLY)
+        self._files = {}
+        for array in (corpus.token_ids, corpus.sentence_bounds):
+            if isinstance(array, MappedIds) and array.path is not None and array.path not in self._files:
+                self._files[array.path] = os.open(array.path, os.O_RDONLY)
 
-    def read(self, start, stop) -> np.ndarray:
-        """``token_ids[start:stop]`` as a new int32 array."""
-        ids = np.empty(stop - start, dtype=np.int32)
-        view = memoryview(ids).cast("B")
-        offset, done = start * 4, 0
+    def _read(self, array, start, stop):
+        """``array[start:stop]`` as a new array: by ``pread`` if it is mapped from a file."""
+        if not isinstance(array, MappedIds) or array.path not in self._files:
+            return np.array(array[start:stop])
+        values = np.empty(stop - start, dtype=array.dtype)
+        view = memoryview(values).cast("B")
+        mapping_start = np.frombuffer(array.mapping, dtype=np.uint8, count=1).ctypes.data
+        offset = array.ctypes.data - mapping_start + start * array.itemsize
+        done = 0
         while done < len(view):
-            got = os.preadv(self._fd, [view[done:]], offset + done)
+            got = os.preadv(self._files[array.path], [view[done:]], offset + done)
             if got <= 0:
-                raise ValueError(f"corpus buffer {self.path!r} ended at byte {offset + done}: "
+                raise ValueError(f"corpus buffer {array.path!r} ended at byte {offset + done}: "
                                  "it was truncated while training")
             done += got
+        return values
+
+    def read(self, first, last):
+        """Sentences ``first .. last - 1``: ``(token_ids, bounds)``, the bounds counted from 0."""
+        bounds = self._read(self.corpus.sentence_bounds, first, last + 1)
+        if len(bounds) != last + 1 - first or bounds[0] < 0 or np.any(np.diff(bounds) < 0) \
+                or bounds[-1] > len(self.corpus.token_ids):
+            raise ValueError(f"corpus buffer {self.corpus.path!r}: the sentence bounds of sentences {first}..{last} "
+                             "are out of order: the buffer was changed while training")
+        ids = self._read(self.corpus.token_ids, int(bounds[0]), int(bounds[-1]))
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError(f"corpus buffer {self.path!r} holds ids outside [0, {self.vocab_size}) in tokens "
-                             f"{start}..{stop}: it was changed while training")
-        return ids
+            raise ValueError(f"corpus buffer {self.corpus.path!r} holds ids outside [0, {self.vocab_size}) in "
+                             f"sentences {first}..{last}: it was changed while training")
+        bounds -= bounds[0]
+        return ids, bounds
 
     def close(self):
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for fd in self._files.values():
+            os.close(fd)
+        self._files.clear()
 
     def __enter__(self):
         return self
@@ -283,6 +323,8 @@ class RawScan:
         if path is not None:
             ids.mapping.flush()
             new_ids = map_id_file(path, write)  # read-only from here on
+            if isinstance(new_ids, MappedIds):
+                new_bounds = map_bounds(new_bounds, path)
         else:
             new_ids = ids
             if write < len(ids):
@@ -461,9 +503,11 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
         bounds.append(buffer.length + len(buffer.current))
         buffer.flush_if_large()
     ids = buffer.finish()
+    bounds = np.frombuffer(bounds, dtype=np.int64).copy()
     if buffer.path is not None and len(ids):
         ids = map_id_file(buffer.path, len(ids))  # read-only
-    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
+        bounds = map_bounds(bounds, buffer.path)
+    return EncodedCorpus(ids, bounds, buffer.path)
 
 
 def encode_iterable(corpus_iterable, word_index, buffer_path=None) -> EncodedCorpus:

@@ -127,7 +127,10 @@ def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_pat
     monkeypatch.setattr(_kernels, "train_batch", recording_train_batch)
     model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, epochs=2, batch_words=500, corpus_buffer=tmp_path)
     model.build_vocab(sentences)
+    # Ids and sentence bounds both live in files: nothing per token or sentence in memory.
     assert isinstance(model._encoded.token_ids, corpus_io.MappedIds)
+    assert isinstance(model._encoded.sentence_bounds, corpus_io.MappedIds)
+    assert not model._encoded.sentence_bounds.flags.writeable
     model.train(sentences, total_examples=len(sentences), epochs=2)
     assert seen
     # Each batch gets its own ids (a plain array, bounds from 0), never the mapping.
@@ -146,7 +149,6 @@ def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_pat
 
 
 def test_a_mapped_corpus_changed_during_training_is_an_error(tmp_path):
-    from hsmcy import _training
     import hsmcy
 
     sentences = mapped_training_sentences()
@@ -165,10 +167,22 @@ def test_a_mapped_corpus_changed_during_training_is_an_error(tmp_path):
         model.train(sentences, total_examples=len(sentences), epochs=1, callbacks=[Scribbler()])
     # The batches before the bad one were trained; the weights are intact.
     assert np.all(np.isfinite(model.wv.vectors)) and not np.array_equal(model.wv.vectors, vectors_before)
-    reader = corpus_io.BatchReader(path, 200)
-    with reader, pytest.raises(ValueError, match="truncated"):
-        reader.read(0, 10 ** 7)
-    assert _training.MappedIds is corpus_io.MappedIds
+    os.truncate(path, 4 * 100)
+    with corpus_io.BatchReader(model._encoded, 200) as reader, pytest.raises(ValueError, match="truncated"):
+        reader.read(0, 50)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 18])
+@pytest.mark.parametrize("batch_words", [1, 7, 40, 10_000])
+def test_batch_edges_chunk_by_chunk_equal_one_search(monkeypatch, chunk, batch_words):
+    from hsmcy._training import batch_edges
+
+    monkeypatch.setattr(corpus_io, "_CHUNK_TOKENS", chunk)
+    lengths = np.random.default_rng(chunk + batch_words).integers(0, 30, size=300)
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    targets = np.arange(batch_words, bounds[-1], batch_words)
+    expected = np.unique(np.concatenate([[0], np.searchsorted(bounds, targets, side="left"), [len(lengths)]]))
+    assert batch_edges(bounds, batch_words).tolist() == expected.tolist()
 
 
 # ---------------------------------------------------------------- the compiled file reader
