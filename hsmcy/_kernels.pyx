@@ -252,12 +252,19 @@ cdef double cbow_sentence(
     return loss
 
 
+# Sentence bounds are int32 for an in-memory corpus of fewer than 2**31 tokens
+# (half the memory per sentence), int64 otherwise.
+ctypedef fused bound_t:
+    int32_t
+    int64_t
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def train_batch(
     bint sg,
     const int32_t[::1] token_ids,
-    const int64_t[::1] sentence_bounds,
+    const bound_t[::1] sentence_bounds,
     const float[::1] keep_probability,
     float[:, ::1] input_vectors,
     float[:, ::1] inner_node_vectors,
@@ -280,7 +287,8 @@ def train_batch(
     float[:, ::1] top_rows_start=None,
     int64_t top_sync_words=1024,
 ):
-    """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``.
+    """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``
+    (``sentence_bounds`` int32 or int64).
 
     Frequent words are dropped with probability ``1 - keep_probability[word]`` and
     window sizes are drawn (``shrink_windows``) from the worker's ``rng_state``,

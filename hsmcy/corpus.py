@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["EncodedCorpus", "RawScan", "scan_iterable", "scan_file", "encode_iterable", "encode_file",
            "check_corpus_file", "check_corpus_iterable", "map_id_file", "release_pages", "chunks_of", "MappedIds",
-           "BatchReader"]
+           "BatchReader", "bounds_dtype"]
 
 # Tokens are appended to the id buffer in chunks of this many before they are
 # moved to a NumPy array (or flushed to the memory-mapped file).
@@ -41,8 +41,9 @@ class EncodedCorpus:
     Attributes
     ----------
     token_ids : ndarray of int32 (possibly a read-only file mapping, ``map_id_file``)
-    sentence_bounds : ndarray of int64, shape (n_sentences + 1,)
-        A read-only file mapping too when ``token_ids`` is one (``map_bounds``).
+    sentence_bounds : ndarray of int32 or int64, shape (n_sentences + 1,)
+        int32 while the corpus has fewer than 2**31 tokens (``bounds_dtype``), and an
+        int64 read-only file mapping when ``token_ids`` is one (``map_bounds``).
     path : str or None
         The file ``token_ids`` is mapped from, if any.
     """
@@ -75,8 +76,8 @@ class EncodedCorpus:
     def check(self, vocab_size: int) -> None:
         """Raise ``ValueError`` unless every id is a valid row of a ``vocab_size`` vocabulary."""
         bounds = self.sentence_bounds
-        if bounds.dtype != np.int64 or bounds.ndim != 1 or len(bounds) < 1 or bounds[0] != 0:
-            raise ValueError("encoded corpus: sentence_bounds must be int64, starting at 0")
+        if bounds.dtype not in (np.int32, np.int64) or bounds.ndim != 1 or len(bounds) < 1 or bounds[0] != 0:
+            raise ValueError("encoded corpus: sentence_bounds must be int32 or int64, starting at 0")
         if any(lengths.min() < 0 for lengths in self._sentence_lengths()) or bounds[-1] != len(self.token_ids):
             raise ValueError("encoded corpus: sentence_bounds must not decrease and must end at len(token_ids)")
         if self.token_ids.dtype != np.int32:
@@ -84,6 +85,12 @@ class EncodedCorpus:
         for start, chunk in chunks_of(self.token_ids):
             if chunk.min() < 0 or chunk.max() >= vocab_size:
                 raise ValueError(f"encoded corpus: word ids must lie in [0, {vocab_size})")
+
+
+def bounds_dtype(n_tokens):
+    """Sentence bounds of a corpus of ``n_tokens`` tokens in memory: int32 if they fit
+    (4 bytes a sentence), else int64."""
+    return np.dtype(np.int32) if n_tokens < 2**31 else np.dtype(np.int64)
 
 
 class MappedIds(np.ndarray):
@@ -116,10 +123,9 @@ def map_bounds(bounds, ids_path) -> np.ndarray:
     sentences either (8 bytes each).
     """
     path = os.fspath(ids_path) + ".bounds"
-    bounds = np.ascontiguousarray(bounds, dtype=np.int64)
     with open(path, "wb") as handle:
         for _, chunk in chunks_of(bounds):
-            handle.write(chunk.tobytes())
+            handle.write(chunk.astype(np.int64).tobytes())
     return map_id_file(path, len(bounds), dtype=np.int64)
 
 
@@ -299,7 +305,7 @@ class RawScan:
         remap = np.asarray(remap, dtype=np.int32)
         ids = self.corpus.token_ids
         bounds = self.corpus.sentence_bounds
-        new_bounds = np.zeros(len(bounds), dtype=np.int64)
+        new_bounds = np.zeros(len(bounds), dtype=bounds_dtype(len(ids)))
         write = 0          # kept tokens so far = where the next kept token goes
         bound_cursor = 0   # first sentence bound not yet translated
         for start in range(0, len(ids), _CHUNK_TOKENS):
@@ -503,7 +509,7 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
         bounds.append(buffer.length + len(buffer.current))
         buffer.flush_if_large()
     ids = buffer.finish()
-    bounds = np.frombuffer(bounds, dtype=np.int64).copy()
+    bounds = np.frombuffer(bounds, dtype=np.int64).astype(bounds_dtype(len(ids)))
     if buffer.path is not None and len(ids):
         ids = map_id_file(buffer.path, len(ids))  # read-only
         bounds = map_bounds(bounds, buffer.path)

@@ -10,10 +10,10 @@ What is counted (bytes), each an entry of the report:
   ``wv.key_to_index``, the word strings, counts and down-sampling tables), and
   during ``build_vocab`` the raw-word table it is built from: a per-word figure
   measured on CPython 3.11, see ``BYTES_PER_WORD``;
-* ``encoded_corpus``: the corpus as int32 ids, 4 bytes per token, plus 16 bytes per
-  sentence (its int64 end offset, held twice while ``build_vocab`` drops the words
-  that missed ``min_count``); 0 when it is memory-mapped from ``corpus_buffer``,
-  whose pages the OS manages;
+* ``encoded_corpus``: the corpus as int32 ids, 4 bytes per token, plus 12 bytes per
+  sentence (its int32 end offset, and the int64 one it is made from while
+  ``build_vocab`` drops the words that missed ``min_count``); 0 when ids and
+  offsets are memory-mapped from ``corpus_buffer``, whose pages the OS manages;
 * ``worker_scratch``: per worker thread, two vectors and one sentence of ids;
 * ``build_vocab_scratch``: temporaries of ``build_vocab`` while it encodes the
   corpus chunk by chunk (about 21 bytes per token of one chunk of
@@ -78,7 +78,7 @@ def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers
         "vectors": int(vocab_size * vector_size * 4),
         "syn1": int(max(vocab_size, 1) * vector_size * 4),
         "tree": int(path_steps * 5 + (vocab_size + 1) * 8),
-        "encoded_corpus": int(corpus_words * 4 + (corpus_sentences + 1) * 16) if corpus_in_memory else 0,
+        "encoded_corpus": int(corpus_words * 4 + (corpus_sentences + 1) * 12) if corpus_in_memory else 0,
         "worker_scratch": int(workers * (2 * vector_size * 4 + max(longest_sentence, 1) * 4)),
         "build_vocab_scratch": int(min(corpus_words, _CHUNK_TOKENS) * _BUILD_BYTES_PER_CHUNK_TOKEN),
     }

@@ -262,3 +262,20 @@ def test_encode_file_keeps_vocabulary_words_only(tmp_path):
     encoded = corpus_io.encode_file(path, {"a": 0, "b": 1, "c": 2})
     assert encoded.token_ids.tolist() == [1, 0, 2, 0]
     assert encoded.sentence_bounds.tolist() == [0, 2, 2, 4]
+
+
+def test_in_memory_bounds_are_int32_and_train_exactly_as_int64(monkeypatch):
+    import hsmcy
+
+    assert corpus_io.bounds_dtype(2**31 - 1) == np.int32 and corpus_io.bounds_dtype(2**31) == np.int64
+    sentences = mapped_training_sentences()
+    vectors = []
+    for dtype in (None, np.int64):
+        if dtype is not None:
+            monkeypatch.setattr(corpus_io, "bounds_dtype", lambda n_tokens: np.dtype(dtype))
+        model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=1, epochs=2, batch_words=500, seed=4)
+        model.build_vocab(sentences)
+        assert model._encoded.sentence_bounds.dtype == (dtype or np.int32)
+        model.train(sentences, total_examples=len(sentences), epochs=2)
+        vectors.append(model.wv.vectors)
+    assert np.array_equal(vectors[0], vectors[1])
