@@ -120,11 +120,13 @@ class Word2Vec:
     trim_rule : callable, optional
         gensim's ``trim_rule(word, count, min_count)`` vocabulary hook.
     corpus_buffer : str or PathLike, optional
-        Keep the encoded corpus (4 bytes per token) in this file, memory-mapped,
-        instead of in RAM: for corpora larger than memory.  A directory means a file
-        ``hsmcy-corpus.int32`` inside it.  The file is read chunk by chunk and batch
-        by batch, and the pages already used are released, so the process's resident
-        memory does not grow with the corpus (the OS page cache may still hold them).
+        Keep the encoded corpus (4 bytes per token, 8 per sentence) in this file
+        (and ``<file>.bounds`` beside it), memory-mapped, instead of in RAM: for
+        corpora larger than memory.  A directory means a file ``hsmcy-corpus.int32``
+        inside it.  ``build_vocab`` writes it chunk by chunk, releasing the pages it
+        has used; training reads it batch by batch with ``pread``.  The process's
+        resident memory does not grow with the corpus (the OS page cache may still
+        hold the file).
     null_word, hashfxn, ns_exponent, comment :
         Accepted for signature compatibility with gensim; they do not affect
         hierarchical-softmax training (``null_word`` must be 0).
