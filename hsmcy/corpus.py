@@ -129,6 +129,11 @@ def map_bounds(bounds, ids_path) -> np.ndarray:
     return map_id_file(path, len(bounds), dtype=np.int64)
 
 
+def _offset_in_mapping(values) -> int:
+    """Byte offset of a ``MappedIds`` (or a view of one) from the start of its mapping: of its file."""
+    return values.ctypes.data - np.frombuffer(values.mapping, dtype=np.uint8, count=1).ctypes.data
+
+
 def release_pages(ids, start, stop) -> None:
     """Drop the pages of ``ids[start:stop]`` from this process's resident memory.
 
@@ -140,8 +145,7 @@ def release_pages(ids, start, stop) -> None:
     mapping = ids.mapping if isinstance(ids, MappedIds) else None
     if mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
         return
-    mapping_start = np.frombuffer(mapping, dtype=np.uint8, count=1).ctypes.data
-    offset = ids.ctypes.data - mapping_start
+    offset = _offset_in_mapping(ids)
     first = (offset + max(start, 0) * ids.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
     last = min(offset + min(stop, len(ids)) * ids.itemsize, len(mapping))
     if last <= first:
@@ -188,8 +192,7 @@ class BatchReader:
             return np.array(array[start:stop])
         values = np.empty(stop - start, dtype=array.dtype)
         view = memoryview(values).cast("B")
-        mapping_start = np.frombuffer(array.mapping, dtype=np.uint8, count=1).ctypes.data
-        offset = array.ctypes.data - mapping_start + start * array.itemsize
+        offset = _offset_in_mapping(array) + start * array.itemsize
         done = 0
         while done < len(view):
             got = os.preadv(self._files[array.path], [view[done:]], offset + done)
