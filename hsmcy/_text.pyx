@@ -102,10 +102,6 @@ cdef class TokenTable:
         free(self.token_length)
         free(self.token_count)
 
-    @property
-    def n_distinct(self):
-        return self.n_tokens
-
     cdef int grow_slots(self) noexcept nogil:
         """Double the hash table (its load stays below 1/2); 0 on success, -1 out of memory."""
         cdef uint64_t new_mask = self.slot_mask * 2 + 1
