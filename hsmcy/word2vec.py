@@ -553,7 +553,7 @@ class Word2Vec:
         self._check_trainable()
         self.epochs = state["epochs"]
         self.compute_loss = bool(state["compute_loss"])
-        progress_bar = _TqdmProgress(encoded.n_words * state["epochs"]) if progress else None
+        progress_bar = TrainingProgress(encoded.n_words * state["epochs"]) if progress else None
         run = TrainingRun(
             corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,

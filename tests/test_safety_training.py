@@ -188,6 +188,18 @@ def test_checkpoint_every_epoch_and_resume_from_each(lee_sentences, reference_ru
         resumed.resume_training(lee_sentences)
 
 
+def test_resume_with_a_progress_bar(lee_sentences, reference_run, tmp_path, capsys):
+    model = fresh_model(lee_sentences)
+    checkpoint = Checkpoint(tmp_path / "epoch-{epoch}.hsmcy")
+    model.train(lee_sentences, total_examples=len(lee_sentences), epochs=4, compute_loss=True,
+                callbacks=[checkpoint])
+    resumed = hsmcy.Word2Vec.load(checkpoint.saved[1])
+    capsys.readouterr()
+    resumed.resume_training(lee_sentences, progress=True)
+    assert_bitwise_equal(resumed, reference_run)
+    assert capsys.readouterr().err.strip()   # the bar was drawn on stderr
+
+
 def test_checkpoint_after_a_crash_resumes_with_the_same_schedule_on_several_workers(lee_sentences, tmp_path,
                                                                                      monkeypatch):
     """With 2 workers, Hogwild makes vectors differ run to run; the learning-rate schedule must not."""
