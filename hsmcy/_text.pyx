@@ -12,7 +12,7 @@ UTF-8 text with ``errors="replace"`` and universal newlines:
   ``\\t \\n \\v \\f \\r``, space and ``\\x1c``-``\\x1f``, and eleven Unicode spaces,
   recognised here by their UTF-8 bytes (``whitespace_length``).
 
-A token is kept as its raw bytes and decoded once per distinct token, at the end.
+A token is kept as its raw bytes and decoded only when its word is asked for.
 Splitting raw bytes gives the same tokens as decoding first: whitespace is never
 part of a multi-byte character, and the UTF-8 decoder never folds a lead byte or
 an ASCII byte into an invalid sequence before it.  Two distinct invalid byte
@@ -26,10 +26,6 @@ from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcmp, memcpy
 
 import numpy as np
-
-cdef extern from "Python.h":
-    object PyBytes_FromStringAndSize(const char* data, Py_ssize_t size)
-
 
 cdef inline int whitespace_length(const unsigned char* p, Py_ssize_t left) noexcept nogil:
     """Bytes of the whitespace character at ``p`` (``str.isspace``), or 0 if it is none."""
@@ -67,8 +63,8 @@ cdef struct Slot:
 cdef class TokenTable:
     """Distinct tokens (as raw bytes) of one scan, their provisional ids and counts.
 
-    Feed consecutive pieces of a file to :meth:`scan`; then :meth:`words` and
-    :meth:`counts` give every distinct token in order of first appearance.
+    Feed consecutive pieces of a file to :meth:`scan`; then :meth:`counts` and
+    :meth:`word` give the distinct tokens by provisional id (order of first appearance).
     """
     cdef Slot* slots
     cdef uint64_t slot_mask
@@ -258,12 +254,39 @@ cdef class TokenTable:
             raise ValueError(f"more than {0x7fffffff:,} distinct tokens: word ids are int32")
         return ids_array[:n_ids], ends_array[:n_ends], consumed
 
-    def words(self):
-        """Every distinct token, decoded as UTF-8 (invalid bytes become U+FFFD), by provisional id."""
-        cdef bytes arena = PyBytes_FromStringAndSize(self.arena, self.arena_used)
-        cdef int64_t token
-        return [arena[self.token_start[token]:self.token_start[token] + self.token_length[token]]
-                .decode("utf-8", "replace") for token in range(self.n_tokens)]
+    def __len__(self):
+        """How many distinct tokens were seen."""
+        return self.n_tokens
+
+    def word(self, Py_ssize_t token):
+        """Distinct token ``token`` (a provisional id), decoded as UTF-8 (invalid bytes become U+FFFD).
+
+        Words are decoded one at a time, when asked for: most distinct tokens of a
+        corpus fall below ``min_count`` and are never needed as Python strings.
+        Creating them all and freeing most would leave the survivors scattered over
+        ~10 MB of allocator pages that cannot be given back (a 4M-token corpus).
+        """
+        if not 0 <= token < self.n_tokens:
+            raise IndexError(f"token {token} out of range for {self.n_tokens} distinct tokens")
+        return self.arena[self.token_start[token]:self.token_start[token] + self.token_length[token]].decode(
+            "utf-8", "replace")
+
+    def ids_with_replacement_character(self):
+        """Provisional ids (int64) of the tokens whose decoded word holds U+FFFD.
+
+        Only these can decode alike while their bytes differ: invalid UTF-8 becomes
+        U+FFFD, and valid UTF-8 is one-to-one.  ASCII tokens are skipped in C.
+        """
+        found = []
+        cdef int64_t token, position, start
+        for token in range(self.n_tokens):
+            start = self.token_start[token]
+            for position in range(start, start + self.token_length[token]):
+                if <unsigned char> self.arena[position] >= 0x80:
+                    if "\ufffd" in self.word(token):
+                        found.append(token)
+                    break
+        return np.array(found, dtype=np.int64)
 
     def counts(self):
         """Occurrences of each distinct token (int64), by provisional id."""

@@ -20,6 +20,7 @@ import mmap
 import os
 from array import array
 from collections import defaultdict
+from collections.abc import Sequence
 from types import GeneratorType
 
 import numpy as np
@@ -182,9 +183,9 @@ class BatchReader:
         self.corpus = corpus
         self.vocab_size = int(vocab_size)
         self._files = {}
-        for array in (corpus.token_ids, corpus.sentence_bounds):
-            if isinstance(array, MappedIds) and array.path is not None and array.path not in self._files:
-                self._files[array.path] = os.open(array.path, os.O_RDONLY)
+        for part in (corpus.token_ids, corpus.sentence_bounds):
+            if isinstance(part, MappedIds) and part.path is not None and part.path not in self._files:
+                self._files[part.path] = os.open(part.path, os.O_RDONLY)
 
     def _read(self, array, start, stop):
         """``array[start:stop]`` as a new array: by ``pread`` if it is mapped from a file."""
@@ -286,8 +287,9 @@ class RawScan:
 
     Attributes
     ----------
-    words : list
-        Distinct tokens in order of first appearance (provisional id = position).
+    words : sequence of str
+        Distinct tokens in order of first appearance (provisional id = position):
+        a list from :func:`scan_iterable`, a :class:`TableWords` from :func:`scan_file`.
     counts : ndarray of int64
         Occurrences of each of them.
     corpus : EncodedCorpus
@@ -454,21 +456,56 @@ def _scan_pieces(handle, table, buffer, bounds):
             return
 
 
-def _merge_equal_words(words, counts, ids):
+class TableWords(Sequence):
+    """The words of a ``TokenTable`` as a read-only sequence, decoded one by one when read.
+
+    ``token_ids[i]`` is the table's provisional id of word ``i`` (default: the
+    table's own order).  Reading every word is as costly as a list; reading only
+    the words a vocabulary keeps creates only those strings.
+    """
+
+    def __init__(self, table, token_ids=None):
+        self._table = table
+        self._token_ids = token_ids
+
+    def __len__(self):
+        return len(self._table) if self._token_ids is None else len(self._token_ids)
+
+    def __getitem__(self, index):
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"word indices must be integers, not {type(index).__name__}")
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"word index {index} out of range for {len(self)} words")
+        return self._table.word(int(index if self._token_ids is None else self._token_ids[index]))
+
+    def __repr__(self):
+        return f"<{len(self)} words of a scanned file, decoded when read>"
+
+
+def _merge_equal_words(table, counts, ids):
     """Give one provisional id to distinct byte strings that decode to the same word.
 
     Only invalid UTF-8 can cause this (``b"\\xff"`` and ``b"\\xfe"`` both decode to
-    U+FFFD).  The first appearance keeps its place, as in the Python reader.
+    U+FFFD), so only the words holding U+FFFD are compared.  The first appearance
+    keeps its place, as in the Python reader.  Returns ``(words, counts)``.
     """
-    first_id = {}
-    remap = np.empty(len(words), dtype=np.int32)
-    for provisional, word in enumerate(words):
-        remap[provisional] = first_id.setdefault(word, len(first_id))
-    merged_counts = np.zeros(len(first_id), dtype=np.int64)
-    np.add.at(merged_counts, remap, counts)
+    first_of = {}
+    remap = np.arange(len(counts), dtype=np.int64)   # provisional id -> first id of the same word
+    for token in table.ids_with_replacement_character():
+        remap[token] = first_of.setdefault(table.word(int(token)), token)
+    kept = np.flatnonzero(remap == np.arange(len(counts)))
+    if len(kept) == len(counts):
+        return TableWords(table), counts
+    new_id = np.empty(len(counts), dtype=np.int32)
+    new_id[kept] = np.arange(len(kept), dtype=np.int32)
+    new_id = new_id[remap]
+    merged_counts = np.zeros(len(kept), dtype=np.int64)
+    np.add.at(merged_counts, new_id, counts)
     for start, chunk in chunks_of(ids):
-        ids[start:start + len(chunk)] = remap[chunk]
-    return list(first_id), merged_counts
+        ids[start:start + len(chunk)] = new_id[chunk]
+    return TableWords(table, kept), merged_counts
 
 
 def scan_file(corpus_file, buffer_path=None) -> RawScan:
@@ -476,7 +513,8 @@ def scan_file(corpus_file, buffer_path=None) -> RawScan:
 
     The tokens are those of ``line.split()`` over the file read as UTF-8 (invalid
     bytes become U+FFFD) with universal newlines; the splitting and counting run in
-    compiled code (``hsmcy._text``).
+    compiled code (``hsmcy._text``).  The scan's ``words`` are a :class:`TableWords`
+    sequence: a word becomes a Python string only when it is read.
     """
     from hsmcy._text import TokenTable
 
@@ -490,10 +528,7 @@ def scan_file(corpus_file, buffer_path=None) -> RawScan:
     except OSError as error:
         raise ValueError(f"corpus_file {path!r} could not be read: {error}") from error
     ids = buffer.finish()
-    words, counts = table.words(), table.counts()
-    del table
-    if len(set(words)) < len(words):
-        words, counts = _merge_equal_words(words, counts, ids)
+    words, counts = _merge_equal_words(table, table.counts(), ids)
     corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
     return RawScan(words, counts, corpus)
 

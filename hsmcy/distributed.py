@@ -183,7 +183,7 @@ def _count_shard(run_id, path):
     scan = corpus_io.scan_file(path)
     with _RUNS_LOCK:
         _RUNS[(run_id, "scan", path)] = scan
-    return scan.words, scan.counts, scan.corpus.n_sentences
+    return list(scan.words), scan.counts, scan.corpus.n_sentences
 
 
 def _merge_counts(left, right):

@@ -207,7 +207,7 @@ def assert_reads_like_python(path, scan):
     for sentence in expected:
         for word in sentence:
             occurrences[word] = occurrences.get(word, 0) + 1
-    assert scan.words == list(occurrences)   # provisional ids in order of first appearance
+    assert list(scan.words) == list(occurrences)   # provisional ids in order of first appearance
     assert scan.counts.tolist() == list(occurrences.values())
 
 
@@ -225,7 +225,7 @@ def test_reader_splits_on_exactly_the_characters_str_split_does(tmp_path):
 
 
 PIECES = [b"a", b"b", b"ab", "é".encode(), "日本".encode(), b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1f",
-          b"\n", b"\r", b"\r\n", b"\n\n", "\u00a0".encode(), "\u0085".encode(), "\u2000".encode(),
+          b"\n", b"\r", b"\r\n", b"\n\n", "\ufffd".encode(), "\u00a0".encode(), "\u0085".encode(), "\u2000".encode(),
           "\u200a".encode(), "\u2028".encode(), "\u3000".encode(), "\u205f".encode(), b"\x00",
           # invalid UTF-8: lone bytes, cut sequences, an encoded surrogate, a cut space
           b"\xff", b"\xfe", b"\x85", b"\xa0", b"\xc2", b"\xe2", b"\xe2\x80", b"\xf0\x9f", b"\xed\xa0\x80"]
@@ -251,9 +251,32 @@ def test_reader_merges_invalid_byte_strings_that_decode_alike(tmp_path, monkeypa
     path = tmp_path / "invalid.txt"
     path.write_bytes(b"x \xff \xfe\n\xfe x \xc3\n\xff")   # \xff, \xfe, \xc3 all read as U+FFFD
     scan = corpus_io.scan_file(path, buffer_path=tmp_path / "ids.int32")
-    assert scan.words == ["x", "\ufffd"]
+    assert list(scan.words) == ["x", "\ufffd"]
     assert scan.counts.tolist() == [2, 5]
     assert_reads_like_python(path, scan)
+
+
+def test_reader_merges_invalid_bytes_with_a_literal_replacement_character(tmp_path):
+    path = tmp_path / "replacement.txt"
+    path.write_bytes("a\ufffd b a\ufffd\n".encode() + b"b a\xff a\xfe\n")
+    scan = corpus_io.scan_file(path)
+    assert list(scan.words) == ["a\ufffd", "b"]
+    assert scan.counts.tolist() == [4, 2]
+    assert_reads_like_python(path, scan)
+
+
+def test_scanned_words_are_a_sequence_decoded_on_demand(tmp_path):
+    path = tmp_path / "words.txt"
+    path.write_bytes("b a\nc \xe9t\xe9 a\n".encode("utf-8") + b"\xff x \xfe\n")
+    words = corpus_io.scan_file(path).words
+    assert isinstance(words, corpus_io.TableWords)
+    assert list(words) == ["b", "a", "c", "été", "\ufffd", "x"]
+    assert len(words) == 6 and words[-1] == "x" and words[np.int64(3)] == "été"
+    assert "été" in words and words.index("x") == 5
+    with pytest.raises(IndexError):
+        words[6]
+    with pytest.raises(TypeError):
+        words[1:3]
 
 
 def test_encode_file_keeps_vocabulary_words_only(tmp_path):
