@@ -70,57 +70,48 @@ HS_INLINE float hs_sum16(hs_float16 v, hs_float4 v4)
     return (half[0] + half[2]) + (half[1] + half[3]);
 }
 
-HS_INLINE float hs_dot(int size, const float *x, const float *y)
-{
-    hs_float16 partial = {0};
-    hs_float4 partial4 = {0};
-    float total = 0.0f;
-    int i = 0;
-    for (; i + 16 <= size; i += 16)
-        partial += hs_load16(x + i) * hs_load16(y + i);
-    for (; i + 4 <= size; i += 4)
-        partial4 += hs_load4(x + i) * hs_load4(y + i);
-    for (; i < size; i++)
-        total += x[i] * y[i];
-    return total + hs_sum16(partial, partial4);
+/* dots[j] = rows[j] . x for j < COUNT: x is loaded once per block and the
+ * COUNT sums run as independent chains.  One function per count (4, 2, 1), so
+ * that a window of 6 context words costs 6 dot products, not 8. */
+#define HS_DEFINE_DOTS(NAME, COUNT)                                                        \
+HS_INLINE void NAME(int size, const float *x, float *const *rows, float *dots)             \
+{                                                                                          \
+    hs_float16 partial[COUNT] = {{0}}, chunk;                                              \
+    hs_float4 partial4[COUNT] = {{0}}, chunk4;                                             \
+    float tail[COUNT] = {0.0f};                                                            \
+    int i = 0, j;                                                                          \
+    for (; i + 16 <= size; i += 16) {                                                      \
+        chunk = hs_load16(x + i);                                                          \
+        for (j = 0; j < COUNT; j++)                                                        \
+            partial[j] += chunk * hs_load16(rows[j] + i);                                  \
+    }                                                                                      \
+    for (; i + 4 <= size; i += 4) {                                                        \
+        chunk4 = hs_load4(x + i);                                                          \
+        for (j = 0; j < COUNT; j++)                                                        \
+            partial4[j] += chunk4 * hs_load4(rows[j] + i);                                 \
+    }                                                                                      \
+    for (; i < size; i++)                                                                  \
+        for (j = 0; j < COUNT; j++)                                                        \
+            tail[j] += x[i] * rows[j][i];                                                  \
+    for (j = 0; j < COUNT; j++)                                                            \
+        dots[j] = tail[j] + hs_sum16(partial[j], partial4[j]);                             \
 }
+HS_DEFINE_DOTS(hs_dots4, 4)
+HS_DEFINE_DOTS(hs_dots2, 2)
+HS_DEFINE_DOTS(hs_dots1, 1)
 
-/* dots[j] = rows[j] . x for j < count (count <= 4): x is loaded once per block
- * and the four sums run as independent chains. */
-HS_INLINE void hs_dots4(int size, const float *x, float *const *rows, int count, float *dots)
+/* dots[j] = rows[j] . x for j < count (any count). */
+HS_INLINE void hs_dots(int size, const float *x, float *const *rows, int count, float *dots)
 {
-    hs_float16 partial0 = {0}, partial1 = {0}, partial2 = {0}, partial3 = {0}, chunk;
-    hs_float4 short0 = {0}, short1 = {0}, short2 = {0}, short3 = {0}, chunk4;
-    const float *row0 = rows[0], *row1 = rows[count > 1], *row2 = rows[count > 2 ? 2 : 0],
-                *row3 = rows[count > 3 ? 3 : 0];
-    float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    int i = 0, j;
-    for (; i + 16 <= size; i += 16) {
-        chunk = hs_load16(x + i);
-        partial0 += chunk * hs_load16(row0 + i);
-        partial1 += chunk * hs_load16(row1 + i);
-        partial2 += chunk * hs_load16(row2 + i);
-        partial3 += chunk * hs_load16(row3 + i);
+    int j = 0;
+    for (; j + 4 <= count; j += 4)
+        hs_dots4(size, x, rows + j, dots + j);
+    if (j + 2 <= count) {
+        hs_dots2(size, x, rows + j, dots + j);
+        j += 2;
     }
-    for (; i + 4 <= size; i += 4) {
-        chunk4 = hs_load4(x + i);
-        short0 += chunk4 * hs_load4(row0 + i);
-        short1 += chunk4 * hs_load4(row1 + i);
-        short2 += chunk4 * hs_load4(row2 + i);
-        short3 += chunk4 * hs_load4(row3 + i);
-    }
-    for (; i < size; i++) {
-        tail[0] += x[i] * row0[i];
-        tail[1] += x[i] * row1[i];
-        tail[2] += x[i] * row2[i];
-        tail[3] += x[i] * row3[i];
-    }
-    tail[0] += hs_sum16(partial0, short0);
-    tail[1] += hs_sum16(partial1, short1);
-    tail[2] += hs_sum16(partial2, short2);
-    tail[3] += hs_sum16(partial3, short3);
-    for (j = 0; j < count; j++)
-        dots[j] = tail[j];
+    if (j < count)
+        hs_dots1(size, x, rows + j, dots + j);
 }
 
 /* y += a * x */
@@ -138,21 +129,29 @@ HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
 /* One path row against all context rows of a window, once the gains g_j are known:
  *     steps_j += g_j * row   (for every j),   row += sum_j g_j * h_j.
  * One pass over the row instead of 2 n_context + 1 passes.  The sum over j runs
- * in four accumulators: as one chain, each addition would wait for the last. */
+ * in four accumulators (as one chain, each addition would wait for the last),
+ * with j unrolled by four so that no branch picks the accumulator. */
+#define HS_WINDOW_PAIR(VEC, LOAD, STORE, J, SUM)                                           \
+    {                                                                                      \
+        float *step = steps + (size_t)(J) * size + i;                                      \
+        STORE(step, LOAD(step) + gains[J] * old_row);                                      \
+        SUM += gains[J] * LOAD(context_rows[J] + i);                                       \
+    }
 #define HS_WINDOW_BLOCK(VEC, LOAD, STORE, WIDTH)                                           \
     for (; i + WIDTH <= size; i += WIDTH) {                                                \
         VEC old_row = LOAD(row + i), sum0 = {0}, sum1 = {0}, sum2 = {0}, sum3 = {0};       \
-        for (j = 0; j < n_context; j++) {                                                  \
-            float *step = steps + (size_t)j * size + i;                                    \
-            VEC contribution = gains[j] * LOAD(context_rows[j] + i);                       \
-            STORE(step, LOAD(step) + gains[j] * old_row);                                  \
-            switch (j & 3) {                                                               \
-            case 0: sum0 += contribution; break;                                           \
-            case 1: sum1 += contribution; break;                                           \
-            case 2: sum2 += contribution; break;                                           \
-            default: sum3 += contribution;                                                 \
-            }                                                                              \
+        for (j = 0; j + 4 <= n_context; j += 4) {                                          \
+            HS_WINDOW_PAIR(VEC, LOAD, STORE, j, sum0)                                      \
+            HS_WINDOW_PAIR(VEC, LOAD, STORE, j + 1, sum1)                                  \
+            HS_WINDOW_PAIR(VEC, LOAD, STORE, j + 2, sum2)                                  \
+            HS_WINDOW_PAIR(VEC, LOAD, STORE, j + 3, sum3)                                  \
         }                                                                                  \
+        if (j < n_context)                                                                 \
+            HS_WINDOW_PAIR(VEC, LOAD, STORE, j, sum0)                                      \
+        if (j + 1 < n_context)                                                             \
+            HS_WINDOW_PAIR(VEC, LOAD, STORE, j + 1, sum1)                                  \
+        if (j + 2 < n_context)                                                             \
+            HS_WINDOW_PAIR(VEC, LOAD, STORE, j + 2, sum2)                                  \
         STORE(row + i, old_row + ((sum0 + sum1) + (sum2 + sum3)));                         \
     }
 
@@ -188,7 +187,7 @@ HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
         y[i] += a * x[i];
 }
 
-HS_INLINE void hs_dots4(int size, const float *x, float *const *rows, int count, float *dots)
+HS_INLINE void hs_dots(int size, const float *x, float *const *rows, int count, float *dots)
 {
     int j;
     for (j = 0; j < count; j++)
@@ -283,7 +282,7 @@ HS_INLINE double hs_path_block(int size, const float *hidden, float *hidden_grad
     float dots[4], gains[4];
     double loss = 0.0;
     int k;
-    hs_dots4(size, hidden, rows, count, dots);
+    hs_dots(size, hidden, rows, count, dots);
     for (k = 0; k < count; k++)
         gains[k] = alpha * ((float)(1 - codes[k]) - hs_sigmoid(dots[k]));
     for (k = 0; k < count; k++) {
@@ -343,8 +342,7 @@ static double hs_sg_window_step(int size, float *const *context_rows, int n_cont
         float target = (float)(1 - codes[k]);
         if (k + 1 < length)
             hs_prefetch_row(path_rows[k + 1], size);
-        for (j = 0; j < n_context; j += 4)
-            hs_dots4(size, row, context_rows + j, n_context - j < 4 ? n_context - j : 4, dots + j);
+        hs_dots(size, row, context_rows, n_context, dots);
         for (j = 0; j < n_context; j++)
             gains[j] = alpha * (target - hs_sigmoid(dots[j]));
         if (compute_loss)
