@@ -22,9 +22,9 @@ What is counted (bytes), each an entry of the report:
 Not counted: the Python interpreter and imported libraries (numpy, scipy, gensim:
 about 120 MB, present before any model exists); whatever the caller holds (e.g. a
 list-of-lists corpus, typically far larger than its encoded form); raw words that
-miss ``min_count`` (about 150 bytes each from a corpus file, about 200 from an
-iterable; only during ``build_vocab``; their number is unknown before the corpus is
-read).
+miss ``min_count`` (about 100 bytes each from a corpus file, where they never
+become Python strings, about 200 from an iterable; only during ``build_vocab``;
+their number is unknown before the corpus is read).
 """
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ __all__ = ["BYTES_PER_WORD", "estimate", "return_free_memory"]
 def return_free_memory():
     """Hand memory that Python has freed back to the operating system (glibc only).
 
-    ``build_vocab`` frees the raw-word table (a string per distinct token, however
-    rare, and the reader's table or dict entry for it) before the weights are allocated.  Those blocks
+    ``build_vocab`` frees the raw-word table (the reader's entry for every distinct
+    token, however rare, and from an iterable a string for each) before the weights are allocated.  Those blocks
     were small, so the C allocator keeps the freed space in its heap, and it would
     still count in the process's resident size (and its peak) for the whole
     training run.  ``malloc_trim`` returns the free pages; elsewhere this does nothing.
