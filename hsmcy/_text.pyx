@@ -232,6 +232,8 @@ cdef class TokenTable:
         followed by the next piece.  ``final=True`` marks the end of the file.
         """
         cdef Py_ssize_t size = text.shape[0]
+        if self.slots == NULL:
+            raise ValueError("TokenTable.scan after finish_scanning")
         # A token takes at least one byte and all but the last are followed by whitespace.
         # Each sentence end but the first (carried from an earlier piece) follows a token.
         ids_array = np.empty(size // 2 + 2, dtype=np.int32)
@@ -253,6 +255,16 @@ cdef class TokenTable:
         if consumed == -3:
             raise ValueError(f"more than {0x7fffffff:,} distinct tokens: word ids are int32")
         return ids_array[:n_ids], ends_array[:n_ends], consumed
+
+    def finish_scanning(self):
+        """Free the hash index (16+ bytes per distinct token): words and counts stay readable.
+
+        A finished scan's words are read for as long as its ``RawScan`` lives (a
+        distributed worker keeps it until the vocabulary is known); the index that
+        found tokens by their bytes is needed only while scanning.
+        """
+        free(self.slots)
+        self.slots = NULL
 
     def __len__(self):
         """How many distinct tokens were seen."""

@@ -528,6 +528,7 @@ def scan_file(corpus_file, buffer_path=None) -> RawScan:
     except OSError as error:
         raise ValueError(f"corpus_file {path!r} could not be read: {error}") from error
     ids = buffer.finish()
+    table.finish_scanning()
     words, counts = _merge_equal_words(table, table.counts(), ids)
     corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
     return RawScan(words, counts, corpus)
