@@ -15,7 +15,7 @@ Conventions (as gensim and word2vec.c):
 cimport cython
 from libc.math cimport exp, log1p, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 
 from hsmcy._blas cimport dot, axpy, scale
@@ -67,8 +67,12 @@ cdef struct Scratch:
     float** path_rows      # path_rows_capacity; malloc'ed, grown on demand
     int64_t path_rows_capacity
     # A worker's private copies of the top ``top_levels`` levels of the tree
-    # (see ``top_row_slots``); NULL and 0 when not used.
+    # (see ``top_row_slots``), each slot's row at the last copy from the shared
+    # row, and whether the slot was copied since the last merge; NULL and 0 when
+    # not used.
     float* top_rows
+    float* top_rows_start
+    uint8_t* top_copied
     int top_levels
     bint out_of_memory     # set when path_rows could not grow; the batch stops
 
@@ -82,13 +86,16 @@ cdef struct Scratch:
 # 10,000-word batch measurably hurt the vectors: docs/benchmarks.md).  A node at
 # depth d whose path so far has codes c_0 .. c_{d-1} lives in slot
 # 2^d - 1 + (c_0 c_1 .. c_{d-1} read as a binary number): no lookup table needed.
+# A slot is copied from its shared row when a path first reaches it after a merge,
+# and only slots copied since are merged: the deep levels, most of whose slots go
+# untouched between two merges, then cost nothing but memory.
 
 cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, int64_t length,
                                   float* inner_node_vectors, int size, Scratch* scratch) noexcept nogil:
     """Fill ``scratch.path_rows`` with the row of each path node, private copy or shared.
 
     Returns -1 if the buffer could not be grown (out of memory), else 0."""
-    cdef int64_t k, prefix = 0, capacity
+    cdef int64_t k, slot, prefix = 0, capacity
     cdef float** grown
     if length > scratch.path_rows_capacity:
         capacity = 2 * length
@@ -100,34 +107,48 @@ cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, in
         scratch.path_rows_capacity = capacity
     for k in range(length):
         if k < scratch.top_levels:
-            scratch.path_rows[k] = scratch.top_rows + ((((<int64_t>1) << k) - 1) + prefix) * size
+            slot = (((<int64_t>1) << k) - 1) + prefix
+            if not scratch.top_copied[slot]:
+                memcpy(scratch.top_rows + slot * size, inner_node_vectors + <int64_t>nodes[k] * size,
+                       size * sizeof(float))
+                memcpy(scratch.top_rows_start + slot * size, scratch.top_rows + slot * size,
+                       size * sizeof(float))
+                scratch.top_copied[slot] = 1
+            scratch.path_rows[k] = scratch.top_rows + slot * size
             prefix = 2 * prefix + codes[k]
         else:
             scratch.path_rows[k] = inner_node_vectors + <int64_t>nodes[k] * size
     return 0
 
 
-cdef void copy_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
-                        float[:, ::1] top_rows, float[:, ::1] top_rows_start) noexcept nogil:
-    """Private copies := shared rows, remembered as the starting point of the next merge."""
-    cdef Py_ssize_t slot, size = inner_node_vectors.shape[1]
-    for slot in range(top_nodes.shape[0]):
-        if top_nodes[slot] >= 0:
-            memcpy(&top_rows[slot, 0], &inner_node_vectors[top_nodes[slot], 0], size * sizeof(float))
-            memcpy(&top_rows_start[slot, 0], &top_rows[slot, 0], size * sizeof(float))
-
-
 cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
-                         float[:, ::1] top_rows, float[:, ::1] top_rows_start) noexcept nogil:
-    """Shared rows += the change to the private copies since the last copy (other
-    workers' changes made meanwhile are kept: each worker adds only its own)."""
+                         Scratch* scratch, int64_t merge_number, int every_time_levels) noexcept nogil:
+    """Shared rows += the change to the private copies since they were copied (other
+    workers' changes made meanwhile are kept: each worker adds only its own); the
+    next path to reach a merged slot copies it afresh.
+
+    The top ``every_time_levels`` levels are merged every time, each level below
+    half as often as the one above (its rows are reached about half as often, so
+    a copy still misses about as many of the other workers' updates); a negative
+    ``merge_number`` merges every level."""
     cdef Py_ssize_t slot, i, size = inner_node_vectors.shape[1]
-    cdef int32_t node
-    for slot in range(top_nodes.shape[0]):
-        node = top_nodes[slot]
-        if node >= 0:
-            for i in range(size):
-                inner_node_vectors[node, i] += top_rows[slot, i] - top_rows_start[slot, i]
+    cdef int level, skipped_levels
+    cdef float* private_row
+    cdef float* start_row
+    cdef float* shared_row
+    for level in range(scratch.top_levels):
+        skipped_levels = level - every_time_levels + 1
+        if merge_number >= 0 and skipped_levels > 0 and \
+                merge_number & (((<int64_t>1) << min(skipped_levels, 62)) - 1) != 0:
+            continue
+        for slot in range(((<Py_ssize_t>1) << level) - 1, ((<Py_ssize_t>1) << (level + 1)) - 1):
+            if scratch.top_copied[slot]:
+                private_row = scratch.top_rows + slot * size
+                start_row = scratch.top_rows_start + slot * size
+                shared_row = &inner_node_vectors[top_nodes[slot], 0]
+                for i in range(size):
+                    shared_row[i] += private_row[i] - start_row[i]
+                scratch.top_copied[slot] = 0
 
 
 # ------------------------------------------------------------ sentence kernels
@@ -286,6 +307,7 @@ def train_batch(
     float[:, ::1] top_rows=None,
     float[:, ::1] top_rows_start=None,
     int64_t top_sync_words=1024,
+    int top_every_time_levels=16,
 ):
     """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``
     (``sentence_bounds`` int32 or int64).
@@ -310,7 +332,7 @@ def train_batch(
     cdef int size = input_vectors.shape[1]
     cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
     cdef int64_t total_words = sentence_bounds[n_sentences] - sentence_bounds[0]
-    cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0, synced_at = 0
+    cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0, synced_at = 0, merges = 0
     cdef int32_t word
     cdef float alpha, keep
     cdef double loss = 0.0
@@ -349,14 +371,19 @@ def train_batch(
     scratch.context_rows = <float**>&context_rows[pad]
     scratch.top_levels = top_levels
     scratch.top_rows = &top_rows[0, 0] if top_levels else NULL
+    scratch.top_rows_start = &top_rows_start[0, 0] if top_levels else NULL
+    scratch.top_copied = NULL
     scratch.out_of_memory = False
     scratch.path_rows_capacity = 64
     scratch.path_rows = <float**>malloc(scratch.path_rows_capacity * sizeof(float*))
     if scratch.path_rows == NULL:
         raise MemoryError("no memory for a 64-pointer scratch buffer")
+    if top_levels:
+        scratch.top_copied = <uint8_t*>calloc(top_nodes.shape[0], sizeof(uint8_t))
+        if scratch.top_copied == NULL:
+            free(scratch.path_rows)
+            raise MemoryError(f"no memory for {top_nodes.shape[0]} private-row flags")
     with nogil:
-        if top_levels:
-            copy_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
         for sentence in range(n_sentences):
             if scratch.out_of_memory:
                 break
@@ -374,8 +401,8 @@ def train_batch(
             if top_levels and words_seen - synced_at >= top_sync_words:
                 # Merge often: the top rows change with every centre word, and
                 # copies that ignore the other workers for long train worse.
-                merge_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
-                copy_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
+                merge_top_rows(inner_node_vectors, top_nodes, &scratch, merges, top_every_time_levels)
+                merges += 1
                 synced_at = words_seen
             if n_kept < 2:
                 continue
@@ -390,8 +417,9 @@ def train_batch(
                                       &path_nodes[0], &path_codes[0], &path_offsets[0],
                                       &scratch, size, alpha, compute_loss, kernel)
         if top_levels:
-            merge_top_rows(inner_node_vectors, top_nodes, top_rows, top_rows_start)
+            merge_top_rows(inner_node_vectors, top_nodes, &scratch, -1, top_every_time_levels)
     free(scratch.path_rows)
+    free(scratch.top_copied)
     rng_state[0] = rng_local
     if scratch.out_of_memory:
         raise MemoryError("no memory to hold the rows of a tree path")

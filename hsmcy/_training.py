@@ -34,11 +34,7 @@ __all__ = ["TrainingRun", "all_finite", "batch_edges", "check_weights", "sentine
 #: ``hsmcy._kernels.KERNELS`` and docs/benchmarks.md.
 DEFAULT_KERNEL = "window"
 
-#: With several workers and the ``"window"`` kernel, each worker trains the top
-#: ``PRIVATE_TOP_LEVELS`` levels of the tree (at most ``2**levels - 1`` rows) on
-#: private copies and adds its change to the shared rows after every batch, so
-#: that the rows every path crosses do not bounce between the cores' caches
-#: (``hsmcy._kernels.train_batch``; measured in docs/benchmarks.md).  0 turns it off.
+
 def _setting(name, default, low, high):
     """An integer from the environment variable ``name`` (for experiments), checked."""
     text = os.environ.get(name, str(default))
@@ -51,8 +47,20 @@ def _setting(name, default, low, high):
     return value
 
 
-PRIVATE_TOP_LEVELS = _setting("HSMCY_TOP_LEVELS", 6, 0, 16)
-#: ... and merges them with the shared rows every this many words it reads.
+#: With several workers and the ``"window"`` kernel, each worker trains the top
+#: levels of the tree (at most ``2**levels - 1`` rows) on private copies and adds
+#: its change to the shared rows every ``PRIVATE_TOP_SYNC_WORDS`` words, so that
+#: the rows many paths cross do not bounce between the cores' caches
+#: (``hsmcy._kernels.train_batch``).  Levels per training mode; 0 turns it off.
+#: Skip-gram gains from 11 levels where moving a cache line between the cores is
+#: slow; CBOW's WordSim correlation lost about 0.01 with 11 levels, so it keeps 6
+#: (measured: docs/benchmarks.md).
+PRIVATE_TOP_LEVELS = {"sg": _setting("HSMCY_TOP_LEVELS_SG", 11, 0, 16),
+                      "cbow": _setting("HSMCY_TOP_LEVELS_CBOW", 6, 0, 16)}
+#: ... merges the top ``PRIVATE_TOP_EVERY_TIME_LEVELS`` levels every time, each
+#: level below half as often as the one above ...
+PRIVATE_TOP_EVERY_TIME_LEVELS = _setting("HSMCY_TOP_EVERY_TIME_LEVELS", 8, 1, 16)
+#: ... every this many words it reads.
 PRIVATE_TOP_SYNC_WORDS = _setting("HSMCY_TOP_SYNC_WORDS", 1024, 1, 1 << 40)
 
 
@@ -242,9 +250,10 @@ class TrainingRun:
         self.scratch_length = max(corpus.longest_sentence, 1)
         self.sentinel_nodes = sentinel_nodes(tree)
         self.top_nodes = None
-        if self.workers > 1 and self.kernel == "window" and PRIVATE_TOP_LEVELS > 0:
+        top_levels = PRIVATE_TOP_LEVELS["sg" if self.sg else "cbow"]
+        if self.workers > 1 and self.kernel == "window" and top_levels > 0:
             self.top_nodes = _kernels.top_row_slots(self.path_nodes, self.path_codes, self.path_offsets,
-                                                    PRIVATE_TOP_LEVELS)
+                                                    top_levels)
 
         self.loss_per_worker = [0.0] * self.workers
         self.words_seen = 0
@@ -381,7 +390,7 @@ class TrainingRun:
                     self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
                     self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
                     _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
-                    PRIVATE_TOP_SYNC_WORDS,
+                    PRIVATE_TOP_SYNC_WORDS, PRIVATE_TOP_EVERY_TIME_LEVELS,
                 )
                 with self._lock:
                     self.words_seen += seen
