@@ -49,6 +49,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from core_latency import round_trip_ns  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path("/tmp/hsmcy_bench")
 DEFAULT_TOKENS = 4_000_000
@@ -308,7 +311,12 @@ def fmt(value, spec):
     return "" if value is None else format(value, spec)
 
 
-def markdown(summary, target_rows, meta):
+def fmt_pair(values):
+    """Core round trips before/after a run, e.g. ``57/341`` (ns)."""
+    return "/".join("?" if v is None else f"{v:.0f}" for v in values or [None, None])
+
+
+def markdown(summary, target_rows, meta, runs):
     lines = [f"Corpus: `{meta['corpus']}`, {meta['corpus_tokens']:,} tokens, {meta['corpus_sentences']:,} lines; "
              f"{meta['repeats']} round(s); medians.  Machine: {meta['machine'].get('Model name')}, "
              f"{meta['machine'].get('CPU(s)')} CPUs, Python {meta['machine']['python']}, numpy "
@@ -333,6 +341,18 @@ def markdown(summary, target_rows, meta):
         met = "—" if t["met"] is None else ("yes" if t["met"] else "**no**")
         digits = ".3f" if "Spearman" in t["target"] else ".2f"
         lines.append(f"| {t['target']} | {t['goal']} | {fmt(t['median'], digits)} | {met} |")
+    lines += ["", "Two-worker runs per round: seconds (corpus→model) and the core-to-core cache-line round trip "
+              "before/after the run in ns (`benchmarks/core_latency.py`; on a VM it can jump between a "
+              "shared-cache placement of the two CPUs and a slow one, which slows Hogwild training).", "",
+              "| mode | implementation | " + " | ".join(f"round {k}" for k in range(meta["repeats"])) + " |",
+              "|---|---|" + "---:|" * meta["repeats"]]
+    for mode, sg in (("sg", 1), ("cbow", 0)):
+        for impl in IMPLEMENTATIONS:
+            cells = {r["round"]: f"{r['total_s']:.1f} s ({fmt_pair(r.get('core_round_trip_ns'))})"
+                     for r in runs if r["impl"] == impl and r["sg"] == sg and r["workers"] == 2}
+            if cells:
+                lines.append(f"| {mode} | {impl} | " + " | ".join(cells.get(k, "") for k in range(meta["repeats"]))
+                             + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -429,15 +449,17 @@ def main(argv=None):
                     spec = {"impl": impl, "corpus": str(corpus), "sg": sg, "workers": workers, "round": round_,
                             "evaluate": (round_ < args.eval_rounds and workers in eval_workers
                                          and impl != "hsmcy-mmap")}  # the same training as hsmcy
+                    before = round_trip_ns()
                     try:
                         run = run_child(spec, args.timeout)
                     except (RuntimeError, subprocess.TimeoutExpired) as error:
                         print(f"FAILED, skipped: {error}", flush=True)
                         continue
+                    run["core_round_trip_ns"] = [before, round_trip_ns()]
                     runs.append(run)
                     print(f"[{time.perf_counter() - started:7.0f}s] round {round_} {'sg' if sg else 'cbow'} "
                           f"w={workers} {impl:12s} total {run['total_s']:6.1f}s train {run['train_s']:6.1f}s "
-                          f"rss {run['peak_rss_mb']:5.0f}MB"
+                          f"rss {run['peak_rss_mb']:5.0f}MB core rt {fmt_pair(run['core_round_trip_ns'])}"
                           + (f" analogy {100 * run['analogy']:.1f}% ws353 {run['wordsim353_spearman']:.3f}"
                              if "analogy" in run else ""), flush=True)
                     # Write as we go: a long run interrupted still leaves its data.
@@ -447,7 +469,7 @@ def main(argv=None):
     meta["elapsed_s"] = time.perf_counter() - started
     (out / "train.json").write_text(json.dumps({"meta": meta, "summary": summary, "targets": target_rows,
                                                 "runs": runs}, indent=1))
-    table = markdown(summary, target_rows, meta)
+    table = markdown(summary, target_rows, meta, runs)
     (out / "train.md").write_text(table)
     try:
         plot(summary, out / "train.png")
