@@ -47,7 +47,7 @@ import numpy as np
 
 from . import _kernels
 from . import corpus as corpus_io
-from ._training import _nonempty
+from ._training import DEFAULT_KERNEL, _nonempty, check_kernel
 from .tree import HuffmanTree
 from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_int
@@ -104,6 +104,7 @@ class _Static:
     batch_words: int
     threads: int | None
     compute_loss: bool
+    kernel: int = _kernels.KERNELS[DEFAULT_KERNEL]   # a ``_kernels.KERNELS`` value
 
 
 @dataclass
@@ -291,7 +292,7 @@ def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alph
                     input_vectors, inner_vectors, path_nodes, path_codes, path_offsets,
                     static.window, static.shrink_windows, static.cbow_mean,
                     alpha_at(relative[lo]), alpha_at(relative[hi]), rng_states[thread],
-                    hidden, hidden_grad, kept, static.compute_loss)
+                    hidden, hidden_grad, kept, static.compute_loss, static.kernel)
                 totals[thread][0] += seen
                 totals[thread][1] += trained
                 totals[thread][2] += loss
@@ -788,7 +789,8 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                      path_nodes=tree.path_nodes, path_codes=tree.path_codes, path_offsets=tree.path_offsets,
                      vector_size=model.vector_size, sg=bool(model.sg), window=model.window,
                      shrink_windows=model.shrink_windows, cbow_mean=bool(model.cbow_mean),
-                     batch_words=model.batch_words, threads=threads, compute_loss=model.compute_loss)
+                     batch_words=model.batch_words, threads=threads, compute_loss=model.compute_loss,
+                     kernel=_kernels.KERNELS[check_kernel(model.kernel)])
     static_future = client.scatter(static, broadcast=True, hash=False)
     state_future = client.scatter(_Rows.full(input_vectors, syn1), broadcast=True, hash=False)
     report["bytes_broadcast_once"] = _nbytes(input_vectors, syn1) * len(workers)

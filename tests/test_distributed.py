@@ -172,6 +172,31 @@ def test_touched_rows_cover_every_changed_row(single):
         assert np.allclose(delta, (base_input[ids] + delta) - base_input[ids])
 
 
+@pytest.mark.parametrize("kernel", [None, "blas", "window"])
+def test_slices_train_with_the_models_kernel(single, monkeypatch, kernel):
+    """Shard threads use the kernel a single-process run would (the window kernel by default)."""
+    model = single
+    expected = _kernels.KERNELS[hsmcy._training.check_kernel(kernel)]
+    options = {} if kernel is None else {"kernel": _kernels.KERNELS[kernel]}
+    static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
+                        path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
+                        path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=True, window=5,
+                        shrink_windows=True, cbow_mean=True, batch_words=1000, threads=1, compute_loss=False,
+                        **options)
+    corpus = encode_file(LEE, model.wv.key_to_index)
+    used = []
+    original = _kernels.train_batch
+
+    def recording_train_batch(*args):
+        used.append(args[19])
+        return original(*args)
+
+    monkeypatch.setattr(_kernels, "train_batch", recording_train_batch)
+    first, last = hd._slice_sentences(corpus.sentence_bounds, 0, 7)
+    hd._train_slice(static, corpus, first, last, model.wv.vectors.copy(), model.syn1.copy(), 0.025, 0.02, [1], 1)
+    assert used and set(used) == {expected}
+
+
 def test_slices_partition_the_shard():
     bounds = np.array([0, 3, 4, 9, 10, 15, 21], dtype=np.int64)
     for slices in (1, 2, 3, 4, 8):
