@@ -324,10 +324,12 @@ def train_batch(
 
     With ``top_nodes`` (from ``top_row_slots``; ``KERNEL_WINDOW`` only) the batch
     trains the top levels of the tree on the worker's private copies
-    ``top_rows`` and adds their change to ``inner_node_vectors`` (then reloads
-    the copies, which brings in the other workers' changes) after every
-    ``top_sync_words`` words read and at the end; ``top_rows_start`` is scratch
-    of the same shape.
+    ``top_rows``, each copied from ``inner_node_vectors`` when a path first
+    reaches it, and adds their change to ``inner_node_vectors`` every
+    ``top_sync_words`` words read (the top ``top_every_time_levels`` levels; each
+    level below half as often: ``merge_top_rows``) and all of them at the end.  A
+    merged copy is copied afresh when next reached, which brings in the other
+    workers' changes.  ``top_rows_start`` is scratch of the same shape.
     """
     cdef int size = input_vectors.shape[1]
     cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
