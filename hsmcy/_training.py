@@ -26,7 +26,7 @@ from .corpus import BatchReader, MappedIds, chunks_of, release_pages
 logger = logging.getLogger(__name__)
 
 __all__ = ["TrainingRun", "all_finite", "batch_edges", "check_weights", "sentinel_nodes",
-           "validate_resume_state", "DEFAULT_KERNEL", "check_kernel"]
+           "validate_resume_state", "DEFAULT_KERNEL", "check_kernel", "private_tree_rows"]
 
 #: Training kernel used when a model does not choose one (``model.kernel = None``):
 #: ``"window"`` (skip-gram batched per window, wide-vector code), ``"simd"`` (pair by
@@ -62,6 +62,20 @@ PRIVATE_TOP_LEVELS = {"sg": _setting("HSMCY_TOP_LEVELS_SG", 11, 0, 16),
 PRIVATE_TOP_EVERY_TIME_LEVELS = _setting("HSMCY_TOP_EVERY_TIME_LEVELS", 8, 1, 16)
 #: ... every this many words it reads.
 PRIVATE_TOP_SYNC_WORDS = _setting("HSMCY_TOP_SYNC_WORDS", 1024, 1, 1 << 40)
+
+
+def private_top_levels(workers, sg, kernel):
+    """Tree levels each worker trains on private copies: 0 for one worker (which
+    stays bit-for-bit reproducible) or a per-pair kernel."""
+    if workers <= 1 or check_kernel(kernel) != "window":
+        return 0
+    return PRIVATE_TOP_LEVELS["sg" if sg else "cbow"]
+
+
+def private_tree_rows(workers, sg, kernel, vocab_size):
+    """Rows of private tree copies one worker holds (each with its starting value)."""
+    levels = private_top_levels(workers, sg, kernel)
+    return min((1 << levels) - 1, max(vocab_size - 1, 0)) if levels else 0
 
 
 def check_kernel(kernel):
@@ -250,8 +264,8 @@ class TrainingRun:
         self.scratch_length = max(corpus.longest_sentence, 1)
         self.sentinel_nodes = sentinel_nodes(tree)
         self.top_nodes = None
-        top_levels = PRIVATE_TOP_LEVELS["sg" if self.sg else "cbow"]
-        if self.workers > 1 and self.kernel == "window" and top_levels > 0:
+        top_levels = private_top_levels(self.workers, self.sg, self.kernel)
+        if top_levels:
             self.top_nodes = _kernels.top_row_slots(self.path_nodes, self.path_codes, self.path_offsets,
                                                     top_levels)
 

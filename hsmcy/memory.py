@@ -15,6 +15,10 @@ What is counted (bytes), each an entry of the report:
   ``build_vocab`` drops the words that missed ``min_count``); 0 when ids and
   offsets are memory-mapped from ``corpus_buffer``, whose pages the OS manages;
 * ``worker_scratch``: per worker thread, two vectors and one sentence of ids;
+* ``private_tree_rows``: with several workers and the window kernel, each worker's
+  private copies of the top tree levels and their starting values (2 x
+  ``min(2**levels - 1, V - 1)`` rows; ``hsmcy._training.PRIVATE_TOP_LEVELS``), an
+  upper bound since only the rows that paths reach become resident;
 * ``build_vocab_scratch``: temporaries of ``build_vocab`` while it encodes the
   corpus chunk by chunk (about 21 bytes per token of one chunk of
   ``hsmcy.corpus._CHUNK_TOKENS`` tokens).
@@ -70,7 +74,7 @@ _BUILD_BYTES_PER_CHUNK_TOKEN = 21
 
 
 def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers, longest_sentence,
-             path_steps=None, average_word_bytes=8, corpus_in_memory=True):
+             path_steps=None, average_word_bytes=8, corpus_in_memory=True, private_rows_per_worker=0):
     """Bytes per component and ``total`` (see the module docstring)."""
     if path_steps is None:  # a balanced tree: log2(V) steps per word
         path_steps = vocab_size * max(math.ceil(math.log2(max(vocab_size, 2))), 1)
@@ -81,6 +85,7 @@ def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers
         "tree": int(path_steps * 5 + (vocab_size + 1) * 8),
         "encoded_corpus": int(corpus_words * 4 + (corpus_sentences + 1) * 12) if corpus_in_memory else 0,
         "worker_scratch": int(workers * (2 * vector_size * 4 + max(longest_sentence, 1) * 4)),
+        "private_tree_rows": int(workers * 2 * private_rows_per_worker * vector_size * 4),
         "build_vocab_scratch": int(min(corpus_words, _CHUNK_TOKENS) * _BUILD_BYTES_PER_CHUNK_TOKEN),
     }
     report["total"] = sum(report.values())

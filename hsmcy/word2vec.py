@@ -27,7 +27,7 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import TrainingRun, all_finite, check_weights, validate_resume_state
+from ._training import TrainingRun, all_finite, check_weights, private_tree_rows, validate_resume_state
 from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .memory import return_free_memory
 from .progress import TrainingProgress
@@ -624,7 +624,8 @@ class Word2Vec:
             corpus_sentences=encoded.n_sentences if encoded is not None else self.corpus_count,
             workers=self.workers, longest_sentence=encoded.longest_sentence if encoded is not None else 10000,
             path_steps=path_steps, average_word_bytes=average_word_bytes,
-            corpus_in_memory=self.corpus_buffer is None)
+            corpus_in_memory=self.corpus_buffer is None,
+            private_rows_per_worker=private_tree_rows(self.workers, self.sg, self.kernel, vocab_size))
         if report is None:
             report = {}
         report.update(result)

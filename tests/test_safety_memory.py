@@ -84,3 +84,21 @@ def test_estimate_memory_api(lee_sentences, tmp_path):
     buffered = hsmcy.Word2Vec(vector_size=10, min_count=2, corpus_buffer=str(tmp_path))
     buffered.build_vocab(lee_sentences)
     assert buffered.estimate_memory()["encoded_corpus"] == 0
+
+
+def test_estimate_memory_counts_private_tree_rows(lee_sentences):
+    from hsmcy import _training
+
+    for sg in (0, 1):
+        levels = _training.PRIVATE_TOP_LEVELS["sg" if sg else "cbow"]
+        model = hsmcy.Word2Vec(vector_size=10, min_count=2, workers=3, sg=sg)
+        model.build_vocab(lee_sentences)
+        rows = min(2 ** levels - 1, len(model.wv) - 1)
+        assert model.estimate_memory()["private_tree_rows"] == 3 * 2 * rows * 10 * 4 > 0
+        # A big vocabulary: the slot table is full.
+        assert model.estimate_memory(vocab_size=10 ** 6)["private_tree_rows"] == 3 * 2 * (2 ** levels - 1) * 40
+        model.kernel = "blas"   # per-pair kernels share every row
+        assert model.estimate_memory()["private_tree_rows"] == 0
+        one = hsmcy.Word2Vec(vector_size=10, min_count=2, workers=1, sg=sg)
+        one.build_vocab(lee_sentences)
+        assert one.estimate_memory()["private_tree_rows"] == 0
