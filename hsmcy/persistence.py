@@ -39,9 +39,11 @@ __all__ = [
 ]
 
 # Everything the zip and .npy readers raise on damaged input (EOFError for a cut member,
-# NotImplementedError for an unknown compression method, RuntimeError for encryption, ...).
+# NotImplementedError for an unknown compression method, RuntimeError for encryption,
+# SyntaxError or RecursionError for a dtype string whose sub-array part, as in
+# "(2,)<f4", numpy parses with ast.literal_eval, ...).
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
-                struct.error, UnicodeDecodeError, OverflowError)
+                struct.error, UnicodeDecodeError, OverflowError, SyntaxError, RecursionError)
 
 FORMAT_NAME = "hsmcy"
 FORMAT_VERSION = 1

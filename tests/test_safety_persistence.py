@@ -329,6 +329,19 @@ def test_header_declaring_more_data_than_stored(saved, tmp_path):
             hsmcy.Word2Vec.load(tmp_path / "huge.hsmcy", mmap=mmap)
 
 
+@pytest.mark.parametrize("descr", [b"(,)", b"(,f"])
+def test_header_with_an_unparsable_dtype(saved, tmp_path, descr):
+    # numpy parses a dtype string like "(2,)f4" with ast.literal_eval: a corrupted
+    # one raised SyntaxError out of load() (found by fuzz/fuzz_loader.py).
+    header, members = read_archive(saved)
+    assert members["syn1.npy"].count(b"'<f4'") == 1
+    members["syn1.npy"] = members["syn1.npy"].replace(b"'<f4'", b"'" + descr + b"'")   # same length
+    write_archive(tmp_path / "dtype.hsmcy", header, members)
+    for mmap in (None, "r"):
+        with pytest.raises(ValueError, match="array 'syn1' is unreadable"):
+            hsmcy.Word2Vec.load(tmp_path / "dtype.hsmcy", mmap=mmap)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"vector_size": "big"}, "invalid parameters"),
     ({"vector_size": 0}, "invalid parameters"),
