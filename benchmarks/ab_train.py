@@ -99,5 +99,6 @@ def machine_state(before, after, slow_ns):
         return "slow"
     return "mixed"
 
+
 if __name__ == "__main__":
     main()

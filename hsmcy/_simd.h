@@ -131,7 +131,7 @@ HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
  * One pass over the row instead of 2 n_context + 1 passes.  The sum over j runs
  * in four accumulators (as one chain, each addition would wait for the last),
  * with j unrolled by four so that no branch picks the accumulator. */
-#define HS_WINDOW_PAIR(LOAD, STORE, J, SUM)                                            \
+#define HS_WINDOW_PAIR(LOAD, STORE, J, SUM)                                                \
     {                                                                                      \
         float *step = steps + (size_t)(J) * size + i;                                      \
         STORE(step, LOAD(step) + gains[J] * old_row);                                      \
@@ -141,17 +141,17 @@ HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
     for (; i + WIDTH <= size; i += WIDTH) {                                                \
         VEC old_row = LOAD(row + i), sum0 = {0}, sum1 = {0}, sum2 = {0}, sum3 = {0};       \
         for (j = 0; j + 4 <= n_context; j += 4) {                                          \
-            HS_WINDOW_PAIR(LOAD, STORE, j, sum0)                                       \
-            HS_WINDOW_PAIR(LOAD, STORE, j + 1, sum1)                                   \
-            HS_WINDOW_PAIR(LOAD, STORE, j + 2, sum2)                                   \
-            HS_WINDOW_PAIR(LOAD, STORE, j + 3, sum3)                                   \
+            HS_WINDOW_PAIR(LOAD, STORE, j, sum0)                                           \
+            HS_WINDOW_PAIR(LOAD, STORE, j + 1, sum1)                                       \
+            HS_WINDOW_PAIR(LOAD, STORE, j + 2, sum2)                                       \
+            HS_WINDOW_PAIR(LOAD, STORE, j + 3, sum3)                                       \
         }                                                                                  \
         if (j < n_context)                                                                 \
-            HS_WINDOW_PAIR(LOAD, STORE, j, sum0)                                       \
+            HS_WINDOW_PAIR(LOAD, STORE, j, sum0)                                           \
         if (j + 1 < n_context)                                                             \
-            HS_WINDOW_PAIR(LOAD, STORE, j + 1, sum1)                                   \
+            HS_WINDOW_PAIR(LOAD, STORE, j + 1, sum1)                                       \
         if (j + 2 < n_context)                                                             \
-            HS_WINDOW_PAIR(LOAD, STORE, j + 2, sum2)                                   \
+            HS_WINDOW_PAIR(LOAD, STORE, j + 2, sum2)                                       \
         STORE(row + i, old_row + ((sum0 + sum1) + (sum2 + sum3)));                         \
     }
 

@@ -44,10 +44,11 @@ def return_free_memory():
     """Hand memory that Python has freed back to the operating system (glibc only).
 
     ``build_vocab`` frees the raw-word table (the reader's entry for every distinct
-    token, however rare, and from an iterable a string for each) before the weights are allocated.  Those blocks
-    were small, so the C allocator keeps the freed space in its heap, and it would
-    still count in the process's resident size (and its peak) for the whole
-    training run.  ``malloc_trim`` returns the free pages; elsewhere this does nothing.
+    token, however rare, and from an iterable a string for each) before the weights
+    are allocated.  Those blocks were small, so the C allocator keeps the freed
+    space in its heap, and it would still count in the process's resident size
+    (and its peak) for the whole training run.  ``malloc_trim`` returns the free
+    pages; elsewhere this does nothing.
     """
     global _malloc_trim
     if _malloc_trim is None:
