@@ -5,7 +5,8 @@ On a shared or virtual machine the speed drifts by 15-30 % over minutes, so two
 builds or settings are compared by running them in turn, each in a new process,
 and taking medians of words/s per configuration (look at each round too: when
 every configuration of a round is slow, the machine was).  Each configuration may
-set environment variables (e.g. ``HSMCY_TOP_LEVELS_SG``) and a worker count.
+set environment variables (e.g. ``HSMCY_TOP_LEVELS_SG``), a worker count, and the
+checkout to import hsmcy from (``root``, built in place; default: this one).
 
     python benchmarks/ab_train.py '{"L11": {"env": {"HSMCY_TOP_LEVELS_SG": "11"}},
                                     "L6": {"env": {"HSMCY_TOP_LEVELS_SG": "6"}},
@@ -50,7 +51,7 @@ print(model.corpus_total_words * epochs / (time.perf_counter() - started))
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("configs", help='JSON: {"name": {"env": {...}, "workers": 2}, ...}')
+    parser.add_argument("configs", help='JSON: {"name": {"env": {...}, "workers": 2, "root": "/path/to/checkout"}, ...}')
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--cbow", action="store_true")
@@ -68,7 +69,7 @@ def main():
         for name, config in configs.items():
             env = dict(os.environ, **config.get("env", {}))
             command = [sys.executable, "-c", CHILD, args.corpus, str(int(not args.cbow)),
-                       str(config.get("workers", 2)), str(args.epochs), str(ROOT)]
+                       str(config.get("workers", 2)), str(args.epochs), str(config.get("root", ROOT))]
             before = round_trip_ns()
             result = subprocess.run(command, env=env, capture_output=True, text=True)
             after = round_trip_ns()

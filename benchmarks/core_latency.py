@@ -16,11 +16,12 @@ with fewer than two CPUs, ``round_trip_ns`` returns ``None``.
 Usage::
 
     python benchmarks/core_latency.py            # one figure per second, 10 times
+    python benchmarks/core_latency.py 60         # ... 60 times
 """
+import argparse
 import ctypes
 import os
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import time
@@ -120,8 +121,15 @@ def round_trip_ns(cpu_a=0, cpu_b=1, rounds=20000):
     return None if value < 0 else value
 
 
-if __name__ == "__main__":
-    for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 10):
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("count", nargs="?", type=int, default=10, help="measurements, one per second")
+    args = parser.parse_args()
+    for _ in range(args.count):
         value = round_trip_ns()
         print("unavailable" if value is None else f"{value:.0f} ns", flush=True)
         time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()
