@@ -27,6 +27,8 @@ import numpy as np
 # ---------------------------------------------------------- wide-vector steps
 cdef extern from "_simd.h" nogil:
     const char* HS_DISPATCH_NAME
+    int hs_prefetch_for_write
+    int hs_detect_prefetch_for_write()
     void hs_prefetch_row(const float* row, int size)
     void hs_prefetch_path(const int32_t* nodes, const uint8_t* codes)
     float hs_sigmoid(float x)
@@ -54,6 +56,21 @@ cdef enum:
     KERNEL_WINDOW = 2
 KERNELS = {"blas": KERNEL_BLAS, "simd": KERNEL_SIMD, "window": KERNEL_WINDOW}
 VECTOR_DISPATCH = HS_DISPATCH_NAME.decode()
+
+
+def set_prefetch_for_write(enabled):
+    """Prefetch rows with PREFETCHW (``True``, if the CPU has it) or plainly; returns
+    whether PREFETCHW is now used.  A hint only: results are the same either way."""
+    global hs_prefetch_for_write
+    hs_prefetch_for_write = 0
+    if enabled:
+        hs_detect_prefetch_for_write()
+    return bool(hs_prefetch_for_write)
+
+
+#: Whether the kernels prefetch rows with PREFETCHW (``_simd.h``); the environment
+#: variable ``HSMCY_PREFETCHW=0`` turns it off (for experiments).
+PREFETCH_FOR_WRITE = set_prefetch_for_write(__import__("os").environ.get("HSMCY_PREFETCHW", "1") != "0")
 
 
 cdef struct Scratch:

@@ -365,3 +365,20 @@ def test_private_row_settings_are_checked(monkeypatch):
         _training._setting("HSMCY_TOP_LEVELS", 6, 0, 16)
     monkeypatch.setenv("HSMCY_TOP_LEVELS", "3")
     assert _training._setting("HSMCY_TOP_LEVELS", 6, 0, 16) == 3
+
+
+@pytest.mark.parametrize("sg", [0, 1])
+def test_prefetch_for_write_is_a_hint_only(lee_sentences, sg):
+    import hsmcy
+
+    was = _kernels.PREFETCH_FOR_WRITE
+    runs = {}
+    try:
+        for enabled in (False, True):
+            assert _kernels.set_prefetch_for_write(enabled) == (enabled and was)
+            runs[enabled] = hsmcy.Word2Vec(lee_sentences[:300], sg=sg, workers=1, seed=3, epochs=2,
+                                           vector_size=20)
+    finally:
+        _kernels.set_prefetch_for_write(was)
+    assert np.array_equal(runs[False].wv.vectors, runs[True].wv.vectors)
+    assert np.array_equal(runs[False].syn1, runs[True].syn1)
