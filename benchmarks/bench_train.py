@@ -392,8 +392,9 @@ def main(argv=None):
     parser.add_argument("--impls", default=",".join(IMPLEMENTATIONS))
     parser.add_argument("--modes", default="sg,cbow")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--eval-rounds", type=int, default=1,
-                        help="evaluate quality in the first N rounds (evaluation is slow; quality varies little)")
+    parser.add_argument("--eval-rounds", type=int, default=None,
+                        help="evaluate quality in the first N rounds (default: every round; one evaluation "
+                        "moves by about half an analogy point between runs, so the targets take medians)")
     parser.add_argument("--eval-workers", default="2", help="worker counts whose runs are evaluated")
     parser.add_argument("--matrix", choices=["targets", "full"], default="targets",
                         help="targets: every implementation at the largest worker count, only hsmcy and "
@@ -406,6 +407,8 @@ def main(argv=None):
     parser.add_argument("--resume", help="a train.json of an interrupted run: its runs are kept, not repeated")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.eval_rounds is None:
+        args.eval_rounds = args.repeats
     if args.child:
         child(json.loads(args.child))
         return
