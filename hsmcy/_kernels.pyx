@@ -21,6 +21,8 @@ from libc.string cimport memcpy, memset
 from hsmcy._blas cimport dot, axpy, scale
 from hsmcy._hs cimport next_random, random_uniform, train_path
 
+import os
+
 import numpy as np
 
 
@@ -68,9 +70,10 @@ def set_prefetch_for_write(enabled):
     return bool(hs_prefetch_for_write)
 
 
-#: Whether the kernels prefetch rows with PREFETCHW (``_simd.h``); the environment
-#: variable ``HSMCY_PREFETCHW=0`` turns it off (for experiments).
-PREFETCH_FOR_WRITE = set_prefetch_for_write(__import__("os").environ.get("HSMCY_PREFETCHW", "1") != "0")
+#: Whether the kernels prefetch rows with PREFETCHW (``_simd.h``), as set at import:
+#: where the CPU has it, unless the environment variable ``HSMCY_PREFETCHW=0`` turns
+#: it off (for experiments; ``set_prefetch_for_write`` changes it later).
+PREFETCH_FOR_WRITE = set_prefetch_for_write(os.environ.get("HSMCY_PREFETCHW", "1") != "0")
 
 
 cdef struct Scratch:

@@ -22,11 +22,11 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <cpuid.h>
 #endif
-#include <stdint.h>
-#include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__)
 #define HS_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
