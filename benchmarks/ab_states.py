@@ -70,7 +70,7 @@ def main():
                                workers=2, hs=1, negative=0, seed=1, epochs=1)
         model.build_vocab(corpus_file=corpus)
         defaults = {key: getattr(_training, key) for config in configs.values() for key in config.get("training", {})}
-        prefetch_default = _kernels.PREFETCH_FOR_WRITE
+        prefetch_default = _kernels.prefetch_for_write()
         rates = {name: {"fast": [], "slow": [], "mixed": []} for name in configs}
         for _ in range(args.rounds):
             for name, config in configs.items():

@@ -60,20 +60,24 @@ KERNELS = {"blas": KERNEL_BLAS, "simd": KERNEL_SIMD, "window": KERNEL_WINDOW}
 VECTOR_DISPATCH = HS_DISPATCH_NAME.decode()
 
 
+def prefetch_for_write():
+    """Whether the kernels prefetch rows with PREFETCHW (``_simd.h``).  At import:
+    where the CPU has it, unless the environment variable ``HSMCY_PREFETCHW=0``
+    turns it off (for experiments)."""
+    return bool(hs_prefetch_for_write)
+
+
 def set_prefetch_for_write(enabled):
     """Prefetch rows with PREFETCHW (``True``, if the CPU has it) or plainly; returns
-    whether PREFETCHW is now used.  A hint only: results are the same either way."""
+    :func:`prefetch_for_write`.  A hint only: results are the same either way."""
     global hs_prefetch_for_write
     hs_prefetch_for_write = 0
     if enabled:
         hs_detect_prefetch_for_write()
-    return bool(hs_prefetch_for_write)
+    return prefetch_for_write()
 
 
-#: Whether the kernels prefetch rows with PREFETCHW (``_simd.h``), as set at import:
-#: where the CPU has it, unless the environment variable ``HSMCY_PREFETCHW=0`` turns
-#: it off (for experiments; ``set_prefetch_for_write`` changes it later).
-PREFETCH_FOR_WRITE = set_prefetch_for_write(os.environ.get("HSMCY_PREFETCHW", "1") != "0")
+set_prefetch_for_write(os.environ.get("HSMCY_PREFETCHW", "1") != "0")
 
 
 cdef struct Scratch:

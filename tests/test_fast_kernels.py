@@ -371,7 +371,7 @@ def test_private_row_settings_are_checked(monkeypatch):
 def test_prefetch_for_write_is_a_hint_only(lee_sentences, sg):
     import hsmcy
 
-    was = _kernels.PREFETCH_FOR_WRITE
+    was = _kernels.prefetch_for_write()
     runs = {}
     try:
         for enabled in (False, True):
