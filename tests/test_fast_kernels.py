@@ -192,6 +192,52 @@ def test_train_batch_matches_reference_sentences(kernel, sg, size):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("sg", [1, 0])
+@pytest.mark.parametrize("worker", [0, 1, 2])
+def test_train_batch_trains_only_its_own_centre_words(kernel, sg, worker):
+    # With centre_owners, a worker trains the centre words it owns, all words as context.
+    rng = np.random.default_rng(7 + worker + 3 * sg)
+    tree, input_vectors, inner = random_setup(rng, n_words=30, size=9, scale=0.3)
+    keep = rng.uniform(0.3, 1.0, tree.n_leaves).astype(np.float32)
+    keep[:10] = 1.0
+    owners = rng.integers(0, 3, tree.n_leaves).astype(np.int32)
+    sentences = [rng.integers(0, tree.n_leaves, n).tolist() for n in (1, 2, 9, 25, 14)]
+    expected_input, expected_inner = input_vectors.astype(np.float64), inner.astype(np.float64)
+    before_inner = inner.copy()
+    stream = reference.SplitMix64(99)
+    expected_loss, expected_trained = 0.0, 0
+    for sentence in sentences:
+        trained, loss = reference.train_sentence(
+            sentence, expected_input, expected_inner, tree, sg=sg, window=3, alpha=0.05, keep_probability=keep,
+            rng=stream, sg_window=(kernel == "window"), trains_centre=owners == worker)
+        expected_loss += loss
+        expected_trained += trained
+    token_ids = np.concatenate([np.asarray(s, dtype=np.int32) for s in sentences])
+    seen, trained, loss = run_batch(kernel, sg, sentences, tree, input_vectors, inner, keep, 3, True, True, 99,
+                                    None, None, None, 1024, 16, owners, worker)
+    assert seen == np.count_nonzero(owners[token_ids] == worker)
+    assert trained == expected_trained
+    assert loss == pytest.approx(expected_loss, rel=1e-4)
+    assert_close(input_vectors, expected_input)
+    assert_close(inner, expected_inner)
+    # Only the inner nodes on the paths of the worker's own words moved.
+    own_nodes = set()
+    for word in np.flatnonzero(owners == worker):
+        own_nodes.update(tree.path(int(word))[0].tolist())
+    moved = np.flatnonzero(np.any(inner != before_inner, axis=1))
+    assert set(moved.tolist()) <= own_nodes
+    assert len(moved) > 0
+
+
+def test_train_batch_refuses_centre_owners_of_the_wrong_length():
+    rng = np.random.default_rng(1)
+    tree, input_vectors, inner = random_setup(rng, n_words=10, size=4, scale=0.3)
+    with pytest.raises(ValueError, match="centre_owners has 9 entries for 10 words"):
+        run_batch("window", 1, [[1, 2, 3]], tree, input_vectors, inner, np.ones(10, np.float32), 2, True, True, 1,
+                  None, None, None, 1024, 16, np.zeros(9, np.int32), 0)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_train_batch_kernels_agree_on_cbow(kernel):
     # CBOW has one update order: every kernel gives the same vectors.
     rng = np.random.default_rng(5)
@@ -382,3 +428,73 @@ def test_prefetch_for_write_is_a_hint_only(lee_sentences, sg):
         _kernels.set_prefetch_for_write(was)
     assert np.array_equal(runs[False].wv.vectors, runs[True].wv.vectors)
     assert np.array_equal(runs[False].syn1, runs[True].syn1)
+
+
+# ------------------------------------------------------- the tree split between workers
+@pytest.mark.parametrize("workers", [2, 3, 4])
+@pytest.mark.parametrize("max_depth", [2, 6])
+def test_centre_owners_give_whole_subtrees_below_the_private_levels(workers, max_depth):
+    from hsmcy import _training
+
+    counts = (1e6 / np.arange(1, 2001) ** 1.1).astype(np.int64) + 5   # Zipf-like
+    tree = HuffmanTree.from_counts(counts)
+    costs = counts * (np.diff(tree.path_offsets) + 1.0)
+    owners = _training.centre_owners(tree, costs, workers, max_depth)
+    assert owners.dtype == np.int32 and owners.shape == (tree.n_leaves,)
+    assert set(owners.tolist()) == set(range(workers))
+    # Every inner node deeper than max_depth levels is on the paths of one worker's words only.
+    writers = {}
+    for word in range(tree.n_leaves):
+        nodes, _ = tree.path(word)
+        for node in nodes[max_depth:]:
+            writers.setdefault(int(node), set()).add(int(owners[word]))
+    assert writers and all(len(ws) == 1 for ws in writers.values())
+    shares = np.bincount(owners, weights=costs, minlength=workers) / costs.sum()
+    if max_depth == 6:   # enough pieces to share the work out evenly
+        assert shares.max() - shares.min() < 0.05
+
+
+def test_centre_owners_with_one_worker_or_a_tiny_tree():
+    from hsmcy import _training
+
+    tree = HuffmanTree.from_counts(np.array([5, 3, 2]))
+    assert _training.centre_owners(tree, np.ones(3), 1, 6).tolist() == [0, 0, 0]
+    owners = _training.centre_owners(tree, np.ones(3), 4, 6)   # more workers than words
+    assert sorted(owners.tolist()) == sorted(set(owners.tolist())) and owners.max() < 4
+
+
+def test_two_cbow_workers_split_the_tree_and_learn(monkeypatch):
+    import hsmcy
+    from hsmcy import _training
+
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(300)]
+    weights = 1.0 / np.arange(1, 301)
+    sentences = [list(rng.choice(words, size=20, p=weights / weights.sum())) for _ in range(600)]
+    original = _kernels.train_batch
+    seen_per_worker = {}
+
+    def recording_train_batch(*args):
+        result = original(*args)
+        worker = args[-1] if args[-2] is not None else None
+        seen_per_worker[worker] = seen_per_worker.get(worker, 0) + result[0]
+        return result
+
+    monkeypatch.setattr(_kernels, "train_batch", recording_train_batch)
+    monkeypatch.setitem(_training.SPLIT_TREE, "cbow", True)
+    losses = {}
+    for workers in (1, 2):
+        seen_per_worker.clear()
+        model = hsmcy.Word2Vec(vector_size=16, min_count=1, workers=workers, epochs=3, sg=0, seed=5,
+                               batch_words=500)
+        model.build_vocab(sentences)
+        model.train(sentences, total_examples=len(sentences), epochs=3, compute_loss=True)
+        losses[workers] = model.get_latest_training_loss() / model.corpus_total_words
+        assert model.train_count and np.all(np.isfinite(model.syn1))
+        total = 3 * model.corpus_total_words
+        if workers == 1:
+            assert seen_per_worker == {None: total}
+        else:   # each worker read every batch and trained its own share of the centre words
+            assert set(seen_per_worker) == {0, 1} and sum(seen_per_worker.values()) == total
+            assert min(seen_per_worker.values()) > 0.3 * total
+    assert losses[2] == pytest.approx(losses[1], rel=0.05)
