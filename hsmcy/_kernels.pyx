@@ -98,10 +98,6 @@ cdef struct Scratch:
     float* top_rows_start
     uint8_t* top_copied
     int top_levels
-    # With ``centre_owners`` (NULL: none), this worker trains only the centre words
-    # ``w`` with ``centre_owners[w] == worker``.
-    const int32_t* centre_owners
-    int32_t worker
     bint out_of_memory     # set when path_rows could not grow; the batch stops
 
 
@@ -180,24 +176,6 @@ cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] to
 
 
 # ------------------------------------------------------------ sentence kernels
-cdef inline bint trains_centre(int32_t word, Scratch* scratch) noexcept nogil:
-    """Whether this worker trains ``word`` as a centre word (``centre_owners``)."""
-    return scratch.centre_owners == NULL or scratch.centre_owners[word] == scratch.worker
-
-
-cdef inline int64_t prefetch_next_centre(const int32_t* words, int64_t n_words, int64_t centre, int window,
-                                         float* input_vectors, int size, Scratch* scratch) noexcept nogil:
-    """Prefetch the context rows that the window of this worker's next centre word
-    brings in (one row, when it trains every word); returns that centre's position
-    (``n_words`` if none)."""
-    cdef int64_t next_centre = centre + 1, position
-    while next_centre < n_words and not trains_centre(words[next_centre], scratch):
-        next_centre += 1
-    for position in range(centre + window + 1, min(next_centre + window + 1, n_words)):
-        hs_prefetch_row(input_vectors + <int64_t>words[position] * size, size)
-    return next_centre
-
-
 cdef inline void window_bounds(int64_t centre, int64_t n_words, int window, bint shrink_windows,
                                uint64_t* rng, int64_t* low, int64_t* high) noexcept nogil:
     """Context positions [low, high) of ``centre``; one RNG draw when ``shrink_windows``."""
@@ -217,23 +195,22 @@ cdef double sg_sentence(
     Scratch* scratch, int size, float alpha, bint compute_loss, int kernel,
 ) noexcept nogil:
     """Skip-gram over one (already subsampled) sentence: per pair, or per window."""
-    cdef int64_t centre, context, low, high, start, length, next_centre
+    cdef int64_t centre, context, low, high, start, length
     cdef int n_context
     cdef float* context_row
     cdef double loss = 0.0
     for centre in range(n_words):
-        if not trains_centre(words[centre], scratch):
-            continue
         window_bounds(centre, n_words, window, shrink_windows, rng, &low, &high)
         start = path_offsets[words[centre]]
         length = path_offsets[words[centre] + 1] - start
         if kernel == KERNEL_WINDOW:
-            # The next centre word's path is a random place in the path arrays.
-            next_centre = prefetch_next_centre(words, n_words, centre, window, &input_vectors[0, 0], size,
-                                               scratch)
-            if next_centre < n_words:
-                hs_prefetch_path(&path_nodes[path_offsets[words[next_centre]]],
-                                 &path_codes[path_offsets[words[next_centre]]])
+            # The next centre word's window brings in at most one new context row,
+            # and its path is a random place in the path arrays.
+            if centre + window + 1 < n_words:
+                hs_prefetch_row(&input_vectors[words[centre + window + 1], 0], size)
+            if centre + 1 < n_words:
+                hs_prefetch_path(&path_nodes[path_offsets[words[centre + 1]]],
+                                 &path_codes[path_offsets[words[centre + 1]]])
             n_context = 0
             for context in range(low, high):
                 if context != centre:
@@ -280,13 +257,12 @@ cdef double cbow_sentence(
     cdef float* hidden_grad = scratch.hidden_grad
     cdef double loss = 0.0
     for centre in range(n_words):
-        if not trains_centre(words[centre], scratch):
-            continue
         window_bounds(centre, n_words, window, shrink_windows, rng, &low, &high)
         start = path_offsets[words[centre]]
         length = path_offsets[words[centre] + 1] - start
         if kernel != KERNEL_BLAS:
-            prefetch_next_centre(words, n_words, centre, window, &input_vectors[0, 0], size, scratch)
+            if centre + window + 1 < n_words:
+                hs_prefetch_row(&input_vectors[words[centre + window + 1], 0], size)
             n_context = 0
             for context in range(low, high):
                 if context != centre:
@@ -356,8 +332,6 @@ def train_batch(
     float[:, ::1] top_rows_start=None,
     int64_t top_sync_words=1024,
     int top_every_time_levels=16,
-    const int32_t[::1] centre_owners=None,
-    int worker=0,
 ):
     """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``
     (``sentence_bounds`` int32 or int64).
@@ -380,21 +354,12 @@ def train_batch(
     level below half as often: ``merge_top_rows``) and all of them at the end.  A
     merged copy is copied afresh when next reached, which brings in the other
     workers' changes.  ``top_rows_start`` is scratch of the same shape.
-
-    With ``centre_owners`` (one worker number per word), the batch trains only
-    the centre words ``w`` with ``centre_owners[w] == worker``; their contexts
-    are all words as usual.  Every worker then reads every batch, and the counts
-    returned are of this worker's centre words (``words_seen`` summed over the
-    workers is the batch's length); the private rows are merged every
-    ``top_sync_words`` of them.
     """
     cdef int size = input_vectors.shape[1]
     cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
     cdef int64_t total_words = sentence_bounds[n_sentences] - sentence_bounds[0]
     cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0, synced_at = 0, merges = 0
-    cdef int64_t words_read = 0   # all tokens, for the learning rate; words_seen: this worker's centre words
     cdef int32_t word
-    cdef bint mine
     cdef float alpha, keep
     cdef double loss = 0.0
     # The RNG state lives on this thread's stack during the batch: the workers'
@@ -408,8 +373,6 @@ def train_batch(
     cdef int top_levels = 0
     if top_nodes is not None:
         top_levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, kernel)
-    if centre_owners is not None and centre_owners.shape[0] != input_vectors.shape[0]:
-        raise ValueError(f"centre_owners has {centre_owners.shape[0]} entries for {input_vectors.shape[0]} words")
     if total_words <= 0:
         return 0, 0, 0.0
     # Window scratch (at most 2 * window context words per centre word, and fewer
@@ -436,8 +399,6 @@ def train_batch(
     scratch.top_rows = &top_rows[0, 0] if top_levels else NULL
     scratch.top_rows_start = &top_rows_start[0, 0] if top_levels else NULL
     scratch.top_copied = NULL
-    scratch.centre_owners = &centre_owners[0] if centre_owners is not None else NULL
-    scratch.worker = worker
     scratch.out_of_memory = False
     scratch.path_rows_capacity = 64
     scratch.path_rows = <float**>malloc(scratch.path_rows_capacity * sizeof(float*))
@@ -452,19 +413,17 @@ def train_batch(
         for sentence in range(n_sentences):
             if scratch.out_of_memory:
                 break
-            alpha = alpha_start + (alpha_end - alpha_start) * (<float>words_read / total_words)
+            alpha = alpha_start + (alpha_end - alpha_start) * (<float>words_seen / total_words)
             n_kept = 0
             for position in range(sentence_bounds[sentence], sentence_bounds[sentence + 1]):
                 word = token_ids[position]
-                mine = trains_centre(word, &scratch)
-                words_seen += mine
                 keep = keep_probability[word]
                 if keep < 1.0 and random_uniform(rng) >= keep:
                     continue
                 kept[n_kept] = word
                 n_kept += 1
-                words_trained += mine
-            words_read += sentence_bounds[sentence + 1] - sentence_bounds[sentence]
+            words_seen += sentence_bounds[sentence + 1] - sentence_bounds[sentence]
+            words_trained += n_kept
             if top_levels and words_seen - synced_at >= top_sync_words:
                 # Merge often: the top rows change with every centre word, and
                 # copies that ignore the other workers for long train worse.

@@ -3,9 +3,7 @@
 The encoded corpus is cut into batches of about ``batch_words`` tokens (a longer
 sentence is a batch of its own, trained whole).  Worker threads take batches in
 order from a shared cursor and train each one inside a single ``nogil`` kernel
-call, Hogwild-style on the shared weight arrays.  Where the tree is split between
-the workers (:data:`SPLIT_TREE`), each worker instead reads every batch, from its
-own starting point, and trains the centre words of its own subtrees in it.
+call, Hogwild-style on the shared weight arrays.
 
 The learning rate of a batch depends only on its position in the run (epoch and
 words before it), never on thread timing, and falls linearly from ``start_alpha``
@@ -66,17 +64,6 @@ PRIVATE_TOP_EVERY_TIME_LEVELS = _setting("HSMCY_TOP_EVERY_TIME_LEVELS", 8, 1, 16
 PRIVATE_TOP_SYNC_WORDS = _setting("HSMCY_TOP_SYNC_WORDS", 1024, 1, 1 << 40)
 
 
-#: With several workers and private top rows, each worker can train the centre
-#: words of its own subtrees of the tree (:func:`centre_owners`): every worker reads
-#: every batch, and only the rows above the subtrees, which are private copies, are
-#: written by more than one worker.  Per training mode.  CBOW gains about 16 % where
-#: moving a cache line between the cores is slow; skip-gram, whose 11 private levels
-#: already hold the rows both workers write most, gains nothing measurable and loses
-#: a little where it is fast, so it does not split (docs/benchmarks.md).
-SPLIT_TREE = {"sg": _setting("HSMCY_SPLIT_TREE_SG", 0, 0, 1) == 1,
-              "cbow": _setting("HSMCY_SPLIT_TREE_CBOW", 1, 0, 1) == 1}
-
-
 def private_top_levels(workers, sg, kernel):
     """Tree levels each worker trains on private copies: 0 for one worker (which
     stays bit-for-bit reproducible) or a per-pair kernel."""
@@ -89,51 +76,6 @@ def private_tree_rows(workers, sg, kernel, vocab_size):
     """Rows of private tree copies one worker holds (each with its starting value)."""
     levels = private_top_levels(workers, sg, kernel)
     return min((1 << levels) - 1, max(vocab_size - 1, 0)) if levels else 0
-
-
-def centre_owners(tree, word_costs, workers, max_depth):
-    """The worker that trains each word as a centre word: whole subtrees per worker.
-
-    Every centre word's update writes the inner-node rows of its path.  Cutting the
-    tree into subtrees whose roots lie at most ``max_depth`` levels down, and giving
-    each subtree to one worker, leaves only the rows above the cut -- the private
-    top levels -- written by several workers.  The subtree with the largest cost is
-    cut into its two halves until there are enough pieces for an even share (or
-    none can be cut), then pieces go, largest first, to the worker with the least
-    cost so far.  ``word_costs`` estimate each word's work per epoch.
-
-    Returns an int32 array, one worker number per word.
-    """
-    import heapq
-
-    costs = np.asarray(word_costs, dtype=np.float64)
-    owners = np.zeros(tree.n_leaves, dtype=np.int32)
-    if workers <= 1 or tree.n_leaves < 2:
-        return owners
-    total = float(costs.sum()) or 1.0
-    enough = 16 * workers   # pieces: LPT then balances to within a few per cent
-    # A piece: the words under one node at ``depth``; heap ordered by cost, largest first.
-    pieces = [(-total, 0, 0, np.arange(tree.n_leaves))]
-    final = []
-    counter = 1
-    while pieces and len(pieces) + len(final) < enough:
-        cost, _, depth, words = heapq.heappop(pieces)
-        if len(words) == 1 or depth >= max_depth:
-            final.append((-cost, words))   # a leaf, or as deep as the private rows reach
-            continue
-        branch = tree.path_codes[tree.path_offsets[words] + depth]
-        for code in (0, 1):
-            half = words[branch == code]
-            heapq.heappush(pieces, (-float(costs[half].sum()), counter, depth + 1, half))
-            counter += 1
-    final.extend((-cost, words) for cost, _, _, words in pieces)
-    final.sort(key=lambda piece: -piece[0])
-    loads = [(0.0, worker) for worker in range(workers)]
-    for cost, words in final:
-        load, worker = heapq.heappop(loads)
-        owners[words] = worker
-        heapq.heappush(loads, (load + cost, worker))
-    return owners
 
 
 def check_kernel(kernel):
@@ -259,13 +201,6 @@ def validate_resume_state(state):
     done = state.get("batches_done")
     if not isinstance(done, list) or not all(is_int(x) and 0 <= x < state["n_batches"] for x in done):
         raise ValueError("training_state['batches_done'] must list batch numbers below n_batches")
-    by_worker = state.get("batches_done_by_worker")
-    if by_worker is not None and (
-            not isinstance(by_worker, list) or len(by_worker) != len(rng_states)
-            or not all(isinstance(batches, list) and all(is_int(x) and 0 <= x < state["n_batches"] for x in batches)
-                       for batches in by_worker)):
-        raise ValueError("training_state['batches_done_by_worker'] must hold, per worker, a list of batch numbers "
-                         "below n_batches")
     return state
 
 
@@ -282,9 +217,6 @@ class TrainingRun:
     epochs, start_alpha, end_alpha, workers, batch_words, compute_loss : run settings
     seed : int
         Seeds the per-worker random streams (``SeedSequence.spawn``).
-    word_counts : int array, optional
-        Each word's count in the corpus, to share the centre words out evenly among
-        the workers (:data:`SPLIT_TREE`); all equal if not given.
     resume : dict, optional
         A state from :meth:`resume_state` of an earlier, unfinished run with the same
         settings: training continues at its epoch, skips the batches it finished,
@@ -293,8 +225,7 @@ class TrainingRun:
 
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
-                 callbacks=(), model=None, report_delay=1.0, progress_bar=None, resume=None, kernel=None,
-                 word_counts=None):
+                 callbacks=(), model=None, report_delay=1.0, progress_bar=None, resume=None, kernel=None):
         self.corpus = corpus
         self.input_vectors = input_vectors
         self.syn1 = syn1
@@ -333,20 +264,10 @@ class TrainingRun:
         self.scratch_length = max(corpus.longest_sentence, 1)
         self.sentinel_nodes = sentinel_nodes(tree)
         self.top_nodes = None
-        self.centre_owners = None
         top_levels = private_top_levels(self.workers, self.sg, self.kernel)
         if top_levels:
             self.top_nodes = _kernels.top_row_slots(self.path_nodes, self.path_codes, self.path_offsets,
                                                     top_levels)
-            if SPLIT_TREE["sg" if self.sg else "cbow"]:
-                # Work per epoch of each centre word: its kept occurrences times the
-                # rows of its path (plus one for the context rows).
-                counts = np.ones(tree.n_leaves) if word_counts is None else np.asarray(word_counts, np.float64)
-                costs = counts * self.keep_probability * (np.diff(tree.path_offsets) + 1)
-                self.centre_owners = centre_owners(tree, costs, self.workers, top_levels)
-        # Who marks a batch done: with centre owners every worker trains every batch
-        # (its own centre words in it), else one worker trains it whole.
-        self._shares = self.workers if self.centre_owners is not None else 1
 
         self.loss_per_worker = [0.0] * self.workers
         self.words_seen = 0
@@ -355,9 +276,9 @@ class TrainingRun:
         self.first_epoch = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._next_batch = [0] * self._shares   # per share: batches taken in this epoch
+        self._next_batch = 0
         self._epoch = 0
-        self._done_by = np.zeros((self._shares, self.n_batches), dtype=bool)
+        self._batch_done = np.zeros(self.n_batches, dtype=bool)
         self._batch_reader = None   # a BatchReader while run() trains a file-mapped corpus
         self._error = None
         if resume is not None:
@@ -383,13 +304,12 @@ class TrainingRun:
         ``batches_done`` says exactly which ones of the current epoch are in the
         weights.
         """
-        epoch, done_by = self._epoch, self._done_by
-        if done_by.all():
-            epoch, done_by = epoch + 1, np.zeros_like(done_by)
+        epoch, done = self._epoch, self._batch_done
+        if done.all():
+            epoch, done = epoch + 1, np.zeros_like(done)
         if epoch >= self.epochs:
             return None
-        done = done_by.all(axis=0)
-        state = {
+        return {
             "epoch": int(epoch), "epochs": self.epochs, "start_alpha": self.start_alpha,
             "end_alpha": self.end_alpha, "seed": self.seed, "batch_words": self.batch_words,
             "words_per_epoch": int(self.words_per_epoch), "n_batches": int(self.n_batches),
@@ -398,14 +318,6 @@ class TrainingRun:
             "rng_states": [int(state[0]) for state in self.rng_states],
             "batches_done": np.flatnonzero(done).tolist(),
         }
-        if self._shares > 1:   # centre owners: which worker finished its share of which batch
-            state["batches_done_by_worker"] = [np.flatnonzero(row).tolist() for row in done_by]
-        return state
-
-    @property
-    def _batch_done(self):
-        """Batches trained whole in the current epoch (by every worker, with centre owners)."""
-        return self._done_by.all(axis=0)
 
     def _apply_resume_state(self, state):
         if state["words_per_epoch"] != self.words_per_epoch or state["n_batches"] != self.n_batches:
@@ -425,37 +337,27 @@ class TrainingRun:
         done = np.asarray(state["batches_done"], dtype=np.int64)
         if len(done) and (done.min() < 0 or done.max() >= self.n_batches):
             raise ValueError("resume state: batches_done holds batch numbers out of range")
-        self._done_by[:, done] = True
-        by_worker = state.get("batches_done_by_worker")
-        if by_worker is not None and self._shares > 1:
-            for share, batches in enumerate(by_worker):
-                self._done_by[share, np.asarray(batches, dtype=np.int64)] = True
+        self._batch_done[done] = True
 
     def progress(self):
         """How far the run got, in words: a sentence for messages."""
         total = self.words_per_epoch * self.epochs
-        share_done = self._done_by.mean(axis=0)   # 1.0 for a batch trained whole
-        in_epoch = int(np.sum(np.diff(self.batch_word_starts) * share_done))
+        done_batches = np.flatnonzero(self._batch_done)
+        in_epoch = int(np.sum(self.batch_word_starts[done_batches + 1] - self.batch_word_starts[done_batches]))
         done = self._epoch * self.words_per_epoch + in_epoch
         return (f"training stopped in epoch {self._epoch + 1} of {self.epochs} after {done} of {total} words "
                 f"({100.0 * done / max(total, 1):.1f}%, learning rate {self.alpha_at(self._epoch, in_epoch):.6g})")
 
     # ------------------------------------------------------------ workers
-    def _take_batch(self, share):
-        """The next batch for ``share`` (a worker with centre owners, else 0 for all).
-
-        With centre owners, worker ``w`` goes through all batches starting at
-        ``w / workers`` of the way into the epoch: the workers read different parts
-        of the corpus, whose context rows then rarely coincide."""
-        start = share * self.n_batches // self._shares
+    def _take_batch(self):
         with self._lock:
-            while True:
-                if self._stop.is_set() or self._next_batch[share] >= self.n_batches:
-                    return None
-                batch = (start + self._next_batch[share]) % self.n_batches
-                self._next_batch[share] += 1
-                if not self._done_by[share, batch]:   # else trained before an interruption
-                    return batch
+            while self._next_batch < self.n_batches and self._batch_done[self._next_batch]:
+                self._next_batch += 1  # trained before an interruption
+            if self._stop.is_set() or self._next_batch >= self.n_batches:
+                return None
+            batch = self._next_batch
+            self._next_batch += 1
+            return batch
 
     def _check_finite_after_batch(self, epoch, batch, loss, scratch):
         """Cheap early warning: the rows every path crosses, and the worker's scratch."""
@@ -481,9 +383,8 @@ class TrainingRun:
                 top_rows_start = np.zeros_like(top_rows)
             bounds = self.corpus.sentence_bounds
             reader = self._batch_reader
-            share = worker if self._shares > 1 else 0
             while True:
-                batch = self._take_batch(share)
+                batch = self._take_batch()
                 if batch is None:
                     return
                 first, last = self.edges[batch], self.edges[batch + 1]
@@ -503,13 +404,13 @@ class TrainingRun:
                     self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
                     self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
                     _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
-                    PRIVATE_TOP_SYNC_WORDS, PRIVATE_TOP_EVERY_TIME_LEVELS, self.centre_owners, worker,
+                    PRIVATE_TOP_SYNC_WORDS, PRIVATE_TOP_EVERY_TIME_LEVELS,
                 )
                 with self._lock:
                     self.words_seen += seen
                     self.words_trained += trained
                     self.loss_per_worker[worker] += loss
-                    self._done_by[share, batch] = True
+                    self._batch_done[batch] = True
                 self._check_finite_after_batch(epoch, batch, loss, (hidden, hidden_grad))
                 for callback in self.callbacks:
                     if hasattr(callback, "on_batch_end"):
@@ -521,15 +422,12 @@ class TrainingRun:
             self._stop.set()
 
     def _run_epoch(self, epoch):
-        self._next_batch = [0] * self._shares
+        self._next_batch = 0
         if epoch != self._epoch:
             self._epoch = epoch
-            self._done_by[:] = False
-        # With centre owners every worker has its share of each batch; else more
-        # workers than batches would idle.
-        n_threads = self.workers if self._shares > 1 else min(self.workers, max(self.n_batches, 1))
+            self._batch_done[:] = False
         threads = [threading.Thread(target=self._worker, args=(w, epoch), name=f"hsmcy-worker-{w}", daemon=True)
-                   for w in range(n_threads)]
+                   for w in range(min(self.workers, max(self.n_batches, 1)))]
         started = time.perf_counter()
         next_report = started + self.report_delay
         words_at_start = self.words_seen

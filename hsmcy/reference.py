@@ -248,8 +248,7 @@ class SplitMix64:
 
 
 def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, window, alpha,
-                   keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None, sg_window=False,
-                   trains_centre=None):
+                   keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None, sg_window=False):
     """Train on one sentence exactly as ``_kernels.train_batch`` does.
 
     1. Subsampling: a word with ``keep_probability[w] < 1`` is kept when a uniform
@@ -260,11 +259,8 @@ def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, win
        ``"blas"``, ``"simd"``), or with ``sg_window=True`` one
        :func:`sg_window_step` per centre word (kernel ``"window"``);
        CBOW: one :func:`cbow_step` with all context words.
-    4. With ``trains_centre`` (a boolean per word: ``train_batch``'s
-       ``centre_owners == worker``), positions whose word is not trained as a
-       centre word are skipped before step 2; they still serve as context.
 
-    Returns ``(words_trained, loss)``: kept words (that are trained as centres).
+    Returns ``(words_trained, loss)``.
     """
     if rng is None:
         rng = SplitMix64(0)
@@ -275,12 +271,9 @@ def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, win
             continue
         words.append(int(word))
     total_loss = 0.0
-    trained = len(words) if trains_centre is None else sum(bool(trains_centre[w]) for w in words)
     if len(words) < 2:
-        return trained, 0.0
+        return len(words), 0.0
     for centre in range(len(words)):
-        if trains_centre is not None and not trains_centre[words[centre]]:
-            continue
         reduction = rng.next() % window if shrink_windows else 0
         low = max(0, centre - window + reduction)
         high = min(len(words), centre + window + 1 - reduction)
@@ -294,7 +287,7 @@ def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, win
         else:
             total_loss += cbow_step(input_vectors, inner_node_vectors, tree, words[centre], context,
                                     alpha, cbow_mean)
-    return trained, total_loss
+    return len(words), total_loss
 
 
 # ------------------------------------------------- using a trained tree (inference)

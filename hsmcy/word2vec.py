@@ -472,7 +472,7 @@ class Word2Vec:
             end_alpha=end_alpha, workers=self.workers, batch_words=self.batch_words,
             compute_loss=self.compute_loss, seed=self.seed + self.train_count,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            kernel=getattr(self, "kernel", None), word_counts=self.wv.expandos["count"])
+            kernel=getattr(self, "kernel", None))
         return self._execute_run(run, encoded, progress_bar)
 
     def _check_trainable(self):
@@ -561,7 +561,7 @@ class Word2Vec:
             start_alpha=state["start_alpha"], end_alpha=state["end_alpha"], workers=len(state["rng_states"]),
             batch_words=state["batch_words"], compute_loss=self.compute_loss, seed=state["seed"],
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            resume=state, kernel=getattr(self, "kernel", None), word_counts=self.wv.expandos["count"])
+            resume=state, kernel=getattr(self, "kernel", None))
         logger.info("resuming training at epoch %d of %d (%d batches of it already done)",
                     state["epoch"] + 1, state["epochs"], len(state["batches_done"]))
         return self._execute_run(run, encoded, progress_bar)

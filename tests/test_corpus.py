@@ -135,10 +135,7 @@ def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_pat
     assert seen
     # Each batch gets its own ids (a plain array, bounds from 0), never the mapping.
     assert all(kind is np.ndarray and first == 0 and last == length for kind, length, first, last in seen)
-    # Every batch once per epoch, or once per worker where each trains its own centre words.
-    from hsmcy import _training
-    readers = model.workers if _training.SPLIT_TREE["cbow"] and _training.private_top_levels(2, 0, None) else 1
-    assert sum(length for _, length, _, _ in seen) == readers * 2 * model.corpus_total_words
+    assert sum(length for _, length, _, _ in seen) == 2 * model.corpus_total_words
     # The same training as through the mapping: one worker, seeded, bit for bit.
     results = []
     for buffer in (tmp_path / "b", None):

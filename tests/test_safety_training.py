@@ -226,53 +226,6 @@ def test_checkpoint_after_a_crash_resumes_with_the_same_schedule_on_several_work
     assert sorted(calls) == uninterrupted
 
 
-def test_interrupted_split_tree_run_resumes_each_workers_share_once(lee_sentences, tmp_path, monkeypatch):
-    """CBOW with 2 workers splits the tree: each worker trains its share of every batch.
-    An interrupt mid-epoch records which shares were done; resuming trains the rest,
-    each share exactly once."""
-    monkeypatch.setitem(_training.SPLIT_TREE, "cbow", True)
-    calls = []
-    real = _training._kernels.train_batch
-
-    def recording(*args):
-        calls.append((int(args[-1]), float(args[12]), int(args[2][-1] - args[2][0])))
-        return real(*args)
-
-    monkeypatch.setattr(_training._kernels, "train_batch", recording)
-    fresh_model(lee_sentences, workers=2).train(lee_sentences, total_examples=len(lee_sentences), epochs=2)
-    uninterrupted, calls[:] = sorted(calls), []
-    n_batches = len(uninterrupted) // 4
-    assert {worker for worker, _, _ in uninterrupted} == {0, 1}
-
-    model = fresh_model(lee_sentences, workers=2)
-    with pytest.raises(KeyboardInterrupt):
-        model.train(lee_sentences, total_examples=len(lee_sentences), epochs=2,
-                    callbacks=[RaiseAt("on_batch_end", 2 * n_batches + 3, KeyboardInterrupt())])
-    state = model.training_state
-    assert state["epoch"] == 1
-    by_worker = state["batches_done_by_worker"]
-    assert len(by_worker) == 2 and 0 < sum(map(len, by_worker)) < 2 * n_batches
-    assert state["batches_done"] == sorted(set(by_worker[0]) & set(by_worker[1]))
-    model.save(tmp_path / "interrupted.hsmcy")
-    loaded = hsmcy.Word2Vec.load(tmp_path / "interrupted.hsmcy")
-    assert loaded.training_state == state
-    loaded.resume_training(lee_sentences)
-    assert sorted(calls) == uninterrupted
-    assert loaded.training_state is None
-
-
-def test_resume_refuses_bad_shares_done(lee_sentences):
-    model = fresh_model(lee_sentences, workers=2)
-    with pytest.raises(KeyboardInterrupt):
-        model.train(lee_sentences, total_examples=len(lee_sentences), epochs=2,
-                    callbacks=[RaiseAt("on_batch_end", 3, KeyboardInterrupt())])
-    state = dict(model.training_state)
-    for bad in ([[0]], [[0], [10 ** 6]], "all", [[0], ["1"]]):
-        state["batches_done_by_worker"] = bad
-        with pytest.raises(ValueError, match="batches_done_by_worker"):
-            _training.validate_resume_state(state)
-
-
 def test_resume_refuses_a_different_corpus(lee_sentences):
     model = fresh_model(lee_sentences)
     with pytest.raises(KeyboardInterrupt):
