@@ -46,6 +46,7 @@ from .persistence import (check_array, check_finite, check_tree_arrays, decode_s
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
+from .memory import aligned_zeros
 
 __all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "reference_train_example",
            "reference_predict_log_proba"]
@@ -378,8 +379,10 @@ class HSClassifier:
         n_rows = len(self.vocabulary_) + (self.bucket if self.word_ngrams > 1 else 0)
         if n_rows > np.iinfo(np.int32).max:
             raise ValueError(f"bucket={self.bucket} plus {len(self.vocabulary_)} words exceeds the int32 token ids")
-        self.input_vectors_ = rng.uniform(-1.0 / self.dim, 1.0 / self.dim, size=(n_rows, self.dim)).astype(np.float32)
-        self.inner_node_vectors_ = np.zeros((max(self.tree_.n_inner, 1), self.dim), dtype=np.float32)
+        # Rows on cache lines (memory.aligned_zeros).
+        self.input_vectors_ = aligned_zeros((n_rows, self.dim))
+        self.input_vectors_[...] = rng.uniform(-1.0 / self.dim, 1.0 / self.dim, size=(n_rows, self.dim))
+        self.inner_node_vectors_ = aligned_zeros((max(self.tree_.n_inner, 1), self.dim))
         self._train(token_ids, text_bounds, label_ids, label_bounds, rng)
         return self
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import inference
 from .inference import check_hidden, check_k, check_labels, check_workers
+from .memory import aligned_zeros
 from .persistence import check_finite, check_tree_arrays, load_archive, malformed_file_is_value_error, save_archive
 from .tree import BinaryTree
 
@@ -81,8 +82,8 @@ class HierarchicalSoftmax:
         self.seed = int(seed)
         self.workers = check_workers(workers)
         rng = np.random.default_rng(self.seed)
-        self.inner_node_vectors = (rng.standard_normal((tree.n_inner, self.dim)) * (0.1 / np.sqrt(self.dim))) \
-            .astype(np.float32)
+        self.inner_node_vectors = aligned_zeros((tree.n_inner, self.dim))   # rows on cache lines: memory.py
+        self.inner_node_vectors[...] = rng.standard_normal((tree.n_inner, self.dim)) * (0.1 / np.sqrt(self.dim))
 
     # ---------------------------------------------------------------- sizes
     @property

@@ -29,7 +29,7 @@ from gensim.models import KeyedVectors
 from . import corpus as corpus_io
 from ._training import TrainingRun, all_finite, check_weights, private_tree_rows, validate_resume_state
 from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
-from .memory import return_free_memory
+from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
@@ -387,13 +387,14 @@ class Word2Vec:
         """gensim 4's initialisation: input vectors uniform in [-1/size, 1/size), ``syn1`` zero."""
         vocab_size = len(self.wv.index_to_key)
         rng = np.random.default_rng(self.seed)
-        vectors = rng.random((vocab_size, self.vector_size), dtype=np.float32)
+        vectors = aligned_zeros((vocab_size, self.vector_size))   # whole rows on cache lines: memory.py
+        rng.random(out=vectors, dtype=np.float32)
         vectors *= 2.0
         vectors -= 1.0
         vectors /= self.vector_size
         self.wv.vectors = vectors
         self.wv.norms = None
-        self.syn1 = np.zeros((max(vocab_size, 1), self.vector_size), dtype=np.float32)
+        self.syn1 = aligned_zeros((max(vocab_size, 1), self.vector_size))
 
     # ------------------------------------------------------------- training
     def _encoded_corpus_for(self, corpus_iterable, corpus_file):
@@ -461,6 +462,7 @@ class Word2Vec:
                            total_examples, encoded.n_sentences)
         encoded.check(len(self.wv.index_to_key))
         self._check_trainable()
+        self._align_weights()
         self.epochs = epochs
         self.compute_loss = bool(compute_loss)
         self.running_training_loss = 0.0
@@ -481,6 +483,16 @@ class Word2Vec:
             if not all_finite(array):
                 raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
                                  "reload a checkpoint before training")
+
+    def _align_weights(self):
+        """Copy weights loaded from a file or from gensim onto cache-line boundaries
+        where that puts every row on whole cache lines (``memory.aligned_zeros``)."""
+        for owner, name in ((self.wv, "vectors"), (self, "syn1")):
+            array = getattr(owner, name)
+            if array.shape[1] * array.itemsize % CACHE_LINE == 0 and array.ctypes.data % CACHE_LINE:
+                aligned = aligned_zeros(array.shape, array.dtype)
+                aligned[...] = array
+                setattr(owner, name, aligned)
 
     def _execute_run(self, run, encoded, progress_bar=None):
         """Run ``run``; on any exception keep the model consistent, remember where it stopped, re-raise."""
@@ -551,6 +563,7 @@ class Word2Vec:
         encoded = self._encoded_corpus_for(corpus_iterable, corpus_file)
         encoded.check(len(self.wv.index_to_key))
         self._check_trainable()
+        self._align_weights()
         self.epochs = state["epochs"]
         self.compute_loss = bool(state["compute_loss"])
         progress_bar = TrainingProgress(encoded.n_words * state["epochs"]) if progress else None

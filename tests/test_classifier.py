@@ -150,6 +150,8 @@ def test_learns_a_keyword_task(tree):
     best = np.argsort(-proba, axis=1, kind="stable")[:, :5]
     np.testing.assert_allclose(top_proba, np.take_along_axis(proba, best, axis=1), rtol=1e-5)
     assert np.array_equal(model.predict(texts[3000:3050]), top[:, 0])
+    for weights in (model.input_vectors_, model.inner_node_vectors_):   # rows on cache lines: memory.py
+        assert weights.ctypes.data % 64 == 0
 
 
 def test_multi_label_trains_every_label():

@@ -431,3 +431,11 @@ def test_top_k_at_a_large_vocabulary_equals_the_full_distribution():
     ids, top = layer.predict(H, 10)
     np.testing.assert_allclose(top, -np.sort(-probs, axis=1)[:, :10], rtol=1e-4)
     np.testing.assert_allclose(probs[np.arange(16)[:, None], ids], top, rtol=1e-4)
+
+
+def test_initial_rows_start_on_cache_lines_with_the_seeded_values():
+    tree = HuffmanTree.from_counts(np.arange(1, 41))
+    layer = HierarchicalSoftmax(tree, 16, seed=4)
+    assert layer.inner_node_vectors.ctypes.data % 64 == 0 and layer.inner_node_vectors.dtype == np.float32
+    expected = (np.random.default_rng(4).standard_normal((tree.n_inner, 16)) * (0.1 / 4.0)).astype(np.float32)
+    np.testing.assert_array_equal(layer.inner_node_vectors, expected)

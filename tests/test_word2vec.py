@@ -209,3 +209,41 @@ def test_a_window_beyond_every_sentence_costs_no_memory_and_equals_the_whole_sen
     assert np.array_equal(vectors[0], vectors[2]) and np.array_equal(vectors[1], vectors[2])
     with pytest.raises(ValueError, match="window must be <= 2147483647"):
         hsmcy.Word2Vec(window=2**31)
+
+
+@pytest.mark.parametrize("vector_size", [16, 100, 128])
+def test_weights_start_on_cache_lines_with_gensims_initial_values(lee_sentences, vector_size):
+    from hsmcy.memory import CACHE_LINE
+
+    model = hsmcy.Word2Vec(vector_size=vector_size, min_count=2, seed=11)
+    model.build_vocab(lee_sentences)
+    for array in (model.wv.vectors, model.syn1):
+        assert array.ctypes.data % CACHE_LINE == 0 and array.flags.c_contiguous and array.dtype == np.float32
+    expected = np.random.default_rng(11).random(model.wv.vectors.shape, dtype=np.float32)
+    expected = (expected * 2.0 - 1.0) / vector_size
+    np.testing.assert_array_equal(model.wv.vectors, expected)
+    assert not model.syn1.any()
+
+
+def test_loaded_weights_are_moved_onto_cache_lines_for_training(lee_sentences, tmp_path):
+    from hsmcy.memory import CACHE_LINE
+
+    model = hsmcy.Word2Vec(lee_sentences, vector_size=32, min_count=2, seed=2, epochs=1)
+    model.save(tmp_path / "m.hsmcy")
+    loaded = hsmcy.Word2Vec.load(tmp_path / "m.hsmcy")
+    # Misplace the rows by 16 bytes, as NumPy's own allocations are.
+    for owner, name in ((loaded.wv, "vectors"), (loaded, "syn1")):
+        array = getattr(owner, name)
+        raw = np.zeros(array.size + 16, dtype=np.float32)
+        offset = (16 - raw.ctypes.data) % CACHE_LINE // 4
+        shifted = raw[offset:offset + array.size].reshape(array.shape)
+        shifted[...] = array
+        assert shifted.ctypes.data % CACHE_LINE == 16
+        setattr(owner, name, shifted)
+    before = loaded.wv.vectors.copy(), loaded.syn1.copy()
+    loaded._align_weights()
+    for array, old in zip((loaded.wv.vectors, loaded.syn1), before):
+        assert array.ctypes.data % CACHE_LINE == 0
+        np.testing.assert_array_equal(array, old)
+    loaded.train(lee_sentences, total_examples=len(lee_sentences), epochs=1)
+    assert loaded.wv.vectors.ctypes.data % CACHE_LINE == 0
