@@ -17,6 +17,10 @@ A configuration sets ``workers``, the kernels' PREFETCHW use (``prefetchw``, see
     python benchmarks/ab_states.py --rounds 30 '{"on": {}, "off": {"prefetchw": false},
         "cbow11": {"training": {"PRIVATE_TOP_LEVELS": {"sg": 11, "cbow": 11}}}}' --cbow
 
+``--vector-size`` sets the model's width, and ``--misalign`` puts both weight arrays
+16 bytes past a cache-line boundary, where NumPy's own allocations start (hsmcy
+allocates them on one: ``hsmcy.memory.aligned_zeros``), to measure what that costs.
+
 The learning rate restarts with every run, so these runs measure speed only.
 """
 import argparse
@@ -26,6 +30,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab_train import machine_state  # noqa: E402
@@ -47,6 +53,15 @@ def first_lines(corpus, tokens, out_path):
     return out_path
 
 
+def misaligned(array, offset=16):
+    """A copy of ``array`` whose first element lies ``offset`` bytes past a cache line."""
+    raw = np.zeros(array.nbytes + 64 + offset, dtype=np.uint8)
+    skip = (offset - raw.ctypes.data) % 64
+    copy = raw[skip:skip + array.nbytes].view(array.dtype).reshape(array.shape)
+    copy[...] = array
+    return copy
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", help='JSON: {"name": {"workers": 2, "prefetchw": true, "training": {...}}, ...}')
@@ -55,6 +70,9 @@ def main():
     parser.add_argument("--corpus", default=DEFAULT_CORPUS)
     parser.add_argument("--tokens", type=int, default=1_000_000, help="tokens of --corpus trained per run")
     parser.add_argument("--slow-ns", type=float, default=150.0)
+    parser.add_argument("--vector-size", type=int, default=100)
+    parser.add_argument("--misalign", action="store_true",
+                        help="weights 16 bytes past a cache-line boundary (as NumPy allocates them)")
     args = parser.parse_args()
     configs = json.loads(args.configs)
     if not os.path.isfile(args.corpus):
@@ -66,9 +84,12 @@ def main():
 
     corpus = first_lines(args.corpus, args.tokens, f"/tmp/hsmcy_ab_states_{os.getpid()}.txt")
     try:
-        model = hsmcy.Word2Vec(vector_size=100, window=5, min_count=5, sample=1e-3, sg=int(not args.cbow),
+        model = hsmcy.Word2Vec(vector_size=args.vector_size, window=5, min_count=5, sample=1e-3, sg=int(not args.cbow),
                                workers=2, hs=1, negative=0, seed=1, epochs=1)
         model.build_vocab(corpus_file=corpus)
+        if args.misalign:
+            model.wv.vectors, model.syn1 = misaligned(model.wv.vectors), misaligned(model.syn1)
+            model._align_weights = lambda: None   # train() would move them back
         defaults = {key: getattr(_training, key) for config in configs.values() for key in config.get("training", {})}
         prefetch_default = _kernels.prefetch_for_write()
         rates = {name: {"fast": [], "slow": [], "mixed": []} for name in configs}
