@@ -98,6 +98,7 @@ cdef struct Scratch:
     float* top_rows_start
     uint8_t* top_copied
     int top_levels
+    int64_t top_stride     # floats from one private row to the next (>= size)
     bint out_of_memory     # set when path_rows could not grow; the batch stops
 
 
@@ -133,12 +134,12 @@ cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, in
         if k < scratch.top_levels:
             slot = (((<int64_t>1) << k) - 1) + prefix
             if not scratch.top_copied[slot]:
-                memcpy(scratch.top_rows + slot * size, inner_node_vectors + <int64_t>nodes[k] * size,
-                       size * sizeof(float))
-                memcpy(scratch.top_rows_start + slot * size, scratch.top_rows + slot * size,
-                       size * sizeof(float))
+                memcpy(scratch.top_rows + slot * scratch.top_stride,
+                       inner_node_vectors + <int64_t>nodes[k] * size, size * sizeof(float))
+                memcpy(scratch.top_rows_start + slot * scratch.top_stride,
+                       scratch.top_rows + slot * scratch.top_stride, size * sizeof(float))
                 scratch.top_copied[slot] = 1
-            scratch.path_rows[k] = scratch.top_rows + slot * size
+            scratch.path_rows[k] = scratch.top_rows + slot * scratch.top_stride
             prefix = 2 * prefix + codes[k]
         else:
             scratch.path_rows[k] = inner_node_vectors + <int64_t>nodes[k] * size
@@ -167,8 +168,8 @@ cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] to
             continue
         for slot in range(((<Py_ssize_t>1) << level) - 1, ((<Py_ssize_t>1) << (level + 1)) - 1):
             if scratch.top_copied[slot]:
-                private_row = scratch.top_rows + slot * size
-                start_row = scratch.top_rows_start + slot * size
+                private_row = scratch.top_rows + slot * scratch.top_stride
+                start_row = scratch.top_rows_start + slot * scratch.top_stride
                 shared_row = &inner_node_vectors[top_nodes[slot], 0]
                 for i in range(size):
                     shared_row[i] += private_row[i] - start_row[i]
@@ -398,6 +399,7 @@ def train_batch(
     scratch.top_levels = top_levels
     scratch.top_rows = &top_rows[0, 0] if top_levels else NULL
     scratch.top_rows_start = &top_rows_start[0, 0] if top_levels else NULL
+    scratch.top_stride = top_rows.shape[1] if top_levels else 0
     scratch.top_copied = NULL
     scratch.out_of_memory = False
     scratch.path_rows_capacity = 64
@@ -463,8 +465,10 @@ def _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, int
         raise ValueError("private top rows (top_nodes) need the 'window' kernel")
     size = inner_node_vectors.shape[1]
     for name, rows in (("top_rows", top_rows), ("top_rows_start", top_rows_start)):
-        if rows is None or rows.shape[0] != n_slots or rows.shape[1] != size:
-            raise ValueError(f"{name} must have shape ({n_slots}, {size})")
+        if rows is None or rows.shape[0] != n_slots or rows.shape[1] < size:
+            raise ValueError(f"{name} must have shape ({n_slots}, k) with k >= {size}")
+    if top_rows_start.shape[1] != top_rows.shape[1]:
+        raise ValueError("top_rows and top_rows_start must have the same shape")
     nodes = np.asarray(top_nodes)
     if nodes.min() < -1 or nodes.max() >= inner_node_vectors.shape[0]:
         raise ValueError("top_nodes holds an inner node id out of range")

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from . import _kernels
+from .memory import aligned_zeros, whole_line_floats
 from .corpus import BatchReader, MappedIds, chunks_of, release_pages
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,11 @@ PRIVATE_TOP_LEVELS = {"sg": _setting("HSMCY_TOP_LEVELS_SG", 11, 0, 16),
 PRIVATE_TOP_EVERY_TIME_LEVELS = _setting("HSMCY_TOP_EVERY_TIME_LEVELS", 8, 1, 16)
 #: ... every this many words it reads.
 PRIVATE_TOP_SYNC_WORDS = _setting("HSMCY_TOP_SYNC_WORDS", 1024, 1, 1 << 40)
+#: Private rows start on cache lines and are padded to whole lines (112 floats
+#: for 100): no row shares a line with the next, and no wide load is split
+#: between two lines.  Two-worker skip-gram +2-3 % words/s in the fast vCPU
+#: placement, +1 % in the slow one (docs/benchmarks.md); ``False`` for experiments.
+PRIVATE_ROWS_PADDED = True
 
 
 def private_top_levels(workers, sg, kernel):
@@ -379,8 +385,13 @@ class TrainingRun:
             kept_words = np.zeros(self.scratch_length + 32, dtype=np.int32)[16:-16]
             top_rows = top_rows_start = None
             if self.top_nodes is not None:
-                top_rows = np.zeros((len(self.top_nodes) + 2, size), dtype=np.float32)[1:-1]
-                top_rows_start = np.zeros_like(top_rows)
+                if PRIVATE_ROWS_PADDED:
+                    stride = whole_line_floats(size)
+                    top_rows = aligned_zeros((len(self.top_nodes) + 2, stride))[1:-1]
+                    top_rows_start = aligned_zeros((len(self.top_nodes) + 2, stride))[1:-1]
+                else:
+                    top_rows = np.zeros((len(self.top_nodes) + 2, size), dtype=np.float32)[1:-1]
+                    top_rows_start = np.zeros_like(top_rows)
             bounds = self.corpus.sentence_bounds
             reader = self._batch_reader
             while True:

@@ -17,8 +17,9 @@ What is counted (bytes), each an entry of the report:
 * ``worker_scratch``: per worker thread, two vectors and one sentence of ids;
 * ``private_tree_rows``: with several workers and the window kernel, each worker's
   private copies of the top tree levels and their starting values (2 x
-  ``min(2**levels - 1, V - 1)`` rows; ``hsmcy._training.PRIVATE_TOP_LEVELS``), an
-  upper bound since only the rows that paths reach become resident;
+  ``min(2**levels - 1, V - 1)`` rows; ``hsmcy._training.PRIVATE_TOP_LEVELS``), each
+  padded to whole cache lines (``whole_line_floats``), an upper bound since only
+  the rows that paths reach become resident;
 * ``build_vocab_scratch``: temporaries of ``build_vocab`` while it encodes the
   corpus chunk by chunk (about 21 bytes per token of one chunk of
   ``hsmcy.corpus._CHUNK_TOKENS`` tokens).
@@ -39,7 +40,7 @@ import numpy as np
 
 from .corpus import _CHUNK_TOKENS
 
-__all__ = ["BYTES_PER_WORD", "aligned_zeros", "estimate", "return_free_memory"]
+__all__ = ["BYTES_PER_WORD", "aligned_zeros", "estimate", "return_free_memory", "whole_line_floats"]
 
 #: Bytes of a cache line: weight matrices start on one.
 CACHE_LINE = 64
@@ -60,6 +61,13 @@ def aligned_zeros(shape, dtype=np.float32):
     raw = np.zeros(count * dtype.itemsize + CACHE_LINE, dtype=np.uint8)
     skip = -raw.ctypes.data % CACHE_LINE
     return raw[skip:skip + count * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def whole_line_floats(vector_size):
+    """Floats in the smallest whole number of cache lines that holds ``vector_size``
+    float32 values: the row stride of the workers' private tree rows (112 for 100)."""
+    per_line = CACHE_LINE // 4
+    return -(-vector_size // per_line) * per_line
 
 
 def return_free_memory():
@@ -108,7 +116,7 @@ def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers
         "tree": int(path_steps * 5 + (vocab_size + 1) * 8),
         "encoded_corpus": int(corpus_words * 4 + (corpus_sentences + 1) * 12) if corpus_in_memory else 0,
         "worker_scratch": int(workers * (2 * vector_size * 4 + max(longest_sentence, 1) * 4)),
-        "private_tree_rows": int(workers * 2 * private_rows_per_worker * vector_size * 4),
+        "private_tree_rows": int(workers * 2 * private_rows_per_worker * whole_line_floats(vector_size) * 4),
         "build_vocab_scratch": int(min(corpus_words, _CHUNK_TOKENS) * _BUILD_BYTES_PER_CHUNK_TOKEN),
     }
     report["total"] = sum(report.values())

@@ -240,10 +240,12 @@ def test_model_kernel_switch_and_bad_name(tmp_path):
 
 
 # ------------------------------------------------- private copies of the top rows
-def top_rows_for(tree, size, levels):
+def top_rows_for(tree, size, levels, stride=None):
+    """Slot table and private-row buffers; rows ``stride`` floats apart (default: ``size``)."""
     slots = _kernels.top_row_slots(tree.path_nodes.astype(np.int32), tree.path_codes.astype(np.uint8),
                                    tree.path_offsets.astype(np.int64), levels)
-    return slots, np.zeros((len(slots), size), np.float32), np.zeros((len(slots), size), np.float32)
+    width = size if stride is None else stride
+    return slots, np.zeros((len(slots), width), np.float32), np.zeros((len(slots), width), np.float32)
 
 
 @pytest.mark.parametrize("levels", [1, 3, 6])
@@ -271,7 +273,8 @@ def test_top_row_slots_give_each_top_node_its_own_slot(levels):
 @pytest.mark.parametrize("sg", [1, 0])
 @pytest.mark.parametrize("levels", [1, 4, 10])
 @pytest.mark.parametrize("sync_words, every_time_levels", [(7, 16), (7, 1), (1024, 2)])
-def test_private_top_rows_change_nothing_for_one_worker(sg, levels, sync_words, every_time_levels):
+@pytest.mark.parametrize("stride", [None, 48])
+def test_private_top_rows_change_nothing_for_one_worker(sg, levels, sync_words, every_time_levels, stride):
     # One worker sees its own updates either way: the only difference is the
     # float rounding of "shared + (private - start)" at the end of the batch.
     rng = np.random.default_rng(100 + levels)
@@ -281,7 +284,7 @@ def test_private_top_rows_change_nothing_for_one_worker(sg, levels, sync_words, 
     sentences = [rng.integers(0, tree.n_leaves, n).tolist() for n in (40, 3, 25, 60)]
     plain = [input_vectors.copy(), inner.copy()]
     expected = run_batch("window", sg, sentences, tree, *plain, keep, 4, True, True, 77)
-    top = top_rows_for(tree, size, levels)
+    top = top_rows_for(tree, size, levels, stride)   # 48: rows padded to whole cache lines
     got = run_batch("window", sg, sentences, tree, input_vectors, inner, keep, 4, True, True, 77, *top, sync_words,
                     every_time_levels)
     assert got[:2] == expected[:2]
@@ -305,7 +308,9 @@ def test_private_top_rows_are_checked_before_training():
     cases = [
         ((window, slots[:-1], rows[:-1], start[:-1]), "2\\*\\*levels - 1"),
         ((window, slots, rows[:-1], start), "top_rows must have shape"),
-        ((window, slots, rows, np.zeros((7, size + 1), np.float32)), "top_rows_start must have shape"),
+        ((window, slots, rows, np.zeros((6, size), np.float32)), "top_rows_start must have shape"),
+        ((window, slots, rows[:, :size - 1].copy(), start), "top_rows must have shape"),
+        ((window, slots, rows, np.zeros((7, size + 1), np.float32)), "same shape"),
         ((window, slots, rows, None), "top_rows_start"),
         ((window, np.where(slots >= 0, 10 ** 6, -1).astype(np.int32), rows, start), "out of range"),
         ((window, np.full(7, -2, np.int32), rows, start), "out of range"),

@@ -94,9 +94,10 @@ def test_estimate_memory_counts_private_tree_rows(lee_sentences):
         model = hsmcy.Word2Vec(vector_size=10, min_count=2, workers=3, sg=sg)
         model.build_vocab(lee_sentences)
         rows = min(2 ** levels - 1, len(model.wv) - 1)
-        assert model.estimate_memory()["private_tree_rows"] == 3 * 2 * rows * 10 * 4 > 0
+        # Rows of 10 floats are padded to a whole cache line of 16.
+        assert model.estimate_memory()["private_tree_rows"] == 3 * 2 * rows * 16 * 4 > 0
         # A big vocabulary: the slot table is full.
-        assert model.estimate_memory(vocab_size=10 ** 6)["private_tree_rows"] == 3 * 2 * (2 ** levels - 1) * 40
+        assert model.estimate_memory(vocab_size=10 ** 6)["private_tree_rows"] == 3 * 2 * (2 ** levels - 1) * 64
         model.kernel = "blas"   # per-pair kernels share every row
         assert model.estimate_memory()["private_tree_rows"] == 0
         one = hsmcy.Word2Vec(vector_size=10, min_count=2, workers=1, sg=sg)
