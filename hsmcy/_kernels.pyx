@@ -146,6 +146,14 @@ cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, in
     return 0
 
 
+# Every private level merges at least every 2**3 = 8 merges (~8,000 words, about
+# as often as every level merged when the copies lasted one 10,000-word batch).
+# Skip-gram with gaps of 64 merges ran 1.5 % faster, but its analogy accuracy
+# fell by 0.2-0.4 points in paired runs (docs/benchmarks.md).
+cdef enum:
+    MERGE_HALVINGS_MAX = 3
+
+
 cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
                          Scratch* scratch, int64_t merge_number, int every_time_levels) noexcept nogil:
     """Shared rows += the change to the private copies since they were copied (other
@@ -154,8 +162,9 @@ cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] to
 
     The top ``every_time_levels`` levels are merged every time, each level below
     half as often as the one above (its rows are reached about half as often, so
-    a copy still misses about as many of the other workers' updates); a negative
-    ``merge_number`` merges every level."""
+    a copy still misses about as many of the other workers' updates), but at least
+    every ``2**MERGE_HALVINGS_MAX`` merges; a negative ``merge_number`` merges
+    every level."""
     cdef Py_ssize_t slot, i, size = inner_node_vectors.shape[1]
     cdef int level, skipped_levels
     cdef float* private_row
@@ -164,7 +173,7 @@ cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] to
     for level in range(scratch.top_levels):
         skipped_levels = level - every_time_levels + 1
         if merge_number >= 0 and skipped_levels > 0 and \
-                merge_number & (((<int64_t>1) << min(skipped_levels, 62)) - 1) != 0:
+                merge_number & (((<int64_t>1) << min(skipped_levels, MERGE_HALVINGS_MAX)) - 1) != 0:
             continue
         for slot in range(((<Py_ssize_t>1) << level) - 1, ((<Py_ssize_t>1) << (level + 1)) - 1):
             if scratch.top_copied[slot]:
@@ -333,6 +342,8 @@ def train_batch(
     float[:, ::1] top_rows_start=None,
     int64_t top_sync_words=1024,
     int top_every_time_levels=16,
+    uint8_t[::1] top_copied=None,
+    int64_t[::1] top_state=None,
 ):
     """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``
     (``sentence_bounds`` int32 or int64).
@@ -352,14 +363,23 @@ def train_batch(
     ``top_rows``, each copied from ``inner_node_vectors`` when a path first
     reaches it, and adds their change to ``inner_node_vectors`` every
     ``top_sync_words`` words read (the top ``top_every_time_levels`` levels; each
-    level below half as often: ``merge_top_rows``) and all of them at the end.  A
-    merged copy is copied afresh when next reached, which brings in the other
-    workers' changes.  ``top_rows_start`` is scratch of the same shape.
+    level below half as often: ``merge_top_rows``).  A merged copy is copied
+    afresh when next reached, which brings in the other workers' changes.
+    ``top_rows_start`` is scratch of the same shape.  Without ``top_copied`` all
+    private rows are merged at the end of the batch.  With it (one flag per slot)
+    and ``top_state`` (2 int64: merges so far, words read since the last one), the
+    private rows and the merge schedule carry over to the worker's next batch, and
+    the caller merges what is left with ``merge_private_top_rows`` when the worker
+    stops: the deep levels then merge every few tens of thousands of words rather
+    than at every batch end.
     """
     cdef int size = input_vectors.shape[1]
     cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
     cdef int64_t total_words = sentence_bounds[n_sentences] - sentence_bounds[0]
-    cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0, synced_at = 0, merges = 0
+    cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0
+    # Words read since the last merge of the private rows, and merges so far
+    # (from 1: merge 0 would merge every level, see merge_top_rows).
+    cdef int64_t unsynced = 0, merges = 1
     cdef int32_t word
     cdef float alpha, keep
     cdef double loss = 0.0
@@ -372,8 +392,12 @@ def train_batch(
     if kernel not in (KERNEL_BLAS, KERNEL_SIMD, KERNEL_WINDOW):
         raise ValueError(f"kernel must be one of {sorted(KERNELS.values())}, got {kernel}")
     cdef int top_levels = 0
+    cdef bint carry_over = top_copied is not None
     if top_nodes is not None:
         top_levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, kernel)
+        if carry_over:
+            _check_carry_over(top_nodes, top_copied, top_state)
+            merges, unsynced = top_state[0], top_state[1]
     if total_words <= 0:
         return 0, 0, 0.0
     # Window scratch (at most 2 * window context words per centre word, and fewer
@@ -406,7 +430,9 @@ def train_batch(
     scratch.path_rows = <float**>malloc(scratch.path_rows_capacity * sizeof(float*))
     if scratch.path_rows == NULL:
         raise MemoryError("no memory for a 64-pointer scratch buffer")
-    if top_levels:
+    if top_levels and carry_over:
+        scratch.top_copied = &top_copied[0]
+    elif top_levels:
         scratch.top_copied = <uint8_t*>calloc(top_nodes.shape[0], sizeof(uint8_t))
         if scratch.top_copied == NULL:
             free(scratch.path_rows)
@@ -426,12 +452,13 @@ def train_batch(
                 n_kept += 1
             words_seen += sentence_bounds[sentence + 1] - sentence_bounds[sentence]
             words_trained += n_kept
-            if top_levels and words_seen - synced_at >= top_sync_words:
+            unsynced += sentence_bounds[sentence + 1] - sentence_bounds[sentence]
+            if top_levels and unsynced >= top_sync_words:
                 # Merge often: the top rows change with every centre word, and
                 # copies that ignore the other workers for long train worse.
                 merge_top_rows(inner_node_vectors, top_nodes, &scratch, merges, top_every_time_levels)
                 merges += 1
-                synced_at = words_seen
+                unsynced = 0
             if n_kept < 2:
                 continue
             if sg:
@@ -444,14 +471,40 @@ def train_batch(
                                       input_vectors, inner_node_vectors,
                                       &path_nodes[0], &path_codes[0], &path_offsets[0],
                                       &scratch, size, alpha, compute_loss, kernel)
-        if top_levels:
+        if top_levels and not carry_over:
             merge_top_rows(inner_node_vectors, top_nodes, &scratch, -1, top_every_time_levels)
     free(scratch.path_rows)
-    free(scratch.top_copied)
+    if not carry_over:
+        free(scratch.top_copied)
+    elif top_levels:
+        top_state[0], top_state[1] = merges, unsynced
     rng_state[0] = rng_local
     if scratch.out_of_memory:
         raise MemoryError("no memory to hold the rows of a tree path")
     return words_seen, words_trained, loss
+
+
+def _check_carry_over(top_nodes, top_copied, top_state):
+    if top_copied.shape[0] != top_nodes.shape[0]:
+        raise ValueError(f"top_copied must have one flag per slot ({top_nodes.shape[0]}), got {top_copied.shape[0]}")
+    if top_state is None or top_state.shape[0] != 2 or top_state[0] < 1 or top_state[1] < 0:
+        raise ValueError("top_state must be 2 int64 (merges so far >= 1, words since the last merge >= 0)")
+
+
+def merge_private_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
+                           float[:, ::1] top_rows, float[:, ::1] top_rows_start, uint8_t[::1] top_copied):
+    """Add what is left of a worker's private top rows (``train_batch`` with
+    ``top_copied``) to ``inner_node_vectors``, every level; clears ``top_copied``."""
+    levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, KERNEL_WINDOW)
+    _check_carry_over(top_nodes, top_copied, np.ones(2, dtype=np.int64))
+    cdef Scratch scratch
+    scratch.top_levels = levels
+    scratch.top_rows = &top_rows[0, 0]
+    scratch.top_rows_start = &top_rows_start[0, 0]
+    scratch.top_stride = top_rows.shape[1]
+    scratch.top_copied = &top_copied[0]
+    with nogil:
+        merge_top_rows(inner_node_vectors, top_nodes, &scratch, -1, 1)
 
 
 def _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, int kernel):

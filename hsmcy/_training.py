@@ -59,8 +59,15 @@ def _setting(name, default, low, high):
 PRIVATE_TOP_LEVELS = {"sg": _setting("HSMCY_TOP_LEVELS_SG", 11, 0, 16),
                       "cbow": _setting("HSMCY_TOP_LEVELS_CBOW", 6, 0, 16)}
 #: ... merges the top ``PRIVATE_TOP_EVERY_TIME_LEVELS`` levels every time, each
-#: level below half as often as the one above ...
-PRIVATE_TOP_EVERY_TIME_LEVELS = _setting("HSMCY_TOP_EVERY_TIME_LEVELS", 8, 1, 16)
+#: level below half as often as the one above (a level-l row is reached about
+#: half as often as a level-(l - 1) row, so each copy then gathers about as many
+#: updates between merges as the root's), but at least every 64 merges; per mode.
+#: Skip-gram merges only the root every time: with 11 private levels, merging
+#: levels 1-7 every time cost 3-5 % of the words/s in the slow vCPU placement, and
+#: the vectors were no worse (docs/benchmarks.md); CBOW's 6 levels all merge
+#: every time ...
+PRIVATE_TOP_EVERY_TIME_LEVELS = {"sg": _setting("HSMCY_TOP_EVERY_TIME_LEVELS_SG", 1, 1, 16),
+                                 "cbow": _setting("HSMCY_TOP_EVERY_TIME_LEVELS_CBOW", 8, 1, 16)}
 #: ... every this many words it reads.
 PRIVATE_TOP_SYNC_WORDS = _setting("HSMCY_TOP_SYNC_WORDS", 1024, 1, 1 << 40)
 #: Private rows start on cache lines and are padded to whole lines (112 floats
@@ -383,8 +390,10 @@ class TrainingRun:
             hidden = np.zeros(size + 32, dtype=np.float32)[16:-16]
             hidden_grad = np.zeros(size + 32, dtype=np.float32)[16:-16]
             kept_words = np.zeros(self.scratch_length + 32, dtype=np.int32)[16:-16]
-            top_rows = top_rows_start = None
+            top_rows = top_rows_start = top_copied = top_state = None
             if self.top_nodes is not None:
+                # The private rows and their merge schedule carry over from one
+                # batch to the next; what is left is merged when the worker stops.
                 if PRIVATE_ROWS_PADDED:
                     stride = whole_line_floats(size)
                     top_rows = aligned_zeros((len(self.top_nodes) + 2, stride))[1:-1]
@@ -392,45 +401,58 @@ class TrainingRun:
                 else:
                     top_rows = np.zeros((len(self.top_nodes) + 2, size), dtype=np.float32)[1:-1]
                     top_rows_start = np.zeros_like(top_rows)
-            bounds = self.corpus.sentence_bounds
-            reader = self._batch_reader
-            while True:
-                batch = self._take_batch()
-                if batch is None:
-                    return
-                first, last = self.edges[batch], self.edges[batch + 1]
-                words_before = int(self.batch_word_starts[batch])
-                words_after = int(self.batch_word_starts[batch + 1])
-                for callback in self.callbacks:
-                    if hasattr(callback, "on_batch_begin"):
-                        callback.on_batch_begin(self.model)
-                if reader is not None:   # a file-backed corpus: this batch only, by pread
-                    token_ids, batch_bounds = reader.read(first, last)
-                else:
-                    token_ids, batch_bounds = self.corpus.token_ids, bounds[first:last + 1]
-                seen, trained, loss = _kernels.train_batch(
-                    self.sg, token_ids, batch_bounds, self.keep_probability,
-                    self.input_vectors, self.syn1, self.path_nodes, self.path_codes, self.path_offsets,
-                    self.window, self.shrink_windows, self.cbow_mean,
-                    self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
-                    self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
-                    _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
-                    PRIVATE_TOP_SYNC_WORDS, PRIVATE_TOP_EVERY_TIME_LEVELS,
-                )
-                with self._lock:
-                    self.words_seen += seen
-                    self.words_trained += trained
-                    self.loss_per_worker[worker] += loss
-                    self._batch_done[batch] = True
-                self._check_finite_after_batch(epoch, batch, loss, (hidden, hidden_grad))
-                for callback in self.callbacks:
-                    if hasattr(callback, "on_batch_end"):
-                        callback.on_batch_end(self.model)
+                # (flags padded by a cache line each side: written often, see above)
+                top_copied = np.zeros(len(self.top_nodes) + 128, dtype=np.uint8)[64:-64]
+                top_state = np.array([1, 0], dtype=np.int64)   # merges so far, words since the last
+            try:
+                self._train_batches(worker, epoch, hidden, hidden_grad, kept_words,
+                                    top_rows, top_rows_start, top_copied, top_state)
+            finally:
+                if top_copied is not None:
+                    _kernels.merge_private_top_rows(self.syn1, self.top_nodes, top_rows, top_rows_start, top_copied)
         except BaseException as error:  # noqa: B036 -- re-raised in the caller
             with self._lock:
                 if self._error is None:
                     self._error = error
             self._stop.set()
+
+    def _train_batches(self, worker, epoch, hidden, hidden_grad, kept_words,
+                       top_rows, top_rows_start, top_copied, top_state):
+        """The worker's loop: take the next batch, train it, until none is left or a stop."""
+        bounds = self.corpus.sentence_bounds
+        reader = self._batch_reader
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            first, last = self.edges[batch], self.edges[batch + 1]
+            words_before = int(self.batch_word_starts[batch])
+            words_after = int(self.batch_word_starts[batch + 1])
+            for callback in self.callbacks:
+                if hasattr(callback, "on_batch_begin"):
+                    callback.on_batch_begin(self.model)
+            if reader is not None:   # a file-backed corpus: this batch only, by pread
+                token_ids, batch_bounds = reader.read(first, last)
+            else:
+                token_ids, batch_bounds = self.corpus.token_ids, bounds[first:last + 1]
+            seen, trained, loss = _kernels.train_batch(
+                self.sg, token_ids, batch_bounds, self.keep_probability,
+                self.input_vectors, self.syn1, self.path_nodes, self.path_codes, self.path_offsets,
+                self.window, self.shrink_windows, self.cbow_mean,
+                self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
+                self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
+                _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
+                PRIVATE_TOP_SYNC_WORDS, PRIVATE_TOP_EVERY_TIME_LEVELS["sg" if self.sg else "cbow"], top_copied, top_state,
+            )
+            with self._lock:
+                self.words_seen += seen
+                self.words_trained += trained
+                self.loss_per_worker[worker] += loss
+                self._batch_done[batch] = True
+            self._check_finite_after_batch(epoch, batch, loss, (hidden, hidden_grad))
+            for callback in self.callbacks:
+                if hasattr(callback, "on_batch_end"):
+                    callback.on_batch_end(self.model)
 
     def _run_epoch(self, epoch):
         self._next_batch = 0

@@ -294,6 +294,113 @@ def test_private_top_rows_change_nothing_for_one_worker(sg, levels, sync_words, 
     assert not np.array_equal(inner, random_setup(np.random.default_rng(100 + levels), 60, size, 0.3)[2])
 
 
+@pytest.mark.parametrize("sg", [1, 0])
+@pytest.mark.parametrize("sync_words, every_time_levels", [(7, 1), (7, 16), (50, 2)])
+def test_private_top_rows_carried_over_batches_change_nothing_for_one_worker(sg, sync_words, every_time_levels):
+    # The private rows and the merge schedule carry over from batch to batch; the
+    # worker merges what is left when it stops.  One worker sees its own updates
+    # either way, so three batches trained so end where three plain ones do.
+    rng = np.random.default_rng(7 + sg)
+    size, levels = 21, 5
+    tree, input_vectors, inner = random_setup(rng, n_words=50, size=size, scale=0.3)
+    keep = rng.uniform(0.3, 1.0, tree.n_leaves).astype(np.float32)
+    batches = [[rng.integers(0, tree.n_leaves, n).tolist() for n in lengths]
+               for lengths in ((30, 4, 22), (3,), (40, 17))]
+    plain = [input_vectors.copy(), inner.copy()]
+    expected = [run_batch("window", sg, batch, tree, *plain, keep, 3, True, True, 40 + i)
+                for i, batch in enumerate(batches)]
+    slots, rows, start = top_rows_for(tree, size, levels, stride=32)
+    copied, state = np.zeros(len(slots), np.uint8), np.array([1, 0], np.int64)
+    got, merges_after = [], []
+    for i, batch in enumerate(batches):
+        got.append(run_batch("window", sg, batch, tree, input_vectors, inner, keep, 3, True, True, 40 + i,
+                             slots, rows, start, sync_words, every_time_levels, copied, state))
+        merges_after.append(int(state[0]))
+    assert copied.any()   # something is still private after the last batch ...
+    _kernels.merge_private_top_rows(inner, slots, rows, start, copied)
+    assert not copied.any()   # ... and no longer
+    assert [g[:2] for g in got] == [e[:2] for e in expected]
+    assert sum(g[2] for g in got) == pytest.approx(sum(e[2] for e in expected), rel=1e-5)
+    assert_close(input_vectors, plain[0])
+    assert_close(inner, plain[1])
+    # The schedule runs on across batches: a merge after the first sentence that
+    # brings the words read since the last one to sync_words, batch ends or not.
+    merges, unsynced, expected_merges = 1, 0, []
+    for batch in batches:
+        for sentence in batch:
+            unsynced += len(sentence)
+            if unsynced >= sync_words:
+                merges, unsynced = merges + 1, 0
+        expected_merges.append(merges)
+    assert merges_after == expected_merges
+    assert state[1] == unsynced
+
+
+def test_carried_over_private_rows_are_checked():
+    rng = np.random.default_rng(2)
+    size = 4
+    tree, input_vectors, inner = random_setup(rng, n_words=20, size=size)
+    slots, rows, start = top_rows_for(tree, size, 3)
+    window = _kernels.KERNELS["window"]
+    args = (1, np.zeros(3, np.int32), np.array([0, 3], np.int64), np.ones(20, np.float32), input_vectors, inner,
+            tree.path_nodes.astype(np.int32), tree.path_codes.astype(np.uint8), tree.path_offsets.astype(np.int64),
+            2, True, True, 0.1, 0.1, np.zeros(1, np.uint64), np.zeros(size, np.float32),
+            np.zeros(size, np.float32), np.zeros(3, np.int32), False, window, slots, rows, start, 1024, 1)
+    before = inner.copy()
+    flags = np.zeros(len(slots), np.uint8)
+    cases = [
+        ((flags[:-1], np.array([1, 0], np.int64)), "top_copied"),
+        ((flags, None), "top_state"),
+        ((flags, np.array([1], np.int64)), "top_state"),
+        ((flags, np.array([0, 0], np.int64)), "top_state"),
+        ((flags, np.array([1, -5], np.int64)), "top_state"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(ValueError, match=message):
+            _kernels.train_batch(*args, *extra)
+    with pytest.raises(ValueError, match="top_copied"):
+        _kernels.merge_private_top_rows(inner, slots, rows, start, flags[:-1])
+    with pytest.raises(ValueError, match="top_rows must have shape"):
+        _kernels.merge_private_top_rows(inner, slots, rows[:-1], start, flags)
+    np.testing.assert_array_equal(inner, before)
+
+
+def test_each_worker_merges_its_private_rows_when_it_stops(monkeypatch, lee_sentences):
+    # At the end of every epoch, and when training stops early (here: a callback
+    # raises), each worker adds what is left of its private rows to the shared ones.
+    import hsmcy
+    from hsmcy.callbacks import CallbackAny2Vec
+
+    original = _kernels.merge_private_top_rows
+    merged = []
+
+    def recording_merge(inner, slots, rows, start, copied):
+        merged.append(int(copied.sum()))
+        return original(inner, slots, rows, start, copied)
+
+    monkeypatch.setattr(_kernels, "merge_private_top_rows", recording_merge)
+    model = hsmcy.Word2Vec(lee_sentences, vector_size=16, min_count=2, workers=2, epochs=2, sg=1, seed=1,
+                           batch_words=300)
+    assert len(merged) == 2 * 2 and sum(merged) > 0
+
+    class StopAtThirdBatch(CallbackAny2Vec):
+        def __init__(self):
+            self.batches = 0
+
+        def on_batch_end(self, model):
+            self.batches += 1
+            if self.batches == 3:
+                raise RuntimeError("stop here")
+
+    merged.clear()
+    model = hsmcy.Word2Vec(vector_size=16, min_count=2, workers=2, sg=1, seed=1, batch_words=300)
+    model.build_vocab(lee_sentences)
+    with pytest.raises(RuntimeError, match="stop here"):
+        model.train(lee_sentences, total_examples=model.corpus_count, epochs=2, callbacks=[StopAtThirdBatch()])
+    assert len(merged) == 2 and sum(merged) > 0
+    assert np.all(np.isfinite(model.syn1))
+
+
 def test_private_top_rows_are_checked_before_training():
     rng = np.random.default_rng(1)
     size = 4
