@@ -370,8 +370,8 @@ def train_batch(
     and ``top_state`` (2 int64: merges so far, words read since the last one), the
     private rows and the merge schedule carry over to the worker's next batch, and
     the caller merges what is left with ``merge_private_top_rows`` when the worker
-    stops: the deep levels then merge every few tens of thousands of words rather
-    than at every batch end.
+    stops: the deep levels then merge on their own schedule rather than all of
+    them at every batch end.
     """
     cdef int size = input_vectors.shape[1]
     cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
@@ -484,9 +484,13 @@ def train_batch(
     return words_seen, words_trained, loss
 
 
-def _check_carry_over(top_nodes, top_copied, top_state):
+def _check_top_copied(top_nodes, top_copied):
     if top_copied.shape[0] != top_nodes.shape[0]:
         raise ValueError(f"top_copied must have one flag per slot ({top_nodes.shape[0]}), got {top_copied.shape[0]}")
+
+
+def _check_carry_over(top_nodes, top_copied, top_state):
+    _check_top_copied(top_nodes, top_copied)
     if top_state is None or top_state.shape[0] != 2 or top_state[0] < 1 or top_state[1] < 0:
         raise ValueError("top_state must be 2 int64 (merges so far >= 1, words since the last merge >= 0)")
 
@@ -496,7 +500,7 @@ def merge_private_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] 
     """Add what is left of a worker's private top rows (``train_batch`` with
     ``top_copied``) to ``inner_node_vectors``, every level; clears ``top_copied``."""
     levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, KERNEL_WINDOW)
-    _check_carry_over(top_nodes, top_copied, np.ones(2, dtype=np.int64))
+    _check_top_copied(top_nodes, top_copied)
     cdef Scratch scratch
     scratch.top_levels = levels
     scratch.top_rows = &top_rows[0, 0]

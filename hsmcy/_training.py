@@ -61,7 +61,7 @@ PRIVATE_TOP_LEVELS = {"sg": _setting("HSMCY_TOP_LEVELS_SG", 11, 0, 16),
 #: ... merges the top ``PRIVATE_TOP_EVERY_TIME_LEVELS`` levels every time, each
 #: level below half as often as the one above (a level-l row is reached about
 #: half as often as a level-(l - 1) row, so each copy then gathers about as many
-#: updates between merges as the root's), but at least every 64 merges; per mode.
+#: updates between merges as the root's), but at least every 8 merges; per mode.
 #: Skip-gram merges only the root every time: with 11 private levels, merging
 #: levels 1-7 every time cost 3-5 % of the words/s in the slow vCPU placement, and
 #: the vectors were no worse (docs/benchmarks.md); CBOW's 6 levels all merge
@@ -394,13 +394,10 @@ class TrainingRun:
             if self.top_nodes is not None:
                 # The private rows and their merge schedule carry over from one
                 # batch to the next; what is left is merged when the worker stops.
-                if PRIVATE_ROWS_PADDED:
-                    stride = whole_line_floats(size)
-                    top_rows = aligned_zeros((len(self.top_nodes) + 2, stride))[1:-1]
-                    top_rows_start = aligned_zeros((len(self.top_nodes) + 2, stride))[1:-1]
-                else:
-                    top_rows = np.zeros((len(self.top_nodes) + 2, size), dtype=np.float32)[1:-1]
-                    top_rows_start = np.zeros_like(top_rows)
+                # (one spare row each side: no other array shares their first or last line)
+                stride = whole_line_floats(size) if PRIVATE_ROWS_PADDED else size
+                top_rows = aligned_zeros((len(self.top_nodes) + 2, stride))[1:-1]
+                top_rows_start = aligned_zeros((len(self.top_nodes) + 2, stride))[1:-1]
                 # (flags padded by a cache line each side: written often, see above)
                 top_copied = np.zeros(len(self.top_nodes) + 128, dtype=np.uint8)[64:-64]
                 top_state = np.array([1, 0], dtype=np.int64)   # merges so far, words since the last
@@ -421,6 +418,7 @@ class TrainingRun:
         """The worker's loop: take the next batch, train it, until none is left or a stop."""
         bounds = self.corpus.sentence_bounds
         reader = self._batch_reader
+        every_time_levels = PRIVATE_TOP_EVERY_TIME_LEVELS["sg" if self.sg else "cbow"]
         while True:
             batch = self._take_batch()
             if batch is None:
@@ -442,7 +440,7 @@ class TrainingRun:
                 self.alpha_at(epoch, words_before), self.alpha_at(epoch, words_after),
                 self.rng_states[worker], hidden, hidden_grad, kept_words, self.compute_loss,
                 _kernels.KERNELS[self.kernel], self.top_nodes, top_rows, top_rows_start,
-                PRIVATE_TOP_SYNC_WORDS, PRIVATE_TOP_EVERY_TIME_LEVELS["sg" if self.sg else "cbow"], top_copied, top_state,
+                PRIVATE_TOP_SYNC_WORDS, every_time_levels, top_copied, top_state,
             )
             with self._lock:
                 self.words_seen += seen
