@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels
+from . import _tree
 
 __all__ = ["BinaryTree", "HuffmanTree"]
 
@@ -242,6 +242,269 @@ class BinaryTree:
             raise ValueError("tree: code values must be 0 or 1")
         return cls(nodes, flat_codes, offsets)
 
+    # ------------------------------------------------- balanced trees, user hierarchies
+    @classmethod
+    def balanced(cls, n_leaves) -> "BinaryTree":
+        """A balanced tree over ``n_leaves`` classes: every depth is ``floor`` or ``ceil`` of ``log2(n_leaves)``.
+
+        The shape of a binary heap: heap positions ``1 .. 2n-1``, position ``p`` has the
+        children ``2p`` (branch 0) and ``2p + 1`` (branch 1).  Positions ``1 .. n-1``
+        are the inner nodes, ``n .. 2n-1`` the leaves (leaf ``w`` at ``n + w``).  Inner
+        node ids count down from the root, so that, as in a Huffman tree, the root is
+        inner node ``n_leaves - 2``.  Use it when classes are about equally frequent.
+
+        Parameters
+        ----------
+        n_leaves : int
+            Number of classes, at least 1.
+        """
+        if isinstance(n_leaves, (bool, np.bool_)) or not isinstance(n_leaves, (int, np.integer)):
+            raise TypeError(f"n_leaves must be an integer, got {type(n_leaves).__name__}")
+        n_leaves = int(n_leaves)
+        if n_leaves < 1:
+            raise ValueError(f"n_leaves must be at least 1, got {n_leaves}")
+        positions = np.arange(1, 2 * n_leaves, dtype=np.int64)  # heap positions of all nodes
+
+        def node_id(position):
+            # leaves n..2n-1 -> 0..n-1; inner 1..n-1 -> n_leaves + (n-1-p), so the root is inner n-2
+            return np.where(position >= n_leaves, position - n_leaves, n_leaves + (n_leaves - 1 - position))
+
+        parent = np.full(2 * n_leaves - 1, -1, dtype=np.int64)
+        branch = np.zeros(2 * n_leaves - 1, dtype=np.uint8)
+        below_root = positions[1:]
+        parent[node_id(below_root)] = node_id(below_root // 2)
+        branch[node_id(below_root)] = below_root % 2
+        return cls._from_binary_parents(parent, branch, n_leaves)
+
+    @classmethod
+    def from_parents(cls, parents, leaves=None, counts=None, *, _names=None) -> "BinaryTree":
+        """Binary tree from a user hierarchy given as a parent array.
+
+        Parameters
+        ----------
+        parents : array_like of int, shape (n_nodes,)
+            ``parents[i]`` is the parent node of node ``i``, ``-1`` for the one root.
+            Nodes may have any number of children.
+        leaves : array_like of int, optional
+            ``leaves[w]`` is the node that is class ``w``.  Default: the childless
+            nodes in increasing node order.  Every childless node must be a class and
+            every class must be a childless node.
+        counts : array_like of non-negative int, optional
+            Weight of each class (e.g. its training frequency); default 1 each.
+
+        Returns
+        -------
+        BinaryTree
+            Leaf ``w`` is class ``w``.  Each node with ``m > 2`` children becomes
+            ``m - 1`` binary inner nodes, merged Huffman-style by the summed counts
+            below each child (heavy children get short paths); a node with one child
+            is collapsed into it.  So the classes below any original node form one
+            subtree of the result.  Inner nodes are numbered children-before-parents,
+            so the root is inner node ``n_classes - 2`` (as in a Huffman tree).
+
+        Raises
+        ------
+        ValueError
+            Node ids out of range, no root or several roots, a cycle, a childless node
+            that is not a class, a class that is not a childless node.
+        """
+        def name(node):
+            return repr(_names[node]) if _names is not None else f"node {node}"
+
+        parents = np.asarray(parents)
+        if parents.ndim != 1:
+            raise ValueError(f"parents must be one-dimensional, got shape {parents.shape}")
+        if parents.dtype.kind not in "iu":
+            raise TypeError(f"parents must be integers, got dtype {parents.dtype}")
+        parents = parents.astype(np.int64)
+        n_nodes = len(parents)
+        if n_nodes == 0:
+            raise ValueError("parents is empty: a hierarchy needs at least one node")
+        if parents.min() < -1 or parents.max() >= n_nodes:
+            bad = int(np.flatnonzero((parents < -1) | (parents >= n_nodes))[0])
+            raise ValueError(f"parents[{bad}] = {parents[bad]} is not a node id in [0, {n_nodes}) nor -1 (root)")
+        roots = np.flatnonzero(parents < 0)
+        on_cycle = _find_cycle_nodes(parents)
+        if len(on_cycle):
+            shown = ", ".join(name(int(node)) for node in on_cycle[:5])
+            raise ValueError(f"the hierarchy has a cycle: {shown}{' ...' if len(on_cycle) > 5 else ''} "
+                             "never reach a root")
+        if len(roots) != 1:
+            shown = ", ".join(name(int(node)) for node in roots[:5])
+            raise ValueError(f"the hierarchy has {len(roots)} roots ({shown}{' ...' if len(roots) > 5 else ''}); "
+                             "it needs exactly one: add a common parent")
+        n_children = np.bincount(parents[parents >= 0], minlength=n_nodes)
+        childless = np.flatnonzero(n_children == 0)
+        if leaves is None:
+            leaves = childless
+        else:
+            leaves = np.asarray(leaves)
+            if leaves.ndim != 1 or (len(leaves) and leaves.dtype.kind not in "iu"):
+                raise TypeError("leaves must be a one-dimensional array of node ids")
+            leaves = leaves.astype(np.int64)
+            if len(leaves) == 0:
+                raise ValueError("leaves is empty: a hierarchy needs at least one class")
+            if leaves.min() < 0 or leaves.max() >= n_nodes:
+                raise ValueError(f"leaves must be node ids in [0, {n_nodes})")
+            if len(np.unique(leaves)) != len(leaves):
+                raise ValueError("leaves lists a node twice")
+            inner = leaves[n_children[leaves] > 0]
+            if len(inner):
+                raise ValueError(f"class {name(int(inner[0]))} has children in the hierarchy: classes must be its "
+                                 "leaves (give the class its own leaf below that node)")
+            if len(childless) != len(leaves):
+                stray = np.setdiff1d(childless, leaves)
+                shown = ", ".join(name(int(node)) for node in stray[:5])
+                raise ValueError(f"{len(stray)} leaves of the hierarchy are not classes: {shown}"
+                                 f"{' ...' if len(stray) > 5 else ''}")
+        n_classes = len(leaves)
+        counts = _check_counts(counts, n_classes)
+        class_of_node = np.full(n_nodes, -1, dtype=np.int64)
+        class_of_node[leaves] = np.arange(n_classes)
+
+        # Children lists (CSR), then every node after all of its children: deepest first.
+        order = np.argsort(parents, kind="stable")
+        child_list = order[np.count_nonzero(parents < 0):]
+        child_start = np.zeros(n_nodes + 1, dtype=np.int64)
+        np.cumsum(n_children, out=child_start[1:])
+        depths = _tree.node_depths(parents)
+        bottom_up = np.argsort(-depths, kind="stable")
+
+        # Binary tree under construction: leaves 0..n_classes-1, inner n_classes + i.
+        n_binary = 2 * n_classes - 1
+        binary_parent = np.full(n_binary, -1, dtype=np.int64)
+        binary_branch = np.zeros(n_binary, dtype=np.uint8)
+        represented_by = np.empty(n_nodes, dtype=np.int64)  # original node -> binary node at its top
+        weight = np.empty(n_nodes, dtype=np.int64)          # summed counts below each original node
+        next_inner = 0
+        for node in bottom_up:
+            start, end = child_start[node], child_start[node + 1]
+            if start == end:
+                represented_by[node] = class_of_node[node]
+                weight[node] = counts[class_of_node[node]]
+                continue
+            children = child_list[start:end]
+            weight[node] = weight[children].sum()
+            if len(children) == 1:  # a chain: the node is its only child
+                represented_by[node] = represented_by[children[0]]
+                continue
+            # Huffman among the children (leaves of the local merge), by their weights.
+            child_weights = np.ascontiguousarray(weight[children])
+            local_order = np.argsort(child_weights, kind="stable").astype(np.int64)
+            m = len(children)
+            local_parent = np.empty(2 * m - 1, dtype=np.int64)
+            local_branch = np.empty(2 * m - 1, dtype=np.uint8)
+            _tree.huffman_merge(child_weights, local_order, local_parent, local_branch)
+            # local node j < m is child j; local node m + i is new inner node next_inner + i
+            local_to_binary = np.concatenate([represented_by[children],
+                                              n_classes + next_inner + np.arange(m - 1, dtype=np.int64)])
+            top = local_to_binary[-1]
+            binary_parent[local_to_binary[:-1]] = local_to_binary[local_parent[:-1]]
+            binary_branch[local_to_binary[:-1]] = local_branch[:-1]
+            represented_by[node] = top
+            next_inner += m - 1
+        assert next_inner == n_classes - 1
+        return cls._from_binary_parents(binary_parent, binary_branch, n_classes)
+
+    @classmethod
+    def from_edges(cls, edges, labels=None, counts=None) -> "BinaryTree":
+        """Binary tree from a hierarchy given as ``(child, parent)`` pairs, e.g. a label taxonomy.
+
+        Parameters
+        ----------
+        edges : iterable of (child, parent) pairs of hashable names
+            Each child has exactly one parent; the one node that is never a child is
+            the root.  Repeating an identical pair is harmless.
+        labels : sequence of names, optional
+            The classes, in class-id order; each must be a childless node of the
+            hierarchy and every childless node must be listed.  Default: the childless
+            nodes in order of first appearance in ``edges``.
+        counts : sequence of int or dict, optional
+            Class weights for the binarisation (default 1 each): one per label, or a
+            mapping label -> count (missing labels count 0).
+
+        Returns
+        -------
+        BinaryTree
+            As :meth:`BinaryTree.from_parents`; ``tree.labels`` holds the class names
+            in leaf order.
+        """
+        if isinstance(edges, (str, bytes)):
+            raise TypeError("edges must be a sequence of (child, parent) pairs, not a string")
+        index = {}
+        names = []
+        child_ids, parent_ids = [], []
+
+        def node_id(node_name):
+            node = index.get(node_name)
+            if node is None:
+                node = index[node_name] = len(names)
+                names.append(node_name)
+            return node
+
+        try:
+            pairs = list(edges)
+        except TypeError:
+            raise TypeError("edges must be an iterable of (child, parent) pairs") from None
+        for position, pair in enumerate(pairs):
+            if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                raise ValueError(f"edges[{position}] = {pair!r} is not a (child, parent) pair")
+            child, parent = pair
+            try:
+                child_ids.append(node_id(child))
+                parent_ids.append(node_id(parent))
+            except TypeError:
+                raise TypeError(f"edges[{position}] = {pair!r}: node names must be hashable") from None
+        if not pairs:
+            raise ValueError("edges is empty: a hierarchy needs at least one (child, parent) pair")
+        parents = np.full(len(names), -1, dtype=np.int64)
+        for child, parent in zip(child_ids, parent_ids):
+            if child == parent:
+                raise ValueError(f"the hierarchy has a cycle: {names[child]!r} is its own parent")
+            if parents[child] >= 0 and parents[child] != parent:
+                raise ValueError(f"node {names[child]!r} has two parents ({names[parents[child]]!r} and "
+                                 f"{names[parent]!r}): a hierarchy must be a tree")
+            parents[child] = parent
+        if labels is None:
+            has_children = np.zeros(len(names), dtype=bool)
+            has_children[parents[parents >= 0]] = True
+            leaves = np.flatnonzero(~has_children)
+            labels = [names[node] for node in leaves]
+        else:
+            if isinstance(labels, (str, bytes)):
+                raise TypeError("labels must be a sequence of class names, not a string")
+            labels = list(labels)
+            missing = [label for label in labels if label not in index]
+            if missing:
+                raise ValueError(f"{len(missing)} classes are missing from the hierarchy: "
+                                 f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
+            if len(set(labels)) != len(labels):
+                raise ValueError("labels lists a class twice")
+            leaves = np.array([index[label] for label in labels], dtype=np.int64)
+        if isinstance(counts, dict):
+            unknown = [label for label in counts if label not in index]
+            if unknown:
+                raise ValueError(f"counts names labels that are not in the hierarchy: "
+                                 f"{', '.join(map(repr, unknown[:5]))}")
+            counts = [counts.get(label, 0) for label in labels]
+        tree = cls.from_parents(parents, leaves, counts, _names=names)
+        tree.labels = list(labels)
+        return tree
+
+    @classmethod
+    def _from_binary_parents(cls, parent, branch, n_leaves):
+        """Flat paths of a binary tree given as a parent array.
+
+        Nodes ``0 .. n_leaves-1`` are the leaves, ``n_leaves + i`` is inner node ``i``;
+        ``parent`` is ``-1`` at the root only.
+        """
+        parent = np.ascontiguousarray(parent, dtype=np.int64)
+        branch = np.ascontiguousarray(branch, dtype=np.uint8)
+        depths = _tree.node_depths(parent)
+        top_down = np.argsort(depths, kind="stable").astype(np.int64)
+        path_offsets, path_nodes, path_codes = _tree.paths_from_parents(parent, branch, n_leaves, top_down)
+        return cls(path_nodes, path_codes, path_offsets, validate=False)
+
     def __repr__(self):
         stats = self.depth_statistics()
         return (f"{type(self).__name__}(n_leaves={self.n_leaves}, depth min/mean/max="
@@ -303,62 +566,14 @@ class HuffmanTree(BinaryTree):
         n_leaves = len(counts)
         parent = np.empty(2 * n_leaves - 1, dtype=np.int64)
         branch = np.empty(2 * n_leaves - 1, dtype=np.uint8)
-        _kernels.huffman_merge(counts, order, parent, branch)
+        _tree.huffman_merge(counts, order, parent, branch)
         # Merge i creates node V + i from lighter nodes, so descending node ids run top-down.
         top_down = np.arange(2 * n_leaves - 2, -1, -1, dtype=np.int64)
-        path_offsets, path_nodes, path_codes = _kernels.paths_from_parents(parent, branch, n_leaves, top_down)
+        path_offsets, path_nodes, path_codes = _tree.paths_from_parents(parent, branch, n_leaves, top_down)
         return cls(path_nodes, path_codes, path_offsets, validate=False)
 
 
-# ---------------------------------------------------------------------------
-# Balanced trees and user hierarchies (issue 5).  Added as functions and bound as
-# classmethods below, so that this part stays separate from the core tree code.
-# ---------------------------------------------------------------------------
-def _tree_from_binary_parents(cls, parent, branch, n_leaves):
-    """Flat paths of a binary tree given as a parent array.
-
-    Nodes ``0 .. n_leaves-1`` are the leaves, ``n_leaves + i`` is inner node ``i``;
-    ``parent`` is ``-1`` at the root only.
-    """
-    parent = np.ascontiguousarray(parent, dtype=np.int64)
-    branch = np.ascontiguousarray(branch, dtype=np.uint8)
-    depths = _kernels.node_depths(parent)
-    top_down = np.argsort(depths, kind="stable").astype(np.int64)
-    path_offsets, path_nodes, path_codes = _kernels.paths_from_parents(parent, branch, n_leaves, top_down)
-    return cls(path_nodes, path_codes, path_offsets, validate=False)
-
-
-def _balanced(cls, n_leaves) -> "BinaryTree":
-    """A balanced tree over ``n_leaves`` classes: every depth is ``floor`` or ``ceil`` of ``log2(n_leaves)``.
-
-    The shape of a binary heap: heap positions ``1 .. 2n-1``, position ``p`` has the
-    children ``2p`` (branch 0) and ``2p + 1`` (branch 1).  Positions ``1 .. n-1``
-    are the inner nodes, ``n .. 2n-1`` the leaves (leaf ``w`` at ``n + w``).  Inner
-    node ids count down from the root, so that, as in a Huffman tree, the root is
-    inner node ``n_leaves - 2``.  Use it when classes are about equally frequent.
-
-    Parameters
-    ----------
-    n_leaves : int
-        Number of classes, at least 1.
-    """
-    if isinstance(n_leaves, (bool, np.bool_)) or not isinstance(n_leaves, (int, np.integer)):
-        raise TypeError(f"n_leaves must be an integer, got {type(n_leaves).__name__}")
-    n_leaves = int(n_leaves)
-    if n_leaves < 1:
-        raise ValueError(f"n_leaves must be at least 1, got {n_leaves}")
-    positions = np.arange(1, 2 * n_leaves, dtype=np.int64)  # heap positions of all nodes
-
-    def node_id(position):
-        # leaves n..2n-1 -> 0..n-1; inner 1..n-1 -> n_leaves + (n-1-p), so the root is inner n-2
-        return np.where(position >= n_leaves, position - n_leaves, n_leaves + (n_leaves - 1 - position))
-
-    parent = np.full(2 * n_leaves - 1, -1, dtype=np.int64)
-    branch = np.zeros(2 * n_leaves - 1, dtype=np.uint8)
-    below_root = positions[1:]
-    parent[node_id(below_root)] = node_id(below_root // 2)
-    branch[node_id(below_root)] = below_root % 2
-    return _tree_from_binary_parents(cls, parent, branch, n_leaves)
+# Helpers of BinaryTree.from_parents.
 
 
 def _check_counts(counts, n_classes, what="counts"):
@@ -391,223 +606,3 @@ def _find_cycle_nodes(parent):
     for _ in range(max(int(n_nodes).bit_length(), 1) + 1):
         ancestor = ancestor[ancestor]
     return np.flatnonzero(parent[ancestor] >= 0)
-
-
-def _from_parents(cls, parents, leaves=None, counts=None, *, _names=None) -> "BinaryTree":
-    """Binary tree from a user hierarchy given as a parent array.
-
-    Parameters
-    ----------
-    parents : array_like of int, shape (n_nodes,)
-        ``parents[i]`` is the parent node of node ``i``, ``-1`` for the one root.
-        Nodes may have any number of children.
-    leaves : array_like of int, optional
-        ``leaves[w]`` is the node that is class ``w``.  Default: the childless
-        nodes in increasing node order.  Every childless node must be a class and
-        every class must be a childless node.
-    counts : array_like of non-negative int, optional
-        Weight of each class (e.g. its training frequency); default 1 each.
-
-    Returns
-    -------
-    BinaryTree
-        Leaf ``w`` is class ``w``.  Each node with ``m > 2`` children becomes
-        ``m - 1`` binary inner nodes, merged Huffman-style by the summed counts
-        below each child (heavy children get short paths); a node with one child
-        is collapsed into it.  So the classes below any original node form one
-        subtree of the result.  Inner nodes are numbered children-before-parents,
-        so the root is inner node ``n_classes - 2`` (as in a Huffman tree).
-
-    Raises
-    ------
-    ValueError
-        Node ids out of range, no root or several roots, a cycle, a childless node
-        that is not a class, a class that is not a childless node.
-    """
-    def name(node):
-        return repr(_names[node]) if _names is not None else f"node {node}"
-
-    parents = np.asarray(parents)
-    if parents.ndim != 1:
-        raise ValueError(f"parents must be one-dimensional, got shape {parents.shape}")
-    if parents.dtype.kind not in "iu":
-        raise TypeError(f"parents must be integers, got dtype {parents.dtype}")
-    parents = parents.astype(np.int64)
-    n_nodes = len(parents)
-    if n_nodes == 0:
-        raise ValueError("parents is empty: a hierarchy needs at least one node")
-    if parents.min() < -1 or parents.max() >= n_nodes:
-        bad = int(np.flatnonzero((parents < -1) | (parents >= n_nodes))[0])
-        raise ValueError(f"parents[{bad}] = {parents[bad]} is not a node id in [0, {n_nodes}) nor -1 (root)")
-    roots = np.flatnonzero(parents < 0)
-    on_cycle = _find_cycle_nodes(parents)
-    if len(on_cycle):
-        shown = ", ".join(name(int(node)) for node in on_cycle[:5])
-        raise ValueError(f"the hierarchy has a cycle: {shown}{' ...' if len(on_cycle) > 5 else ''} "
-                         "never reach a root")
-    if len(roots) != 1:
-        shown = ", ".join(name(int(node)) for node in roots[:5])
-        raise ValueError(f"the hierarchy has {len(roots)} roots ({shown}{' ...' if len(roots) > 5 else ''}); "
-                         "it needs exactly one: add a common parent")
-    n_children = np.bincount(parents[parents >= 0], minlength=n_nodes)
-    childless = np.flatnonzero(n_children == 0)
-    if leaves is None:
-        leaves = childless
-    else:
-        leaves = np.asarray(leaves)
-        if leaves.ndim != 1 or (len(leaves) and leaves.dtype.kind not in "iu"):
-            raise TypeError("leaves must be a one-dimensional array of node ids")
-        leaves = leaves.astype(np.int64)
-        if len(leaves) == 0:
-            raise ValueError("leaves is empty: a hierarchy needs at least one class")
-        if leaves.min() < 0 or leaves.max() >= n_nodes:
-            raise ValueError(f"leaves must be node ids in [0, {n_nodes})")
-        if len(np.unique(leaves)) != len(leaves):
-            raise ValueError("leaves lists a node twice")
-        inner = leaves[n_children[leaves] > 0]
-        if len(inner):
-            raise ValueError(f"class {name(int(inner[0]))} has children in the hierarchy: classes must be its "
-                             "leaves (give the class its own leaf below that node)")
-        if len(childless) != len(leaves):
-            stray = np.setdiff1d(childless, leaves)
-            shown = ", ".join(name(int(node)) for node in stray[:5])
-            raise ValueError(f"{len(stray)} leaves of the hierarchy are not classes: {shown}"
-                             f"{' ...' if len(stray) > 5 else ''}")
-    n_classes = len(leaves)
-    counts = _check_counts(counts, n_classes)
-    class_of_node = np.full(n_nodes, -1, dtype=np.int64)
-    class_of_node[leaves] = np.arange(n_classes)
-
-    # Children lists (CSR), then every node after all of its children: deepest first.
-    order = np.argsort(parents, kind="stable")
-    child_list = order[np.count_nonzero(parents < 0):]
-    child_start = np.zeros(n_nodes + 1, dtype=np.int64)
-    np.cumsum(n_children, out=child_start[1:])
-    depths = _kernels.node_depths(parents)
-    bottom_up = np.argsort(-depths, kind="stable")
-
-    # Binary tree under construction: leaves 0..n_classes-1, inner n_classes + i.
-    n_binary = 2 * n_classes - 1
-    binary_parent = np.full(n_binary, -1, dtype=np.int64)
-    binary_branch = np.zeros(n_binary, dtype=np.uint8)
-    represented_by = np.empty(n_nodes, dtype=np.int64)  # original node -> binary node at its top
-    weight = np.empty(n_nodes, dtype=np.int64)          # summed counts below each original node
-    next_inner = 0
-    for node in bottom_up:
-        start, end = child_start[node], child_start[node + 1]
-        if start == end:
-            represented_by[node] = class_of_node[node]
-            weight[node] = counts[class_of_node[node]]
-            continue
-        children = child_list[start:end]
-        weight[node] = weight[children].sum()
-        if len(children) == 1:  # a chain: the node is its only child
-            represented_by[node] = represented_by[children[0]]
-            continue
-        # Huffman among the children (leaves of the local merge), by their weights.
-        child_weights = np.ascontiguousarray(weight[children])
-        local_order = np.argsort(child_weights, kind="stable").astype(np.int64)
-        m = len(children)
-        local_parent = np.empty(2 * m - 1, dtype=np.int64)
-        local_branch = np.empty(2 * m - 1, dtype=np.uint8)
-        _kernels.huffman_merge(child_weights, local_order, local_parent, local_branch)
-        # local node j < m is child j; local node m + i is new inner node next_inner + i
-        local_to_binary = np.concatenate([represented_by[children],
-                                          n_classes + next_inner + np.arange(m - 1, dtype=np.int64)])
-        top = local_to_binary[-1]
-        binary_parent[local_to_binary[:-1]] = local_to_binary[local_parent[:-1]]
-        binary_branch[local_to_binary[:-1]] = local_branch[:-1]
-        represented_by[node] = top
-        next_inner += m - 1
-    assert next_inner == n_classes - 1
-    return _tree_from_binary_parents(cls, binary_parent, binary_branch, n_classes)
-
-
-def _from_edges(cls, edges, labels=None, counts=None) -> "BinaryTree":
-    """Binary tree from a hierarchy given as ``(child, parent)`` pairs, e.g. a label taxonomy.
-
-    Parameters
-    ----------
-    edges : iterable of (child, parent) pairs of hashable names
-        Each child has exactly one parent; the one node that is never a child is
-        the root.  Repeating an identical pair is harmless.
-    labels : sequence of names, optional
-        The classes, in class-id order; each must be a childless node of the
-        hierarchy and every childless node must be listed.  Default: the childless
-        nodes in order of first appearance in ``edges``.
-    counts : sequence of int or dict, optional
-        Class weights for the binarisation (default 1 each): one per label, or a
-        mapping label -> count (missing labels count 0).
-
-    Returns
-    -------
-    BinaryTree
-        As :meth:`BinaryTree.from_parents`; ``tree.labels`` holds the class names
-        in leaf order.
-    """
-    if isinstance(edges, (str, bytes)):
-        raise TypeError("edges must be a sequence of (child, parent) pairs, not a string")
-    index = {}
-    names = []
-    child_ids, parent_ids = [], []
-
-    def node_id(node_name):
-        node = index.get(node_name)
-        if node is None:
-            node = index[node_name] = len(names)
-            names.append(node_name)
-        return node
-
-    try:
-        pairs = list(edges)
-    except TypeError:
-        raise TypeError("edges must be an iterable of (child, parent) pairs") from None
-    for position, pair in enumerate(pairs):
-        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
-            raise ValueError(f"edges[{position}] = {pair!r} is not a (child, parent) pair")
-        child, parent = pair
-        try:
-            child_ids.append(node_id(child))
-            parent_ids.append(node_id(parent))
-        except TypeError:
-            raise TypeError(f"edges[{position}] = {pair!r}: node names must be hashable") from None
-    if not pairs:
-        raise ValueError("edges is empty: a hierarchy needs at least one (child, parent) pair")
-    parents = np.full(len(names), -1, dtype=np.int64)
-    for child, parent in zip(child_ids, parent_ids):
-        if child == parent:
-            raise ValueError(f"the hierarchy has a cycle: {names[child]!r} is its own parent")
-        if parents[child] >= 0 and parents[child] != parent:
-            raise ValueError(f"node {names[child]!r} has two parents ({names[parents[child]]!r} and "
-                             f"{names[parent]!r}): a hierarchy must be a tree")
-        parents[child] = parent
-    if labels is None:
-        has_children = np.zeros(len(names), dtype=bool)
-        has_children[parents[parents >= 0]] = True
-        leaves = np.flatnonzero(~has_children)
-        labels = [names[node] for node in leaves]
-    else:
-        if isinstance(labels, (str, bytes)):
-            raise TypeError("labels must be a sequence of class names, not a string")
-        labels = list(labels)
-        missing = [label for label in labels if label not in index]
-        if missing:
-            raise ValueError(f"{len(missing)} classes are missing from the hierarchy: "
-                             f"{', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}")
-        if len(set(labels)) != len(labels):
-            raise ValueError("labels lists a class twice")
-        leaves = np.array([index[label] for label in labels], dtype=np.int64)
-    if isinstance(counts, dict):
-        unknown = [label for label in counts if label not in index]
-        if unknown:
-            raise ValueError(f"counts names labels that are not in the hierarchy: "
-                             f"{', '.join(map(repr, unknown[:5]))}")
-        counts = [counts.get(label, 0) for label in labels]
-    tree = _from_parents(cls, parents, leaves, counts, _names=names)
-    tree.labels = list(labels)
-    return tree
-
-
-BinaryTree.balanced = classmethod(_balanced)
-BinaryTree.from_parents = classmethod(_from_parents)
-BinaryTree.from_edges = classmethod(_from_edges)
