@@ -60,7 +60,8 @@ import numpy as np
 
 from .tree import BinaryTree, HuffmanTree
 
-__all__ = ["grow_tree", "path_length_cost", "split_order"]
+__all__ = ["grow_tree", "path_length_cost", "split_order", "subtree_keys", "map_inner_vectors",
+           "branch_targets", "fit_inner_vectors"]
 
 
 def _counts(values, length, name):
@@ -235,3 +236,189 @@ def path_length_cost(tree, counts):
     grown = tree.weighted_path_length(counts) / total
     optimal = HuffmanTree.from_counts(counts).weighted_path_length(counts) / total
     return {"mean_path_length": grown, "huffman_mean_path_length": optimal, "ratio": grown / optimal}
+
+
+# ------------------------------------------------------------------ rebuilding
+def subtree_keys(tree, seed=0):
+    """A 64-bit key per side of every inner node, equal for equal sets of leaves.
+
+    Each leaf gets a random 64-bit number; a set of leaves is keyed by their sum
+    modulo 2**64.  Two different sets collide with probability about 2**-64.
+
+    Returns
+    -------
+    ndarray of uint64, shape (n_inner, 2)
+        ``keys[m, b]``: the key of the leaves below branch ``b`` of inner node ``m``.
+    """
+    leaf_keys = np.random.default_rng(seed).integers(0, 2**64 - 1, size=tree.n_leaves, dtype=np.uint64,
+                                                     endpoint=True)
+    keys = np.zeros((tree.n_inner, 2), dtype=np.uint64)
+    children = tree.children.astype(np.int64)
+    for nodes in _levels_bottom_up(tree):
+        for branch in (0, 1):
+            child = children[nodes, branch]
+            leaf = child < 0
+            side = np.empty(len(nodes), dtype=np.uint64)
+            side[leaf] = leaf_keys[-1 - child[leaf]]
+            side[~leaf] = keys[child[~leaf], 0] + keys[child[~leaf], 1]   # wraps modulo 2**64
+            keys[nodes, branch] = side
+    return keys
+
+
+def map_inner_vectors(old_tree, old_vectors, new_tree):
+    """Carry inner-node vectors over to ``new_tree`` where a node makes the same decision as before.
+
+    An inner node decides between the leaves below its branch 0 and those below its
+    branch 1.  When a node of ``new_tree`` separates exactly the same two sets of
+    leaves as a node ``o`` of ``old_tree``, it takes ``o``'s vector (negated if the
+    two sets sit on swapped branches, as ``sigmoid(-x) = 1 - sigmoid(x)``): its
+    branch probabilities are then the old ones, exactly.  Every other node is zero
+    (both branches 1/2); :func:`fit_inner_vectors` fits those.
+
+    Parameters
+    ----------
+    old_tree, new_tree : hsmcy.BinaryTree
+        Trees over the same leaves.
+    old_vectors : ndarray, shape (>= old_tree.n_inner, dim)
+        ``old_tree``'s inner-node vectors.
+
+    Returns
+    -------
+    vectors : ndarray of float32, shape (new_tree.n_inner, dim)
+    carried : ndarray of bool, shape (new_tree.n_inner,)
+        Which nodes took an old vector.
+    """
+    if old_tree.n_leaves != new_tree.n_leaves:
+        raise ValueError(f"the trees have {old_tree.n_leaves} and {new_tree.n_leaves} leaves: they must share them")
+    old_vectors = np.asarray(old_vectors)
+    if old_vectors.ndim != 2 or old_vectors.shape[0] < old_tree.n_inner:
+        raise ValueError(f"old_vectors must have at least {old_tree.n_inner} rows, got shape {old_vectors.shape}")
+    vectors = np.zeros((new_tree.n_inner, old_vectors.shape[1]), dtype=np.float32)
+    carried = np.zeros(new_tree.n_inner, dtype=bool)
+    if new_tree.n_inner == 0 or old_tree.n_inner == 0:
+        return vectors, carried
+    old_keys, new_keys = subtree_keys(old_tree), subtree_keys(new_tree)
+    # Each decision is keyed by its branch-0 side; the two sides of one node never share a key.
+    old_by_side = {}
+    for node, (side0, side1) in enumerate(old_keys.tolist()):
+        old_by_side[side0] = (node, 1.0)
+        old_by_side[side1] = (node, -1.0)
+    for node, (side0, side1) in enumerate(new_keys.tolist()):
+        found = old_by_side.get(side0)
+        if found is None:
+            continue
+        old_node, sign = found
+        if old_keys[old_node, 1 if sign > 0 else 0] == side1:   # the other side matches too
+            vectors[node] = old_vectors[old_node] * np.float32(sign)
+            carried[node] = True
+    return vectors, carried
+
+
+def _levels_bottom_up(tree):
+    """Inner nodes grouped by depth, deepest first: every node's children come in an earlier group."""
+    order = tree.inner_nodes_top_down
+    depth = np.zeros(tree.n_inner, dtype=np.int64)
+    children = tree.children
+    for node in order.tolist():           # parents before children
+        for child in children[node].tolist():
+            if child >= 0:
+                depth[child] = depth[node] + 1
+    return [np.flatnonzero(depth == d) for d in range(int(depth.max()), -1, -1)]
+
+
+def branch_targets(old_tree, old_vectors, new_tree, hidden, workers=1):
+    """What ``new_tree``'s inner nodes must say to reproduce the old model's distribution on ``hidden``.
+
+    For every row ``h`` of ``hidden`` and inner node ``m`` of the new tree with
+    subtrees ``A`` (branch 0) and ``B``: ``target[h, m] = P_old(A | h) / P_old(A or B | h)``
+    (the branch-0 probability that makes ``P_new(w | h) = P_old(w | h)`` for every leaf
+    where that is possible) and ``log_mass[h, m] = log P_old(A or B | h)``.
+    Computed in log space: deep subtrees underflow float32 probabilities.
+
+    Returns
+    -------
+    target, log_mass : ndarray of float32, shape (len(hidden), new_tree.n_inner)
+    """
+    from . import inference
+    log_leaf = inference.distribution_rows(old_tree, np.ascontiguousarray(old_vectors[:old_tree.n_inner]),
+                                           np.ascontiguousarray(hidden, dtype=np.float32), log=True,
+                                           workers=workers)
+    n_rows, n_inner = len(hidden), new_tree.n_inner
+    log_mass = np.empty((n_rows, n_inner), dtype=np.float32)
+    target = np.empty((n_rows, n_inner), dtype=np.float32)
+    children = new_tree.children.astype(np.int64)
+
+    def side(child):
+        columns = np.empty((n_rows, len(child)), dtype=np.float32)
+        leaf = child < 0
+        columns[:, leaf] = log_leaf[:, -1 - child[leaf]]
+        columns[:, ~leaf] = log_mass[:, child[~leaf]]
+        return columns
+
+    for nodes in _levels_bottom_up(new_tree):
+        first, second = side(children[nodes, 0]), side(children[nodes, 1])
+        both = np.logaddexp(first, second)
+        log_mass[:, nodes] = both
+        target[:, nodes] = np.exp(first - both)
+    return target, log_mass
+
+
+def fit_inner_vectors(old_tree, old_vectors, new_tree, hidden, initial=None, iterations=30, workers=1):
+    """Inner-node vectors for ``new_tree`` that reproduce the old model's distribution as well as possible.
+
+    Minimises, over the rows ``h`` of ``hidden``, ``KL(P_old(. | h) || P_new(. | h))``.
+    That divergence splits into one term per new inner node ``m``: a logistic
+    regression of the node's branch-0 probability ``sigmoid(h . v_m)`` onto the
+    target :func:`branch_targets` gives, weighted by how much of ``P_old`` lies below
+    ``m``.  The nodes are independent, so each is normalised by its total weight
+    (a preconditioning: it does not move any node's optimum) and all are fitted at
+    once by L-BFGS.
+
+    Parameters
+    ----------
+    old_tree, new_tree : hsmcy.BinaryTree
+        Same leaves.
+    old_vectors : ndarray, shape (>= old_tree.n_inner, dim)
+    hidden : ndarray, shape (n, dim)
+        Hidden vectors as the model sees them (for word2vec: sampled contexts).
+    initial : ndarray, shape (new_tree.n_inner, dim), optional
+        Starting point (default zeros; :func:`map_inner_vectors` gives a better one
+        when the trees are alike).
+    iterations : int
+        L-BFGS iterations.
+
+    Returns
+    -------
+    vectors : ndarray of float32, shape (new_tree.n_inner, dim)
+    report : dict
+        ``initial_loss`` and ``final_loss`` (the weighted cross-entropy, per node on average).
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    hidden = np.ascontiguousarray(hidden, dtype=np.float32)
+    n_inner, dim = new_tree.n_inner, hidden.shape[1]
+    if initial is None:
+        initial = np.zeros((n_inner, dim), dtype=np.float32)
+    if n_inner == 0 or len(hidden) == 0:
+        return np.asarray(initial, dtype=np.float32), {"initial_loss": 0.0, "final_loss": 0.0}
+    target, log_mass = branch_targets(old_tree, old_vectors, new_tree, hidden, workers)
+    weight = np.exp(log_mass - log_mass.max(axis=0, keepdims=True))
+    weight /= weight.sum(axis=0, keepdims=True)
+    del log_mass
+
+    def loss_and_gradient(flat):
+        vectors = flat.reshape(n_inner, dim).astype(np.float32)
+        logits = hidden @ vectors.T
+        # soft-target cross-entropy: softplus(z) - q z
+        loss = float(np.sum(weight * (np.logaddexp(0.0, logits) - target * logits), dtype=np.float64))
+        error = weight * (expit(logits) - target)
+        gradient = error.T @ hidden
+        return loss, gradient.ravel().astype(np.float64)
+
+    start = np.asarray(initial, dtype=np.float64).ravel()
+    initial_loss = loss_and_gradient(start)[0] / n_inner
+    result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B",
+                      options={"maxiter": int(iterations), "gtol": 1e-9, "ftol": 1e-12})
+    return result.x.reshape(n_inner, dim).astype(np.float32), {"initial_loss": initial_loss,
+                                                               "final_loss": float(result.fun) / n_inner}
