@@ -1,0 +1,395 @@
+#!/usr/bin/env python
+"""Online training: grow a trained model with new text, against training from scratch and gensim's update.
+
+Usage::
+
+    python benchmarks/make_corpus.py --out /tmp/hsmcy_bench/corpus.txt --tokens 0   # once
+    python benchmarks/bench_online.py                          # sg and CBOW, seeds 1 2 3
+    python benchmarks/bench_online.py --quick                  # 1M tokens, one seed, sg only
+
+What is measured
+----------------
+The corpus's lines are cut into a first and a second half (its lines are already
+shuffled, so the halves are alike; the second brings words too rare in the first to
+have passed ``min_count``).  For hsmcy and for gensim (``hs=1, negative=0``, both
+``corpus_file`` mode), with vector_size 100, window 5, min_count 5, sample 1e-3, 5
+epochs, 2 workers:
+
+* ``scratch``: build_vocab + train on the whole text;
+* ``grown``: build_vocab + train on the first half, then ``build_vocab(second half,
+  update=True)`` and train on the second half (5 epochs, the learning rate again from
+  ``alpha`` to ``min_alpha``: gensim's documented way to continue);
+* ``grown+rebuild`` (hsmcy only): the same with ``rebuild_tree()`` between the update
+  and the second training.
+
+Reported per configuration (medians over the seeds):
+
+* analogy accuracy (gensim's evaluator, ``restrict_vocab=30000``) on the questions
+  whose four words are all in the first half's vocabulary ("old words"), and WS353 /
+  SimLex-999 Spearman correlations on the pairs of old words;
+* neighbours of new words: for the words the update added (1,000 drawn with a fixed
+  seed), the overlap of their 10 nearest neighbours with those in the same
+  implementation's ``scratch`` model of the same seed; for scale, the same overlap
+  between two ``scratch`` models of different seeds (``scratch-vs-scratch``);
+* right after the update, before any training: the change of ``score()`` per old-word
+  token on 2,000 sentences of the second half restricted to old words (hsmcy: the
+  documented halving of split words only; gensim: its rebuilt tree), the fraction of
+  old words whose ``point`` changed, and the grown tree's mean path length against a
+  fresh Huffman tree's;
+* time: the update (``build_vocab(update=True)``) and the whole pipeline.
+
+Output (``--out``, default ``benchmarks/results/``): ``online.json`` (every run and the
+summary) and ``online.md`` (the table).
+"""
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DIR = Path("/tmp/hsmcy_bench")
+PARAMS = dict(vector_size=100, window=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, min_alpha=0.0001,
+              workers=2)
+NEW_WORD_PROBES = 1000
+SCORE_SENTENCES = 2000
+
+
+# --------------------------------------------------------------------------- data
+def split_corpus(corpus, out_dir, tokens=None):
+    """First and second half of the corpus's lines (optionally its first ``tokens`` tokens only)."""
+    lines = []
+    total = 0
+    with open(corpus, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.split():
+                continue
+            lines.append(line if line.endswith("\n") else line + "\n")
+            total += len(line.split())
+            if tokens and total >= tokens:
+                break
+    half = len(lines) // 2
+    paths = {}
+    for name, part in (("whole", lines), ("first", lines[:half]), ("second", lines[half:])):
+        paths[name] = out_dir / f"{name}.txt"
+        paths[name].write_text("".join(part), encoding="utf-8")
+    return paths, total
+
+
+def filtered_evaluation_files(old_words, out_dir):
+    """gensim's analogy and word-pair files reduced to items made of old words only."""
+    from gensim.test.utils import datapath
+    files = {}
+    kept = []
+    with open(datapath("questions-words.txt"), encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(":") or all(w.lower() in old_words for w in line.split()):
+                kept.append(line)
+    files["analogy"] = out_dir / "questions-old.txt"
+    files["analogy"].write_text("".join(kept), encoding="utf-8")
+    for name, source in (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
+        kept = []
+        with open(datapath(source), encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("#"):
+                    kept.append(line)
+                    continue
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= 3 and parts[0].lower() in old_words and parts[1].lower() in old_words:
+                    kept.append(line)
+        files[name] = out_dir / f"{name}-old.txt"
+        files[name].write_text("".join(kept), encoding="utf-8")
+    return files
+
+
+def old_word_vectors(wv, old_order):
+    """The model's vectors of the old words only, in one fixed order shared by every model.
+
+    Evaluating on this, every model answers the same analogy questions and word pairs,
+    choosing among the same candidate words (``restrict_vocab`` takes the first
+    30,000 of them: the most frequent in the first half).
+    """
+    from gensim.models import KeyedVectors
+    restricted = KeyedVectors(wv.vector_size, count=0)
+    restricted.add_vectors(old_order, wv[old_order])
+    return restricted
+
+
+def evaluate(wv, files, old_order):
+    restricted = old_word_vectors(wv, old_order)
+    analogy, sections = restricted.evaluate_word_analogies(str(files["analogy"]), restrict_vocab=30000)
+    result = {"analogy": 100.0 * float(analogy),
+              "analogy_questions": sum(len(s["correct"]) + len(s["incorrect"]) for s in sections
+                                       if s["section"] == "Total accuracy")}
+    for name in ("wordsim353", "simlex999"):
+        pearson, spearman, oov = restricted.evaluate_word_pairs(str(files[name]))
+        result[name] = float(spearman[0])
+    return result
+
+
+def neighbours(wv, words, topn=10):
+    """Top-``topn`` neighbours (cosine, excluding the word) of each word, as sets."""
+    matrix = wv.get_normed_vectors()
+    rows = np.array([wv.key_to_index[w] for w in words])
+    found = []
+    for start in range(0, len(rows), 256):
+        block = rows[start:start + 256]
+        similarity = matrix[block] @ matrix.T
+        similarity[np.arange(len(block)), block] = -np.inf
+        top = np.argpartition(-similarity, topn, axis=1)[:, :topn]
+        found.extend({wv.index_to_key[i] for i in row} for row in top)
+    return found
+
+
+def overlap(wv_a, wv_b, words):
+    words = [w for w in words if w in wv_a.key_to_index and w in wv_b.key_to_index]
+    a, b = neighbours(wv_a, words), neighbours(wv_b, words)
+    return float(np.mean([len(x & y) / 10.0 for x, y in zip(a, b)])), len(words)
+
+
+def old_word_sentences(path, old_words, n_sentences, seed=0):
+    with open(path, encoding="utf-8") as handle:
+        sentences = [line.split() for line in handle]
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(sentences), size=min(n_sentences, len(sentences)), replace=False)
+    kept = [[w for w in sentences[i] if w in old_words] for i in chosen]
+    return [s for s in kept if len(s) > 1]
+
+
+# ---------------------------------------------------------------------- runs
+def exact_token_scores(model, sentences):
+    """Every token's log-likelihood term (``score_words``) under ``model``, every node counted exactly.
+
+    gensim's own ``score()`` leaves out every node with ``|h . v| >= 6`` (and reads a
+    table), which hides exactly what a scrambled ``syn1`` does; a gensim model is
+    therefore scored by hsmcy after ``Word2Vec.from_gensim`` (its tree and ``syn1``
+    as they are).
+    """
+    import hsmcy
+    if not isinstance(model, hsmcy.Word2Vec):
+        model = hsmcy.Word2Vec.from_gensim(model)
+    return np.concatenate(model.score_words(sentences, total_sentences=len(sentences)))
+
+
+def run(impl, variant, sg, seed, paths, probes, second_alpha):
+    """One configuration; returns (wv, result dict)."""
+    import gensim
+    import hsmcy
+    params = dict(PARAMS, sg=sg, seed=seed)
+    result = {"impl": impl, "variant": variant, "sg": sg, "seed": seed}
+    started = time.perf_counter()
+    if impl == "hsmcy":
+        model = hsmcy.Word2Vec(**params)
+    else:
+        model = gensim.models.Word2Vec(hs=1, negative=0, **params)
+    first = paths["whole"] if variant == "scratch" else paths["first"]
+    model.build_vocab(corpus_file=str(first))
+    model.train(corpus_file=str(first), total_examples=model.corpus_count, total_words=model.corpus_total_words,
+                epochs=PARAMS["epochs"])
+    if variant != "scratch":
+        old_words = list(model.wv.index_to_key)
+        points = {w: np.array(model.wv.get_vecattr(w, "point")) if impl == "gensim" else
+                  model.tree.path(model.wv.key_to_index[w])[0].copy() for w in old_words}
+        before = exact_token_scores(model, probes)
+        update_started = time.perf_counter()
+        model.build_vocab(corpus_file=str(paths["second"]), update=True)
+        result["update_s"] = time.perf_counter() - update_started
+        change = exact_token_scores(model, probes) - before
+        result["logp_change_mean"] = float(np.mean(change))
+        result["logp_change_mean_abs"] = float(np.mean(np.abs(change)))
+        result["tokens_changed"] = float(np.mean(change != 0))
+        if impl == "gensim":
+            moved = sum(not np.array_equal(points[w], model.wv.get_vecattr(w, "point")) for w in old_words)
+        else:
+            new_paths = {w: model.tree.path(model.wv.key_to_index[w])[0] for w in old_words}
+            moved = sum(not np.array_equal(points[w], new_paths[w][:len(points[w])]) for w in old_words)
+            result["path_length_ratio"] = model.tree_cost()["ratio"]
+            result["old_words_split"] = sum(len(new_paths[w]) > len(points[w]) for w in old_words)
+        result["old_paths_changed"] = moved / len(old_words)
+        result["vocab_after_update"] = len(model.wv)
+        if variant == "grown+rebuild":
+            rebuild_started = time.perf_counter()
+            report = model.rebuild_tree()
+            result["rebuild_s"] = time.perf_counter() - rebuild_started
+            result["rebuild_carried"] = report["carried"]
+            change = exact_token_scores(model, probes) - before
+            result["logp_change_mean_abs_after_rebuild"] = float(np.mean(np.abs(change)))
+        model.train(corpus_file=str(paths["second"]), total_examples=model.corpus_count,
+                    total_words=model.corpus_total_words, epochs=PARAMS["epochs"], start_alpha=second_alpha,
+                    end_alpha=PARAMS["min_alpha"])
+    result["total_s"] = time.perf_counter() - started
+    result["vocab"] = len(model.wv)
+    return model.wv, result
+
+
+def summarise(runs, modes):
+    rows = []
+    for sg in modes:
+        for impl, variant in (("hsmcy", "scratch"), ("hsmcy", "grown"), ("hsmcy", "grown+rebuild"),
+                              ("gensim", "scratch"), ("gensim", "grown")):
+            chosen = [r for r in runs if r["sg"] == sg and r["impl"] == impl and r["variant"] == variant]
+            if not chosen:
+                continue
+            row = {"mode": "sg" if sg else "cbow", "impl": impl, "variant": variant, "runs": len(chosen)}
+            for key in ("analogy", "wordsim353", "simlex999", "new_word_overlap", "logp_change_mean", "logp_change_mean_abs",
+                        "tokens_changed", "logp_change_mean_abs_after_rebuild",
+                        "old_paths_changed", "path_length_ratio", "update_s", "rebuild_s", "total_s",
+                        "scratch_vs_scratch_overlap", "old_words_split", "rebuild_carried"):
+                values = [r[key] for r in chosen if r.get(key) is not None]
+                if values:
+                    row[key] = statistics.median(values)
+            rows.append(row)
+    return rows
+
+
+def markdown(rows, meta):
+    lines = [f"Corpus: `{meta['corpus']}`, first {meta['tokens']:,} tokens, cut into two halves of lines; "
+             f"seeds {meta['seeds']}; medians.  vector_size 100, window 5, min_count 5, sample 1e-3, 5 epochs per "
+             f"training call (the second one from start_alpha={meta['second_alpha']} to min_alpha), 2 workers, "
+             f"corpus_file mode.  Machine: {meta['machine']}.  Command: `{meta['command']}`.", "",
+             "Old-word evaluations use only the questions / pairs whose words are all in the first half's "
+             f"vocabulary ({meta['old_questions']} analogy questions).  New-word overlap: shared top-10 "
+             "neighbours with the same implementation's from-scratch model (same seed), for 1,000 words the "
+             "update added.  Change of log P: each old-word token's `score_words()` term (its log-probability "
+             "given its window, every node counted exactly; a gensim model is scored through "
+             "`hsmcy.Word2Vec.from_gensim`) on 2,000 second-half sentences of old words, right after "
+             "`build_vocab(update=True)` against right before, before any training.", "",
+             "| mode | implementation | variant | analogy % (old) | WS353 ρ (old) | SimLex ρ (old) | new-word top-10 "
+             "overlap | mean abs. change of log P at update | tokens whose log P changed | old paths changed | "
+             "path length / Huffman | update s | total s |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def cell(row, key, fmt):
+        return format(row[key], fmt) if key in row else ""
+
+    for row in rows:
+        lines.append(f"| {row['mode']} | {row['impl']} | {row['variant']} | {cell(row, 'analogy', '.2f')} | "
+                     f"{cell(row, 'wordsim353', '.3f')} | {cell(row, 'simlex999', '.3f')} | "
+                     f"{cell(row, 'new_word_overlap', '.3f')} | {cell(row, 'logp_change_mean_abs', '.4f')} | "
+                     f"{cell(row, 'tokens_changed', '.1%')} | "
+                     f"{cell(row, 'old_paths_changed', '.1%')} | {cell(row, 'path_length_ratio', '.4f')} | "
+                     f"{cell(row, 'update_s', '.2f')} | {cell(row, 'total_s', '.1f')} |")
+    lines.append("")
+    for row in rows:
+        if "scratch_vs_scratch_overlap" in row:
+            lines.append(f"- {row['mode']} {row['impl']}: new-word top-10 overlap between two from-scratch models "
+                         f"of different seeds: {row['scratch_vs_scratch_overlap']:.3f}")
+        if "rebuild_s" in row:
+            lines.append(f"- {row['mode']} hsmcy grown+rebuild: `rebuild_tree()` took {row['rebuild_s']:.1f} s, "
+                         f"{row.get('rebuild_carried', 0):.1%} of the inner nodes kept their vector; mean abs. "
+                         f"change of log P after update + rebuild: "
+                         f"{row.get('logp_change_mean_abs_after_rebuild', float('nan')):.4f}")
+        if "old_words_split" in row and row["variant"] == "grown":
+            lines.append(f"- {row['mode']} hsmcy grown: {row['old_words_split']:.0f} old words were split "
+                         "(their probability halved at the update); every other old word's is unchanged")
+    targets = []
+    for mode in sorted({r["mode"] for r in rows}):
+        by = {(r["impl"], r["variant"]): r for r in rows if r["mode"] == mode}
+        if ("hsmcy", "grown") in by and ("hsmcy", "scratch") in by:
+            gap = by["hsmcy", "grown"]["analogy"] - by["hsmcy", "scratch"]["analogy"]
+            targets.append(f"| {mode}: analogy (old words), hsmcy grown - hsmcy from scratch | >= -1.0 | "
+                           f"{gap:+.2f} | {'yes' if gap >= -1.0 else '**no**'} |")
+        if ("hsmcy", "grown") in by and ("gensim", "grown") in by:
+            gap = by["hsmcy", "grown"]["analogy"] - by["gensim", "grown"]["analogy"]
+            targets.append(f"| {mode}: analogy (old words), hsmcy grown - gensim grown | far ahead (> 0) | "
+                           f"{gap:+.2f} | {'yes' if gap > 0 else '**no**'} |")
+    if targets:
+        lines += ["", "| target (issue 21) | goal | median | met |", "|---|---|---:|---|"] + targets
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", default=str(BENCH_DIR / "corpus.txt"))
+    parser.add_argument("--tokens", type=int, default=0, help="use only the first N tokens (0: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--modes", default="sg,cbow")
+    parser.add_argument("--no-gensim", action="store_true")
+    parser.add_argument("--no-rebuild", dest="rebuild", action="store_false",
+                        help="skip the hsmcy grown+rebuild variant")
+    parser.add_argument("--second-alpha", type=float, default=PARAMS["alpha"],
+                        help="learning rate at the start of the second training call (default: alpha again, "
+                             "as gensim's documentation continues)")
+    parser.add_argument("--quick", action="store_true", help="1M tokens, seed 1, sg only")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    if args.quick:
+        args.tokens, args.seeds, args.modes = 1_000_000, [1], "sg"
+    corpus = Path(args.corpus)
+    if not corpus.exists():
+        sys.exit(f"{corpus} does not exist: build it with python benchmarks/make_corpus.py --out {corpus} --tokens 0")
+    modes = [1 if m == "sg" else 0 for m in args.modes.split(",")]
+    import gensim
+    import hsmcy
+    machine = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, " \
+              f"numpy {np.__version__}, gensim {gensim.__version__}, hsmcy at {Path(hsmcy.__file__).parent}"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        commit = None
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="hsmcy-online-") as scratch_dir:
+        out_dir = Path(scratch_dir)
+        paths, tokens = split_corpus(corpus, out_dir, args.tokens or None)
+        # The first half's vocabulary (the same for hsmcy and gensim: the same rules): the old words.
+        first_vocabulary = hsmcy.Word2Vec(**PARAMS)
+        first_vocabulary.build_vocab(corpus_file=str(paths["first"]))
+        old_order = list(first_vocabulary.wv.index_to_key)
+        del first_vocabulary
+        old_words = set(old_order)
+        files = filtered_evaluation_files(old_words, out_dir)
+        probes = old_word_sentences(paths["second"], old_words, SCORE_SENTENCES)
+        implementations = ["hsmcy"] + ([] if args.no_gensim else ["gensim"])
+        for sg in modes:
+            scratch_models = {}
+            for seed in args.seeds:
+                for impl in implementations:
+                    variants = ["scratch", "grown"] + (["grown+rebuild"] if impl == "hsmcy" and args.rebuild else [])
+                    models = {}
+                    for variant in variants:
+                        print(f"{'sg' if sg else 'cbow'} seed {seed} {impl} {variant} ...", flush=True)
+                        wv, result = run(impl, variant, sg, seed, paths, probes, args.second_alpha)
+                        result.update(evaluate(wv, files, old_order))
+                        models[variant] = wv
+                        runs.append(result)
+                    new_words = [w for w in models["grown"].index_to_key if w not in old_words]
+                    new_words = sorted(np.random.default_rng(0).choice(
+                        new_words, size=min(NEW_WORD_PROBES, len(new_words)), replace=False).tolist())
+                    for result in runs[-len(variants):]:
+                        if result["variant"] != "scratch":
+                            result["new_word_overlap"], result["new_words_compared"] = overlap(
+                                models[result["variant"]], models["scratch"], new_words)
+                        print("   ", json.dumps(result), flush=True)
+                    scratch_models[impl, seed] = (models["scratch"], new_words)
+            # the scale of the neighbour overlap: two from-scratch models of different seeds
+            for impl in implementations:
+                seeds = [s for s in args.seeds if (impl, s) in scratch_models]
+                for a, b in zip(seeds, seeds[1:]):
+                    (model_a, words), (model_b, _) = scratch_models[impl, a], scratch_models[impl, b]
+                    value, _ = overlap(model_a, model_b, words)
+                    next(r for r in runs if r["impl"] == impl and r["sg"] == sg and r["seed"] == a
+                         and r["variant"] == "scratch")["scratch_vs_scratch_overlap"] = value
+        old_questions = sum(1 for line in open(files["analogy"], encoding="utf-8") if not line.startswith(":"))
+    meta = {"corpus": str(corpus), "tokens": tokens, "seeds": args.seeds, "machine": machine, "commit": commit,
+            "params": PARAMS, "old_questions": old_questions, "command": " ".join(sys.argv)}
+    meta["second_alpha"] = args.second_alpha
+    rows = summarise(runs, modes)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "online_quick" if args.quick else "online"
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": rows, "runs": runs}, indent=1))
+    table = markdown(rows, meta)
+    (out / f"{stem}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
