@@ -550,7 +550,7 @@ class Word2Vec:
             raise RuntimeError("the model has no vocabulary yet")
         return path_length_cost(self.tree, self.wv.expandos["count"])
 
-    def rebuild_tree(self, fit_iterations=10, fit_samples=1024):
+    def rebuild_tree(self, fit_iterations=10, fit_samples=512):
         """Replace the tree by the Huffman tree of the current counts, carrying the trained inner-node vectors over.
 
         For a model whose vocabulary has grown (see :meth:`tree_cost`): training
@@ -575,7 +575,7 @@ class Word2Vec:
         Parameters
         ----------
         fit_iterations : int, default 10
-        fit_samples : int, default 1024
+        fit_samples : int, default 512
             Hidden vectors to fit on (fewer for large vocabularies: at most
             ``2**25 / V``, to bound the memory of the targets).
 
