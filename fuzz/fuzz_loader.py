@@ -19,7 +19,7 @@ import atheris
 
 with atheris.instrument_imports(include=["hsmcy"]):
     import hsmcy
-    from hsmcy._training import all_finite
+    from hsmcy.checks import all_finite
 
 _FOLDER = tempfile.mkdtemp(prefix="hsmcy-fuzz-")
 _PATH = os.path.join(_FOLDER, "input.hsmcy")

@@ -41,8 +41,8 @@ import threading
 import numpy as np
 
 from . import _classifier, reference
-from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
-                          load_archive, malformed_file_is_value_error, save_archive)
+from .checks import check_array, check_finite, check_tree_arrays
+from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
@@ -706,21 +706,18 @@ class HSClassifier:
             classes = decode_strings(arrays["class_bytes"], arrays["class_offsets"], "classes")
         else:
             classes = arrays["class_ids"].tolist()
+        if tree.n_leaves != len(classes):
+            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {len(classes)} classes")
         n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
-        if arrays["input_vectors"].shape != (n_rows, model.dim):
-            raise ValueError(f"model file {path!r}: input_vectors has shape {arrays['input_vectors'].shape}, "
-                             f"expected {(n_rows, model.dim)}")
-        if arrays["inner_node_vectors"].shape != (max(tree.n_inner, 1), model.dim) or tree.n_leaves != len(classes):
-            raise ValueError(f"model file {path!r}: the tree, classes and inner-node vectors do not match")
-        for name in ("input_vectors", "inner_node_vectors"):
-            if arrays[name].dtype != np.float32:
-                raise ValueError(f"model file {path!r}: {name} must be float32")
+        vectors = {}
+        for name, shape in (("input_vectors", (n_rows, model.dim)),
+                            ("inner_node_vectors", (max(tree.n_inner, 1), model.dim))):
+            array = arrays[name] if mmap else np.ascontiguousarray(arrays[name])
+            vectors[name] = check_finite(check_array(array, name, np.float32, shape, where), name, where)
         if len(set(words)) != len(words) or len(set(classes)) != len(classes):
             raise ValueError(f"{where}: duplicate words or classes")
         check_array(arrays["word_counts"], "word_counts", np.int64, (len(words),), where, non_negative=True)
         check_array(arrays["class_counts"], "class_counts", np.int64, (len(classes),), where, non_negative=True)
-        for name in ("input_vectors", "inner_node_vectors"):
-            check_finite(arrays[name], name, where)
         if not isinstance(model.tree, str):
             try:  # the saved hierarchy must still be valid
                 model._build_tree(classes, arrays["class_counts"])
@@ -738,8 +735,8 @@ class HSClassifier:
         model.classes_ = np.array(classes)
         model.class_counts_ = np.asarray(arrays["class_counts"])
         model._class_index = {label: index for index, label in enumerate(classes)}
-        model.input_vectors_ = arrays["input_vectors"]
-        model.inner_node_vectors_ = arrays["inner_node_vectors"]
+        model.input_vectors_ = vectors["input_vectors"]
+        model.inner_node_vectors_ = vectors["inner_node_vectors"]
         model.training_loss_ = list(metadata.get("training_loss", []))
         model.n_skipped_texts_ = metadata.get("n_skipped_texts", 0)
         return model

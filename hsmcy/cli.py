@@ -7,33 +7,23 @@ print one line on stderr and exit with status 1 (2 for a usage error); never a
 traceback (set ``HSMCY_TRACEBACK=1`` to see one when reporting a bug).
 
 File formats (``--format``, or guessed from the file's contents when reading and
-from its extension when writing):
-
-* ``gensim`` -- gensim's native ``KeyedVectors.save`` (``.kv``): word vectors.
-* ``gensim-model`` -- a full gensim ``Word2Vec`` (hs=1) saved by gensim (``.model``):
-  ``gensim.models.Word2Vec.load`` reads it and can train it further.
-  Both gensim formats are pickle-based: loading such a file from an untrusted source
-  can run arbitrary code.
-* ``word2vec`` / ``word2vec-binary`` -- the word2vec.c formats (``.txt``/``.vec``, ``.bin``).
-* ``hsmcy`` -- hsmcy's full model (vectors, inner-node vectors and tree; no pickle).
-
-``hsmcy predict`` needs a full model (``hsmcy`` or ``gensim-model``).
+from its extension when writing) are described, read and written in
+:mod:`hsmcy.formats`.  ``hsmcy predict`` needs a full model (``hsmcy`` or ``gensim-model``).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 
+from .formats import (FORMATS, FormatError, check_input_file, detect_format, format_for_output, load_model,
+                      load_vectors, save)
+
 __all__ = ["main", "FORMATS", "detect_format", "load_vectors", "load_model", "CommandError"]
 
-FORMATS = ("gensim", "gensim-model", "word2vec", "word2vec-binary", "hsmcy")
 _GENSIM_PICKLES = ("gensim", "gensim-model")
-_EXTENSIONS = {".kv": "gensim", ".model": "gensim-model", ".txt": "word2vec", ".vec": "word2vec",
-               ".bin": "word2vec-binary", ".hsmcy": "hsmcy"}
 DEFAULT_CORPUS = "lee_background.cor"
 # Words whose neighbours are shown after training, when the corpus has them.
 _PROBE_WORDS = ("government", "fire", "Australia", "police", "president", "world", "city", "water")
@@ -43,178 +33,9 @@ class CommandError(Exception):
     """A user error: printed as one line by :func:`main`, exit status 1."""
 
 
-# ------------------------------------------------------------------ formats
 def _gensim_datapath(name):
     from gensim.test.utils import datapath
     return datapath(name)
-
-
-def _check_input_file(path, what):
-    if not os.path.exists(path):
-        raise CommandError(f"{what} {path!r} does not exist")
-    if not os.path.isfile(path):
-        raise CommandError(f"{what} {path!r} is not a file")
-    if not os.access(path, os.R_OK):
-        raise CommandError(f"{what} {path!r} is not readable")
-
-
-def detect_format(path):
-    """Guess the format of an existing file from its first bytes.
-
-    Parameters
-    ----------
-    path : str
-        The file to look at.
-
-    Returns
-    -------
-    str
-        One of :data:`FORMATS`.
-
-    Raises
-    ------
-    CommandError
-        If the file is none of them.
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    if head[:4] == b"PK\x03\x04":
-        return "hsmcy"
-    if head[:1] == b"\x80":  # a pickle (protocol 2 or later): gensim's native format
-        return "gensim"
-    first_line, _, rest = head.partition(b"\n")
-    header = re.fullmatch(rb"\s*(\d+)\s+(\d+)\s*", first_line)
-    if header:
-        width = int(header.group(2))
-        line = rest.partition(b"\n")[0]
-        try:
-            fields = line.decode("utf-8").split()
-            if len(fields) == width + 1:
-                [float(x) for x in fields[1:]]
-                return "word2vec"
-        except (UnicodeDecodeError, ValueError):
-            pass
-        return "word2vec-binary"
-    raise CommandError(f"cannot read {path!r}: not a gensim, word2vec (text or binary) or hsmcy file")
-
-
-def _format_for_output(path, requested):
-    if requested is not None:
-        return requested
-    return _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "gensim")
-
-
-def _load_gensim_object(path):
-    from gensim.utils import SaveLoad
-    try:
-        return SaveLoad.load(path)
-    except Exception as error:  # a foreign or broken pickle can raise anything
-        raise CommandError(f"cannot read {path!r} as a gensim file: {error}") from None
-
-
-def load_vectors(path, fmt=None):
-    """Load word vectors (a gensim ``KeyedVectors``) from a file in any of :data:`FORMATS`.
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    fmt : str, optional
-        One of :data:`FORMATS`; guessed from the contents when omitted.
-
-    Returns
-    -------
-    gensim.models.KeyedVectors
-    """
-    from gensim.models import KeyedVectors
-
-    _check_input_file(path, "vectors file")
-    fmt = fmt or detect_format(path)
-    try:
-        if fmt == "hsmcy":
-            return _load_hsmcy(path).wv
-        if fmt in _GENSIM_PICKLES:
-            loaded = _load_gensim_object(path)
-            wv = getattr(loaded, "wv", loaded)
-            if not isinstance(wv, KeyedVectors):
-                raise CommandError(f"{path!r} holds a {type(loaded).__name__}, not word vectors")
-            return wv
-        return KeyedVectors.load_word2vec_format(path, binary=(fmt == "word2vec-binary"))
-    except CommandError:
-        raise
-    except (ValueError, EOFError, UnicodeDecodeError, OSError) as error:
-        raise CommandError(f"cannot read {path!r} as {fmt}: {error}") from None
-
-
-def _load_hsmcy(path):
-    from .word2vec import Word2Vec
-    try:
-        return Word2Vec.load(path)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-
-
-def load_model(path, fmt=None):
-    """Load a full model (with its tree): hsmcy's format, or a gensim ``Word2Vec`` trained with hs=1.
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    fmt : {"hsmcy", "gensim", "gensim-model"}, optional
-        Guessed from the contents when omitted.
-
-    Returns
-    -------
-    hsmcy.Word2Vec
-    """
-    from gensim.models import Word2Vec as GensimWord2Vec
-
-    from .word2vec import Word2Vec
-
-    _check_input_file(path, "model file")
-    fmt = fmt or detect_format(path)
-    if fmt == "hsmcy":
-        return _load_hsmcy(path)
-    if fmt in _GENSIM_PICKLES:
-        loaded = _load_gensim_object(path)
-        if isinstance(loaded, GensimWord2Vec):
-            try:
-                return Word2Vec.from_gensim(loaded)
-            except ValueError as error:
-                raise CommandError(f"{path!r}: {error}") from None
-        raise CommandError(f"{path!r} holds a {type(loaded).__name__}: word vectors only, without the "
-                           "hierarchical-softmax tree; a full model is needed (train with `-o MODEL.hsmcy`)")
-    raise CommandError(f"{path!r} is in {fmt} format: word vectors only, without the hierarchical-softmax "
-                       "tree; a full model is needed (train with `-o MODEL.hsmcy`)")
-
-
-def _save(model_or_wv, path, fmt):
-    """Write a model (hsmcy.Word2Vec) or word vectors to ``path`` in ``fmt``."""
-    from .word2vec import Word2Vec
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise CommandError(f"cannot write {path!r}: folder {folder!r} does not exist")
-    is_model = isinstance(model_or_wv, Word2Vec)
-    wv = model_or_wv.wv if is_model else model_or_wv
-    try:
-        if fmt == "hsmcy":
-            if not is_model:
-                raise CommandError("the hsmcy format holds a full model, and the input has word vectors only "
-                                   "(no hierarchical-softmax tree)")
-            model_or_wv.save(path)
-        elif fmt == "gensim-model":
-            if not is_model:
-                raise CommandError("the gensim-model format holds a full model, and the input has word vectors "
-                                   "only (no hierarchical-softmax tree)")
-            model_or_wv.to_gensim().save(path)
-        elif fmt == "gensim":
-            wv.save(path)
-        else:
-            wv.save_word2vec_format(path, binary=(fmt == "word2vec-binary"))
-    except OSError as error:
-        raise CommandError(f"cannot write {path!r}: {error.strerror or error}") from None
 
 
 # ------------------------------------------------------------------ options
@@ -377,11 +198,11 @@ def _cmd_train(args, out):
         epochs = 20 if args.epochs is None else args.epochs
     else:
         corpus = args.corpus
-        _check_input_file(corpus, "corpus file")
+        check_input_file(corpus, "corpus file")
         source = corpus
         sg = bool(args.sg)
         epochs = 5 if args.epochs is None else args.epochs
-    fmt = _format_for_output(args.output, args.format)
+    fmt = format_for_output(args.output, args.format)
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise CommandError(f"cannot write {args.output!r}: folder {folder!r} does not exist")
@@ -405,7 +226,7 @@ def _train(args, out, corpus, source, sg, epochs, fmt, show_bar):
         raise CommandError(str(error)) from None
     trained, seen = model.train(corpus_file=corpus, epochs=epochs, compute_loss=args.loss, progress=show_bar)
     elapsed = time.perf_counter() - started
-    _save(model, args.output, fmt)
+    save(model, args.output, fmt)
 
     kind = "skip-gram" if sg else "CBOW"
     print(f"trained {kind} vectors (size {args.size}, window {args.window}, {epochs} epochs, "
@@ -430,7 +251,7 @@ def _cmd_eval(args, out):
     analogies = args.analogies or _gensim_datapath("questions-words.txt")
     pairs = args.pairs or [_gensim_datapath("wordsim353.tsv"), _gensim_datapath("simlex999.txt")]
     for path in [analogies, *pairs]:
-        _check_input_file(path, "evaluation file")
+        check_input_file(path, "evaluation file")
     gensim_logger = logging.getLogger("gensim")
     level = gensim_logger.level
     gensim_logger.setLevel(logging.ERROR)  # gensim logs every section at INFO; we print a summary
@@ -490,18 +311,18 @@ def _cmd_predict(args, out):
 
 
 def _cmd_convert(args, out):
-    _check_input_file(args.input, "input file")
+    check_input_file(args.input, "input file")
     source_format = args.from_format or detect_format(args.input)
-    target_format = _format_for_output(args.output, args.to_format)
+    target_format = format_for_output(args.output, args.to_format)
     if source_format == "hsmcy":
-        thing = _load_hsmcy(args.input)
+        thing = load_model(args.input, "hsmcy")
     elif source_format in _GENSIM_PICKLES and target_format in ("hsmcy", "gensim-model"):
         thing = load_model(args.input, "gensim")
     else:
         thing = load_vectors(args.input, source_format)
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise CommandError("IN and OUT are the same file")
-    _save(thing, args.output, target_format)
+    save(thing, args.output, target_format)
     wv = getattr(thing, "wv", thing)
     print(f"converted {args.input} ({source_format}) -> {args.output} ({target_format}): "
           f"{len(wv):,} words x {wv.vector_size}", file=out)
@@ -531,7 +352,7 @@ def main(argv=None):
     prog = f"hsmcy {args.command}"
     try:
         return _COMMANDS[args.command](args, sys.stdout)
-    except CommandError as error:
+    except (CommandError, FormatError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
     except (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError) as error:
         if os.environ.get("HSMCY_TRACEBACK"):  # for bug reports: the full story

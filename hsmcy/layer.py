@@ -24,7 +24,8 @@ import numpy as np
 from . import inference
 from .inference import check_hidden, check_k, check_labels, check_workers
 from .memory import aligned_zeros
-from .persistence import check_finite, check_tree_arrays, load_archive, malformed_file_is_value_error, save_archive
+from .checks import check_array, check_finite, check_tree_arrays
+from .persistence import load_archive, malformed_file_is_value_error, save_archive
 from .tree import BinaryTree
 
 __all__ = ["HierarchicalSoftmax"]
@@ -289,12 +290,13 @@ class HierarchicalSoftmax:
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from error
         weights = arrays.get("inner_node_vectors")
-        if weights is None or weights.dtype != np.float32 or weights.shape != (tree.n_inner, dim):
-            raise ValueError(f"{where}: inner_node_vectors must be float32 {(tree.n_inner, dim)}")
+        if not mmap and isinstance(weights, np.ndarray):
+            weights = np.ascontiguousarray(weights)
+        check_array(weights, "inner_node_vectors", np.float32, (tree.n_inner, dim), where)
         check_finite(weights, "inner_node_vectors", where)
         try:
             layer = cls(tree, dim, seed=seed, workers=workers)
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from error
-        layer.inner_node_vectors = weights if mmap else np.ascontiguousarray(weights)
+        layer.inner_node_vectors = weights
         return layer

@@ -26,16 +26,17 @@ import zlib
 
 import numpy as np
 
+from .checks import check_array, check_finite, check_tree_arrays
+
 __all__ = [
     "FORMAT_VERSION",
-    "check_array",
-    "check_finite",
-    "check_tree_arrays",
     "decode_strings",
     "encode_strings",
     "load_archive",
+    "load_word2vec",
     "malformed_file_is_value_error",
     "save_archive",
+    "save_word2vec",
 ]
 
 # Everything the zip and .npy readers raise on damaged input (EOFError for a cut member,
@@ -241,26 +242,96 @@ def malformed_file_is_value_error(load):
     return checked
 
 
-def check_array(array, name, dtype, shape, where, non_negative=False):
-    """``ValueError`` unless ``array`` has exactly this dtype and shape (and no negative value)."""
-    if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != tuple(shape):
-        raise ValueError(f"{where}: {name} must be {np.dtype(dtype).name} {tuple(shape)}, got "
-                         f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
-    if non_negative and array.size and array.min() < 0:
-        raise ValueError(f"{where}: {name} holds negative values")
-    return array
+# ------------------------------------------------------------ Word2Vec's file layout
+# Everything a Word2Vec file holds; the two methods of Word2Vec call these.
+_WORD2VEC_KIND = "word2vec"
+_WORD2VEC_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
+                    "path_offsets")
+WORD2VEC_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
+                       "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
+                       "max_final_vocab", "shrink_windows")
 
 
-def check_tree_arrays(arrays, where, names=("path_nodes", "path_codes", "path_offsets")):
-    """The stored tree arrays must already have the kernels' dtypes (a cast could wrap ids into range)."""
-    for name, dtype in zip(names, (np.int32, np.uint8, np.int64)):
-        array = arrays.get(name)
-        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
-            raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array")
+def save_word2vec(model, path):
+    """Write ``model`` (an ``hsmcy.Word2Vec``) to ``path``: see :meth:`hsmcy.Word2Vec.save`."""
+    if model.tree is None:
+        raise RuntimeError("nothing to save: the model has no vocabulary yet")
+    for name, array in (("wv.vectors", model.wv.vectors), ("syn1", model.syn1)):
+        check_finite(array, name, "refusing to save a diverged model")
+    words_blob, words_offsets = encode_strings(model.wv.index_to_key)
+    metadata = {name: getattr(model, name) for name in WORD2VEC_PARAMETERS}
+    metadata.update(corpus_count=model.corpus_count, corpus_total_words=model.corpus_total_words,
+                    train_count=model.train_count, total_train_time=model.total_train_time,
+                    running_training_loss=model.running_training_loss,
+                    min_alpha_yet_reached=model.min_alpha_yet_reached,
+                    vocab_size=len(model.wv.index_to_key), tree_depth=model.tree.depth_statistics())
+    # During training (a Checkpoint callback) the state of the running run, else that of
+    # the last unfinished one: either lets resume_training() continue from the file.
+    run = model._current_run
+    metadata["training_state"] = run.resume_state() if run is not None else model.training_state
+    arrays = {
+        "input_vectors": model.wv.vectors, "syn1": model.syn1, "counts": model.wv.expandos["count"],
+        "words_utf8": words_blob, "words_offsets": words_offsets,
+        "path_nodes": model.tree.path_nodes, "path_codes": model.tree.path_codes,
+        "path_offsets": model.tree.path_offsets,
+    }
+    save_archive(path, _WORD2VEC_KIND, metadata, arrays)
 
 
-def check_finite(array, name, where):
-    """``ValueError`` if a float array holds NaN or infinity (summed in float64 chunks, no big temporary)."""
-    for start in range(0, len(array), 1 << 14):
-        if not math.isfinite(np.add.reduce(array[start:start + (1 << 14)], axis=None, dtype=np.float64)):
-            raise ValueError(f"{where}: {name} holds NaN or infinite values")
+def load_word2vec(cls, path, mmap=None):
+    """Read a file written by :func:`save_word2vec` into a new ``cls`` (``hsmcy.Word2Vec``), every array checked."""
+    from ._training import validate_resume_state
+    from .tree import BinaryTree
+
+    metadata, arrays = load_archive(path, kind=_WORD2VEC_KIND, mmap=mmap)
+    where = f"model file {os.fspath(path)!r}"
+    try:
+        parameters = {name: metadata[name] for name in WORD2VEC_PARAMETERS}
+    except KeyError as missing:
+        raise ValueError(f"{where}: metadata lacks {missing}") from None
+    try:
+        model = cls(**parameters)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: invalid parameters ({error})") from error
+    missing = [name for name in _WORD2VEC_ARRAYS if name not in arrays]
+    if missing:
+        raise ValueError(f"{where}: arrays missing: {missing}")
+    words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
+    vocab_size = len(words)
+    if len(set(words)) != vocab_size:
+        raise ValueError(f"{where}: duplicate words in the vocabulary")
+    counts = check_array(arrays["counts"], "counts", np.int64, (vocab_size,), where, non_negative=True)
+    input_vectors = np.ascontiguousarray(arrays["input_vectors"]) if not mmap else arrays["input_vectors"]
+    syn1 = np.ascontiguousarray(arrays["syn1"]) if not mmap else arrays["syn1"]
+    check_array(input_vectors, "input_vectors", np.float32, (vocab_size, model.vector_size), where)
+    check_array(syn1, "syn1", np.float32, (max(vocab_size, 1), model.vector_size), where)
+    for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
+        check_finite(array, name, where)
+    check_tree_arrays(arrays, where)
+    try:
+        tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from error
+    if tree.n_leaves != vocab_size:
+        raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
+    state = metadata.get("training_state")
+    if state is not None:
+        try:
+            validate_resume_state(state)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
+    model._set_vocabulary(words, counts, tree)
+    model.training_state = state
+    model.wv.vectors = input_vectors
+    model.syn1 = syn1
+    for name in ("corpus_count", "corpus_total_words", "train_count"):
+        value = metadata.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
+        setattr(model, name, value)
+    for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
+        value = metadata.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
+        setattr(model, name, float(value))
+    return model
