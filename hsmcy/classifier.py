@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
 import numbers
 import os
@@ -47,6 +48,8 @@ from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
 from .memory import aligned_zeros
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "reference_train_example",
            "reference_predict_log_proba"]
@@ -178,8 +181,9 @@ def read_fasttext_file(path, label_prefix="__label__"):
     """Read a file in fastText's supervised format.
 
     Every line is one example: the tokens that start with ``label_prefix`` are its
-    labels (prefix removed), the other tokens its text.  Blank lines are skipped;
-    invalid UTF-8 is replaced.
+    labels (prefix removed), the other tokens its text.  Blank lines are skipped, and
+    so are lines with labels but no text, as fastText skips them (a warning gives how
+    many and the first one's line number); invalid UTF-8 is replaced.
 
     Parameters
     ----------
@@ -204,6 +208,7 @@ def read_fasttext_file(path, label_prefix="__label__"):
     if not os.path.isfile(path):
         raise ValueError(f"path {path!r} does not exist or is not a file")
     texts, labels = [], []
+    label_only = []  # line numbers of lines with labels and no text
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line_number, line in enumerate(handle, start=1):
             tokens = line.split()
@@ -212,8 +217,15 @@ def read_fasttext_file(path, label_prefix="__label__"):
             line_labels = [token[len(label_prefix):] for token in tokens if token.startswith(label_prefix)]
             if not line_labels:
                 raise ValueError(f"{path}:{line_number}: no token starts with {label_prefix!r} (no label)")
-            texts.append(" ".join(token for token in tokens if not token.startswith(label_prefix)))
+            text = [token for token in tokens if not token.startswith(label_prefix)]
+            if not text:
+                label_only.append(line_number)
+                continue
+            texts.append(" ".join(text))
             labels.append(line_labels)
+    if label_only:
+        logger.warning("%s: skipped %d line%s with labels but no text (as fastText does), the first at line %d",
+                       path, len(label_only), "s" if len(label_only) > 1 else "", label_only[0])
     return texts, labels
 
 

@@ -18,13 +18,19 @@ import os
 import sys
 import time
 
-from .formats import (FORMATS, FormatError, check_input_file, detect_format, format_for_output, load_model,
-                      load_vectors, save)
+from .formats import (FORMATS, FormatError, check_input_file, detect_format, extensions_help, format_for_output,
+                      load_model, load_vectors, save)
 
 __all__ = ["main", "FORMATS", "detect_format", "load_vectors", "load_model", "CommandError"]
 
 _GENSIM_PICKLES = ("gensim", "gensim-model")
 DEFAULT_CORPUS = "lee_background.cor"
+# Options that set the model's parameters; a resumed run keeps the ones saved with it.
+_PARAMETER_OPTIONS = {"sg": "--sg/--cbow", "size": "--size", "window": "--window", "min_count": "--min-count",
+                      "epochs": "--epochs", "workers": "--workers", "alpha": "--alpha", "sample": "--sample",
+                      "seed": "--seed"}
+_PARAMETER_DEFAULTS = {"size": 100, "window": 5, "min_count": 5, "workers": min(os.cpu_count() or 1, 4),
+                       "alpha": 0.025, "sample": 1e-3, "seed": 1}
 # Words whose neighbours are shown after training, when the corpus has them.
 _PROBE_WORDS = ("government", "fire", "Australia", "police", "president", "world", "city", "water")
 
@@ -96,24 +102,33 @@ def build_parser():
                             f"(default: gensim's bundled {DEFAULT_CORPUS})")
     train.add_argument("-o", "--output", required=True, metavar="OUT", help="where to save the result")
     train.add_argument("--format", choices=FORMATS, default=None,
-                       help="output format (default: from OUT's extension: .hsmcy, .model (gensim-model), "
-                            ".txt/.vec, .bin, else gensim)")
-    train.add_argument("--sg", action="store_true", default=None, help="skip-gram (default: CBOW)")
+                       help=f"output format (default: from OUT's extension: {extensions_help()})")
+    train.add_argument("--sg", action="store_true", default=None,
+                       help="skip-gram (the default without CORPUS; with a CORPUS the default is CBOW)")
     train.add_argument("--cbow", dest="sg", action="store_false", help="CBOW (the default for a given CORPUS)")
-    train.add_argument("--size", type=_positive_int, default=100, help="vector size (default 100)")
-    train.add_argument("--window", type=_positive_int, default=5, help="context window (default 5)")
-    train.add_argument("--min-count", type=_non_negative_int, default=5,
+    train.add_argument("--size", type=_positive_int, default=None, help="vector size (default 100)")
+    train.add_argument("--window", type=_positive_int, default=None, help="context window (default 5)")
+    train.add_argument("--min-count", type=_non_negative_int, default=None,
                        help="ignore words rarer than this (default 5)")
-    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the corpus (default 5)")
-    train.add_argument("--workers", type=_positive_int, default=min(os.cpu_count() or 1, 4),
-                       help="training threads (default: the number of cores, at most 4)")
-    train.add_argument("--alpha", type=_positive_float, default=0.025, help="initial learning rate (0.025)")
-    train.add_argument("--sample", type=_non_negative_float, default=1e-3,
-                       help="down-sampling threshold of frequent words (1e-3; 0 disables)")
-    train.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (default 1)")
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="passes over the corpus (default 5; 20 without CORPUS)")
+    train.add_argument("--workers", type=_positive_int, default=None,
+                       help=f"training threads (default: the number of cores, at most 4; here "
+                            f"{_PARAMETER_DEFAULTS['workers']})")
+    train.add_argument("--alpha", type=_positive_float, default=None, help="initial learning rate (default 0.025)")
+    train.add_argument("--sample", type=_non_negative_float, default=None,
+                       help="down-sampling threshold of frequent words (default 1e-3; 0 disables)")
+    train.add_argument("--seed", type=_non_negative_int, default=None, help="random seed (default 1)")
     train.add_argument("--loss", action="store_true",
                        help="compute and show the training loss (training takes about a third longer)")
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
+    train.add_argument("--checkpoint", metavar="FILE", default=None,
+                       help="save the run in hsmcy format to FILE after every epoch and when interrupted "
+                            "(Ctrl-C), so that --resume FILE can continue it")
+    train.add_argument("--resume", metavar="FILE", default=None,
+                       help="continue the interrupted run saved in FILE by --checkpoint, on the same CORPUS "
+                            "(its parameters come from FILE)")
+    train.add_argument("-q", "--quiet", action="store_true",
+                       help="print nothing but errors: no summary, progress bar or log lines")
 
     evaluate = commands.add_parser(
         "eval", help="analogy accuracy and word-pair correlation",
@@ -153,7 +168,7 @@ def build_parser():
     convert.add_argument("--from", dest="from_format", choices=FORMATS, default=None,
                          help="format of IN (default: guessed from its contents)")
     convert.add_argument("--to", dest="to_format", choices=FORMATS, default=None,
-                         help="format of OUT (default: from its extension, else gensim)")
+                         help=f"format of OUT (default: from its extension: {extensions_help()})")
     return parser
 
 
@@ -168,6 +183,7 @@ def _configure_logging(quiet, progress_bar):
     saved = logger.level, logger.propagate
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_not_about_ctrl_c)
     logger.setLevel(logging.WARNING if quiet or progress_bar else logging.INFO)
     logger.addHandler(handler)
     logger.propagate = False
@@ -177,6 +193,12 @@ def _configure_logging(quiet, progress_bar):
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
     return restore
+
+
+def _not_about_ctrl_c(record):
+    """Drop the library's log lines written while a Ctrl-C unwinds: the command says itself what was kept
+    and how to continue on the command line (the library's words are about Python calls)."""
+    return not isinstance(sys.exc_info()[1], KeyboardInterrupt)
 
 
 def _probe_words(wv, count=3):
@@ -190,51 +212,137 @@ def _probe_words(wv, count=3):
     return chosen if len(wv) > 1 else []
 
 
+class _Interrupted(Exception):
+    """Ctrl-C during training: the message says what was kept and how to go on (exit status 130)."""
+
+
+def _same_file(a, b):
+    """True if paths ``a`` and ``b`` name one file: same real path (symlinks), or same inode (hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): different files
+        return False
+
+
+def _check_output(path, inputs, what="output"):
+    """Refuse, before anything is opened for writing, an output that is one of the ``inputs`` (name -> path)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write {path!r}: it is a folder")
+    for name, source in inputs.items():
+        if source is not None and _same_file(path, source):
+            raise CommandError(f"the {what} {path!r} is the {name} {source!r}: writing it would destroy the "
+                               f"{name}; choose another file name")
+
+
+def _output_format(path, requested, option):
+    fmt = format_for_output(path, requested)
+    if fmt is None:
+        extension = os.path.splitext(path)[1] or "no extension"
+        raise CommandError(f"cannot tell which format to write {path!r} in ({extension}): name it "
+                           f"{extensions_help()}, or give {option} FORMAT")
+    return fmt
+
+
 def _cmd_train(args, out):
     if args.corpus is None:
         corpus = _gensim_datapath(DEFAULT_CORPUS)
         source = f"gensim's bundled {DEFAULT_CORPUS}"
-        sg = True if args.sg is None else args.sg
-        epochs = 20 if args.epochs is None else args.epochs
     else:
         corpus = args.corpus
         check_input_file(corpus, "corpus file")
         source = corpus
-        sg = bool(args.sg)
-        epochs = 5 if args.epochs is None else args.epochs
-    fmt = format_for_output(args.output, args.format)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise CommandError(f"cannot write {args.output!r}: folder {folder!r} does not exist")
+    if args.resume is not None:
+        check_input_file(args.resume, "checkpoint")
+        given = [option for name, option in _PARAMETER_OPTIONS.items() if getattr(args, name) is not None]
+        if given or args.loss:
+            raise CommandError(f"--resume continues the run saved in {args.resume!r} with its own parameters; "
+                               f"drop {', '.join(given + (['--loss'] if args.loss else []))}")
+    else:  # defaults: the demo corpus gets skip-gram and 20 epochs (a small corpus needs more passes)
+        if args.sg is None:
+            args.sg = args.corpus is None
+        if args.epochs is None:
+            args.epochs = 20 if args.corpus is None else 5
+        for name, value in _PARAMETER_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+    fmt = _output_format(args.output, args.format, "--format")
+    inputs = {"corpus": corpus, "checkpoint to resume": args.resume}
+    _check_output(args.output, inputs)
+    if args.checkpoint is not None:
+        _check_output(args.checkpoint, inputs, "checkpoint")
+        if fmt != "hsmcy" and _same_file(args.checkpoint, args.output):
+            raise CommandError("--checkpoint and -o name the same file but OUT is not in hsmcy format; "
+                               "give the checkpoint its own .hsmcy file")
     show_bar = not args.quiet and sys.stderr.isatty()
     restore_logging = _configure_logging(args.quiet, show_bar)
     try:
-        return _train(args, out, corpus, source, sg, epochs, fmt, show_bar)
+        return _train(args, out, corpus, source, fmt, show_bar)
     finally:
         restore_logging()
 
 
-def _train(args, out, corpus, source, sg, epochs, fmt, show_bar):
+def _resume_hint(args):
+    corpus = f"{args.corpus} " if args.corpus is not None else ""
+    return f"hsmcy train {corpus}-o {args.output} --resume {args.checkpoint}"
+
+
+def _train(args, out, corpus, source, fmt, show_bar):
+    from .callbacks import Checkpoint
     from .word2vec import Word2Vec
 
-    model = Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count, workers=args.workers,
-                     epochs=epochs, sg=int(sg), alpha=args.alpha, sample=args.sample, seed=args.seed)
     started = time.perf_counter()
+    if args.resume is not None:
+        model = load_model(args.resume, "hsmcy")
+        if model.training_state is None:
+            raise CommandError(f"{args.resume!r} holds a finished run: nothing to resume "
+                               f"(`hsmcy convert {args.resume} {args.output}` writes it in another format)")
+    else:
+        model = Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count, workers=args.workers,
+                         epochs=args.epochs, sg=int(args.sg), alpha=args.alpha, sample=args.sample, seed=args.seed)
+        try:
+            model.build_vocab(corpus_file=corpus)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        except KeyboardInterrupt:
+            raise _Interrupted("interrupted while reading the corpus, before training; nothing was saved") from None
+    callbacks = [Checkpoint(args.checkpoint)] if args.checkpoint is not None else []
     try:
-        model.build_vocab(corpus_file=corpus)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    trained, seen = model.train(corpus_file=corpus, epochs=epochs, compute_loss=args.loss, progress=show_bar)
+        if args.resume is not None:
+            trained, seen = model.resume_training(corpus_file=corpus, callbacks=callbacks, progress=show_bar)
+        else:
+            trained, seen = model.train(corpus_file=corpus, epochs=args.epochs, compute_loss=args.loss,
+                                        progress=show_bar, callbacks=callbacks)
+    except KeyboardInterrupt:
+        state = model.training_state
+        where = f" in epoch {state['epoch'] + 1} of {state['epochs']}" if state is not None else ""
+        if args.checkpoint is None:
+            raise _Interrupted(f"interrupted{where}; nothing was saved (with --checkpoint FILE the run is saved "
+                               "after every epoch and when interrupted, and --resume FILE continues it)") from None
+        model.save(args.checkpoint)  # whole batches only: the batches of this epoch are kept too
+        raise _Interrupted(f"interrupted{where}; the run so far is saved in {args.checkpoint}: continue it with "
+                           f"`{_resume_hint(args)}`") from None
     elapsed = time.perf_counter() - started
     save(model, args.output, fmt)
-
-    kind = "skip-gram" if sg else "CBOW"
-    print(f"trained {kind} vectors (size {args.size}, window {args.window}, {epochs} epochs, "
-          f"{args.workers} worker{'s' if args.workers != 1 else ''}) on {source}", file=out)
+    if args.quiet:
+        return 0
+    kind = "skip-gram" if model.sg else "CBOW"
+    epochs = model.epochs
+    in_vocabulary = int(model.wv.expandos["count"].sum())
+    action = f"resumed {args.resume} and trained" if args.resume is not None else "trained"
+    print(f"{action} {kind} vectors (size {model.vector_size}, window {model.window}, {epochs} epochs, "
+          f"{model.workers} worker{'s' if model.workers != 1 else ''}) on {source}", file=out)
     print(f"  {model.corpus_total_words:,} tokens in {model.corpus_count:,} sentences; {len(model.wv):,} words "
-          f"with min-count {args.min_count}, {seen // epochs:,} tokens of them per epoch", file=out)
-    print(f"  {seen:,} words read in {elapsed:.1f}s ({seen / max(elapsed, 1e-9):,.0f} words/s)", file=out)
-    if args.loss:
+          f"with min-count {model.min_count}, {in_vocabulary:,} tokens of them per epoch", file=out)
+    if args.resume is None:
+        print(f"  {seen:,} words read in {elapsed:.1f}s ({seen / max(elapsed, 1e-9):,.0f} words/s)", file=out)
+    else:
+        print(f"  {seen:,} words read over the whole run ({elapsed:.1f}s since resuming)", file=out)
+    if model.compute_loss:
         loss = model.get_latest_training_loss()
         print(f"  training loss {loss:,.1f} over {trained:,} trained words ({loss / max(trained, 1):.4f} per word)",
               file=out)
@@ -312,16 +420,15 @@ def _cmd_predict(args, out):
 
 def _cmd_convert(args, out):
     check_input_file(args.input, "input file")
+    target_format = _output_format(args.output, args.to_format, "--to")
+    _check_output(args.output, {"input": args.input})
     source_format = args.from_format or detect_format(args.input)
-    target_format = format_for_output(args.output, args.to_format)
     if source_format == "hsmcy":
         thing = load_model(args.input, "hsmcy")
     elif source_format in _GENSIM_PICKLES and target_format in ("hsmcy", "gensim-model"):
         thing = load_model(args.input, "gensim")
     else:
         thing = load_vectors(args.input, source_format)
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise CommandError("IN and OUT are the same file")
     save(thing, args.output, target_format)
     wv = getattr(thing, "wv", thing)
     print(f"converted {args.input} ({source_format}) -> {args.output} ({target_format}): "
@@ -359,6 +466,9 @@ def main(argv=None):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"{prog}: error: {message}", file=sys.stderr)
+    except _Interrupted as interrupted:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -22,8 +22,23 @@ __all__ = ["FORMATS", "FormatError", "detect_format", "format_for_output", "load
 
 FORMATS = ("gensim", "gensim-model", "word2vec", "word2vec-binary", "hsmcy")
 _GENSIM_PICKLES = ("gensim", "gensim-model")
-EXTENSIONS = {".kv": "gensim", ".model": "gensim-model", ".txt": "word2vec", ".vec": "word2vec",
-              ".bin": "word2vec-binary", ".hsmcy": "hsmcy"}
+# One table for the whole package: an extension names one format, whoever writes the
+# file (``hsmcy train -o``, ``hsmcy convert``, or ``save()`` in Python, which refuses an
+# extension that names another format).
+EXTENSIONS = {".hsmcy": "hsmcy", ".model": "gensim-model", ".kv": "gensim", ".txt": "word2vec",
+              ".vec": "word2vec", ".bin": "word2vec-binary"}
+DESCRIPTIONS = {
+    "hsmcy": "an hsmcy model (no pickle)",
+    "gensim-model": "a gensim Word2Vec (gensim.models.Word2Vec.load reads it; a pickle)",
+    "gensim": "gensim KeyedVectors (gensim.models.KeyedVectors.load reads it; a pickle)",
+    "word2vec": "word2vec text vectors (KeyedVectors.load_word2vec_format reads it)",
+    "word2vec-binary": "word2vec binary vectors (KeyedVectors.load_word2vec_format(binary=True) reads it)",
+}
+
+
+def extensions_help():
+    """``.hsmcy (hsmcy), .model (gensim-model), ...``: the table, for messages and ``--help``."""
+    return ", ".join(f"{extension} ({fmt})" for extension, fmt in EXTENSIONS.items())
 
 
 class FormatError(ValueError):
@@ -81,10 +96,80 @@ def detect_format(path):
 
 
 def format_for_output(path, requested=None):
-    """The format to write ``path`` in: ``requested`` if given, else the one its extension names."""
+    """The format to write ``path`` in: ``requested`` if given, else the one its extension names.
+
+    Returns ``None`` when there is no request and the extension names no format
+    (the caller asks the user to choose rather than guess).
+    """
     if requested is not None:
         return requested
-    return EXTENSIONS.get(os.path.splitext(path)[1].lower(), "gensim")
+    return EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+
+
+def check_hsmcy_output(path, kind):
+    """``ValueError`` if ``path``'s extension names another format than hsmcy's (``kind``: what is saved).
+
+    Called by every ``save()`` of hsmcy's own format, so that ``x.model`` is always a
+    gensim file, ``x.bin`` always word2vec binary vectors, and so on.
+    """
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
+    fmt = EXTENSIONS.get(extension, "hsmcy")
+    if fmt == "hsmcy":
+        return
+    suggestion = f"save hsmcy's format under {os.path.splitext(path)[0] + '.hsmcy'!r}"
+    if kind == "word2vec":
+        gensim_call = {"gensim-model": "model.to_gensim().save(path)", "gensim": "model.wv.save(path)",
+                       "word2vec": "model.wv.save_word2vec_format(path)",
+                       "word2vec-binary": "model.wv.save_word2vec_format(path, binary=True)"}[fmt]
+        suggestion += f", or write that format with {gensim_call.replace('path', repr(path))}"
+    raise ValueError(f"cannot save to {path!r}: the extension {extension} means {DESCRIPTIONS[fmt]} "
+                     f"everywhere in hsmcy, not hsmcy's format; {suggestion}")
+
+
+def _pickled_class(path):
+    """``"module.Name"`` of the first class a pickle file refers to, read without unpickling (or None)."""
+    import pickletools
+
+    strings = []
+    try:
+        with open(path, "rb") as handle:
+            for count, (opcode, argument, _) in enumerate(pickletools.genops(handle)):
+                if opcode.name == "GLOBAL":      # protocols 0-3: "module name"
+                    return ".".join(str(argument).split(" ", 1))
+                if opcode.name == "STACK_GLOBAL":   # protocol 4+: the two strings pushed before it
+                    return ".".join(strings[-2:]) if len(strings) >= 2 else None
+                if isinstance(argument, str):
+                    strings.append(argument)
+                if count > 100:
+                    return None
+    except Exception:  # noqa: BLE001 -- not a pickle we can parse: no class to name (nothing was executed)
+        return None
+    return None
+
+
+def describe_foreign_file(path, kind):
+    """Why ``path`` (not an hsmcy archive) cannot be loaded as ``kind``, and what reads it; or None."""
+    try:
+        fmt = detect_format(path)
+    except (FormatError, OSError):
+        return None
+    if fmt == "hsmcy":
+        return None
+    if fmt == "gensim":
+        pickled = _pickled_class(path) or ""
+        if pickled.startswith("gensim.") and pickled.endswith(".Word2Vec"):
+            fmt = "gensim-model"
+        elif not pickled.endswith("KeyedVectors"):
+            return f"a pickle of {pickled or 'an unknown class'}, not an hsmcy model file"
+    text = f"{DESCRIPTIONS[fmt]}, not an hsmcy model file"
+    if kind == "word2vec" and fmt == "gensim-model":
+        text += (f"; convert it with hsmcy.Word2Vec.from_gensim(gensim.models.Word2Vec.load({path!r})), or on "
+                 f"the command line `hsmcy convert {path} {os.path.splitext(path)[0]}.hsmcy` (both unpickle it: "
+                 "only for files from a source you trust)")
+    elif kind == "word2vec":
+        text += ": word vectors without the hierarchical-softmax tree a Word2Vec model needs"
+    return text
 
 
 def _load_gensim_object(path):

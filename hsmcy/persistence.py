@@ -82,7 +82,10 @@ def decode_strings(blob, offsets, what="strings"):
 
 def save_archive(path, kind, metadata, arrays):
     """Write ``arrays`` (name -> ndarray) and ``metadata`` (JSON-able dict) to ``path`` atomically."""
+    from .formats import check_hsmcy_output
+
     path = os.fspath(path)
+    check_hsmcy_output(path, kind)
     folder = os.path.dirname(os.path.abspath(path))
     header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind, "metadata": metadata,
               "arrays": {}}
@@ -184,6 +187,11 @@ def load_archive(path, kind=None, mmap=None):
     try:
         archive = zipfile.ZipFile(path, "r")
     except _READ_ERRORS as error:
+        from .formats import describe_foreign_file
+
+        foreign = describe_foreign_file(path, kind)
+        if foreign is not None:
+            raise ValueError(f"model file {path!r} is {foreign}") from None
         raise ValueError(f"model file {path!r} is not an hsmcy model file (not a readable zip archive: {error})") \
             from error
     with archive:
