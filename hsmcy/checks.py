@@ -12,10 +12,17 @@ One home for them, shared by the model loaders (:mod:`hsmcy.persistence`,
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
-__all__ = ["all_finite", "check_array", "check_finite", "check_tree_arrays"]
+__all__ = ["MAX_WORKERS", "all_finite", "check_array", "check_dtype_and_shape", "check_finite", "check_tree_arrays",
+           "check_workers_bound"]
+
+#: Upper bound on ``workers`` (threads) wherever the value may come from a file or a
+#: caller: far above any machine's cores, far below what makes thread or random-stream
+#: set-up hang (``workers=10**9``).
+MAX_WORKERS = 1024
 
 
 def all_finite(array, rows_per_chunk=1 << 14):
@@ -42,6 +49,18 @@ def check_finite(array, name, where):
     return array
 
 
+def check_dtype_and_shape(name, dtype, shape, expected_dtype, expected_shape, where):
+    """``ValueError`` unless ``dtype``/``shape`` are exactly the expected ones (``None`` in ``expected_shape``
+    accepts any length there).  The one message for a wrong array, whether the array is in memory
+    (:func:`check_array`) or still a header in a file (:class:`hsmcy.persistence.ArchiveReader`)."""
+    expected_dtype, expected_shape = np.dtype(expected_dtype), tuple(expected_shape)
+    if (dtype != expected_dtype or len(shape) != len(expected_shape)
+            or any(want is not None and got != want for got, want in zip(shape, expected_shape))):
+        wanted = (f"a {len(expected_shape)}-D {expected_dtype.name} array" if all(n is None for n in expected_shape)
+                  else f"{expected_dtype.name} {tuple('any' if n is None else n for n in expected_shape)}")
+        raise ValueError(f"{where}: {name} must be {wanted}, got {dtype} {tuple(shape)}")
+
+
 def check_array(array, name, dtype, shape, where, non_negative=False):
     """``ValueError`` unless ``array`` is a C-contiguous ndarray of exactly this dtype and shape.
 
@@ -59,14 +78,9 @@ def check_array(array, name, dtype, shape, where, non_negative=False):
     non_negative : bool
         Also refuse negative values.
     """
-    dtype = np.dtype(dtype)
-    shape = tuple(shape)
-    if (not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != len(shape)
-            or any(want is not None and got != want for got, want in zip(array.shape, shape))):
-        wanted = (f"a {len(shape)}-D {dtype.name} array" if all(n is None for n in shape)
-                  else f"{dtype.name} {tuple('any' if n is None else n for n in shape)}")
-        raise ValueError(f"{where}: {name} must be {wanted}, got "
-                         f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{where}: {name} must be a NumPy array, got {type(array).__name__}")
+    check_dtype_and_shape(name, array.dtype, array.shape, dtype, shape, where)
     if not array.flags.c_contiguous:
         raise ValueError(f"{where}: {name} must be C-contiguous (row-major)")
     if non_negative and array.size and array.min() < 0:
@@ -78,3 +92,10 @@ def check_tree_arrays(arrays, where, names=("path_nodes", "path_codes", "path_of
     """The tree's index arrays must already have the kernels' dtypes (a cast could wrap ids into range)."""
     for name, dtype in zip(names, (np.int32, np.uint8, np.int64)):
         check_array(arrays.get(name), name, dtype, (None,), where)
+
+
+def check_workers_bound(workers, where, name="workers"):
+    """``ValueError`` unless ``workers`` is an integer in ``[1, MAX_WORKERS]`` (a value from a file, unchecked)."""
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"{where}: {name} must be an integer from 1 to {MAX_WORKERS}, got {workers!r}")
+    return workers

@@ -42,8 +42,9 @@ import threading
 import numpy as np
 
 from . import _classifier, reference
-from .checks import check_array, check_finite, check_tree_arrays
-from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
+from .checks import check_array, check_finite, check_workers_bound
+from .persistence import (ArchiveReader, decode_strings, encode_strings, malformed_file_is_value_error, read_tree,
+                          save_archive)
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "reference_train_example",
            "reference_predict_log_proba"]
 
+#: Longest word n-gram: far beyond useful (fastText's are 1 to 5), and small enough that
+#: a model file cannot make every prediction loop for hours.
+MAX_WORD_NGRAMS = 100
 _PARAMS = ("dim", "epochs", "lr", "word_ngrams", "min_count", "bucket", "workers", "tree", "seed")
 _KIND = "hs_classifier"
 _BATCH_TOKENS = 10_000
@@ -241,7 +245,7 @@ class HSClassifier:
     lr : float, default 0.1
         Initial learning rate; it falls linearly to 0 over all examples of all epochs.
     word_ngrams : int, default 1
-        Also use word n-grams up to this length (hashed into ``bucket`` rows).
+        Also use word n-grams up to this length (hashed into ``bucket`` rows); at most 100.
     min_count : int, default 1
         Words seen fewer times in training are ignored (they still take part in n-grams).
     bucket : int, default 2_000_000
@@ -322,6 +326,8 @@ class HSClassifier:
                 raise TypeError(f"{name} must be an integer, got {value!r}")
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, got {value}")
+        if self.word_ngrams > MAX_WORD_NGRAMS:  # each n costs a pass over every text, at fit and predict
+            raise ValueError(f"word_ngrams must be at most {MAX_WORD_NGRAMS}, got {self.word_ngrams}")
         if isinstance(self.lr, (bool, np.bool_)) or not isinstance(self.lr, numbers.Real):
             raise TypeError(f"lr must be a number, got {self.lr!r}")
         if not math.isfinite(self.lr) or self.lr <= 0:
@@ -653,12 +659,17 @@ class HSClassifier:
     def save(self, path):
         """Save to ``path`` in hsmcy's pickle-free format (zip of .npy + JSON, written atomically).
 
+        Vectors holding NaN or infinity are refused (``ValueError``), as :meth:`load`
+        would refuse them.
+
         Parameters
         ----------
         path : str or PathLike
             The file to write.
         """
         self._check_fitted()
+        for name in ("input_vectors_", "inner_node_vectors_"):
+            check_finite(getattr(self, name), name.rstrip("_"), "refusing to save a diverged model")
         words = sorted(self.vocabulary_, key=self.vocabulary_.get)
         word_bytes, word_offsets = encode_strings(words)
         arrays = {
@@ -698,41 +709,42 @@ class HSClassifier:
         mmap : None or "r"
             ``"r"`` maps the vectors read-only.
         """
-        metadata, arrays = load_archive(path, kind=_KIND, mmap=mmap)
-        where = f"model file {os.fspath(path)!r}"
-        params = dict(metadata["params"])
-        if isinstance(params["tree"], list):
-            params["tree"] = [tuple(edge) for edge in params["tree"]]
-        model = cls(**params)
-        try:
-            model._check_params()
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        check_tree_arrays(arrays, where)
-        try:
-            tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        words = decode_strings(arrays["word_bytes"], arrays["word_offsets"], "vocabulary")
-        if "class_bytes" in arrays:
-            classes = decode_strings(arrays["class_bytes"], arrays["class_offsets"], "classes")
-        else:
-            classes = arrays["class_ids"].tolist()
-        if tree.n_leaves != len(classes):
-            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {len(classes)} classes")
-        n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
-        vectors = {}
-        for name, shape in (("input_vectors", (n_rows, model.dim)),
-                            ("inner_node_vectors", (max(tree.n_inner, 1), model.dim))):
-            array = arrays[name] if mmap else np.ascontiguousarray(arrays[name])
-            vectors[name] = check_finite(check_array(array, name, np.float32, shape, where), name, where)
-        if len(set(words)) != len(words) or len(set(classes)) != len(classes):
-            raise ValueError(f"{where}: duplicate words or classes")
-        check_array(arrays["word_counts"], "word_counts", np.int64, (len(words),), where, non_negative=True)
-        check_array(arrays["class_counts"], "class_counts", np.int64, (len(classes),), where, non_negative=True)
+        if mmap not in (None, "r"):
+            raise ValueError(f"mmap must be None or 'r', got {mmap!r}")
+        with ArchiveReader(path, _KIND) as archive:
+            metadata, where = archive.metadata, archive.where
+            params = dict(metadata["params"])
+            if isinstance(params["tree"], list):
+                params["tree"] = [tuple(edge) for edge in params["tree"]]
+            check_workers_bound(params.get("workers"), where)
+            try:
+                model = cls(**params)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
+            tree = read_tree(archive)
+            words = decode_strings(archive.array("word_bytes", np.uint8, (None,)),
+                                   archive.array("word_offsets", np.int64, (None,)), f"{where}: vocabulary")
+            if "class_bytes" in archive:
+                classes = decode_strings(archive.array("class_bytes", np.uint8, (None,)),
+                                         archive.array("class_offsets", np.int64, (None,)), f"{where}: classes")
+            else:
+                classes = archive.array("class_ids", np.int64, (None,)).tolist()
+            if tree.n_leaves != len(classes):
+                raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {len(classes)} classes")
+            if len(set(words)) != len(words) or len(set(classes)) != len(classes):
+                raise ValueError(f"{where}: duplicate words or classes")
+            word_counts = check_array(archive.array("word_counts", np.int64, (len(words),)), "word_counts",
+                                      np.int64, (len(words),), where, non_negative=True)
+            class_counts = check_array(archive.array("class_counts", np.int64, (len(classes),)), "class_counts",
+                                       np.int64, (len(classes),), where, non_negative=True)
+            n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
+            vectors = {}
+            for name, rows in (("input_vectors", n_rows), ("inner_node_vectors", max(tree.n_inner, 1))):
+                array = archive.array(name, np.float32, (rows, model.dim), mmap=mmap == "r")
+                vectors[name] = check_finite(array, name, where)
         if not isinstance(model.tree, str):
             try:  # the saved hierarchy must still be valid
-                model._build_tree(classes, arrays["class_counts"])
+                model._build_tree(classes, class_counts)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from error
         losses, skipped = metadata.get("training_loss", []), metadata.get("n_skipped_texts", 0)
@@ -743,14 +755,14 @@ class HSClassifier:
             raise ValueError(f"{where}: n_skipped_texts must be a non-negative integer")
         model.tree_ = tree
         model.vocabulary_ = {word: index for index, word in enumerate(words)}
-        model.word_counts_ = np.asarray(arrays["word_counts"])
+        model.word_counts_ = word_counts
         model.classes_ = np.array(classes)
-        model.class_counts_ = np.asarray(arrays["class_counts"])
+        model.class_counts_ = class_counts
         model._class_index = {label: index for index, label in enumerate(classes)}
         model.input_vectors_ = vectors["input_vectors"]
         model.inner_node_vectors_ = vectors["inner_node_vectors"]
-        model.training_loss_ = list(metadata.get("training_loss", []))
-        model.n_skipped_texts_ = metadata.get("n_skipped_texts", 0)
+        model.training_loss_ = list(losses)
+        model.n_skipped_texts_ = skipped
         return model
 
 

@@ -129,12 +129,16 @@ def check_hsmcy_output(path, kind):
 
 def _pickled_class(path):
     """``"module.Name"`` of the first class a pickle file refers to, read without unpickling (or None)."""
+    import io
     import pickletools
 
     strings = []
     try:
         with open(path, "rb") as handle:
-            for count, (opcode, argument, _) in enumerate(pickletools.genops(handle)):
+            # parsed from a bounded in-memory copy: a length field in the file (up to 2**64) is then
+            # never a size to allocate, and the class comes in the first opcodes anyway
+            head = io.BytesIO(handle.read(1 << 16))
+            for count, (opcode, argument, _) in enumerate(pickletools.genops(head)):
                 if opcode.name == "GLOBAL":      # protocols 0-3: "module name"
                     return ".".join(str(argument).split(" ", 1))
                 if opcode.name == "STACK_GLOBAL":   # protocol 4+: the two strings pushed before it
