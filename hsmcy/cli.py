@@ -270,9 +270,9 @@ def _cmd_train(args, out):
         for name, value in _PARAMETER_DEFAULTS.items():
             if getattr(args, name) is None:
                 setattr(args, name, value)
-    fmt = _output_format(args.output, args.format, "--format")
     inputs = {"corpus": corpus, "checkpoint to resume": args.resume}
     _check_output(args.output, inputs)
+    fmt = _output_format(args.output, args.format, "--format")
     if args.checkpoint is not None:
         _check_output(args.checkpoint, inputs, "checkpoint")
         if fmt != "hsmcy" and _same_file(args.checkpoint, args.output):
@@ -420,8 +420,8 @@ def _cmd_predict(args, out):
 
 def _cmd_convert(args, out):
     check_input_file(args.input, "input file")
-    target_format = _output_format(args.output, args.to_format, "--to")
     _check_output(args.output, {"input": args.input})
+    target_format = _output_format(args.output, args.to_format, "--to")
     source_format = args.from_format or detect_format(args.input)
     if source_format == "hsmcy":
         thing = load_model(args.input, "hsmcy")

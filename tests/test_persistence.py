@@ -137,3 +137,11 @@ def test_load_of_a_foreign_pickle_never_unpickles(tmp_path):
     with pytest.raises(ValueError, match=r"a pickle of (io|builtins)\.open, not an hsmcy model file"):
         hsmcy.Word2Vec.load(path)
     assert not marker.exists()
+
+
+def test_checkpoint_refuses_a_foreign_extension_before_training(tmp_path):
+    from hsmcy.callbacks import Checkpoint
+
+    with pytest.raises(ValueError, match="extension .model means a gensim Word2Vec"):
+        Checkpoint(tmp_path / "run-{epoch}.model")
+    assert Checkpoint(tmp_path / "run-{epoch}.hsmcy").path.endswith(".hsmcy")
