@@ -41,6 +41,7 @@ import threading
 import numpy as np
 
 from . import _classifier, reference
+from ._runner import run_batches
 from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
                           load_archive, malformed_file_is_value_error, save_archive)
 from .tree import BinaryTree, HuffmanTree
@@ -53,6 +54,8 @@ __all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "refe
 
 _PARAMS = ("dim", "epochs", "lr", "word_ngrams", "min_count", "bucket", "workers", "tree", "seed")
 _KIND = "hs_classifier"
+# Guards the check-and-set of HSClassifier._fitting (one fit at a time per object).
+_FITTING_LOCK = threading.Lock()
 _BATCH_TOKENS = 10_000
 # Multiplier of the rolling n-gram hash (an odd 64-bit constant: 2^64 / golden ratio).
 _NGRAM_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -344,6 +347,17 @@ class HSClassifier:
         -------
         self
         """
+        with _FITTING_LOCK:
+            if getattr(self, "_fitting", False):
+                raise RuntimeError("this HSClassifier is already being fitted (fit() runs in another thread); "
+                                   "fit another instance, or wait for that fit to finish")
+            self._fitting = True
+        try:
+            return self._fit(texts, labels)
+        finally:
+            self._fitting = False
+
+    def _fit(self, texts, labels):
         self._check_params()
         codes, distinct, lengths = _tokenize(texts)
         flat_labels, label_bounds = _labels(labels, len(lengths))
@@ -444,82 +458,58 @@ class HSClassifier:
         return token_ids, text_bounds
 
     def _train(self, token_ids, text_bounds, label_ids, label_bounds, rng):
-        """Epochs of shuffled batches, trained by worker threads in nogil kernel calls."""
+        """Epochs of shuffled batches, trained by worker threads in nogil kernel calls (``hsmcy._runner``)."""
         n_texts = len(text_bounds) - 1
         has_tokens = np.diff(text_bounds) > 0
         trainable = np.flatnonzero(has_tokens).astype(np.int64)
         self.n_skipped_texts_ = int(n_texts - len(trainable))
         if len(trainable) == 0:
             raise ValueError("no text has a word in the vocabulary (min_count too high?)")
-        tree = self.tree_
+        # The run's own references: whatever happens to the attributes meanwhile,
+        # the workers index these arrays, which the ids were made for.
+        input_vectors, inner_node_vectors, tree = self.input_vectors_, self.inner_node_vectors_, self.tree_
         path_nodes = tree.path_nodes if len(tree.path_nodes) else np.zeros(1, dtype=np.int32)
         path_codes = tree.path_codes if len(tree.path_codes) else np.zeros(1, dtype=np.uint8)
         mean_tokens = max(len(token_ids) / len(trainable), 1.0)
         batch_size = max(1, int(_BATCH_TOKENS / mean_tokens))
         total = self.epochs * len(trainable)
-        workers = self.workers
         self.training_loss_ = []
+        lock = threading.Lock()
+
+        def scratch(thread_index):
+            return np.zeros(self.dim, dtype=np.float32), np.zeros(self.dim, dtype=np.float32)
 
         # What the note on an interrupting error reports; a Ctrl-C can also land between
         # epochs, outside the worker loop, when no thread is running.
-        progress = {"epoch": 0, "batches": 0, "state": {"next": 0}}
+        progress = {"epoch": 0, "batches": 0, "done": 0}
         try:
             for epoch in range(self.epochs):
                 order = rng.permutation(trainable)
                 edges = list(range(0, len(order), batch_size)) + [len(order)]
-                progress["epoch"], progress["batches"] = epoch, len(edges) - 1
-                state = progress["state"] = {"next": 0, "error": None, "loss": 0.0, "trained": 0}
-                lock = threading.Lock()
+                progress.update(epoch=epoch, batches=len(edges) - 1, done=0)
+                totals = {"loss": 0.0, "trained": 0}
 
                 def lr_at(position, epoch=epoch):
                     return self.lr * (1.0 - (epoch * len(trainable) + position) / total)
 
-                def work(edges=edges, order=order, state=state):
-                    hidden = np.zeros(self.dim, dtype=np.float32)
-                    hidden_grad = np.zeros(self.dim, dtype=np.float32)
-                    try:
-                        while True:
-                            with lock:
-                                batch = state["next"]
-                                if state["error"] is not None or batch >= len(edges) - 1:
-                                    return
-                                state["next"] += 1
-                            start, stop = edges[batch], edges[batch + 1]
-                            trained, loss = _classifier.train_batch(
-                                token_ids, text_bounds, label_ids, label_bounds, order[start:stop],
-                                self.input_vectors_, self.inner_node_vectors_, path_nodes, path_codes,
-                                tree.path_offsets, lr_at(start), lr_at(stop), hidden, hidden_grad, True)
-                            with lock:
-                                state["loss"] += loss
-                                state["trained"] += trained
-                    except BaseException as error:  # noqa: B036 -- re-raised in the caller
-                        with lock:
-                            state["error"] = error
-
-                threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
-                           for w in range(min(workers, len(edges) - 1))]
-                try:
-                    for thread in threads:
-                        thread.start()
-                    for thread in threads:
-                        thread.join()
-                except BaseException as error:
-                    # Ctrl-C in the caller: the workers see the error and stop after their
-                    # current batch (one kernel call), so no thread trains on after fit() returns.
+                def work(buffers, batch, edges=edges, order=order, totals=totals):
+                    start, stop = edges[batch], edges[batch + 1]
+                    trained, loss = _classifier.train_batch(
+                        token_ids, text_bounds, label_ids, label_bounds, order[start:stop], input_vectors,
+                        inner_node_vectors, path_nodes, path_codes, tree.path_offsets, lr_at(start), lr_at(stop),
+                        buffers[0], buffers[1], True)
                     with lock:
-                        if state["error"] is None:
-                            state["error"] = error
-                    for thread in threads:
-                        if thread.ident is not None:
-                            thread.join()
-                if state["error"] is not None:
-                    raise state["error"]
-                self.training_loss_.append(state["loss"] / max(state["trained"], 1))
+                        totals["loss"] += loss
+                        totals["trained"] += trained
+                        progress["done"] += 1
+
+                run_batches(range(len(edges) - 1), self.workers, work, make_state=scratch,
+                            name="hsmcy-classifier")
+                self.training_loss_.append(totals["loss"] / max(totals["trained"], 1))
         except BaseException as error:
             if hasattr(error, "add_note"):
-                done = min(progress["state"]["next"], progress["batches"])
                 error.add_note(f"hsmcy: HSClassifier.fit stopped in epoch {progress['epoch'] + 1} of {self.epochs}, "
-                               f"after {done} of {progress['batches']} batches; "
+                               f"after {progress['done']} of {progress['batches']} batches; "
                                "the weights hold whole batches only: the model predicts and saves")
             raise
 
