@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 
 import hsmcy
+from conftest import live_threads
 
 
 @pytest.fixture(scope="module")
 def model(lee_sentences):
     return hsmcy.Word2Vec(lee_sentences, vector_size=16, min_count=3, epochs=1, workers=2, sg=1, seed=5)
 
-
-def inference_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("hsmcy-inference") and t.is_alive()]
 
 
 def test_ctrl_c_during_score_stops_all_workers_within_a_second(model, lee_sentences):
@@ -39,9 +37,9 @@ def test_ctrl_c_during_score_stops_all_workers_within_a_second(model, lee_senten
     assert fired and stopped - fired[0] < 1.0
     # A Ctrl-C that lands while the pool of a finished block is shutting down leaves its
     # idle threads exiting on their own: all must be gone within the same second.
-    while inference_threads() and time.perf_counter() < fired[0] + 1.0:
+    while live_threads("hsmcy-inference") and time.perf_counter() < fired[0] + 1.0:
         time.sleep(0.01)
-    assert inference_threads() == []
+    assert live_threads("hsmcy-inference") == []
     np.testing.assert_array_equal(model.wv.vectors, before[0])  # score only reads
     np.testing.assert_array_equal(model.syn1, before[1])
     assert np.all(np.isfinite(model.score(lee_sentences[:20])))  # still usable

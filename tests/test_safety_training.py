@@ -14,6 +14,7 @@ from safety_helpers import synthetic_sentences
 import hsmcy
 from hsmcy import _training
 from hsmcy.callbacks import Checkpoint
+from conftest import live_threads
 
 
 def fresh_model(sentences, **overrides):
@@ -23,9 +24,6 @@ def fresh_model(sentences, **overrides):
     model.build_vocab(sentences)
     return model
 
-
-def worker_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("hsmcy-worker") and t.is_alive()]
 
 
 class RaiseAt:
@@ -63,7 +61,7 @@ def test_keyboard_interrupt_in_a_worker_stops_cleanly_and_resumes_bit_for_bit(le
                     callbacks=[RaiseAt("on_batch_end", 40, KeyboardInterrupt())])
     note = " ".join(getattr(caught.value, "__notes__", []))
     assert "training stopped in epoch 2 of 4" in note and "can be saved" in note
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     state = model.training_state
     assert state["epoch"] == 1 and len(state["batches_done"]) > 0
     model.save(tmp_path / "interrupted.hsmcy")
@@ -111,7 +109,7 @@ def test_ctrl_c_in_the_caller_stops_all_workers_within_a_second(big_sentences, t
         timer.cancel()
     assert interrupted_at, "training finished before the interrupt: make the run longer"
     assert stopped - interrupted_at[0] < 1.0
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     assert "training stopped in epoch" in " ".join(getattr(caught.value, "__notes__", []))
     assert model.training_state is not None
     assert _training.all_finite(model.wv.vectors) and _training.all_finite(model.syn1)
@@ -129,7 +127,7 @@ def test_worker_exception_stops_the_others_and_keeps_its_traceback(lee_sentences
                     callbacks=[failing, Checkpoint(checkpoint)])
     frames = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
     assert "_hook" in frames and "_train_batch" in frames  # raised where it happened, inside the worker
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     state = model.training_state
     n_batches = state["n_batches"]
     assert state["epoch"] == 0 and len(state["batches_done"]) < n_batches  # the others stopped early
@@ -245,7 +243,7 @@ def test_nan_or_inf_during_training_stops_with_an_error(lee_sentences, tmp_path,
     with pytest.raises(FloatingPointError, match=r"training diverged.*epoch 1 \(batch (\d+)") as caught:
         model.train(lee_sentences, total_examples=len(lee_sentences), epochs=3)
     assert int(re.search(r"batch (\d+)", str(caught.value)).group(1)) < 5  # caught within a few batches, not at the end
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     with pytest.raises(ValueError, match="refusing to save a diverged model"):
         model.save(tmp_path / "nan.hsmcy")
     assert not (tmp_path / "nan.hsmcy").exists()
