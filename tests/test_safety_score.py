@@ -76,3 +76,49 @@ def test_score_while_another_model_trains(model, lee_sentences):
     scores = model.score(lee_sentences)
     trainer.join()
     np.testing.assert_array_equal(scores, expected)
+
+
+# --------------------------------------------- what score() and the id queries refuse
+def test_score_checks_the_ids_an_edited_vocabulary_gives(model, lee_sentences):
+    # key_to_index is a plain dict a user can edit; score() indexes with what it says.
+    word = lee_sentences[0][0]
+    saved = model.wv.key_to_index[word]
+    try:
+        for bad in (len(model.wv) + 10, 10**9, -2):
+            model.wv.key_to_index[word] = bad
+            with pytest.raises(ValueError, match="key_to_index maps a word"):
+                model.score([lee_sentences[0]])
+            with pytest.raises(ValueError, match="key_to_index maps a word"):
+                model.score_words([lee_sentences[0]])
+    finally:
+        model.wv.key_to_index[word] = saved
+    assert np.isfinite(model.score([lee_sentences[0]])[0])
+
+
+def test_score_refuses_bytes_sentences_and_tokens(model):
+    with pytest.raises(TypeError, match="plain bytes"):
+        model.score([b"the fire was burning"])
+    with pytest.raises(TypeError, match="sentence 1 holds a bytes token"):
+        model.score([["the", "fire"], [b"the", "fire"]])
+    with pytest.raises(TypeError, match="holds a int token"):
+        model.score([["the", 3]])
+
+
+def test_an_unsigned_id_never_becomes_padding(model):
+    huge = np.array([[2**64 - 1, 3]], dtype=np.uint64)
+    with pytest.raises(ValueError, match="outside"):
+        model.predict_output_word_ids(huge, topn=3)
+    with pytest.raises(ValueError, match="outside"):
+        model.log_prob_ids([1], huge)
+    assert model.predict_output_word_ids(np.array([[5, 3]], dtype=np.uint64), topn=3)[0].shape == (1, 3)
+
+
+def test_a_bad_window_attribute_is_refused_before_scoring(model, lee_sentences):
+    saved = model.window
+    try:
+        for bad in (0, -3, 2**40, 2.5, None):
+            model.window = bad
+            with pytest.raises(ValueError, match="model.window"):
+                model.score([lee_sentences[0]])
+    finally:
+        model.window = saved

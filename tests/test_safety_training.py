@@ -3,6 +3,8 @@ import _thread
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -299,3 +301,59 @@ def test_ctrl_c_during_a_checkpoint_save_keeps_the_previous_checkpoint(lee_sente
     assert resumed.training_state["epoch"] == 1  # the checkpoint after epoch 1, whole
     resumed.resume_training(lee_sentences)
     assert_bitwise_equal(resumed, reference_run)
+
+
+# ------------------------------------------- buffer files rewritten during training
+CHANGE_BUFFER_WHILE_TRAINING = r"""
+import sys
+import numpy as np
+import hsmcy
+from hsmcy.callbacks import CallbackAny2Vec
+
+how, folder = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+words = [f"w{i}" for i in range(300)]
+sentences = [list(rng.choice(words, size=int(rng.integers(2, 30)))) for _ in range(3000)]
+model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, batch_words=500, corpus_buffer=folder, seed=1)
+model.build_vocab(sentences)
+ids_path, bounds_path = model._encoded.token_ids.path, model._encoded.sentence_bounds.path
+
+
+class Rewrite(CallbackAny2Vec):
+    # Rewrites a buffer file in place, same size, after the second batch.
+    def __init__(self):
+        self.batches = 0
+
+    def on_batch_end(self, model):
+        self.batches += 1
+        if self.batches != 2:
+            return
+        if how == "one-long-sentence":   # valid bounds, but a sentence longer than any before
+            bounds = np.fromfile(bounds_path, dtype=np.int64)
+            bounds[:-1] = 0
+            bounds.tofile(bounds_path)
+        elif how == "bounds-backwards":
+            bounds = np.fromfile(bounds_path, dtype=np.int64)
+            bounds[:] = bounds[::-1]
+            bounds.tofile(bounds_path)
+        elif how == "ids-out-of-range":
+            np.full(len(np.fromfile(ids_path, dtype=np.int32)), 10**6, dtype=np.int32).tofile(ids_path)
+
+
+try:
+    model.train(sentences, total_examples=len(sentences), epochs=2, callbacks=[Rewrite()])
+    print("trained", np.all(np.isfinite(model.wv.vectors)))
+except ValueError as error:
+    print("ValueError:", str(error).splitlines()[0])
+"""
+
+
+@pytest.mark.parametrize("how", ["one-long-sentence", "bounds-backwards", "ids-out-of-range"])
+def test_a_buffer_rewritten_during_training_is_an_error_or_harmless_never_a_crash(tmp_path, how):
+    # The workers size their scratch for each batch and check its ids and bounds, so a
+    # file changed under a running job cannot make a kernel write out of bounds.
+    result = subprocess.run([sys.executable, "-c", CHANGE_BUFFER_WHILE_TRAINING, how, str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]   # no signal, no traceback
+    expected = "trained True" if how == "one-long-sentence" else "ValueError: corpus buffer"
+    assert result.stdout.startswith(expected), result.stdout + result.stderr[-2000:]
