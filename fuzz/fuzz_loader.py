@@ -61,7 +61,6 @@ def check_layer(layer):
     assert layer.inner_node_vectors.shape == (layer.tree.n_inner, layer.dim)
     check_weights(layer.inner_node_vectors)
     check_tree(layer.tree, layer.tree.n_leaves)
-    assert 1 <= layer.workers <= 1024
     hidden = np.ones((2, layer.dim), dtype=np.float32)
     layer.predict(hidden, 1)
     layer.log_prob(hidden, [0, 0])
@@ -70,7 +69,7 @@ def check_layer(layer):
 def check_classifier(model):
     check_weights(model.input_vectors_, model.inner_node_vectors_)
     check_tree(model.tree_, len(model.classes_))
-    assert 1 <= model.workers <= 1024 and model.word_ngrams <= 100
+    assert model.word_ngrams <= 100
     words = list(model.vocabulary_)[:4]
     model.predict_top([" ".join(words), "unknown words"], k=1)
 

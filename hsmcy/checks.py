@@ -6,23 +6,14 @@ One home for them, shared by the model loaders (:mod:`hsmcy.persistence`,
 * :func:`all_finite` / :func:`check_finite` -- no NaN or infinity;
 * :func:`check_array` -- exact dtype, shape and C order (a kernel walks rows by
   pointer arithmetic, so a Fortran-ordered or strided array would be read wrongly);
-* :func:`check_tree_arrays` -- the tree's three index arrays already in the kernels'
-  dtypes (a cast could wrap an out-of-range id into range before validation).
 """
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-__all__ = ["MAX_WORKERS", "all_finite", "check_array", "check_dtype_and_shape", "check_finite", "check_tree_arrays",
-           "check_workers_bound"]
-
-#: Upper bound on ``workers`` (threads) wherever the value may come from a file or a
-#: caller: far above any machine's cores, far below what makes thread or random-stream
-#: set-up hang (``workers=10**9``).
-MAX_WORKERS = 1024
+__all__ = ["all_finite", "check_array", "check_dtype_and_shape", "check_finite"]
 
 
 def all_finite(array, rows_per_chunk=1 << 14):
@@ -87,15 +78,3 @@ def check_array(array, name, dtype, shape, where, non_negative=False):
         raise ValueError(f"{where}: {name} holds negative values")
     return array
 
-
-def check_tree_arrays(arrays, where, names=("path_nodes", "path_codes", "path_offsets")):
-    """The tree's index arrays must already have the kernels' dtypes (a cast could wrap ids into range)."""
-    for name, dtype in zip(names, (np.int32, np.uint8, np.int64)):
-        check_array(arrays.get(name), name, dtype, (None,), where)
-
-
-def check_workers_bound(workers, where, name="workers"):
-    """``ValueError`` unless ``workers`` is an integer in ``[1, MAX_WORKERS]`` (a value from a file, unchecked)."""
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or not 1 <= workers <= MAX_WORKERS:
-        raise ValueError(f"{where}: {name} must be an integer from 1 to {MAX_WORKERS}, got {workers!r}")
-    return workers

@@ -24,7 +24,7 @@ import numpy as np
 from . import inference
 from .inference import check_hidden, check_k, check_labels, check_workers
 from .memory import aligned_zeros
-from .checks import check_finite, check_workers_bound
+from .checks import check_finite
 from .persistence import ArchiveReader, malformed_file_is_value_error, read_tree, save_archive
 from .tree import BinaryTree
 
@@ -291,7 +291,6 @@ class HierarchicalSoftmax:
                 dim, seed, workers = metadata["dim"], metadata["seed"], metadata["workers"]
             except KeyError as missing:
                 raise ValueError(f"{where}: lacks {missing}") from None
-            check_workers_bound(workers, where)
             tree = read_tree(archive)
             # before the constructor, which allocates (n_inner, dim) weights: dim must be the stored one
             weights = archive.array("inner_node_vectors", np.float32, (tree.n_inner, dim), mmap=mmap == "r")

@@ -26,7 +26,7 @@ import zlib
 
 import numpy as np
 
-from .checks import check_array, check_dtype_and_shape, check_finite, check_workers_bound
+from .checks import check_array, check_dtype_and_shape, check_finite
 
 __all__ = [
     "ArchiveReader",
@@ -401,6 +401,14 @@ WORD2VEC_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab
                        "max_final_vocab", "shrink_windows")
 
 
+
+def _word2vec_parameters_saved_later():
+    """Parameters saved since a later version, with the value a file without them gets."""
+    from ._training import DEFAULT_KERNEL
+
+    return {"kernel": DEFAULT_KERNEL}
+
+
 def save_word2vec(model, path):
     """Write ``model`` (an ``hsmcy.Word2Vec``) to ``path``: see :meth:`hsmcy.Word2Vec.save`."""
     if model.tree is None:
@@ -408,7 +416,7 @@ def save_word2vec(model, path):
     for name, array in (("wv.vectors", model.wv.vectors), ("syn1", model.syn1)):
         check_finite(array, name, "refusing to save a diverged model")
     words_blob, words_offsets = encode_strings(model.wv.index_to_key)
-    metadata = {name: getattr(model, name) for name in WORD2VEC_PARAMETERS}
+    metadata = {name: getattr(model, name) for name in (*WORD2VEC_PARAMETERS, *_word2vec_parameters_saved_later())}
     metadata.update(corpus_count=model.corpus_count, corpus_total_words=model.corpus_total_words,
                     train_count=model.train_count, total_train_time=model.total_train_time,
                     running_training_loss=model.running_training_loss,
@@ -443,9 +451,10 @@ def load_word2vec(cls, path, mmap=None):
             parameters = {name: metadata[name] for name in WORD2VEC_PARAMETERS}
         except KeyError as missing:
             raise ValueError(f"{where}: metadata lacks {missing}") from None
-        check_workers_bound(parameters["workers"], where)
+        for name, default in _word2vec_parameters_saved_later().items():   # files written before they were saved
+            parameters[name] = metadata.get(name, default)
         try:
-            model = cls(**parameters)
+            model = cls(**parameters)   # checks every parameter, with upper bounds (workers, window)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: invalid parameters ({error})") from error
         words = decode_strings(archive.array("words_utf8", np.uint8, (None,)),
@@ -461,10 +470,9 @@ def load_word2vec(cls, path, mmap=None):
         state = metadata.get("training_state")
         if state is not None:
             try:
-                validate_resume_state(state)
+                validate_resume_state(state)   # also bounds its number of workers (random streams)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from error
-            check_workers_bound(len(state["rng_states"]), where, "the number of workers in training_state")
         weights = {}
         for name, rows in (("input_vectors", vocab_size), ("syn1", max(vocab_size, 1))):
             weights[name] = check_finite(archive.array(name, np.float32, (rows, model.vector_size), mmap=mapped),
