@@ -18,8 +18,8 @@ import os
 import sys
 import time
 
-from .formats import (FORMATS, FormatError, check_input_file, detect_format, extensions_help, format_for_output,
-                      load_model, load_vectors, save)
+from .formats import (FORMATS, FormatError, check_hsmcy_output, check_input_file, detect_format, extensions_help,
+                      format_for_output, load_model, load_vectors, save)
 
 __all__ = ["main", "FORMATS", "detect_format", "load_vectors", "load_model", "CommandError"]
 
@@ -275,6 +275,10 @@ def _cmd_train(args, out):
     fmt = _output_format(args.output, args.format, "--format")
     if args.checkpoint is not None:
         _check_output(args.checkpoint, inputs, "checkpoint")
+        try:
+            check_hsmcy_output(args.checkpoint, "checkpoint")
+        except ValueError as error:
+            raise CommandError(f"--checkpoint: {error}") from None
         if fmt != "hsmcy" and _same_file(args.checkpoint, args.output):
             raise CommandError("--checkpoint and -o name the same file but OUT is not in hsmcy format; "
                                "give the checkpoint its own .hsmcy file")
@@ -320,6 +324,10 @@ def _train(args, out, corpus, source, fmt, show_bar):
     except KeyboardInterrupt:
         state = model.training_state
         where = f" in epoch {state['epoch'] + 1} of {state['epochs']}" if state is not None else ""
+        if args.checkpoint is None and args.resume is not None:
+            raise _Interrupted(f"interrupted{where}; {args.resume} still holds the run as it was when resumed: "
+                               "the same command resumes from there again (add --checkpoint FILE to keep the "
+                               "progress of a run)") from None
         if args.checkpoint is None:
             raise _Interrupted(f"interrupted{where}; nothing was saved (with --checkpoint FILE the run is saved "
                                "after every epoch and when interrupted, and --resume FILE continues it)") from None
