@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _kernels
 from ._runner import run_batches
+from .checks import all_finite
 from .corpus import BatchReader, MappedIds, chunks_of, release_pages
 
 logger = logging.getLogger(__name__)
@@ -97,23 +98,6 @@ def batch_edges(sentence_bounds, batch_words):
     cuts[placed:] = n_sentences
     edges = np.unique(np.concatenate([[0], cuts, [n_sentences]]))
     return edges.astype(np.int64)
-
-
-def all_finite(array, rows_per_chunk=1 << 14):
-    """True unless a float array holds NaN or +-inf.
-
-    Sums chunks of rows in float64: a float32 sum that large cannot overflow, so the
-    sum is finite exactly when every element is.  Needs no temporary array the
-    size of ``array`` (``np.isfinite`` would make one) and reads memory-mapped
-    arrays sequentially.
-    """
-    array = np.asarray(array)
-    if array.ndim == 0:
-        return bool(np.isfinite(array))
-    for start in range(0, len(array), rows_per_chunk):
-        if not math.isfinite(np.add.reduce(array[start:start + rows_per_chunk], axis=None, dtype=np.float64)):
-            return False
-    return True
 
 
 def sentinel_nodes(tree, levels=6):
