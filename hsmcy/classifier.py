@@ -333,10 +333,21 @@ class HSClassifier:
         """
         if not hasattr(self, "inner_node_vectors_"):
             return self.fit(texts, labels)
+        with _FITTING_LOCK:
+            if getattr(self, "_fitting", False):
+                raise RuntimeError("this HSClassifier is already being fitted (fit() or partial_fit() runs in "
+                                   "another thread); wait for it to finish")
+            self._fitting = True
+        try:
+            return self._partial_fit(texts, labels)
+        finally:
+            self._fitting = False
+
+    def _partial_fit(self, texts, labels):
         self._check_params()
-        codes, distinct, lengths = _tokenize(texts)
-        flat_labels, label_bounds = _labels(labels, len(lengths))
-        label_codes, distinct_labels = _unique_codes(flat_labels)
+        codes, distinct, lengths = tokenize(texts)
+        flat_labels, label_bounds = labels_per_text(labels, len(lengths))
+        label_codes, distinct_labels = unique_codes(flat_labels)
         label_types = {type(label) for label in distinct_labels} | {type(label) for label in self.classes_.tolist()}
         if len(label_types) > 1:
             raise TypeError("labels must be all strings or all integers, like the labels the model was fitted on")
