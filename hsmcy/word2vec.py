@@ -507,6 +507,8 @@ class Word2Vec:
             if added_counts.dtype.kind not in "iu" or (n_old and added_counts.min() < 0):
                 raise ValueError("added_counts must be non-negative integers")
             old_counts = old_counts + added_counts.astype(np.int64)
+        if n_old + len(new_words) > np.iinfo(np.int32).max - 1:
+            raise ValueError(f"{n_old} + {len(new_words)} words exceed the kernels' int32 word ids")
         old_depths = self.tree.path_lengths
         tree = grow_tree(self.tree, old_counts, new_counts)   # validates new_counts
         new_counts = new_counts.astype(np.int64)
