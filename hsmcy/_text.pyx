@@ -28,7 +28,7 @@ costs what 100 MB of ordinary text does, not a rescan per piece.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
 
@@ -369,6 +369,15 @@ cdef class TokenTable:
                     if "\ufffd" in self.word(token):
                         found.append(token)
                     break
+        return np.array(found, dtype=np.int64)
+
+    def ids_with_nul(self):
+        """Provisional ids (int64) of the tokens holding a NUL byte (text files have none)."""
+        found = []
+        cdef int64_t token
+        for token in range(self.n_tokens):
+            if memchr(self.arena + self.token_start[token], 0, self.token_length[token]) != NULL:
+                found.append(token)
         return np.array(found, dtype=np.int64)
 
     def counts(self):

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _kernels
 from .memory import aligned_zeros, whole_line_floats
-from .corpus import BatchReader, MappedIds, chunks_of, release_pages
+from .corpus import BatchReader, chunks_of
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def batch_edges(sentence_bounds, batch_words):
     """Sentence indices that start each batch, plus the end: batches hold ~``batch_words`` tokens.
 
     Batch ``k`` starts at the first sentence that starts at or after ``k * batch_words``
-    tokens.  Computed chunk by chunk, releasing the pages of bounds mapped from a file.
+    tokens.  Computed chunk by chunk (bounds in a buffer file are read a chunk at a time).
     """
     n_sentences = len(sentence_bounds) - 1
     total = int(sentence_bounds[-1])
@@ -268,7 +268,6 @@ class TrainingRun:
         self.words_per_epoch = corpus.n_words
         # words before each batch within an epoch, for the learning-rate schedule
         self.batch_word_starts = corpus.sentence_bounds[self.edges]
-        release_pages(corpus.sentence_bounds, 0, len(corpus.sentence_bounds))
         seeds = np.random.SeedSequence(seed).spawn(self.workers)
         self.rng_states = [s.generate_state(1, dtype=np.uint64) for s in seeds]
         self.path_nodes = _nonempty(tree.path_nodes, np.int32)
@@ -517,8 +516,7 @@ class TrainingRun:
 
     def run(self):
         """Train all epochs; returns ``(words_trained, words_seen)``."""
-        mapped = isinstance(self.corpus.token_ids, MappedIds)
-        self._batch_reader = BatchReader(self.corpus, len(self.input_vectors)) if mapped else None
+        self._batch_reader = BatchReader(self.corpus, len(self.input_vectors)) if self.corpus.file_backed else None
         try:
             return self._run_epochs()
         finally:

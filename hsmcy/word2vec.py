@@ -120,13 +120,18 @@ class Word2Vec:
     trim_rule : callable, optional
         gensim's ``trim_rule(word, count, min_count)`` vocabulary hook.
     corpus_buffer : str or PathLike, optional
-        Keep the encoded corpus (4 bytes per token, 8 per sentence) in this file
-        (and ``<file>.bounds`` beside it), memory-mapped, instead of in RAM: for
-        corpora larger than memory.  A directory means a file ``hsmcy-corpus.int32``
-        inside it.  ``build_vocab`` writes it chunk by chunk, releasing the pages it
-        has used; training reads it batch by batch with ``pread``.  The process's
-        resident memory does not grow with the corpus (the OS page cache may still
-        hold the file).
+        Keep the encoded corpus (4 bytes per token, 8 per sentence) in a file
+        instead of in RAM: for corpora larger than memory.  A directory: an unnamed
+        file in it, private to this model and this corpus, whose space is freed
+        when the model no longer needs it (after training), or when the process
+        ends, however it ends.  A file path: the buffer is written under a temporary
+        name beside it and then renamed to it (replacing a file there; another
+        model still reading that one keeps it); the corpus file itself is refused.
+        ``build_vocab`` writes it and training reads it chunk by chunk with
+        ``pread``/``pwrite`` (never memory-mapped), so the process's resident memory
+        does not grow with the corpus (the OS page cache may still hold the file),
+        and a buffer changed or shortened by another process is a ``ValueError``
+        naming it.
     null_word, hashfxn, ns_exponent, comment :
         Accepted for signature compatibility with gensim; they do not affect
         hierarchical-softmax training (``null_word`` must be 0).
@@ -245,10 +250,13 @@ class Word2Vec:
             raise ValueError(f"give one of {iterable_name} or corpus_file")
 
     def _buffer_path(self):
+        """Where to keep the encoded corpus: None (memory), a directory or a file path.
+
+        ``hsmcy.corpus`` checks it, against the corpus file too, before opening anything.
+        """
         if self.corpus_buffer is None:
             return None
-        path = os.fspath(self.corpus_buffer)
-        return os.path.join(path, "hsmcy-corpus.int32") if os.path.isdir(path) else path
+        return corpus_io.check_buffer_location(self.corpus_buffer)
 
     @staticmethod
     def _source_key(corpus_iterable, corpus_file):
