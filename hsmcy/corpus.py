@@ -97,7 +97,6 @@ class EncodedCorpus:
 
     def check(self, vocab_size: int) -> None:
         """Raise ``ValueError`` unless every id is a valid row of a ``vocab_size`` vocabulary."""
-        bounds = self.sentence_bounds
         bounds, where = self.sentence_bounds, self.description
         if bounds.dtype not in (np.int32, np.int64) or bounds.ndim != 1 or len(bounds) < 1 or bounds[0] != 0:
             raise ValueError(f"{where}: sentence_bounds must be int32 or int64, starting at 0")
@@ -179,15 +178,15 @@ class _BufferFile:
             self._unpublished = None
 
     def __del__(self):
-        fd = getattr(self, "fd", None)
-        if fd is not None:
-            self.fd = None
-            os.close(fd)
-        if getattr(self, "_unpublished", None) is not None:
-            try:
-                os.unlink(self._unpublished)
-            except OSError:
-                pass
+        fd, self.fd = getattr(self, "fd", None), None
+        unpublished, self._unpublished = getattr(self, "_unpublished", None), None
+        try:
+            if fd is not None:
+                os.close(fd)
+            if unpublished is not None:   # never completed: nobody will read it
+                os.unlink(unpublished)
+        except OSError:
+            pass
 
 
 class FileArray:
@@ -261,8 +260,8 @@ class FileArray:
             index %= self.length
             return self.read(index, index + 1)[0]
         indices = np.asarray(key)
-        if indices.dtype.kind not in "iu":
-            raise IndexError("a FileArray is indexed by integers, slices or integer arrays")
+        if indices.dtype.kind not in "iu" or indices.ndim != 1:
+            raise IndexError("a FileArray is indexed by integers, slices or one-dimensional integer arrays")
         indices = np.where(indices < 0, indices + self.length, indices) if indices.dtype.kind == "i" else indices
         if len(indices) and (indices.min() < 0 or indices.max() >= self.length):
             raise IndexError(f"indices out of range for {self.length} values")

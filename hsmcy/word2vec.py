@@ -31,7 +31,7 @@ from ._training import TrainingRun, all_finite, check_weights, private_tree_rows
 from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
-from .tree import BinaryTree, HuffmanTree
+from .tree import BinaryTree, HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
 
 logger = logging.getLogger(__name__)
@@ -359,16 +359,24 @@ class Word2Vec:
         """
         if update:
             raise ValueError("build_vocab_from_freq(update=True) is not supported")
+        if not hasattr(word_freq, "keys") or not hasattr(word_freq, "__getitem__"):
+            raise TypeError(f"word_freq must be a mapping of word -> count, got {type(word_freq).__name__}")
         words = list(word_freq)
-        counts = np.array([word_freq[w] for w in words], dtype=np.int64)
         if not words:
             raise ValueError("word_freq is empty")
+        # Checked before any conversion: a count of 3.7 is refused (naming its word), not
+        # truncated to 3, and counts whose total exceeds int64 (corpus_total_words) are refused.
+        counts = check_counts([word_freq[w] for w in words], len(words), "word_freq count", names=words)
         vocabulary, _ = Vocabulary.from_raw_counts(
             words, counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
             max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
             trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
         if len(vocabulary) == 0:
             raise ValueError(f"no word in word_freq reaches min_count={self.min_count}")
+        if corpus_count is not None and (isinstance(corpus_count, bool)
+                                         or not isinstance(corpus_count, (int, np.integer))
+                                         or not 0 <= corpus_count <= np.iinfo(np.int64).max):
+            raise ValueError(f"corpus_count must be a non-negative integer, got {corpus_count!r}")
         self.corpus_count = int(corpus_count or 0)
         self.corpus_total_words = int(counts.sum())
         self._encoded, self._encoded_source = None, None
