@@ -42,7 +42,7 @@ __all__ = ["EncodedCorpus", "RawScan", "scan_iterable", "scan_file", "encode_ite
            "FileArray", "BatchReader", "bounds_dtype"]
 
 # Tokens are appended to the id buffer in chunks of this many before they are
-# moved to a NumPy array (or flushed to the memory-mapped file).
+# moved to a NumPy array (or written to the buffer file).
 _CHUNK_TOKENS = 1 << 18
 
 
@@ -55,11 +55,15 @@ class EncodedCorpus:
     sentence_bounds : ndarray of int32 or int64, or a :class:`FileArray` of int64, shape (n_sentences + 1,)
         In memory: int32 while the corpus has fewer than 2**31 tokens (``bounds_dtype``).
         In a file when ``token_ids`` is (the same file, after the ids).
+    raw_words : int
+        Tokens in the text it was encoded from, out-of-vocabulary ones included
+        (what gensim's ``train()`` reports as words read).
     """
 
-    def __init__(self, token_ids, sentence_bounds):
+    def __init__(self, token_ids, sentence_bounds, raw_words=None):
         self.token_ids = token_ids
         self.sentence_bounds = sentence_bounds
+        self.raw_words = int(sentence_bounds[-1]) if raw_words is None else int(raw_words)
 
     @property
     def file_backed(self) -> bool:
@@ -442,6 +446,7 @@ class RawScan:
         remap = np.asarray(remap, dtype=np.int32)
         ids = self.corpus.token_ids
         bounds = self.corpus.sentence_bounds
+        raw_words = len(ids)   # before the buffer shrinks in place
         new_bounds = np.zeros(len(bounds), dtype=bounds_dtype(len(ids)))
         write = 0          # kept tokens so far = where the next kept token goes
         bound_cursor = 0   # first sentence bound not yet translated
@@ -473,7 +478,7 @@ class RawScan:
                 except ValueError:
                     new_ids = ids[:write].copy()
         self.corpus = None  # the provisional buffer has been consumed
-        return EncodedCorpus(new_ids, new_bounds)
+        return EncodedCorpus(new_ids, new_bounds, raw_words=raw_words)
 
 
 def check_corpus_iterable(corpus_iterable, name="corpus_iterable", passes=1):
@@ -806,6 +811,7 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
     buffer = _IdBuffer(buffer_path)
     bounds = array("q", [0])
     lookup = word_index.get
+    raw_words = 0
     for sentence_no, sentence in enumerate(sentences):
         if isinstance(sentence, (str, bytes)):
             raise TypeError(
@@ -813,13 +819,15 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
                 "each sentence must be a list of tokens"
             )
         ids = [i for i in map(lookup, sentence) if i is not None]
+        raw_words += len(sentence)
         buffer.current.extend(ids)
         bounds.append(buffer.length + len(buffer.current))
         buffer.flush_if_large()
     ids = buffer.finish()
     if isinstance(ids, FileArray):
-        return EncodedCorpus(*_store_bounds(ids.file, len(ids), np.frombuffer(bounds, dtype=np.int64)))
-    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).astype(bounds_dtype(len(ids))))
+        ids, bounds = _store_bounds(ids.file, len(ids), np.frombuffer(bounds, dtype=np.int64))
+        return EncodedCorpus(ids, bounds, raw_words=raw_words)
+    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).astype(bounds_dtype(len(ids))), raw_words=raw_words)
 
 
 def encode_iterable(corpus_iterable, word_index, buffer_path=None) -> EncodedCorpus:

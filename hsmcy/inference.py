@@ -24,13 +24,12 @@ import itertools
 import logging
 import math
 import numbers
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from . import _inference
+from ._runner import run_batches
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +109,11 @@ def check_inner_node_vectors(inner_node_vectors, tree, dim, name="inner_node_vec
 def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD, chunk_items=None):
     """Call ``job(start, end)`` over ``[0, n_items)`` split into chunks, on up to ``workers`` threads.
 
-    Each chunk is one kernel call, i.e. one GIL release.  A worker's exception stops
-    the remaining chunks and is re-raised here.  ``chunk_items`` caps the items per
-    chunk: a Ctrl-C waits for the running chunks only, so this bounds its delay.
+    Each chunk is one kernel call, i.e. one GIL release.  Several threads go through
+    the one thread runner (:func:`hsmcy._runner.run_batches`): a worker's exception
+    stops the remaining chunks and is re-raised here, and a Ctrl-C waits for the
+    running chunks only, which ``chunk_items`` (items per chunk) bounds.  One thread
+    runs the chunks in the calling thread: small queries pay for no thread.
     """
     if n_items <= 0:
         return
@@ -127,28 +128,8 @@ def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD, chunk
     if chunk_items:
         n_chunks = max(n_chunks, -(-n_items // chunk_items))
     edges = np.linspace(0, n_items, n_chunks + 1).astype(np.int64)
-    stop = threading.Event()
-
-    def run(chunk):
-        if not stop.is_set():
-            try:
-                job(int(edges[chunk]), int(edges[chunk + 1]))
-            except BaseException:
-                stop.set()
-                raise
-
-    with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="hsmcy-inference") as pool:
-        futures = [pool.submit(run, chunk) for chunk in range(n_chunks)]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            # Ctrl-C here, or a worker's error: drop the chunks not started, so that
-            # leaving the pool waits only for the running ones (one kernel call each).
-            stop.set()
-            for future in futures:
-                future.cancel()
-            raise
+    run_batches(range(n_chunks), n_threads, lambda _, chunk: job(int(edges[chunk]), int(edges[chunk + 1])),
+                name="hsmcy-inference")
 
 
 # ============================================================ row operations

@@ -21,13 +21,15 @@ import logging
 import math
 import numbers
 import os
+import threading
 import time
 
 import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import TrainingRun, all_finite, check_weights, private_tree_rows, validate_resume_state
+from ._training import (DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, all_finite, check_weights,
+                        private_tree_rows, validate_resume_state)
 from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
@@ -94,7 +96,7 @@ class Word2Vec:
     seed : int, default 1
         Seeds the initial vectors and the worker random streams.
     workers : int, default 3
-        Training threads.
+        Training threads (at most 1,024).
     min_alpha : float, default 0.0001
         Learning rate at the end of training (linear decay).
     sg : {0, 1}, default 0
@@ -132,6 +134,15 @@ class Word2Vec:
         does not grow with the corpus (the OS page cache may still hold the file),
         and a buffer changed or shortened by another process is a ``ValueError``
         naming it.
+    kernel : {"fast", "blas"}, default "fast"
+        The training kernel (saved with the model).  ``"fast"``: skip-gram one window
+        at a time (all context words of a centre word share its path, so each path
+        row is read and written once per window; ``hsmcy.reference.sg_window_step``),
+        in hand-vectorised C, with private copies of the top of the tree per worker;
+        it does not call BLAS.  ``"blas"``: pair by pair, exactly as word2vec.c and
+        gensim order the updates (``hsmcy.reference.sg_pair_step``), every dot product
+        and row update a BLAS call (``scipy.linalg.cython_blas``): the readable kernel,
+        2-3x slower.  CBOW is the same step in both, vectorised or through BLAS.
     null_word, hashfxn, ns_exponent, comment :
         Accepted for signature compatibility with gensim; they do not affect
         hierarchical-softmax training (``null_word`` must be 0).
@@ -180,7 +191,7 @@ class Word2Vec:
                  max_vocab_size=None, sample=1e-3, seed=1, workers=3, min_alpha=0.0001, sg=0, hs=1, negative=0,
                  ns_exponent=0.75, cbow_mean=1, hashfxn=hash, epochs=5, null_word=0, trim_rule=None,
                  sorted_vocab=1, batch_words=10000, compute_loss=False, callbacks=(), comment=None,
-                 max_final_vocab=None, shrink_windows=True, corpus_buffer=None):
+                 max_final_vocab=None, shrink_windows=True, corpus_buffer=None, kernel=DEFAULT_KERNEL):
         if hs != 1:
             raise ValueError(f"hs must be 1: hsmcy trains hierarchical softmax only (got hs={hs!r}); "
                              "use gensim for negative sampling")
@@ -197,7 +208,10 @@ class Word2Vec:
         self.max_final_vocab = None if max_final_vocab is None else _check_int("max_final_vocab", max_final_vocab, 1)
         self.sample = _check_float("sample", sample, minimum=0.0)
         self.seed = _check_int("seed", seed, 0)
-        self.workers = _check_int("workers", workers, 1)
+        self.workers = _check_int("workers", workers, 1, MAX_WORKERS)
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        self.kernel = kernel
         if sg not in (0, 1, True, False):
             raise ValueError(f"sg must be 0 (CBOW) or 1 (skip-gram), got {sg!r}")
         self.sg = int(sg)
@@ -229,7 +243,6 @@ class Word2Vec:
         self._encoded = None          # EncodedCorpus of the corpus given to build_vocab
         self._encoded_source = None   # what it was read from, to recognise it in train()
         self._current_run = None
-        self.kernel = None            # training kernel name; None = hsmcy._training.DEFAULT_KERNEL
         self.training_state = None    # where an unfinished run stopped, see resume_training()
 
         if sentences is not None or corpus_file is not None:
@@ -461,11 +474,21 @@ class Word2Vec:
             raise TypeError(f"train() got unexpected arguments: {sorted(kwargs)}")
         if self.tree is None or not len(self.wv.index_to_key):
             raise RuntimeError("you must build the vocabulary (build_vocab) before training the model")
-        self._check_one_corpus(corpus_iterable, corpus_file)
         epochs = self.epochs if epochs is None else _check_int("epochs", epochs, 1)
         start_alpha = self.alpha if start_alpha is None else _check_float("start_alpha", start_alpha,
                                                                           strictly_above=0.0)
         end_alpha = self.min_alpha if end_alpha is None else _check_float("end_alpha", end_alpha, minimum=0.0)
+        return self._run(corpus_iterable, corpus_file, callbacks, report_delay, progress, total_examples=total_examples,
+                         epochs=epochs, start_alpha=start_alpha, end_alpha=end_alpha, compute_loss=bool(compute_loss),
+                         workers=self.workers, batch_words=self.batch_words, seed=self.seed + self.train_count)
+
+    # Runs started on any model, to refuse a second concurrent train() of the same model.
+    _RUNS_LOCK = threading.Lock()
+
+    def _run(self, corpus_iterable, corpus_file, callbacks, report_delay, progress, *, total_examples=None,
+             resume=None, **settings):
+        """The one way a run starts (``train`` and ``resume_training``): check, encode, run."""
+        self._check_one_corpus(corpus_iterable, corpus_file)
         if corpus_file is not None:
             corpus_io.check_corpus_file(corpus_file)
         else:
@@ -479,18 +502,22 @@ class Word2Vec:
         encoded.check(len(self.wv.index_to_key))
         self._check_trainable()
         self._align_weights()
-        self.epochs = epochs
-        self.compute_loss = bool(compute_loss)
-        self.running_training_loss = 0.0
-        progress_bar = TrainingProgress(encoded.n_words * epochs) if progress else None
+        progress_bar = TrainingProgress(encoded.n_words * settings["epochs"]) if progress else None
         run = TrainingRun(
             corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,
-            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=epochs, start_alpha=start_alpha,
-            end_alpha=end_alpha, workers=self.workers, batch_words=self.batch_words,
-            compute_loss=self.compute_loss, seed=self.seed + self.train_count,
+            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, kernel=self.kernel,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            kernel=getattr(self, "kernel", None))
+            resume=resume, **settings)
+        with Word2Vec._RUNS_LOCK:
+            if self._current_run is not None:
+                raise RuntimeError("this model is already training (train() runs in another thread); "
+                                   "wait for it to finish")
+            self._current_run = run
+        self.epochs = run.epochs
+        self.compute_loss = run.compute_loss
+        if resume is None:
+            self.running_training_loss = 0.0
         return self._execute_run(run, encoded, progress_bar)
 
     def _check_trainable(self):
@@ -512,7 +539,6 @@ class Word2Vec:
 
     def _execute_run(self, run, encoded, progress_bar=None):
         """Run ``run``; on any exception keep the model consistent, remember where it stopped, re-raise."""
-        self._current_run = run
         self.training_state = None
         started = time.perf_counter()
         try:
@@ -571,29 +597,12 @@ class Word2Vec:
         if state is None:
             raise ValueError("nothing to resume: this model has no unfinished training run "
                              "(training_state is None: the last run finished, or none was saved)")
-        self._check_one_corpus(corpus_iterable, corpus_file)
-        if corpus_file is not None:
-            corpus_io.check_corpus_file(corpus_file)
-        else:
-            corpus_io.check_corpus_iterable(corpus_iterable)
-        encoded = self._encoded_corpus_for(corpus_iterable, corpus_file)
-        encoded.check(len(self.wv.index_to_key))
-        self._check_trainable()
-        self._align_weights()
-        self.epochs = state["epochs"]
-        self.compute_loss = bool(state["compute_loss"])
-        progress_bar = TrainingProgress(encoded.n_words * state["epochs"]) if progress else None
-        run = TrainingRun(
-            corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
-            keep_probability=self._keep_probability, sg=self.sg, window=self.window,
-            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=state["epochs"],
-            start_alpha=state["start_alpha"], end_alpha=state["end_alpha"], workers=len(state["rng_states"]),
-            batch_words=state["batch_words"], compute_loss=self.compute_loss, seed=state["seed"],
-            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            resume=state, kernel=getattr(self, "kernel", None))
         logger.info("resuming training at epoch %d of %d (%d batches of it already done)",
                     state["epoch"] + 1, state["epochs"], len(state["batches_done"]))
-        return self._execute_run(run, encoded, progress_bar)
+        return self._run(corpus_iterable, corpus_file, callbacks, report_delay, progress, resume=state,
+                         epochs=state["epochs"], start_alpha=state["start_alpha"], end_alpha=state["end_alpha"],
+                         compute_loss=bool(state["compute_loss"]), workers=len(state["rng_states"]),
+                         batch_words=state["batch_words"], seed=state["seed"])
 
     def _finish_run(self, run, started, completed=True):
         self._on_epoch_end_of_run(run)
@@ -676,7 +685,7 @@ class Word2Vec:
         :meth:`to_gensim` for gensim formats.
         """
         words_blob, words_offsets = encode_strings(self.wv.index_to_key)
-        metadata = {name: getattr(self, name) for name in _SAVED_PARAMETERS}
+        metadata = {name: getattr(self, name) for name in (*_SAVED_PARAMETERS, *_PARAMETERS_SAVED_LATER)}
         metadata.update(corpus_count=self.corpus_count, corpus_total_words=self.corpus_total_words,
                         train_count=self.train_count, total_train_time=self.total_train_time,
                         running_training_loss=self.running_training_loss,
@@ -719,6 +728,8 @@ class Word2Vec:
             parameters = {name: metadata[name] for name in _SAVED_PARAMETERS}
         except KeyError as missing:
             raise ValueError(f"{where}: metadata lacks {missing}") from None
+        for name, default in _PARAMETERS_SAVED_LATER.items():   # files written before they were saved
+            parameters[name] = metadata.get(name, default)
         try:
             model = cls(**parameters)
         except (TypeError, ValueError) as error:
@@ -944,3 +955,5 @@ _SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets
 _SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
                      "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
                      "max_final_vocab", "shrink_windows")
+# Saved since a later version; a file without them gets the default.
+_PARAMETERS_SAVED_LATER = {"kernel": DEFAULT_KERNEL}

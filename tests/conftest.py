@@ -23,3 +23,32 @@ def rng():
 
 def random_weights(rng, rows, dim, scale=0.5):
     return (rng.standard_normal((rows, dim)) * scale).astype(np.float32)
+
+
+# ----------------------------------------------- watching the training workers
+from hsmcy import _kernels  # noqa: E402
+
+
+class RecordingWorker(_kernels.TrainingWorker):
+    """A TrainingWorker that logs its settings, batches and finish() calls."""
+
+    log = []
+
+    def train(self, token_ids, sentence_bounds, alpha_start, alpha_end):
+        RecordingWorker.log.append(("train", self.kernel, self.private_levels, len(token_ids),
+                                    int(sentence_bounds[0]), int(sentence_bounds[-1]), alpha_start, alpha_end))
+        return super().train(token_ids, sentence_bounds, alpha_start, alpha_end)
+
+    def finish(self):
+        RecordingWorker.log.append(("finish", self.private_rows_pending))
+        return super().finish()
+
+
+@pytest.fixture
+def recording_workers(monkeypatch):
+    """Every TrainingWorker made during the test records into the returned list:
+    ``("train", kernel, private_levels, len(token_ids), first bound, last bound,
+    alpha_start, alpha_end)`` per batch and ``("finish", private rows pending)``."""
+    RecordingWorker.log = []
+    monkeypatch.setattr(_kernels, "TrainingWorker", RecordingWorker)
+    return RecordingWorker.log

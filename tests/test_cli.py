@@ -112,7 +112,7 @@ def test_train_default_corpus_prints_summary_and_neighbours(workdir):
     for line in neighbour_lines:
         assert line.strip().split(":")[0] in wv.key_to_index
     # not a terminal: plain log lines on stderr, no progress bar
-    assert "INFO" in result.stderr and "EPOCH 0" in result.stderr
+    assert "INFO" in result.stderr and "EPOCH 1 of " in result.stderr   # epochs count from 1, as in every message
     assert "\r" not in result.stderr
 
 

@@ -128,7 +128,7 @@ def test_worker_exception_stops_the_others_and_keeps_its_traceback(lee_sentences
         model.train(lee_sentences, total_examples=len(lee_sentences), epochs=3,
                     callbacks=[failing, Checkpoint(checkpoint)])
     frames = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
-    assert "_hook" in frames and "_worker" in frames  # raised where it happened, inside the worker
+    assert "_hook" in frames and "_train_batch" in frames  # raised where it happened, inside the worker
     assert worker_threads() == []
     state = model.training_state
     n_batches = state["n_batches"]
@@ -201,18 +201,11 @@ def test_resume_with_a_progress_bar(lee_sentences, reference_run, tmp_path, caps
 
 
 def test_checkpoint_after_a_crash_resumes_with_the_same_schedule_on_several_workers(lee_sentences, tmp_path,
-                                                                                     monkeypatch):
+                                                                                     recording_workers):
     """With 2 workers, Hogwild makes vectors differ run to run; the learning-rate schedule must not."""
-    calls = []
-    real = _training._kernels.train_batch
-
-    def recording(*args):
-        calls.append((float(args[12]), float(args[13]), int(args[2][-1] - args[2][0])))
-        return real(*args)
-
-    monkeypatch.setattr(_training._kernels, "train_batch", recording)
+    calls = recording_workers   # per batch: (alpha_start, alpha_end, words)
     fresh_model(lee_sentences, workers=2).train(lee_sentences, total_examples=len(lee_sentences), epochs=3)
-    uninterrupted, calls[:] = sorted(calls), []
+    uninterrupted, calls[:] = sorted(batch_schedule(calls)), []
 
     model = fresh_model(lee_sentences, workers=2)
     path = tmp_path / "run.hsmcy"
@@ -223,7 +216,12 @@ def test_checkpoint_after_a_crash_resumes_with_the_same_schedule_on_several_work
     assert resumed.training_state["epoch"] == 2
     # what ran before the checkpoint plus what runs after it = the uninterrupted schedule
     resumed.resume_training(lee_sentences)
-    assert sorted(calls) == uninterrupted
+    assert sorted(batch_schedule(calls)) == uninterrupted
+
+
+def batch_schedule(log):
+    """``(alpha_start, alpha_end, words)`` of every batch a recorded worker trained."""
+    return [(entry[6], entry[7], entry[5] - entry[4]) for entry in log if entry[0] == "train"]
 
 
 def test_resume_refuses_a_different_corpus(lee_sentences):
