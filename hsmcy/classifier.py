@@ -195,6 +195,12 @@ class HSClassifier:
                 raise TypeError(f"{name} must be an integer, got {value!r}")
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, got {value}")
+        # Every text pays one pass per n-gram length, and n^2 small steps (hsmcy.tokens.hashed_ngrams),
+        # in fit and in predict: a huge value from a caller or a model file would hang both.
+        # Beyond n = 5 or so, n-grams no longer help a classifier.
+        max_word_ngrams = 32
+        if self.word_ngrams > max_word_ngrams:
+            raise ValueError(f"word_ngrams must be at most {max_word_ngrams}, got {self.word_ngrams}")
         if isinstance(self.lr, (bool, np.bool_)) or not isinstance(self.lr, numbers.Real):
             raise TypeError(f"lr must be a number, got {self.lr!r}")
         if not math.isfinite(self.lr) or self.lr <= 0:
