@@ -168,7 +168,8 @@ class _BufferFile:
         while done < len(view):
             got = os.preadv(self.fd, [view[done:]], offset + done)
             if got <= 0:
-                raise ValueError(f"{self.description} ends at byte {offset + done}, but {offset + len(view)} bytes "
+                size = os.fstat(self.fd).st_size
+                raise ValueError(f"{self.description} is {size} bytes long, but bytes {offset}..{offset + len(view)} "
                                  "are needed: it was truncated or rewritten by someone else while in use")
             done += got
 
