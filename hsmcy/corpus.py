@@ -341,8 +341,13 @@ class BatchReader:
             return values.read(start, stop)
         return np.array(values[start:stop])
 
-    def read(self, first, last):
-        """Sentences ``first .. last - 1``: ``(token_ids, bounds)``, the bounds counted from 0."""
+    def read(self, first, last, expected_words=None):
+        """Sentences ``first .. last - 1``: ``(token_ids, bounds)``, the bounds counted from 0.
+
+        ``expected_words``, the ``(start, stop)`` token range of these sentences when
+        training began, catches bounds rewritten with values that are in order but
+        wrong (all zeros, say), which would otherwise train an empty batch.
+        """
         where = self.corpus.description
         if not 0 <= first <= last < len(self.corpus.sentence_bounds):
             raise ValueError(f"{where}: sentences {first}..{last} are not in the corpus: it was changed while "
@@ -352,6 +357,9 @@ class BatchReader:
                 or bounds[-1] > len(self.corpus.token_ids):
             raise ValueError(f"{where}: the sentence bounds of sentences {first}..{last} "
                              "are out of order: the buffer was changed while training")
+        if expected_words is not None and (int(bounds[0]), int(bounds[-1])) != tuple(map(int, expected_words)):
+            raise ValueError(f"{where}: sentences {first}..{last} now span tokens {int(bounds[0])}..{int(bounds[-1])}"
+                             f", not {expected_words[0]}..{expected_words[1]}: the buffer was changed while training")
         ids = self._read(self.corpus.token_ids, int(bounds[0]), int(bounds[-1]))
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise ValueError(f"{where} holds ids outside [0, {self.vocab_size}) in "
@@ -526,7 +534,13 @@ def check_buffer_location(location, corpus_file=None, name="corpus_buffer"):
     if not isinstance(location, (str, os.PathLike)):
         raise TypeError(f"{name} must be a directory or file path, got {type(location).__name__}")
     path = os.fspath(location)
+    if isinstance(path, bytes):
+        raise TypeError(f"{name} must be a str or PathLike path, got bytes {path!r}")
+    if not path:
+        raise ValueError(f"{name} is an empty path: give a directory or a file path")
     is_directory = os.path.isdir(path)
+    if not is_directory and path.endswith((os.sep, os.altsep or os.sep)):
+        raise ValueError(f"{name} {path!r} ends with a path separator but is not an existing directory")
     folder = path if is_directory else os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"{name} {path!r}: the directory {folder!r} does not exist")
@@ -758,13 +772,20 @@ def _warn_if_not_text(path, counts, replaced, with_nul, compression, name="corpu
     if invalid < _INVALID_TOKEN_SHARE_WARNING * total and nul == 0:
         return
     problems = []
-    if invalid:
+    if invalid >= _INVALID_TOKEN_SHARE_WARNING * total:
         problems.append(f"{invalid:,} of its {total:,} tokens ({100 * invalid / total:.1f}%) hold bytes that are "
                         "not UTF-8 (read as U+FFFD)")
     if nul:
         problems.append(f"{nul:,} tokens hold NUL bytes")
     read_as = f"{compression}-decompressed " if compression else ""
-    message = (f"{name} {os.fspath(path)!r} does not look like UTF-8 text: {' and '.join(problems)}. "
+    hint = ""
+    try:
+        with open(path, "rb") as handle:
+            if compression is None and handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+                hint = " It starts with a UTF-16 byte-order mark: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)."
+    except OSError:
+        pass
+    message = (f"{name} {os.fspath(path)!r} does not look like UTF-8 text: {' and '.join(problems)}.{hint} "
                f"Is it binary, compressed in another format, or in another encoding (Latin-1, UTF-16)? "
                f"hsmcy reads {read_as}text as UTF-8, one sentence per line")
     logger.warning("%s", message)

@@ -159,6 +159,25 @@ def test_a_buffer_changed_during_training(tmp_path, change):
     """, tmp_path)
 
 
+def test_bounds_rewritten_in_order_but_wrong_are_caught_against_the_run(tmp_path):
+    # All zeros are in order and inside the ids: only the token range the run
+    # expects for the batch shows that they changed (an empty batch would train).
+    model = hsmcy.Word2Vec(corpus_buffer=tmp_path / "buffer.ids", **SMALL)
+    model.build_vocab(synthetic_sentences(300, 5, 30))
+    encoded = model._encoded
+    reader = corpus_io.BatchReader(encoded, len(model.wv))
+    expected = (int(encoded.sentence_bounds[10]), int(encoded.sentence_bounds[20]))
+    reader.read(10, 20, expected_words=expected)
+    bounds_at = (4 * encoded.n_words + 7) // 8 * 8
+    with open(tmp_path / "buffer.ids", "r+b") as handle:
+        handle.seek(bounds_at)
+        handle.write(bytes(8 * 301))
+    ids, bounds = reader.read(10, 20)   # in order: unnoticed without the expected range
+    assert len(ids) == 0 and not bounds.any()
+    with pytest.raises(ValueError, match="now span tokens 0..0, not"):
+        reader.read(10, 20, expected_words=expected)
+
+
 def test_a_buffer_that_is_the_corpus_file_is_refused_before_anything_is_opened(tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt")
     content, stat = corpus.read_bytes(), corpus.stat()
@@ -180,12 +199,16 @@ def test_a_buffer_that_is_the_corpus_file_is_refused_before_anything_is_opened(t
 @pytest.mark.parametrize("buffer, message", [
     ("missing-folder/buffer.ids", "does not exist"),
     (42, "must be a directory or file path"),
+    ("", "empty path"),
+    (f"not-a-folder{os.sep}", "ends with a path separator"),
 ])
 def test_an_unusable_buffer_location_is_refused_before_reading(tmp_path, buffer, message):
     corpus = write_corpus(tmp_path / "corpus.txt")
-    buffer = tmp_path / buffer if isinstance(buffer, str) else buffer
+    if isinstance(buffer, str) and buffer:
+        buffer = os.path.join(str(tmp_path), buffer)   # (keeps a trailing separator, as Path would not)
     with pytest.raises((ValueError, TypeError), match=message):
         hsmcy.Word2Vec(corpus_file=corpus, corpus_buffer=buffer, **SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]
 
 
 def test_a_failed_build_leaves_no_buffer_file_behind(tmp_path):
@@ -419,6 +442,13 @@ def test_a_file_that_is_not_utf8_text_trains_with_a_warning_naming_it(tmp_path, 
     assert any("does not look like UTF-8" in record.getMessage() and record.levelname == "WARNING"
                for record in caplog.records)
     assert np.all(np.isfinite(model.wv.vectors))
+
+
+def test_a_utf16_file_is_named_as_such(tmp_path):
+    path = tmp_path / "utf16.txt"
+    path.write_bytes("the cat sat on the mat\n".encode("utf-16") * 50)
+    with pytest.warns(UnicodeWarning, match="NUL bytes.*UTF-16 byte-order mark"):
+        corpus_io.scan_file(path)
 
 
 def test_utf8_text_with_a_few_stray_bytes_gets_no_warning(tmp_path):
