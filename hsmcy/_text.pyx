@@ -239,50 +239,55 @@ cdef class TokenTable:
         cdef int width, status
         cdef uint64_t hash
         cdef int32_t token
-        while position < size or self.in_token:
-            if self.in_token:   # the token of the last piece goes on from position 0
-                start = position
-                hash = self.carry_hash
-            else:
-                width = whitespace_length(text + position, size - position)
-                if width:
-                    if text[position] == 10 or text[position] == 13:   # \n, \r: the line ends
-                        if self.in_sentence:
-                            ends[n_ends[0]] = n_ids[0]
-                            n_ends[0] += 1
-                            self.in_sentence = False
-                    position += width
-                    consumed = position
-                    continue
-                start = position
-                hash = 0xcbf29ce484222325ULL
+        if self.in_token:   # the token carried from the last piece goes on at position 0
+            while position < size and whitespace_length(text + position, size - position) == 0:
+                position += 1
+            if position == size and not final:   # and may go on further still
+                sure = max(size - 2, 0)   # (the last two bytes may begin a multi-byte space: passed again)
+                status = self.carry_bytes(text, sure)
+                return status if status < 0 else sure
+            status = self.carry_bytes(text, position)
+            if status < 0:
+                return status
+            token = self.finish_carried_token()
+            if token < 0:
+                return token
+            ids[n_ids[0]] = token
+            n_ids[0] += 1
+            self.token_count[token] += 1
+            self.in_sentence = True
+            consumed = position
+        while position < size:
+            width = whitespace_length(text + position, size - position)
+            if width:
+                if text[position] == 10 or text[position] == 13:   # \n, \r: the line ends
+                    if self.in_sentence:
+                        ends[n_ends[0]] = n_ids[0]
+                        n_ends[0] += 1
+                        self.in_sentence = False
+                position += width
+                consumed = position
+                continue
+            start = position
+            hash = 0xcbf29ce484222325ULL
             while position < size and whitespace_length(text + position, size - position) == 0:
                 hash = fnv1a(hash, text[position])
                 position += 1
             if position == size and not final:
-                # The token may go on in the next piece.  Its last two bytes may also
-                # begin a multi-byte space: they are passed again; the rest is carried.
+                # The token may go on in the next piece: carry its bytes but the last two,
+                # which may begin a multi-byte space (they are passed again).
                 sure = max(size - 2, start)
-                if sure > start or self.in_token:
-                    if not self.in_token:
-                        self.carry_hash = 0xcbf29ce484222325ULL
-                        self.in_token = True
+                if sure > start:
+                    self.carry_hash = 0xcbf29ce484222325ULL
+                    self.in_token = True
                     status = self.carry_bytes(text + start, sure - start)
                     if status < 0:
                         return status
-                    consumed = sure
-                else:
-                    consumed = start
+                consumed = sure
                 break
-            if self.in_token:
-                status = self.carry_bytes(text + start, position - start)
-                if status < 0:
-                    return status
-                token = self.finish_carried_token()
-            elif position - start > 0x7fffffff:
+            if position - start > 0x7fffffff:
                 return -2
-            else:
-                token = self.token_id(text + start, <int32_t> (position - start), hash)
+            token = self.token_id(text + start, <int32_t> (position - start), hash)
             if token < 0:
                 return token
             ids[n_ids[0]] = token
