@@ -182,6 +182,17 @@ class _BufferFile:
             os.replace(self._unpublished, self.name)
             self._unpublished = None
 
+    # A copy would hold the same descriptor number and close it a second time, perhaps
+    # by then another file's: copies share the one object, and pickling is refused.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError(f"the {self.description} cannot be pickled: it is an open file of this process")
+
     def __del__(self):
         fd, self.fd = getattr(self, "fd", None), None
         unpublished, self._unpublished = getattr(self, "_unpublished", None), None

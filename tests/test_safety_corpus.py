@@ -223,6 +223,21 @@ def test_a_failed_build_leaves_no_buffer_file_behind(tmp_path):
         assert list(tmp_path.iterdir()) == []
 
 
+def test_a_model_holding_a_buffer_copies_without_sharing_a_closed_descriptor(tmp_path):
+    import copy
+    import pickle
+
+    sentences = synthetic_sentences(300, 5, 30)
+    model = hsmcy.Word2Vec(corpus_buffer=tmp_path, **SMALL)
+    model.build_vocab(sentences)
+    twin = copy.deepcopy(model)
+    assert twin._encoded.token_ids.file is model._encoded.token_ids.file   # one descriptor, closed once
+    del model
+    twin.train(sentences, total_examples=len(sentences), epochs=1)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(twin._encoded)
+
+
 def test_an_unnamed_buffer_is_named_by_its_directory_in_messages(tmp_path):
     model = hsmcy.Word2Vec(corpus_buffer=tmp_path, **SMALL)
     model.build_vocab(synthetic_sentences(100, 5, 30))
