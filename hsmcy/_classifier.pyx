@@ -108,5 +108,8 @@ def text_vectors(const int32_t[::1] token_ids, const int64_t[::1] text_bounds,
         return
     with nogil:
         for e in range(n_texts):
+            if text_bounds[e + 1] == text_bounds[e]:   # no token (its start may be one past the last)
+                memset(&out[e, 0], 0, size * sizeof(float))
+                continue
             mean_of_rows(&token_ids[text_bounds[e]], text_bounds[e + 1] - text_bounds[e],
                          input_vectors, &out[e, 0], size)

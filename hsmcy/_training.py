@@ -23,11 +23,12 @@ import numpy as np
 
 from . import _kernels
 from ._runner import run_batches
+from .checks import all_finite
 from .corpus import BatchReader, chunks_of
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingRun", "PrivateRows", "PRIVATE_ROWS", "all_finite", "batch_edges", "check_weights",
+__all__ = ["TrainingRun", "PrivateRows", "PRIVATE_ROWS", "all_finite", "batch_edges",
            "sentinel_nodes", "validate_resume_state", "private_tree_rows", "KERNELS", "DEFAULT_KERNEL"]
 
 #: The training kernels (``Word2Vec(kernel=...)``, see :mod:`hsmcy._kernels`).
@@ -97,37 +98,6 @@ def batch_edges(sentence_bounds, batch_words):
     cuts[placed:] = n_sentences
     edges = np.unique(np.concatenate([[0], cuts, [n_sentences]]))
     return edges.astype(np.int64)
-
-
-def check_weights(input_vectors, syn1, tree, vocab_size):
-    """The model's weights as the kernels need them, with messages in the model's names."""
-    for name, array in (("input vectors (wv.vectors)", input_vectors), ("syn1", syn1)):
-        _kernels._check_matrix(name, array, writeable=True)
-    if input_vectors.shape[0] != vocab_size:
-        raise ValueError(f"input vectors have {input_vectors.shape[0]} rows for {vocab_size} words")
-    if syn1.shape[1] != input_vectors.shape[1]:
-        raise ValueError(f"syn1 has width {syn1.shape[1]} but the input vectors {input_vectors.shape[1]}")
-    if syn1.shape[0] < max(tree.n_inner, 1):
-        raise ValueError(f"syn1 has {syn1.shape[0]} rows; the tree needs {tree.n_inner} inner nodes")
-    if tree.n_leaves != vocab_size:
-        raise ValueError(f"the tree has {tree.n_leaves} leaves for {vocab_size} words")
-
-
-def all_finite(array, rows_per_chunk=1 << 14):
-    """True unless a float array holds NaN or +-inf.
-
-    Sums chunks of rows in float64: a float32 sum that large cannot overflow, so the
-    sum is finite exactly when every element is.  Needs no temporary array the
-    size of ``array`` (``np.isfinite`` would make one) and reads memory-mapped
-    arrays sequentially.
-    """
-    array = np.asarray(array)
-    if array.ndim == 0:
-        return bool(np.isfinite(array))
-    for start in range(0, len(array), rows_per_chunk):
-        if not math.isfinite(np.add.reduce(array[start:start + rows_per_chunk], axis=None, dtype=np.float64)):
-            return False
-    return True
 
 
 def sentinel_nodes(tree, levels=6):
@@ -258,7 +228,6 @@ class TrainingRun:
         self.words_trained = 0
         self.epochs_done = 0
         self.first_epoch = 0
-        self._workers = None         # one TrainingWorker per thread, while run() runs
         self._lock = threading.Lock()
         self._epoch = 0
         self._batch_done = np.zeros(self.n_batches, dtype=bool)
@@ -266,6 +235,9 @@ class TrainingRun:
         self._epoch_start_totals = (0.0, 0)
         if resume is not None:
             self._apply_resume_state(resume)
+        # One TrainingWorker per thread, kept for the whole run; made now, so that
+        # anything they cannot work with is refused before training starts.
+        self._workers = self._make_workers()
 
     # ------------------------------------------------------------ schedule
     def alpha_at(self, epoch, words_into_epoch):
@@ -289,9 +261,7 @@ class TrainingRun:
     # ------------------------------------------------------------ resuming
     def rng_states(self):
         """Each worker's random-stream state, as it stands."""
-        if self._workers is not None:
-            return [worker.rng_state for worker in self._workers]
-        return list(self._rng_states)
+        return [worker.rng_state for worker in self._workers]
 
     def resume_state(self):
         """Where this run stands, as a JSON-able dict; ``None`` once it has finished.
@@ -378,15 +348,19 @@ class TrainingRun:
             self.words_trained += trained
             self.loss_per_worker[index] += loss
             self._batch_done[batch] = True
-        # Cheap early warning of divergence: the rows every path crosses, and the worker's scratch.
-        if not (math.isfinite(loss) and worker.scratch_is_finite() and all_finite(self.syn1[self.sentinel_nodes])):
-            raise FloatingPointError(
-                f"training diverged: NaN or infinite values appeared in the weights during epoch {epoch + 1} "
-                f"(batch {batch}, learning rate {self.alpha_at(epoch, words_before):.3g}); "
-                "training stopped. Lower alpha, or reload the last checkpoint")
+        self._check_finite_after_batch(epoch, batch, loss, worker)
         for callback in self.callbacks:
             if hasattr(callback, "on_batch_end"):
                 callback.on_batch_end(self.model)
+
+    def _check_finite_after_batch(self, epoch, batch, loss, worker):
+        """Cheap early warning of divergence: the rows every path crosses, and the worker's scratch."""
+        if math.isfinite(loss) and worker.scratch_is_finite() and all_finite(self.syn1[self.sentinel_nodes]):
+            return
+        raise FloatingPointError(
+            f"training diverged: NaN or infinite values appeared in the weights during epoch {epoch + 1} "
+            f"(batch {batch}, learning rate {self.alpha_at(epoch, int(self.batch_word_starts[batch])):.3g}); "
+            "training stopped. Lower alpha, or reload the last checkpoint")
 
     def _run_epoch(self, epoch):
         if epoch != self._epoch:
@@ -442,13 +416,10 @@ class TrainingRun:
 
     def run(self):
         """Train all epochs; returns ``(words_trained, raw_words_seen)`` as gensim's ``train()``."""
-        self._workers = self._make_workers()
         self._batch_reader = BatchReader(self.corpus, len(self.input_vectors)) if self.corpus.file_backed else None
         try:
             return self._run_epochs()
         finally:
-            self._rng_states = self.rng_states()
-            self._workers = None
             if self._batch_reader is not None:
                 self._batch_reader.close()
 

@@ -36,23 +36,26 @@ They hold everywhere: unlike word2vec.c and gensim, which skip any node where
 
 The kernels, and where they differ from this module
 ---------------------------------------------------
-``hsmcy._kernels.train_batch(kernel=...)`` has three variants (see
-``hsmcy._kernels.KERNELS``):
+``hsmcy._kernels.TrainingWorker`` trains with one of two kernels
+(``Word2Vec(kernel=...)``):
 
-* ``"blas"`` and ``"simd"`` follow :func:`train_sentence` exactly: skip-gram pair
-  by pair (:func:`sg_pair_step`), CBOW by :func:`cbow_step`.
-* ``"window"`` (the default) trains skip-gram one *window* at a time
+* ``"blas"`` follows :func:`train_sentence` exactly: skip-gram pair by pair
+  (:func:`sg_pair_step`), CBOW by :func:`cbow_step`; every dot product and row
+  update is a BLAS call.
+* ``"fast"`` (the default) trains skip-gram one *window* at a time
   (:func:`sg_window_step`, ``train_sentence(..., sg_window=True)``): all context
   words of a centre word share its path, so the step is taken on the window's
-  summed loss, every path row is read and written once per window instead of
-  once per context word, and the rows of the tree's top levels (on every path)
-  are written ten times less often by concurrent workers.  What changes is only
-  the order of the updates inside a window: pair by pair, the second context word
-  already sees the path rows moved by the first.  CBOW is as ``"simd"``.
+  summed loss, every path row is read and written once per window instead of once
+  per context word, and the rows of the tree's top levels (on every path) are
+  written ten times less often by concurrent workers.  What changes is only the
+  order of the updates inside a window: pair by pair, the second context word
+  already sees the path rows moved by the first.  CBOW is as ``"blas"``, in
+  hand-vectorised C.
 
-The wide-vector variants (``"simd"``, ``"window"``) compute the sigmoid in single
-precision with a polynomial ``exp`` (:func:`sigmoid_float32` says exactly what it
-returns): relative error about 1e-7, no table, no clipping of the gradient.
+Both compute the sigmoid in single precision with a polynomial ``exp``
+(:func:`sigmoid_float32` says exactly what it returns): relative error about 1e-7,
+no table, no clipping of the gradient.  Both also share the subsampling and window
+draws of :func:`train_sentence` and its random stream (:class:`SplitMix64`).
 """
 from __future__ import annotations
 
@@ -79,7 +82,7 @@ def sigmoid(x):
 
 
 def sigmoid_float32(x):
-    """What the wide-vector kernels compute for ``sigmoid(x)``.
+    """What every kernel computes for ``sigmoid(x)`` (``hsmcy/_maths.h``).
 
     The exact sigmoid, except that ``e^-x`` is taken at ``-x`` clamped to
     ``[-87, 88]`` (so that the kernel's ``2^n`` scaling stays a normal float):
@@ -249,15 +252,15 @@ class SplitMix64:
 
 def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, window, alpha,
                    keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None, sg_window=False):
-    """Train on one sentence exactly as ``_kernels.train_batch`` does.
+    """Train on one sentence exactly as ``_kernels.TrainingWorker`` does.
 
     1. Subsampling: a word with ``keep_probability[w] < 1`` is kept when a uniform
        draw is below that probability; dropped words vanish before windows are formed.
     2. For each remaining position, the window is ``window - b`` with
        ``b = draw % window`` when ``shrink_windows``, else ``window``.
-    3. skip-gram: one :func:`sg_pair_step` per context word, in order (kernels
-       ``"blas"``, ``"simd"``), or with ``sg_window=True`` one
-       :func:`sg_window_step` per centre word (kernel ``"window"``);
+    3. skip-gram: one :func:`sg_pair_step` per context word, in order (kernel
+       ``"blas"``), or with ``sg_window=True`` one :func:`sg_window_step` per
+       centre word (kernel ``"fast"``);
        CBOW: one :func:`cbow_step` with all context words.
 
     Returns ``(words_trained, loss)``.

@@ -28,12 +28,12 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import (DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, all_finite, check_weights,
-                        private_tree_rows, validate_resume_state)
-from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
+from . import persistence
+from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, private_tree_rows
+from .checks import all_finite
 from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
-from .tree import BinaryTree, HuffmanTree, check_counts
+from .tree import HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
 
 logger = logging.getLogger(__name__)
@@ -521,7 +521,6 @@ class Word2Vec:
         return self._execute_run(run, encoded, progress_bar)
 
     def _check_trainable(self):
-        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
         for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
             if not all_finite(array):
                 raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
@@ -532,6 +531,8 @@ class Word2Vec:
         where that puts every row on whole cache lines (``memory.aligned_zeros``)."""
         for owner, name in ((self.wv, "vectors"), (self, "syn1")):
             array = getattr(owner, name)
+            if not isinstance(array, np.ndarray) or array.ndim != 2 or not array.flags.writeable:
+                continue   # the training workers refuse it, with the reason
             if array.shape[1] * array.itemsize % CACHE_LINE == 0 and array.ctypes.data % CACHE_LINE:
                 aligned = aligned_zeros(array.shape, array.dtype)
                 aligned[...] = array
@@ -682,35 +683,12 @@ class Word2Vec:
 
         gensim's own ``.save`` format is pickle-based, and loading such a file from
         an untrusted source runs arbitrary code; this format cannot.  Use
-        :meth:`to_gensim` for gensim formats.
+        :meth:`to_gensim` for gensim formats.  The layout is in :mod:`hsmcy.persistence`.
         """
-        words_blob, words_offsets = encode_strings(self.wv.index_to_key)
-        metadata = {name: getattr(self, name) for name in (*_SAVED_PARAMETERS, *_PARAMETERS_SAVED_LATER)}
-        metadata.update(corpus_count=self.corpus_count, corpus_total_words=self.corpus_total_words,
-                        train_count=self.train_count, total_train_time=self.total_train_time,
-                        running_training_loss=self.running_training_loss,
-                        min_alpha_yet_reached=self.min_alpha_yet_reached,
-                        vocab_size=len(self.wv.index_to_key), tree_depth=self.tree.depth_statistics()
-                        if self.tree is not None else None)
-        if self.tree is None:
-            raise RuntimeError("nothing to save: the model has no vocabulary yet")
-        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
-            if not all_finite(array):
-                raise ValueError(f"{name} holds NaN or infinite values: refusing to save a diverged model")
-        # During training (a Checkpoint callback) the state of the running run, else that of
-        # the last unfinished one: either lets resume_training() continue from the file.
-        run = self._current_run
-        metadata["training_state"] = run.resume_state() if run is not None else self.training_state
-        arrays = {
-            "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
-            "words_utf8": words_blob, "words_offsets": words_offsets,
-            "path_nodes": self.tree.path_nodes, "path_codes": self.tree.path_codes,
-            "path_offsets": self.tree.path_offsets,
-        }
-        save_archive(path, "word2vec", metadata, arrays)
+        persistence.save_word2vec(self, path)
 
     @classmethod
-    @malformed_file_is_value_error
+    @persistence.malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model saved by :meth:`save`, validating every array before use.
 
@@ -722,71 +700,7 @@ class Word2Vec:
             ``"r"`` memory-maps the large arrays read-only (fast, shared between
             processes); such a model can be queried but not trained.
         """
-        metadata, arrays = load_archive(path, kind="word2vec", mmap=mmap)
-        where = f"model file {os.fspath(path)!r}"
-        try:
-            parameters = {name: metadata[name] for name in _SAVED_PARAMETERS}
-        except KeyError as missing:
-            raise ValueError(f"{where}: metadata lacks {missing}") from None
-        for name, default in _PARAMETERS_SAVED_LATER.items():   # files written before they were saved
-            parameters[name] = metadata.get(name, default)
-        try:
-            model = cls(**parameters)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: invalid parameters ({error})") from error
-        missing = [name for name in _SAVED_ARRAYS if name not in arrays]
-        if missing:
-            raise ValueError(f"{where}: arrays missing: {missing}")
-        words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
-        vocab_size = len(words)
-        if len(set(words)) != vocab_size:
-            raise ValueError(f"{where}: duplicate words in the vocabulary")
-        counts = np.asarray(arrays["counts"])
-        if counts.dtype != np.int64 or counts.shape != (vocab_size,) or (vocab_size and counts.min() < 0):
-            raise ValueError(f"{where}: counts must be {vocab_size} non-negative int64 values")
-        input_vectors, syn1 = arrays["input_vectors"], arrays["syn1"]
-        expected = (vocab_size, model.vector_size)
-        if input_vectors.dtype != np.float32 or input_vectors.shape != expected:
-            raise ValueError(f"{where}: input_vectors must be float32 {expected}, got "
-                             f"{input_vectors.dtype} {input_vectors.shape}")
-        if syn1.dtype != np.float32 or syn1.shape != (max(vocab_size, 1), model.vector_size):
-            raise ValueError(f"{where}: syn1 must be float32 {(max(vocab_size, 1), model.vector_size)}, got "
-                             f"{syn1.dtype} {syn1.shape}")
-        for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
-            if not all_finite(array):
-                raise ValueError(f"{where}: {name} holds NaN or infinite values")
-        for name, dtype in (("path_nodes", np.int32), ("path_codes", np.uint8), ("path_offsets", np.int64)):
-            if arrays[name].dtype != dtype or arrays[name].ndim != 1:
-                raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array, got "
-                                 f"{arrays[name].dtype} with shape {arrays[name].shape}")
-        try:
-            tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
-                              np.asarray(arrays["path_offsets"]))
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        if tree.n_leaves != vocab_size:
-            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
-        state = metadata.get("training_state")
-        if state is not None:
-            try:
-                validate_resume_state(state)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from error
-        model._set_vocabulary(words, counts, tree)
-        model.training_state = state
-        model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
-        model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
-        for name in ("corpus_count", "corpus_total_words", "train_count"):
-            value = metadata.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
-            setattr(model, name, value)
-        for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
-            value = metadata.get(name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
-            setattr(model, name, float(value))
-        return model
+        return persistence.load_word2vec(cls, path, mmap)
 
     # ---------------------------------------------------------- gensim interop
     def to_gensim(self):
@@ -948,12 +862,3 @@ class _Identity:
 
     def __hash__(self):
         return id(self.target)
-
-
-_SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
-                 "path_offsets")
-_SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
-                     "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
-                     "max_final_vocab", "shrink_windows")
-# Saved since a later version; a file without them gets the default.
-_PARAMETERS_SAVED_LATER = {"kernel": DEFAULT_KERNEL}

@@ -1,7 +1,17 @@
 """Shared fixtures: small real corpora from gensim's test data, random trees and weights."""
+import os
+import threading
+
 import numpy as np
 import pytest
 from gensim.test.utils import datapath
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (a CI run is reproducible);
+# HSMCY_HYPOTHESIS_PROFILE=explore draws new ones, for a hunt.
+settings.register_profile("deterministic", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HSMCY_HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +29,12 @@ def lee_sentences(lee_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def live_threads(prefix):
+    """Threads of hsmcy's runner still alive, by name prefix ("hsmcy-worker", "hsmcy-classifier",
+    "hsmcy-inference"): none may outlive the call that started them."""
+    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
 
 
 def random_weights(rng, rows, dim, scale=0.5):
