@@ -43,7 +43,12 @@ Reported per configuration (medians over the seeds):
 * time: the update (``build_vocab(update=True)``) and the whole pipeline.
 
 Output (``--out``, default ``benchmarks/results/``): ``online.json`` (every run and the
-summary) and ``online.md`` (the table).
+summary) and ``online.md`` (the table), rewritten after every implementation and seed, so
+an interrupted run leaves what it finished.  Every run is also printed as one line of
+JSON; ``--resume FILE`` takes the runs of an earlier invocation from such a log (or from
+its ``online.json``) and runs only the (mode, seed, implementation) groups it does not
+complete.  The overlap between two from-scratch models of different seeds needs both
+models in memory, so it is measured only between seeds run in the same invocation.
 """
 import argparse
 import copy
@@ -298,6 +303,30 @@ def paired_gaps(runs, mode, first, second, key="analogy"):
             if first + (seed,) in values and second + (seed,) in values]
 
 
+def load_runs(path):
+    """The finished runs recorded in ``path``: an ``online.json``, or a log of this script (one JSON run per line)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return list(json.loads(text)["runs"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    runs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            record = json.loads(line)
+            if {"impl", "variant", "sg", "seed"} <= set(record):
+                runs.append(record)
+    return runs
+
+
+def expected_variants(impl, protocols, rebuild):
+    variants = {"scratch"} | {f"grown/{protocol}" for protocol in protocols}
+    if impl == "hsmcy" and rebuild:
+        variants.add("grown+rebuild/continue")
+    return variants
+
+
 def markdown(rows, runs, meta):
     schedules = ", ".join(f"{name}: start_alpha {alpha:g}, {epochs} epochs"
                           for name, (alpha, epochs) in meta["protocols"].items())
@@ -305,7 +334,9 @@ def markdown(rows, runs, meta):
              f"seeds {meta['seeds']}; medians.  vector_size 100, window 5, min_count 5, sample 1e-3, 2 workers, "
              "corpus_file mode; every training call from scratch or on the first half: 5 epochs, alpha 0.025 to "
              f"0.0001; the call on the second half after `build_vocab(update=True)` ({schedules}) ends at 0.0001.  "
-             f"Machine: {meta['machine']}; commit {meta['commit']}.  Command: `{meta['command']}`.", "",
+             f"Machine: {meta['machine']}; commit {meta['commit']}.  Command: `{meta['command']}`."
+             + (f"  {meta['resumed_runs']} runs taken from `{meta['resumed_from']}` (an earlier invocation of the "
+                "same command)." if meta.get("resumed_runs") else ""), "",
              "Old-word evaluations: only the questions / pairs whose words are all in the first half's "
              f"vocabulary ({meta['old_questions']} analogy questions), answered among the old words only (the "
              "30,000 most frequent in the first half), the same for every model.  New-word overlap: shared top-10 "
@@ -376,6 +407,9 @@ def main():
                         help=f"second training calls to run, of {sorted(PROTOCOLS)}")
     parser.add_argument("--quick", action="store_true", help="1M tokens, seed 1, sg only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--resume", metavar="FILE",
+                        help="reuse the finished runs in FILE (this script's log, or its online.json); "
+                             "run only the groups it does not complete")
     args = parser.parse_args()
     if args.quick:
         args.tokens, args.seeds, args.modes = 1_000_000, [1], "sg"
@@ -397,6 +431,22 @@ def main():
     except OSError:
         commit = None
     runs = []
+    resumed = load_runs(args.resume) if args.resume else []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "online_quick" if args.quick else "online"
+    meta = {"corpus": str(corpus), "tokens": None, "seeds": args.seeds, "machine": machine, "commit": commit,
+            "params": PARAMS, "old_questions": None, "command": " ".join(sys.argv),
+            "protocols": {name: PROTOCOLS[name] for name in protocols}}
+
+    def write_results(final=False):
+        rows = summarise(runs, modes)
+        (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": rows, "runs": runs}, indent=1))
+        table = markdown(rows, runs, meta)
+        (out / f"{stem}.md").write_text(table)
+        if final:
+            print(table)
+
     with tempfile.TemporaryDirectory(prefix="hsmcy-online-") as scratch_dir:
         out_dir = Path(scratch_dir)
         paths, tokens = split_corpus(corpus, out_dir, args.tokens or None)
@@ -408,11 +458,25 @@ def main():
         old_words = set(old_order)
         files = filtered_evaluation_files(old_words, out_dir)
         probes = old_word_sentences(paths["second"], old_words, SCORE_SENTENCES)
+        meta["tokens"] = tokens
+        meta["old_questions"] = sum(1 for line in open(files["analogy"], encoding="utf-8")
+                                    if not line.startswith(":"))
         implementations = ["hsmcy"] + ([] if args.no_gensim else ["gensim"])
         for sg in modes:
             scratch_models = {}
             for seed in args.seeds:
                 for impl in implementations:
+                    # the last record of each variant (a log may hold a group twice)
+                    earlier = list({r["variant"]: r for r in resumed
+                                    if (r["impl"], r["sg"], r["seed"]) == (impl, sg, seed)}.values())
+                    if {r["variant"] for r in earlier} >= expected_variants(impl, protocols, args.rebuild):
+                        print(f"{'sg' if sg else 'cbow'} seed {seed} {impl}: {len(earlier)} runs from {args.resume}",
+                              flush=True)
+                        runs.extend(earlier)
+                        meta["resumed_from"] = args.resume
+                        meta["resumed_runs"] = meta.get("resumed_runs", 0) + len(earlier)
+                        write_results()
+                        continue
                     print(f"{'sg' if sg else 'cbow'} seed {seed} {impl} scratch ...", flush=True)
                     wv, result = run_scratch(impl, sg, seed, paths)
                     models = {"scratch": wv}
@@ -440,6 +504,7 @@ def main():
                         print("   ", json.dumps(result), flush=True)
                     runs.extend(results)
                     scratch_models[impl, seed] = (models["scratch"], new_words)
+                    write_results()
             # the scale of the neighbour overlap: two from-scratch models of different seeds
             for impl in implementations:
                 seeds = [s for s in args.seeds if (impl, s) in scratch_models]
@@ -448,18 +513,8 @@ def main():
                     value, _ = overlap(model_a, model_b, words)
                     next(r for r in runs if r["impl"] == impl and r["sg"] == sg and r["seed"] == a
                          and r["variant"] == "scratch")["scratch_vs_scratch_overlap"] = value
-        old_questions = sum(1 for line in open(files["analogy"], encoding="utf-8") if not line.startswith(":"))
-    meta = {"corpus": str(corpus), "tokens": tokens, "seeds": args.seeds, "machine": machine, "commit": commit,
-            "params": PARAMS, "old_questions": old_questions, "command": " ".join(sys.argv)}
-    meta["protocols"] = {name: PROTOCOLS[name] for name in protocols}
-    rows = summarise(runs, modes)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "online_quick" if args.quick else "online"
-    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": rows, "runs": runs}, indent=1))
-    table = markdown(rows, runs, meta)
-    (out / f"{stem}.md").write_text(table)
-    print(table)
+            write_results()
+    write_results(final=True)
 
 
 if __name__ == "__main__":
