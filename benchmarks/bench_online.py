@@ -22,9 +22,16 @@ epochs, 2 workers:
   ``restart`` -- 5 epochs, the learning rate again from ``alpha`` to ``min_alpha``
   (gensim's documented way to continue); ``continue`` -- 5 epochs from ``alpha / 2``,
   where one run over both halves would be halfway; ``short`` -- a cheap update, 2
-  epochs from ``alpha / 2``;
+  epochs from ``alpha / 2``; and, on request (``--protocols``), ``low`` -- 5 epochs
+  from ``alpha / 5`` -- and ``replay`` -- 5 epochs from ``alpha / 2`` over the whole
+  text (first half again, then the second), for a user who still has the old text;
 * ``grown+rebuild/continue`` (hsmcy only): ``continue`` with ``rebuild_tree()`` between
-  the update and the training.
+  the update and the training;
+* with ``--controls``: ``first-half`` (the model before the update, evaluated as it
+  is) and ``fixed-vocab/continue``: the vocabulary (and tree) built once from the whole
+  text, then train on the first half and ``continue`` on the second -- the same two
+  training calls with no vocabulary growth at all, so its gap to ``scratch`` is what the
+  two-call protocol costs by itself.
 
 Reported per configuration (medians over the seeds):
 
@@ -68,12 +75,16 @@ sys.path.insert(0, str(ROOT))
 BENCH_DIR = Path("/tmp/hsmcy_bench")
 PARAMS = dict(vector_size=100, window=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, min_alpha=0.0001,
               workers=2)
-#: How the second training call runs (start_alpha, epochs), after build_vocab(update=True):
+#: How the second training call runs (start_alpha, epochs, text), after build_vocab(update=True):
 #: "restart" is gensim's documented way (the whole schedule again); "continue" starts where
 #: one run over both halves would be halfway (alpha / 2), as if the first call had stopped
-#: there; "short" is a cheap update (alpha / 2, 2 epochs).
-PROTOCOLS = {"restart": (PARAMS["alpha"], PARAMS["epochs"]), "continue": (PARAMS["alpha"] / 2, PARAMS["epochs"]),
-             "short": (PARAMS["alpha"] / 2, 2)}
+#: there; "short" is a cheap update (alpha / 2, 2 epochs); "low" a gentler one (alpha / 5);
+#: "replay" trains on the whole text (old and new) rather than on the new half only.
+PROTOCOLS = {"restart": (PARAMS["alpha"], PARAMS["epochs"], "second"),
+             "continue": (PARAMS["alpha"] / 2, PARAMS["epochs"], "second"),
+             "short": (PARAMS["alpha"] / 2, 2, "second"),
+             "low": (PARAMS["alpha"] / 5, PARAMS["epochs"], "second"),
+             "replay": (PARAMS["alpha"] / 2, PARAMS["epochs"], "whole")}
 NEW_WORD_PROBES = 1000
 SCORE_SENTENCES = 2000
 
@@ -203,9 +214,20 @@ def new_model(impl, sg, seed):
     return gensim.models.Word2Vec(hs=1, negative=0, **params)
 
 
-def train_on(model, path, **schedule):
-    model.train(corpus_file=str(path), total_examples=model.corpus_count, total_words=model.corpus_total_words,
+def train_on(model, path, counts=None, **schedule):
+    """Train ``model`` on ``path``; ``counts`` (lines, tokens) when it is not the corpus of the last build_vocab."""
+    examples, words = counts or (model.corpus_count, model.corpus_total_words)
+    model.train(corpus_file=str(path), total_examples=examples, total_words=words,
                 **{"epochs": PARAMS["epochs"], **schedule})
+
+
+def corpus_counts(path):
+    lines = tokens = 0
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            lines += 1
+            tokens += len(line.split())
+    return lines, tokens
 
 
 def run_scratch(impl, sg, seed, paths):
@@ -262,11 +284,25 @@ def run_grown(impl, base, first_half_s, protocol, rebuild, sg, seed, paths, prob
         result["rebuild_carried"] = report["carried"]
         result["logp_change_mean_abs_after_rebuild"] = float(np.mean(np.abs(exact_token_scores(model, probes) -
                                                                             before)))
-    start_alpha, epochs = PROTOCOLS[protocol]
-    train_on(model, paths["second"], start_alpha=start_alpha, end_alpha=PARAMS["min_alpha"], epochs=epochs)
+    start_alpha, epochs, text = PROTOCOLS[protocol]
+    train_on(model, paths[text], counts=None if text == "second" else corpus_counts(paths[text]),
+             start_alpha=start_alpha, end_alpha=PARAMS["min_alpha"], epochs=epochs)
     result["total_s"] = first_half_s + result["update_s"] + time.perf_counter() - started
     result["vocab"] = len(model.wv)
     return model.wv, result
+
+
+def run_fixed_vocabulary(impl, sg, seed, paths, protocol="continue"):
+    """The control: vocabulary and tree from the whole text, then the same two training calls as ``grown``."""
+    started = time.perf_counter()
+    model = new_model(impl, sg, seed)
+    model.build_vocab(corpus_file=str(paths["whole"]))
+    train_on(model, paths["first"], counts=corpus_counts(paths["first"]))
+    start_alpha, epochs, text = PROTOCOLS[protocol]
+    train_on(model, paths[text], counts=corpus_counts(paths[text]), start_alpha=start_alpha,
+             end_alpha=PARAMS["min_alpha"], epochs=epochs)
+    return model.wv, {"impl": impl, "variant": f"fixed-vocab/{protocol}", "sg": sg, "seed": seed,
+                      "total_s": time.perf_counter() - started, "vocab": len(model.wv)}
 
 
 def summarise(runs, modes):
@@ -274,8 +310,9 @@ def summarise(runs, modes):
     for sg in modes:
         for impl in ("hsmcy", "gensim"):
             order = list(PROTOCOLS)
+            kinds = ["scratch", "first-half", "grown", "grown+rebuild", "fixed-vocab"]
             variants = sorted({r["variant"] for r in runs if r["impl"] == impl and r["sg"] == sg},
-                              key=lambda v: (v != "scratch", v.startswith("grown+"),
+                              key=lambda v: (kinds.index(v.split("/")[0]),
                                              order.index(v.split("/")[1]) if "/" in v else -1))
             for variant in variants:
                 chosen = [r for r in runs if r["sg"] == sg and r["impl"] == impl and r["variant"] == variant]
@@ -320,8 +357,10 @@ def load_runs(path):
     return runs
 
 
-def expected_variants(impl, protocols, rebuild):
+def expected_variants(impl, protocols, rebuild, controls=False):
     variants = {"scratch"} | {f"grown/{protocol}" for protocol in protocols}
+    if controls:
+        variants |= {"first-half", "fixed-vocab/continue"}
     if impl == "hsmcy" and rebuild:
         variants.add("grown+rebuild/continue")
     return variants
@@ -329,7 +368,8 @@ def expected_variants(impl, protocols, rebuild):
 
 def markdown(rows, runs, meta):
     schedules = ", ".join(f"{name}: start_alpha {alpha:g}, {epochs} epochs"
-                          for name, (alpha, epochs) in meta["protocols"].items())
+                          + (" over the whole text" if text == "whole" else "")
+                          for name, (alpha, epochs, text) in meta["protocols"].items())
     lines = [f"Corpus: `{meta['corpus']}`, first {meta['tokens']:,} tokens, cut into two halves of lines; "
              f"seeds {meta['seeds']}; medians.  vector_size 100, window 5, min_count 5, sample 1e-3, 2 workers, "
              "corpus_file mode; every training call from scratch or on the first half: 5 epochs, alpha 0.025 to "
@@ -388,6 +428,12 @@ def markdown(rows, runs, meta):
                 gap = statistics.median(gaps)
                 targets.append(f"| {mode}, {protocol}: analogy (old words), hsmcy grown - gensim grown | "
                                f"far ahead (> 0) | {gap:+.2f} | {'yes' if gap > 0 else '**no**'} |")
+        for impl in ("hsmcy", "gensim"):
+            for variant in ("first-half", "fixed-vocab/continue"):
+                gaps = paired_gaps(runs, mode, (impl, variant), (impl, "scratch"))
+                if gaps:
+                    targets.append(f"| {mode}, control: analogy (old words), {impl} {variant} - {impl} from scratch "
+                                   f"| (no goal) | {statistics.median(gaps):+.2f} | |")
     if targets:
         lines += ["", "Per-seed differences, then their median:", "",
                   "| target (issue 21) | goal | median | met |", "|---|---|---:|---|"] + targets
@@ -405,6 +451,8 @@ def main():
                         help="skip the hsmcy grown+rebuild variant")
     parser.add_argument("--protocols", default="restart,continue,short",
                         help=f"second training calls to run, of {sorted(PROTOCOLS)}")
+    parser.add_argument("--controls", action="store_true",
+                        help="also evaluate the first-half model and run the fixed-vocab/continue control")
     parser.add_argument("--quick", action="store_true", help="1M tokens, seed 1, sg only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--resume", metavar="FILE",
@@ -469,7 +517,7 @@ def main():
                     # the last record of each variant (a log may hold a group twice)
                     earlier = list({r["variant"]: r for r in resumed
                                     if (r["impl"], r["sg"], r["seed"]) == (impl, sg, seed)}.values())
-                    if {r["variant"] for r in earlier} >= expected_variants(impl, protocols, args.rebuild):
+                    if {r["variant"] for r in earlier} >= expected_variants(impl, protocols, args.rebuild, args.controls):
                         print(f"{'sg' if sg else 'cbow'} seed {seed} {impl}: {len(earlier)} runs from {args.resume}",
                               flush=True)
                         runs.extend(earlier)
@@ -492,13 +540,21 @@ def main():
                         wv, result = run_grown(impl, base, first_half_s, protocol, rebuild, sg, seed, paths, probes)
                         models[result["variant"]] = wv
                         results.append(result)
+                    if args.controls:
+                        models["first-half"] = base.wv
+                        results.append({"impl": impl, "variant": "first-half", "sg": sg, "seed": seed,
+                                        "total_s": first_half_s, "vocab": len(base.wv)})
+                        print(f"{'sg' if sg else 'cbow'} seed {seed} {impl} fixed-vocab/continue ...", flush=True)
+                        wv, result = run_fixed_vocabulary(impl, sg, seed, paths)
+                        models[result["variant"]] = wv
+                        results.append(result)
                     del base
                     new_words = [w for w in models[results[1]["variant"]].index_to_key if w not in old_words]
                     new_words = sorted(np.random.default_rng(0).choice(
                         new_words, size=min(NEW_WORD_PROBES, len(new_words)), replace=False).tolist())
                     for result in results:
                         result.update(evaluate(models[result["variant"]], files, old_order))
-                        if result["variant"] != "scratch":
+                        if result["variant"] not in ("scratch", "first-half"):
                             result["new_word_overlap"], result["new_words_compared"] = overlap(
                                 models[result["variant"]], models["scratch"], new_words)
                         print("   ", json.dumps(result), flush=True)
