@@ -372,16 +372,19 @@ def expected_variants(impl, protocols, rebuild, controls=False):
 
 
 def markdown(rows, runs, meta):
+    seeds_text = "; ".join(f"{'sg' if sg else 'cbow'} {sorted({r['seed'] for r in runs if r['sg'] == sg})}"
+                           for sg in (1, 0) if any(r["sg"] == sg for r in runs))
     schedules = ", ".join(f"{name}: start_alpha {alpha:g}, {epochs} epochs"
                           + (" over the whole text" if text == "whole" else "")
                           for name, (alpha, epochs, text) in meta["protocols"].items())
     lines = [f"Corpus: `{meta['corpus']}`, first {meta['tokens']:,} tokens, cut into two halves of lines; "
-             f"seeds {meta['seeds']}; medians.  vector_size 100, window 5, min_count 5, sample 1e-3, 2 workers, "
+             f"seeds {seeds_text}; medians.  vector_size 100, window 5, min_count 5, sample 1e-3, 2 workers, "
              "corpus_file mode; every training call from scratch or on the first half: 5 epochs, alpha 0.025 to "
              f"0.0001; the call on the second half after `build_vocab(update=True)` ({schedules}) ends at 0.0001.  "
              f"Machine: {meta['machine']}; commit {meta['commit']}.  Command: `{meta['command']}`."
              + (f"  {meta['resumed_runs']} runs taken from `{meta['resumed_from']}` (an earlier invocation of the "
-                "same command)." if meta.get("resumed_runs") else ""), "",
+                "same command)." if meta.get("resumed_runs") else "")
+             + (f"  Tables written again from its JSON by `{meta['rendered']}`." if meta.get("rendered") else ""), "",
              "Old-word evaluations: only the questions / pairs whose words are all in the first half's "
              f"vocabulary ({meta['old_questions']} analogy questions), answered among the old words only (the "
              "30,000 most frequent in the first half), the same for every model.  New-word overlap: shared top-10 "
@@ -470,6 +473,8 @@ def main():
                         help="also evaluate the first-half model and run the fixed-vocab/continue control")
     parser.add_argument("--quick", action="store_true", help="1M tokens, seed 1, sg only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--render", action="store_true",
+                        help="only write the tables again from the runs and settings in --resume's online.json")
     parser.add_argument("--resume", metavar="FILE",
                         help="reuse the finished runs in FILE (this script's log, or its online.json); "
                              "run only the groups it does not complete")
@@ -509,6 +514,17 @@ def main():
         (out / f"{stem}.md").write_text(table)
         if final:
             print(table)
+
+    if args.render:
+        if not args.resume:
+            sys.exit("--render needs --resume FILE (an online.json)")
+        recorded = json.loads(Path(args.resume).read_text(encoding="utf-8"))
+        meta, runs[:] = recorded["meta"], recorded["runs"]
+        meta["protocols"] = {name: PROTOCOLS[name] for name in meta["protocols"]}
+        meta["rendered"] = f"{' '.join(sys.argv)} (at commit {commit})"
+        modes = [sg for sg in (1, 0) if any(r["sg"] == sg for r in runs)]
+        write_results(final=True)
+        return
 
     with tempfile.TemporaryDirectory(prefix="hsmcy-online-") as scratch_dir:
         out_dir = Path(scratch_dir)
