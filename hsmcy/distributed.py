@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _kernels
+from . import _exchange, _kernels
 from . import corpus as corpus_io
 from ._training import DEFAULT_KERNEL, _nonempty, check_kernel
 from .tree import HuffmanTree
@@ -72,15 +72,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["train"]
 
 # Without sync_every / syncs_per_epoch: about this many words per model copy between
-# two synchronisations.  Skip-gram makes about ``window + 1`` path walks per word where
-# CBOW makes one, and its copies drift apart sooner: on 2M tokens of text with 2 copies,
-# rounds of 16k words kept 95% of single-process analogy accuracy and 31k words 88%,
-# while CBOW kept it with 250k-word rounds (docs/distributed.md).
-_ROUND_WORDS = {"cbow": 200_000, "sg": 16_000}
-
-# Deltas travel as float16: half the bytes of float32.  A delta's rounding error is
-# 2**-11 of its size and unbiased; it is not fed back (measured: docs/distributed.md).
-_DELTA_DTYPE = np.float16
+# two averagings.  Skip-gram makes about ``window + 1`` path walks per word where CBOW
+# makes one, and its copies drift apart sooner: with 2 copies on 2M tokens of text
+# (window 5, 5 epochs, medians of 3 seeds) skip-gram kept 95% of single-process analogy
+# accuracy with 8k-word rounds and 89% with 16k; CBOW kept all of it with 200k-word
+# rounds (docs/distributed.md).
+_ROUND_WORDS = {"cbow": 200_000, "sg": 8_000}
 
 # An exchange that sees no message from a peer for this long gives up (the client
 # normally aborts an epoch within a second of losing a worker).
@@ -113,7 +110,6 @@ class _Static:
     threads: int | None
     compute_loss: bool
     kernel: int = _kernels.KERNELS[DEFAULT_KERNEL]   # a ``_kernels.KERNELS`` value
-    delta_dtype: type = _DELTA_DTYPE
 
 
 @dataclass
@@ -312,42 +308,53 @@ def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alph
 
 
 def _touched_rows(token_ids, static, vocab_size):
-    """Rows a slice can change: its words' input vectors and the inner nodes on their paths."""
-    present = np.bincount(token_ids, minlength=vocab_size) > 0
-    lengths = np.diff(static.path_offsets)
-    on_path = np.repeat(present, lengths)
-    inner_rows = np.unique(static.path_nodes[on_path]).astype(np.int32)
-    return np.flatnonzero(present).astype(np.int32), inner_rows
+    """Rows a slice can change: its words' input vectors and the inner nodes on their paths (sorted)."""
+    words = np.flatnonzero(np.bincount(token_ids, minlength=vocab_size)).astype(np.int32)
+    lengths = np.diff(static.path_offsets)[words]
+    starts = static.path_offsets[:-1][words]
+    # every position of every present word's path: starts[w], starts[w] + 1, ..., starts[w] + lengths[w] - 1
+    ends = np.cumsum(lengths)
+    positions = np.repeat(starts - ends + lengths, lengths) + np.arange(int(ends[-1]) if len(ends) else 0)
+    on_path = np.zeros(max(vocab_size - 1, 1), dtype=bool)
+    on_path[static.path_nodes[positions]] = True
+    return words, np.flatnonzero(on_path).astype(np.int32)
 
 
-def _take_delta(rows, work, base, dtype):
-    """``(ids, work - base)`` of the rows that changed, the delta as ``dtype``; resets ``work`` there."""
-    delta = work[rows] - base[rows]
-    moved = np.any(delta != 0, axis=1)
-    work[rows] = base[rows]
-    return rows[moved], np.ascontiguousarray(delta[moved], dtype=dtype)
+def _take_delta(rows, work, base):
+    """``(ids, bfloat16 bits of work - base)`` of the rows of ``rows`` that changed; resets ``work`` there."""
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    if work.shape != base.shape or (len(rows) and not (0 <= rows.min() and rows.max() < len(work))):
+        raise ValueError("rows out of range, or working copy and parameters of different shapes")
+    ids = np.empty(len(rows), dtype=np.int32)
+    delta = np.empty((len(rows), work.shape[1]), dtype=np.uint16)
+    n = _exchange.take_delta(work, base, rows, ids, delta)
+    return ids[:n].copy(), delta[:n].copy()
+
+
+def _check_delta(ids, delta, vocab_rows, width):
+    """A delta from a peer, checked before the nogil loop reads it."""
+    if (not isinstance(ids, np.ndarray) or ids.dtype != np.int32 or ids.ndim != 1
+            or not isinstance(delta, np.ndarray) or delta.dtype != np.uint16 or delta.shape != (len(ids), width)):
+        raise _ExchangeFailed("a peer sent a malformed delta (wrong types or shapes)")
+    if len(ids) and not (0 <= ids.min() and ids.max() < vocab_rows and np.all(np.diff(ids) > 0)):
+        raise _ExchangeFailed("a peer sent a delta with row ids out of range or not increasing")
+    return np.ascontiguousarray(ids), np.ascontiguousarray(delta)
 
 
 def _average_into(base, work, ids_per_copy, deltas_per_copy, copies):
-    """Add the mean of the copies' deltas to ``base`` (and ``work``); returns the rows changed.
+    """Add the mean of the copies' deltas to ``base`` (and set ``work`` to it).
 
-    Copies that did not change a row add zero to it.  The sum runs in the order the
-    deltas are given (copy order), in float32, so every worker computes the same bits.
+    Copies that did not change a row add zero to it.  The copies' deltas are added
+    one after the other, in the order given (copy order), each times ``1/copies``, so
+    every worker computes the same bits.
     """
-    if not any(len(ids) for ids in ids_per_copy):
-        return 0
-    rows = np.unique(np.concatenate(ids_per_copy))
-    summed = np.zeros((len(rows), base.shape[1]), dtype=np.float32)
+    scale = np.float32(1.0 / copies)
     for ids, delta in zip(ids_per_copy, deltas_per_copy):
-        summed[np.searchsorted(rows, ids)] += delta.astype(np.float32)  # ids are unique within a copy
-    merged = base[rows] + summed * np.float32(1.0 / copies)
-    if not np.isfinite(merged).all():
-        raise FloatingPointError(
-            "training diverged: averaging the copies' changes gave NaN or infinite values; "
-            "lower alpha (each copy trains with alpha times the number of copies)")
-    base[rows] = merged
-    work[rows] = merged
-    return len(rows)
+        ids, delta = _check_delta(ids, delta, len(base), base.shape[1])
+        if _exchange.add_delta(base, work, ids, delta, scale):
+            raise FloatingPointError(
+                "training diverged: averaging the copies' changes gave NaN or infinite values; "
+                "lower alpha (each copy trains with alpha times the number of copies)")
 
 
 def _worker_threads(static):
@@ -439,10 +446,12 @@ def _abort_attempt(run_id, epoch, attempt):
 
 
 def _send_to_peers(spec, round_index, payload, peers):
-    """Send ``payload`` to every peer worker; returns when all have filed it."""
+    """Start sending ``payload`` to every peer worker; returns a future that is done when all have filed it.
+
+    The training thread waits for its peers' messages meanwhile: the two directions overlap.
+    """
     from distributed import get_worker
     from distributed.protocol import to_serialize
-    from distributed.utils import sync
 
     worker = get_worker()
     message = {"run_id": spec.run_id, "epoch": spec.epoch, "attempt": spec.attempt, "round": round_index,
@@ -452,9 +461,14 @@ def _send_to_peers(spec, round_index, payload, peers):
         await asyncio.gather(*(worker.rpc(address).hsmcy_deliver(payload=to_serialize(payload), **message)
                                for address in peers))
 
+    return asyncio.run_coroutine_threadsafe(send_all(), worker.loop.asyncio_loop)
+
+
+def _sent(sending, spec, round_index):
+    """Wait until a send started by :func:`_send_to_peers` is done; a failure becomes ``_ExchangeFailed``."""
     try:
-        sync(worker.loop, send_all)
-    except Exception as error:  # any failure to reach a peer: the client decides
+        sending.result(timeout=_EXCHANGE_TIMEOUT)
+    except Exception as error:  # any failure to reach a peer: the client decides what to do
         raise _ExchangeFailed(f"could not send round {round_index} of epoch {spec.epoch} to a peer: "
                               f"{type(error).__name__}: {error}") from error
 
@@ -493,7 +507,7 @@ def _run_rounds(spec, static, replica):
     peers = [address for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
     peer_ids = [i for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
     threads = _worker_threads(static)
-    totals = {"words_seen": 0, "words_trained": 0, "loss": 0.0, "bytes_sent": 0, "rows_merged": 0,
+    totals = {"words_seen": 0, "words_trained": 0, "loss": 0.0, "bytes_sent": 0,
               "seconds_training": 0.0, "seconds_exchanging": 0.0}
 
     def alpha_at(global_round):
@@ -529,10 +543,8 @@ def _run_rounds(spec, static, replica):
                 words = np.concatenate([corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
                                         for _, corpus, first, last, _ in slices])
                 input_rows, inner_rows = _touched_rows(np.asarray(words), static, vocab_size)
-                input_ids, input_delta = _take_delta(input_rows, replica.work_input, replica.base_input,
-                                                     static.delta_dtype)
-                inner_ids, inner_delta = _take_delta(inner_rows, replica.work_inner, replica.base_inner,
-                                                     static.delta_dtype)
+                input_ids, input_delta = _take_delta(input_rows, replica.work_input, replica.base_input)
+                inner_ids, inner_delta = _take_delta(inner_rows, replica.work_inner, replica.base_inner)
             except BaseException:
                 # a half-trained working copy must not leak into anything else
                 replica.work_input[...] = replica.base_input
@@ -544,17 +556,20 @@ def _run_rounds(spec, static, replica):
         received = list(own)
         if peers:
             totals["bytes_sent"] += sum(a.nbytes for entry in own for a in entry[1:]) * len(peers)
-            _send_to_peers(spec, round_index, own, peers)
-            for sender in peer_ids:
-                received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender),
-                                              _EXCHANGE_TIMEOUT))
+            sending = _send_to_peers(spec, round_index, own, peers)
+            try:
+                for sender in peer_ids:
+                    received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender),
+                                                  _EXCHANGE_TIMEOUT))
+            finally:
+                _sent(sending, spec, round_index)
         received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
         if len(received) != spec.copies:
             raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, expected {spec.copies}")
-        totals["rows_merged"] += _average_into(replica.base_input, replica.work_input, [e[1] for e in received],
-                                               [e[2] for e in received], spec.copies)
-        totals["rows_merged"] += _average_into(replica.base_inner, replica.work_inner, [e[3] for e in received],
-                                               [e[4] for e in received], spec.copies)
+        _average_into(replica.base_input, replica.work_input, [e[1] for e in received], [e[2] for e in received],
+                      spec.copies)
+        _average_into(replica.base_inner, replica.work_inner, [e[3] for e in received], [e[4] for e in received],
+                      spec.copies)
         totals["seconds_exchanging"] += time.perf_counter() - exchange_started
     return totals
 
@@ -617,7 +632,7 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         Average the copies after about this many words, counted over all copies.
     syncs_per_epoch : int, optional
         Average the copies this many times per epoch (give this or ``sync_every``).
-        Default: about every 200,000 words per copy for CBOW, 16,000 for skip-gram
+        Default: about every 200,000 words per copy for CBOW, 8,000 for skip-gram
         (measured: ``docs/distributed.md``).  Longer intervals save messages and cost
         quality, skip-gram's sooner.
     replicas : int, optional
@@ -820,7 +835,9 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
         return [placement[shard % copies]]
 
     report.update(n_workers=len(workers), replicas=copies)
+    vocabulary_started = time.perf_counter()
     vocabulary, tree = _build_vocabulary(client, files, model, run_id, preferred)
+    report["seconds_vocabulary"] = time.perf_counter() - vocabulary_started
     model._set_vocabulary(vocabulary.words, vocabulary.counts, tree)
     model.effective_min_count = int(vocabulary.counts.min())
     model._init_weights()
@@ -839,7 +856,7 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                      vector_size=model.vector_size, sg=bool(model.sg), window=model.window,
                      shrink_windows=model.shrink_windows, cbow_mean=bool(model.cbow_mean),
                      batch_words=model.batch_words, threads=threads, compute_loss=model.compute_loss,
-                     kernel=_kernels.KERNELS[check_kernel(model.kernel)], delta_dtype=_DELTA_DTYPE)
+                     kernel=_kernels.KERNELS[check_kernel(model.kernel)])
     static_future = client.scatter(static, broadcast=True, hash=False)
     client.register_plugin(_ExchangePlugin(), name=_ExchangePlugin.name)
     model.running_training_loss = 0.0

@@ -29,7 +29,7 @@ distributed = pytest.importorskip("distributed", reason="hsmcy[dask] (dask.distr
 
 import hsmcy  # noqa: E402
 import hsmcy.distributed as hd  # noqa: E402
-from hsmcy import _kernels  # noqa: E402
+from hsmcy import _exchange, _kernels  # noqa: E402
 from hsmcy.corpus import encode_file  # noqa: E402
 
 from gensim.test.utils import datapath  # noqa: E402
@@ -118,10 +118,8 @@ def test_touched_rows_cover_every_changed_row(single):
         changed_inner = np.flatnonzero(np.any(work_inner != base_inner, axis=1))
         assert len(changed_input) and len(changed_inner)
         assert np.isin(changed_input, input_rows).all() and np.isin(changed_inner, inner_rows).all()
-        expected = work_input[changed_input] - base_input[changed_input]
-        ids, delta = hd._take_delta(input_rows, work_input, base_input, np.float32)
+        ids, _ = hd._take_delta(input_rows, work_input, base_input)
         assert np.array_equal(ids, changed_input) and np.array_equal(work_input, base_input)
-        assert np.array_equal(delta, expected)
 
 
 @pytest.mark.parametrize("kernel", [None, "blas", "window"])
@@ -157,30 +155,70 @@ def test_slices_partition_the_shard():
         assert all(parts[k][1] == parts[k + 1][0] for k in range(slices - 1))
 
 
-def test_average_adds_the_mean_of_the_copies_deltas():
-    base = np.zeros((4, 2), dtype=np.float32)
-    work = base.copy()
-    ids = [np.array([0, 2], np.int32), np.array([2, 3], np.int32)]
-    deltas = [np.array([[2, 2], [4, 4]], np.float16), np.array([[2, 2], [6, 6]], np.float16)]
-    assert hd._average_into(base, work, ids, deltas, copies=2) == 3
-    # a row one copy changed moves half its delta (that copy trained at twice the rate)
-    assert base.tolist() == [[1, 1], [0, 0], [3, 3], [3, 3]] and np.array_equal(work, base)
-    # a copy that changed nothing adds zero: three copies, the same two deltas
-    base3, work3 = np.zeros((4, 2), np.float32), np.zeros((4, 2), np.float32)
-    hd._average_into(base3, work3, ids + [np.zeros(0, np.int32)], deltas + [np.zeros((0, 2), np.float16)], copies=3)
-    assert np.allclose(base3, np.array([[2, 2], [0, 0], [6, 6], [6, 6]]) / 3)
-    with pytest.raises(FloatingPointError, match="diverged"):
-        hd._average_into(base, work, [np.array([1], np.int32)], [np.array([[np.inf, 0]], np.float16)], copies=1)
+def _bfloat16(values):
+    """NumPy twin of the exchange's encoding: the top 16 bits of float32, rounded to nearest even."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def _from_bfloat16(bits):
+    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
+
+
+def test_bfloat16_encoding_rounds_to_nearest_even():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([(rng.standard_normal(10_000) * 10.0 ** rng.integers(-30, 30, 10_000)).astype(np.float32),
+                             np.array([0.0, -0.0, 1.0, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -9, 3.4e38, -3.4e38,
+                                       1e-45, np.inf, -np.inf], np.float32)])
+    bits = _exchange.to_bfloat16_array(values)
+    assert np.array_equal(bits, _bfloat16(values))
+    decoded = _from_bfloat16(bits)
+    normal = np.isfinite(values) & (np.abs(values) < 3e38) & (np.abs(values) >= np.finfo(np.float32).tiny)
+    assert np.all(np.abs(decoded[normal] - values[normal]) <= np.abs(values[normal]) * 2.0 ** -8)  # 8 bits kept
+    # 7 stored bits: 1 + 2**-8 and 1 + 3 * 2**-8 are ties, which go to the even neighbour
+    assert decoded[-8] == 1.0 and decoded[-7] == 1 + 2 ** -6 and decoded[-6] == 1.0
+    assert np.isnan(_from_bfloat16(_exchange.to_bfloat16_array(np.array([np.nan], np.float32))))[0]
 
 
 def test_take_delta_sends_only_changed_rows_and_resets_the_working_copy():
-    base = np.arange(12, dtype=np.float32).reshape(6, 2)
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((50, 7)).astype(np.float32)
     work = base.copy()
-    work[1] += 0.5
-    work[4, 1] -= 2.0
-    ids, delta = hd._take_delta(np.array([0, 1, 4, 5], np.int32), work, base, np.float16)
-    assert ids.tolist() == [1, 4] and delta.dtype == np.float16
-    assert delta.tolist() == [[0.5, 0.5], [0.0, -2.0]] and np.array_equal(work, base)
+    work[[3, 8, 40]] += rng.standard_normal((3, 7)).astype(np.float32)
+    work[9, 2] -= 2.0
+    expected = work - base
+    ids, delta = hd._take_delta(np.array([0, 3, 8, 9, 20, 40], np.int32), work, base)
+    assert ids.tolist() == [3, 8, 9, 40] and delta.dtype == np.uint16
+    assert np.array_equal(delta, _bfloat16(expected[ids]))
+    assert np.array_equal(work, base)
+    with pytest.raises(ValueError, match="out of range"):
+        hd._take_delta(np.array([50], np.int32), work, base)
+
+
+def test_average_adds_the_mean_of_the_copies_deltas():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((6, 3)).astype(np.float32)
+    original = base.copy()
+    work = base.copy()
+    ids = [np.array([0, 2], np.int32), np.array([2, 3, 5], np.int32), np.zeros(0, np.int32)]
+    deltas = [_bfloat16(rng.standard_normal((len(i), 3))).reshape(len(i), 3) for i in ids]
+    hd._average_into(base, work, ids, deltas, copies=3)
+    # NumPy twin: each copy's delta times 1/3, added in copy order; a copy that changed nothing adds zero
+    expected = original.copy()
+    for row_ids, delta in zip(ids, deltas):
+        expected[row_ids] += np.float32(1 / 3) * _from_bfloat16(delta)
+    assert np.array_equal(base, expected) and np.array_equal(work, base)
+    assert np.array_equal(base[[1, 4]], original[[1, 4]])
+    # a row one copy changed moves by 1/copies of its delta (that copy trained at copies x the rate)
+    assert np.allclose(base[0] - original[0], _from_bfloat16(deltas[0][0]) / 3)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        hd._average_into(base, work, [np.array([1], np.int32)], [_bfloat16(np.array([[np.inf, 0, 0]]))], copies=1)
+    for bad_ids, bad_delta in ((np.array([6], np.int32), deltas[0][:1]),          # row out of range
+                               (np.array([2, 0], np.int32), deltas[0]),             # not increasing
+                               (np.array([0, 2], np.int64), deltas[0]),             # wrong dtype
+                               (np.array([0, 2], np.int32), deltas[0][:, :2])):     # wrong width
+        with pytest.raises(hd._ExchangeFailed, match="delta"):
+            hd._average_into(base, work, [bad_ids], [bad_delta], copies=1)
 
 
 def test_mailbox_delivers_and_aborts():
