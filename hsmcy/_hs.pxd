@@ -1,24 +1,18 @@
 # Shared building blocks of every hierarchical-softmax kernel: the sigmoid, the
-# stable log-loss, the per-worker random stream and the SGD step along one path.
+# stable log-loss, the per-worker random stream and the readable SGD step along
+# one path (the "blas" kernel's; the "fast" kernel's is hs_path_step in _fast.h).
 # Kernel modules cimport these so each idea lives in one place.
-from libc.math cimport exp, log1p
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from hsmcy._blas cimport dot, axpy
 
 
 # --------------------------------------------------------------------- scalar maths
-cdef inline float sigmoid(float x) noexcept nogil:
-    """1 / (1 + e^-x), exact: no lookup table and no clipping of saturated values."""
-    # exp(-x) overflows to inf for x < -88, giving exactly 0.0: still no NaN.
-    return 1.0 / (1.0 + exp(-x))
-
-
-cdef inline double softplus_neg(double z) noexcept nogil:
-    """-log(sigmoid(z)) = log(1 + e^-z), stable for large |z|."""
-    if z > 0:
-        return log1p(exp(-z))
-    return -z + log1p(exp(z))
+# One sigmoid and one log-loss for every kernel (both training kernels, the layer,
+# the classifier, inference): _maths.h, stated by reference.sigmoid_float32.
+cdef extern from "_maths.h" nogil:
+    float sigmoid "hs_sigmoid" (float x)
+    double softplus_neg "hs_softplus_neg" (double z)
 
 
 # ------------------------------------------------------------ per-worker RNG

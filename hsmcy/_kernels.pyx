@@ -1,545 +1,582 @@
 # cython: language_level=3
-"""nogil kernels for hierarchical softmax, and their thin ``def`` entry points.
+"""The training kernels: one :class:`TrainingWorker` per training thread.
 
-Nothing here validates input: the Python callers (``hsmcy.tree``,
-``hsmcy._training``) check dtypes, shapes and every id before calling, so that a
-kernel can never read or write out of bounds.  ``hsmcy.reference`` states the same
-maths in plain NumPy, and the tests hold every kernel to it.
+Two kernels, a model's choice (``Word2Vec(kernel=...)``), both held to
+``hsmcy.reference`` by the tests:
 
-Conventions (as gensim and word2vec.c):
-* the binary target at a path node is ``1 - code``;
-* P(branch | h) = sigmoid(h . v) for code 0 and sigmoid(-h . v) for code 1;
-* skip-gram walks the *centre* word's path with each *context* word's input vector,
-  CBOW walks it with the mean (``cbow_mean=1``) or sum of the context vectors.
+* ``"blas"`` -- pair by pair, as ``reference.train_sentence``: skip-gram walks the
+  centre word's path once per context word (``reference.sg_pair_step``), CBOW once
+  per centre word (``reference.cbow_step``).  Every dot product and row update is a
+  BLAS call (``sdot``, ``saxpy``, ``sscal`` from ``scipy.linalg.cython_blas``, through
+  ``_blas.pxd``) inside ``_hs.train_path``.  This is the kernel to read beside the
+  reference, line by line.
+* ``"fast"`` (the default) -- skip-gram one *window* at a time
+  (``reference.sg_window_step``: every context word of a centre word shares its path,
+  so each path row is read and written once per window), CBOW as ``"blas"``.  Its
+  steps are hand-vectorised C (``_fast.h``: one clone per CPU generation, chosen when
+  the module loads) and do not call BLAS.  With several workers, each one trains the
+  top levels of the tree on private copies (see below).
+
+Both share the subsampling, the window draws, the learning-rate schedule within a
+batch, the random stream and the sigmoid (``_maths.h``), so they see the same words
+in the same windows.
+
+Conventions (as gensim and word2vec.c): the binary target at a path node is
+``1 - code``; skip-gram walks the *centre* word's path with each *context* word's
+input vector; CBOW walks it with the mean (``cbow_mean``) or sum of the context
+vectors.
+
+A worker checks everything it will index when it is made (shapes, the tree's ids)
+and again for every batch it is given (ids in range, sentence bounds inside the
+ids), and sizes its scratch buffers for that batch before it releases the GIL: a
+wrong caller gets a ``ValueError``, never a write past a buffer.  It holds its own
+references to the arrays, so reassigning a model's attributes during training
+cannot reach it.
 """
-cimport cython
-from libc.math cimport exp, log1p, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 
-from hsmcy._blas cimport dot, axpy, scale
-from hsmcy._hs cimport next_random, random_uniform, train_path
+from hsmcy._blas cimport axpy, scale
+from hsmcy._hs cimport next_random, random_uniform, train_path, sigmoid
 
-import os
+import math
 
 import numpy as np
 
+from hsmcy.memory import aligned_zeros, whole_line_floats
 
-# ---------------------------------------------------------- wide-vector steps
-cdef extern from "_simd.h" nogil:
+
+# ------------------------------------------------------ the "fast" kernel's steps
+cdef extern from "_fast.h" nogil:
     const char* HS_DISPATCH_NAME
-    int hs_prefetch_for_write
     int hs_detect_prefetch_for_write()
     void hs_prefetch_row(const float* row, int size)
     void hs_prefetch_path(const int32_t* nodes, const uint8_t* codes)
-    float hs_sigmoid(float x)
-    double hs_path_step(int size, const float* hidden, float* hidden_grad,
-                        float* inner_node_vectors, const int32_t* nodes, const uint8_t* codes,
-                        int64_t length, float alpha, int compute_loss)
+    double hs_path_step(int size, const float* hidden, float* hidden_grad, float** path_rows,
+                        const uint8_t* codes, int64_t length, float alpha, int compute_loss)
     double hs_sg_window_step(int size, float** context_rows, int n_context,
                              float** path_rows, const uint8_t* codes,
                              int64_t length, float alpha, int compute_loss,
-                             float* scratch, float* gains, float* dots)
+                             float* steps, float* gains, float* dots)
     double hs_cbow_step(int size, float** context_rows, int n_context, int cbow_mean,
                         float** path_rows, const uint8_t* codes,
                         int64_t length, float alpha, int compute_loss,
                         float* hidden, float* hidden_grad)
 
 
-# Which code trains a batch (``train_batch(kernel=...)``):
-#   KERNEL_BLAS    per (centre, context) pair, BLAS sdot/saxpy (``_hs.train_path``);
-#   KERNEL_SIMD    per pair, the same order, wide-vector C with run-time dispatch;
-#   KERNEL_WINDOW  skip-gram batched per window (``reference.sg_window_step``),
-#                  wide-vector C; CBOW as KERNEL_SIMD.
-cdef enum:
-    KERNEL_BLAS = 0
-    KERNEL_SIMD = 1
-    KERNEL_WINDOW = 2
-KERNELS = {"blas": KERNEL_BLAS, "simd": KERNEL_SIMD, "window": KERNEL_WINDOW}
+#: The training kernels (see the module docstring).
+KERNELS = ("fast", "blas")
+#: Which wide-vector clones the "fast" kernel was compiled with.
 VECTOR_DISPATCH = HS_DISPATCH_NAME.decode()
+#: Whether the "fast" kernel prefetches rows to be written with PREFETCHW (where
+#: CPUID reports it; a hint only, results are the same either way: _fast.h).
+PREFETCH_FOR_WRITE = bool(hs_detect_prefetch_for_write())
 
-
-def prefetch_for_write():
-    """Whether the kernels prefetch rows with PREFETCHW (``_simd.h``).  At import:
-    where the CPU has it, unless the environment variable ``HSMCY_PREFETCHW=0``
-    turns it off (for experiments)."""
-    return bool(hs_prefetch_for_write)
-
-
-def set_prefetch_for_write(enabled):
-    """Prefetch rows with PREFETCHW (``True``, if the CPU has it) or plainly; returns
-    :func:`prefetch_for_write`.  A hint only: results are the same either way."""
-    global hs_prefetch_for_write
-    hs_prefetch_for_write = 0
-    if enabled:
-        hs_detect_prefetch_for_write()
-    return prefetch_for_write()
-
-
-set_prefetch_for_write(os.environ.get("HSMCY_PREFETCHW", "1") != "0")
-
-
-cdef struct Scratch:
-    # Per-worker buffers, owned by train_batch's caller frame.
-    float* hidden          # size
-    float* hidden_grad     # size
-    float* window_grads    # 2 * window * size
-    float* gains           # 2 * window
-    float* dots            # 2 * window
-    float** context_rows   # 2 * window
-    float** path_rows      # path_rows_capacity; malloc'ed, grown on demand
-    int64_t path_rows_capacity
-    # A worker's private copies of the top ``top_levels`` levels of the tree
-    # (see ``top_row_slots``), each slot's row at the last copy from the shared
-    # row, and whether the slot was copied since the last merge; NULL and 0 when
-    # not used.
-    float* top_rows
-    float* top_rows_start
-    uint8_t* top_copied
-    int top_levels
-    int64_t top_stride     # floats from one private row to the next (>= size)
-    bint out_of_memory     # set when path_rows could not grow; the batch stops
-
-
-# ------------------------------------------------- private copies of the top rows
-# Every path starts at the root, so with several workers the top rows of the tree
-# are written by all of them all the time, and their cache lines travel between
-# the cores at every write.  A worker can instead train on private copies of the
-# top levels and add its change to the shared rows every ~1,000 words (Vuurens et
-# al. 2016, "Efficient parallel learning of word2vec"; merging only once per
-# 10,000-word batch measurably hurt the vectors: docs/benchmarks.md).  A node at
-# depth d whose path so far has codes c_0 .. c_{d-1} lives in slot
-# 2^d - 1 + (c_0 c_1 .. c_{d-1} read as a binary number): no lookup table needed.
-# A slot is copied from its shared row when a path first reaches it after a merge,
-# and only slots copied since are merged: the deep levels, most of whose slots go
-# untouched between two merges, then cost nothing but memory.
-
-cdef inline int path_row_pointers(const int32_t* nodes, const uint8_t* codes, int64_t length,
-                                  float* inner_node_vectors, int size, Scratch* scratch) noexcept nogil:
-    """Fill ``scratch.path_rows`` with the row of each path node, private copy or shared.
-
-    Returns -1 if the buffer could not be grown (out of memory), else 0."""
-    cdef int64_t k, slot, prefix = 0, capacity
-    cdef float** grown
-    if length > scratch.path_rows_capacity:
-        capacity = 2 * length
-        grown = <float**>realloc(scratch.path_rows, capacity * sizeof(float*))
-        if grown == NULL:
-            scratch.out_of_memory = True
-            return -1
-        scratch.path_rows = grown
-        scratch.path_rows_capacity = capacity
-    for k in range(length):
-        if k < scratch.top_levels:
-            slot = (((<int64_t>1) << k) - 1) + prefix
-            if not scratch.top_copied[slot]:
-                memcpy(scratch.top_rows + slot * scratch.top_stride,
-                       inner_node_vectors + <int64_t>nodes[k] * size, size * sizeof(float))
-                memcpy(scratch.top_rows_start + slot * scratch.top_stride,
-                       scratch.top_rows + slot * scratch.top_stride, size * sizeof(float))
-                scratch.top_copied[slot] = 1
-            scratch.path_rows[k] = scratch.top_rows + slot * scratch.top_stride
-            prefix = 2 * prefix + codes[k]
-        else:
-            scratch.path_rows[k] = inner_node_vectors + <int64_t>nodes[k] * size
-    return 0
-
-
+# The kernels take the window as a C int, and at most 16 private levels.
+MAX_WINDOW = 2**31 - 1
+MAX_PRIVATE_LEVELS = 16
 # Every private level merges at least every 2**3 = 8 merges (~8,000 words, about
 # as often as every level merged when the copies lasted one 10,000-word batch).
 # Skip-gram with gaps of 64 merges ran 1.5 % faster, but its analogy accuracy
-# fell by 0.2-0.4 points in paired runs (docs/benchmarks.md).
-cdef enum:
-    MERGE_HALVINGS_MAX = 3
+# fell by 0.2-0.4 points in paired runs (benchmarks/NOTES.md).
+cdef int MERGE_HALVINGS_MAX = 3
 
 
-cdef void merge_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
-                         Scratch* scratch, int64_t merge_number, int every_time_levels) noexcept nogil:
-    """Shared rows += the change to the private copies since they were copied (other
-    workers' changes made meanwhile are kept: each worker adds only its own); the
-    next path to reach a merged slot copies it afresh.
+def _padded(n, dtype):
+    """A zeroed array of ``n`` items with a cache line of padding on each side.
 
-    The top ``every_time_levels`` levels are merged every time, each level below
-    half as often as the one above (its rows are reached about half as often, so
-    a copy still misses about as many of the other workers' updates), but at least
-    every ``2**MERGE_HALVINGS_MAX`` merges; a negative ``merge_number`` merges
-    every level."""
-    cdef Py_ssize_t slot, i, size = inner_node_vectors.shape[1]
-    cdef int level, skipped_levels
-    cdef float* private_row
-    cdef float* start_row
-    cdef float* shared_row
-    for level in range(scratch.top_levels):
-        skipped_levels = level - every_time_levels + 1
-        if merge_number >= 0 and skipped_levels > 0 and \
-                merge_number & (((<int64_t>1) << min(skipped_levels, MERGE_HALVINGS_MAX)) - 1) != 0:
-            continue
-        for slot in range(((<Py_ssize_t>1) << level) - 1, ((<Py_ssize_t>1) << (level + 1)) - 1):
-            if scratch.top_copied[slot]:
-                private_row = scratch.top_rows + slot * scratch.top_stride
-                start_row = scratch.top_rows_start + slot * scratch.top_stride
-                shared_row = &inner_node_vectors[top_nodes[slot], 0]
-                for i in range(size):
-                    shared_row[i] += private_row[i] - start_row[i]
-                scratch.top_copied[slot] = 0
+    A worker's scratch is written constantly; without the padding, two workers'
+    small arrays can share a cache line and every write of one evicts the other's
+    copy (false sharing)."""
+    pad = 64 // np.dtype(dtype).itemsize
+    n = max(n, 1)
+    return np.zeros(n + 2 * pad, dtype=dtype)[pad:pad + n]
 
 
-# ------------------------------------------------------------ sentence kernels
-cdef inline void window_bounds(int64_t centre, int64_t n_words, int window, bint shrink_windows,
-                               uint64_t* rng, int64_t* low, int64_t* high) noexcept nogil:
-    """Context positions [low, high) of ``centre``; one RNG draw when ``shrink_windows``."""
-    cdef int reduction = <int>(next_random(rng) % <uint64_t>window) if shrink_windows else 0
-    low[0] = centre - window + reduction
-    if low[0] < 0:
-        low[0] = 0
-    high[0] = centre + window + 1 - reduction
-    if high[0] > n_words:
-        high[0] = n_words
+def _check_matrix(name, array, writeable):
+    if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D float32 NumPy array")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writeable and not array.flags.writeable:
+        raise ValueError(f"{name} is read-only (memory-mapped with mmap='r'?): copy it before training")
 
 
-cdef double sg_sentence(
-    const int32_t* words, int64_t n_words, int window, bint shrink_windows, uint64_t* rng,
-    float[:, ::1] input_vectors, float[:, ::1] inner_node_vectors,
-    const int32_t* path_nodes, const uint8_t* path_codes, const int64_t* path_offsets,
-    Scratch* scratch, int size, float alpha, bint compute_loss, int kernel,
-) noexcept nogil:
-    """Skip-gram over one (already subsampled) sentence: per pair, or per window."""
-    cdef int64_t centre, context, low, high, start, length
-    cdef int n_context
-    cdef float* context_row
-    cdef double loss = 0.0
-    for centre in range(n_words):
-        window_bounds(centre, n_words, window, shrink_windows, rng, &low, &high)
-        start = path_offsets[words[centre]]
-        length = path_offsets[words[centre] + 1] - start
-        if kernel == KERNEL_WINDOW:
-            # The next centre word's window brings in at most one new context row,
-            # and its path is a random place in the path arrays.
-            if centre + window + 1 < n_words:
-                hs_prefetch_row(&input_vectors[words[centre + window + 1], 0], size)
-            if centre + 1 < n_words:
-                hs_prefetch_path(&path_nodes[path_offsets[words[centre + 1]]],
-                                 &path_codes[path_offsets[words[centre + 1]]])
-            n_context = 0
-            for context in range(low, high):
-                if context != centre:
-                    scratch.context_rows[n_context] = &input_vectors[words[context], 0]
-                    n_context += 1
-            if path_row_pointers(&path_nodes[start], &path_codes[start], length,
-                                 &inner_node_vectors[0, 0], size, scratch) < 0:
-                return loss
-            loss += hs_sg_window_step(size, scratch.context_rows, n_context, scratch.path_rows,
-                                      &path_codes[start], length, alpha, compute_loss,
-                                      scratch.window_grads, scratch.gains, scratch.dots)
-            continue
-        for context in range(low, high):
-            if context == centre:
-                continue
-            context_row = &input_vectors[words[context], 0]
-            memset(scratch.hidden_grad, 0, size * sizeof(float))
-            if kernel == KERNEL_SIMD:
-                loss += hs_path_step(size, context_row, scratch.hidden_grad, &inner_node_vectors[0, 0],
-                                     &path_nodes[start], &path_codes[start], length, alpha, compute_loss)
-            else:
-                loss += train_path(&path_nodes[start], &path_codes[start], length,
-                                   context_row, scratch.hidden_grad, inner_node_vectors, size, alpha,
-                                   compute_loss)
-            axpy(size, 1.0, scratch.hidden_grad, context_row)
-    return loss
+def _check_vector(name, array, dtype, length=None):
+    if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D {np.dtype(dtype).name} NumPy array")
+    if length is not None and len(array) != length:
+        raise ValueError(f"{name} must have {length} entries, got {len(array)}")
+    return np.ascontiguousarray(array)
 
 
-cdef double cbow_sentence(
-    const int32_t* words, int64_t n_words, int window, bint shrink_windows, bint cbow_mean,
-    uint64_t* rng, float[:, ::1] input_vectors, float[:, ::1] inner_node_vectors,
-    const int32_t* path_nodes, const uint8_t* path_codes, const int64_t* path_offsets,
-    Scratch* scratch, int size, float alpha, bint compute_loss, int kernel,
-) noexcept nogil:
-    """CBOW over one (already subsampled) sentence.
+def check_tree_arrays(path_nodes, path_codes, path_offsets, n_leaves, n_inner_rows):
+    """Raise ``ValueError`` unless the flat paths can be walked safely: offsets from 0,
+    non-decreasing, ending at the paths' length; node ids in ``[0, n_inner_rows)``;
+    codes 0 or 1.  Returns the longest path."""
+    path_offsets = _check_vector("path_offsets", path_offsets, np.int64)
+    if len(path_offsets) != n_leaves + 1:
+        raise ValueError(f"the tree has {len(path_offsets) - 1} leaves for {n_leaves} input vectors (words)")
+    path_nodes = _check_vector("path_nodes", path_nodes, np.int32)
+    path_codes = _check_vector("path_codes", path_codes, np.uint8, len(path_nodes))
+    lengths = np.diff(path_offsets)
+    if path_offsets[0] != 0 or path_offsets[n_leaves] != len(path_nodes) or (len(lengths) and lengths.min() < 0):
+        raise ValueError("path_offsets must start at 0, never decrease, and end at len(path_nodes)")
+    if len(path_nodes) and (path_nodes.min() < 0 or path_nodes.max() >= n_inner_rows):
+        raise ValueError(f"path_nodes holds an inner node id outside [0, {n_inner_rows})")
+    if len(path_codes) and path_codes.max() > 1:
+        raise ValueError("path_codes must be 0 or 1")
+    return int(lengths.max()) if len(lengths) else 0
 
-    As in word2vec.c and gensim, every context vector receives the step computed for
-    ``hidden``; with ``cbow_mean=0`` (sum) gensim divides that step by the number of
-    context words, and so do we (see ``reference.cbow_step``).
+
+cdef class TrainingWorker:
+    """One training thread's kernel state: scratch buffers, random stream, private rows.
+
+    Made once per thread and reused for every batch the thread trains (as
+    fastText's per-thread ``State``).  Workers share the weight arrays and update
+    them in place without locks (Hogwild).
+
+    Parameters
+    ----------
+    sg : bool
+        Skip-gram (``True``) or CBOW.
+    kernel : {"fast", "blas"}
+        See the module docstring.
+    input_vectors : float32 array (V, d), updated in place
+    inner_node_vectors : float32 array (>= V - 1, d), updated in place
+    path_nodes, path_codes, path_offsets : the tree's flat paths (``hsmcy.BinaryTree``)
+    keep_probability : float32 array (V,)
+        Down-sampling: a token of word ``w`` is kept with this probability.
+    window : int
+        Maximum distance between a centre word and a context word.
+    shrink_windows : bool
+        Draw each window's size from ``1 .. window`` (word2vec.c), else use ``window``.
+    cbow_mean : bool
+        CBOW hidden vector: the mean of the context vectors, else their sum.
+    compute_loss : bool
+        Sum the exact loss (``-log P`` of every trained centre word).
+    rng_state : int
+        The worker's splitmix64 state (64 bits); :attr:`rng_state` continues it.
+    private_levels : int
+        ``"fast"`` kernel only: train the top ``private_levels`` levels of the tree on
+        private copies (0: off).  See :meth:`finish`.
+    every_time_levels, sync_words : int
+        The private rows' merge schedule: the top ``every_time_levels`` levels are
+        merged into the shared rows every ``sync_words`` words read, each level below
+        half as often, every level at least every 8 merges.
     """
-    cdef int64_t centre, context, low, high, start, length
-    cdef int n_context
-    cdef float* hidden = scratch.hidden
-    cdef float* hidden_grad = scratch.hidden_grad
-    cdef double loss = 0.0
-    for centre in range(n_words):
-        window_bounds(centre, n_words, window, shrink_windows, rng, &low, &high)
-        start = path_offsets[words[centre]]
-        length = path_offsets[words[centre] + 1] - start
-        if kernel != KERNEL_BLAS:
-            if centre + window + 1 < n_words:
-                hs_prefetch_row(&input_vectors[words[centre + window + 1], 0], size)
-            n_context = 0
-            for context in range(low, high):
-                if context != centre:
-                    scratch.context_rows[n_context] = &input_vectors[words[context], 0]
-                    n_context += 1
-            if n_context > 0:
-                if path_row_pointers(&path_nodes[start], &path_codes[start], length,
-                                     &inner_node_vectors[0, 0], size, scratch) < 0:
-                    return loss
-                loss += hs_cbow_step(size, scratch.context_rows, n_context, cbow_mean,
-                                     scratch.path_rows, &path_codes[start],
-                                     length, alpha, compute_loss, hidden, hidden_grad)
-            continue
-        memset(hidden, 0, size * sizeof(float))
-        n_context = 0
-        for context in range(low, high):
-            if context != centre:
-                axpy(size, 1.0, &input_vectors[words[context], 0], hidden)
-                n_context += 1
-        if n_context == 0:
-            continue
-        if cbow_mean:
-            scale(size, 1.0 / n_context, hidden)
-        memset(hidden_grad, 0, size * sizeof(float))
-        loss += train_path(&path_nodes[start], &path_codes[start], length,
-                           hidden, hidden_grad, inner_node_vectors, size, alpha, compute_loss)
-        if not cbow_mean:
-            scale(size, 1.0 / n_context, hidden_grad)
-        for context in range(low, high):
-            if context != centre:
-                axpy(size, 1.0, hidden_grad, &input_vectors[words[context], 0])
-    return loss
 
+    cdef readonly bint sg, shrink_windows, cbow_mean, compute_loss
+    cdef readonly int window, vector_size, private_levels
+    cdef readonly str kernel
+    cdef bint fast
+    cdef int64_t vocab_size
+    # The model, as the worker's own references.
+    cdef float[:, ::1] input_vectors
+    cdef float[:, ::1] inner_node_vectors
+    cdef const int32_t[::1] path_nodes
+    cdef const uint8_t[::1] path_codes
+    cdef const int64_t[::1] path_offsets
+    cdef const float[::1] keep_probability
+    cdef uint64_t rng
+    # Scratch: sized in __init__, or grown by train() for the batch before nogil.
+    cdef int32_t[::1] kept_words        # the subsampled sentence
+    cdef float[::1] hidden               # vector_size
+    cdef float[::1] hidden_grad          # vector_size
+    cdef float[::1] window_steps         # context_capacity x vector_size
+    cdef float[::1] gains, dots          # context_capacity
+    cdef size_t[::1] context_rows        # context_capacity row addresses
+    cdef size_t[::1] path_rows           # the longest path's row addresses
+    cdef Py_ssize_t context_capacity
+    # Private copies of the top of the tree (fast kernel, several workers).
+    cdef int every_time_levels
+    cdef int64_t sync_words, merges, unsynced
+    cdef int32_t[::1] top_nodes          # slot -> inner node id, or -1
+    cdef float[:, ::1] top_rows          # slot -> private row
+    cdef float[:, ::1] top_rows_start    # slot -> the row as copied
+    cdef uint8_t[::1] top_copied         # slot -> copied since the last merge
 
-# Sentence bounds are int32 for an in-memory corpus of fewer than 2**31 tokens
-# (half the memory per sentence), int64 otherwise.
-ctypedef fused bound_t:
-    int32_t
-    int64_t
+    def __init__(self, *, sg, kernel, input_vectors, inner_node_vectors, path_nodes, path_codes, path_offsets,
+                 keep_probability, window, shrink_windows=True, cbow_mean=True, compute_loss=False,
+                 rng_state=0, private_levels=0, every_time_levels=1, sync_words=1024):
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        _check_matrix("input_vectors (wv.vectors)", input_vectors, writeable=True)
+        _check_matrix("inner_node_vectors (syn1)", inner_node_vectors, writeable=True)
+        vocab_size, size = input_vectors.shape
+        if vocab_size < 1 or size < 1:
+            raise ValueError(f"input_vectors must have at least one row and one column, got {input_vectors.shape}")
+        if inner_node_vectors.shape[1] != size:
+            raise ValueError(f"inner_node_vectors have width {inner_node_vectors.shape[1]}, the input vectors {size}")
+        longest_path = check_tree_arrays(path_nodes, path_codes, path_offsets, vocab_size,
+                                         inner_node_vectors.shape[0])
+        keep_probability = _check_vector("keep_probability", keep_probability, np.float32, vocab_size)
+        if not 1 <= window <= MAX_WINDOW:
+            raise ValueError(f"window must be in [1, {MAX_WINDOW}], got {window}")
+        if not 0 <= private_levels <= MAX_PRIVATE_LEVELS:
+            raise ValueError(f"private_levels must be in [0, {MAX_PRIVATE_LEVELS}], got {private_levels}")
+        if private_levels and kernel != "fast":
+            raise ValueError("private tree rows (private_levels > 0) need the 'fast' kernel")
+        if not 1 <= every_time_levels <= MAX_PRIVATE_LEVELS or sync_words < 1:
+            raise ValueError("every_time_levels must be in [1, 16] and sync_words at least 1")
+        if not 0 <= rng_state < 2**64:
+            raise ValueError(f"rng_state must be a 64-bit unsigned integer, got {rng_state}")
 
+        self.sg, self.kernel, self.fast = bool(sg), kernel, kernel == "fast"
+        self.window, self.shrink_windows = int(window), bool(shrink_windows)
+        self.cbow_mean, self.compute_loss = bool(cbow_mean), bool(compute_loss)
+        self.vector_size, self.vocab_size = size, vocab_size
+        self.input_vectors, self.inner_node_vectors = input_vectors, inner_node_vectors
+        # A one-leaf tree has no path steps; kernels take the address of element 0.
+        self.path_nodes = path_nodes if len(path_nodes) else np.zeros(1, np.int32)
+        self.path_codes = path_codes if len(path_codes) else np.zeros(1, np.uint8)
+        self.path_offsets = path_offsets
+        self.keep_probability = keep_probability
+        self.rng = int(rng_state)
+        self.hidden = _padded(size, np.float32)
+        self.hidden_grad = _padded(size, np.float32)
+        self.path_rows = _padded(longest_path, np.uintp)
+        self.kept_words = _padded(1, np.int32)
+        self.context_capacity = 0
+        self._reserve_context(1)
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def train_batch(
-    bint sg,
-    const int32_t[::1] token_ids,
-    const bound_t[::1] sentence_bounds,
-    const float[::1] keep_probability,
-    float[:, ::1] input_vectors,
-    float[:, ::1] inner_node_vectors,
-    const int32_t[::1] path_nodes,
-    const uint8_t[::1] path_codes,
-    const int64_t[::1] path_offsets,
-    int window,
-    bint shrink_windows,
-    bint cbow_mean,
-    float alpha_start,
-    float alpha_end,
-    uint64_t[::1] rng_state,
-    float[::1] hidden,
-    float[::1] hidden_grad,
-    int32_t[::1] kept_words,
-    bint compute_loss,
-    int kernel=KERNEL_BLAS,
-    const int32_t[::1] top_nodes=None,
-    float[:, ::1] top_rows=None,
-    float[:, ::1] top_rows_start=None,
-    int64_t top_sync_words=1024,
-    int top_every_time_levels=16,
-    uint8_t[::1] top_copied=None,
-    int64_t[::1] top_state=None,
-):
-    """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``
-    (``sentence_bounds`` int32 or int64).
+        self.private_levels = 0
+        self.every_time_levels, self.sync_words = int(every_time_levels), int(sync_words)
+        self.merges, self.unsynced = 1, 0   # merges from 1: merge 0 would merge every level
+        if private_levels and vocab_size > 1:
+            self.top_nodes = top_row_slots(self.path_nodes, self.path_codes, self.path_offsets, private_levels)
+            n_slots = len(self.top_nodes)
+            stride = whole_line_floats(size)   # rows on whole cache lines: benchmarks/NOTES.md
+            # one spare row each side: no other array shares their first or last line
+            self.top_rows = aligned_zeros((n_slots + 2, stride))[1:n_slots + 1]
+            self.top_rows_start = aligned_zeros((n_slots + 2, stride))[1:n_slots + 1]
+            self.top_copied = np.zeros(n_slots + 128, dtype=np.uint8)[64:n_slots + 64]
+            self.private_levels = private_levels
 
-    Frequent words are dropped with probability ``1 - keep_probability[word]`` and
-    window sizes are drawn (``shrink_windows``) from the worker's ``rng_state``,
-    all without the GIL.  The learning rate falls linearly from ``alpha_start`` to
-    ``alpha_end`` across the batch's words.  ``kept_words`` is scratch space at
-    least as long as the longest sentence.  ``kernel`` is one of ``KERNELS``'
-    values (see there); all give the same subsampling and windows.
+    # --------------------------------------------------------------- state
+    @property
+    def rng_state(self):
+        """The worker's random-stream state (continues from batch to batch)."""
+        return int(self.rng)
 
-    Returns ``(words_seen, words_trained, loss)``: tokens read, tokens left after
-    subsampling, and the summed loss (0.0 unless ``compute_loss``).
+    @rng_state.setter
+    def rng_state(self, value):
+        if not 0 <= value < 2**64:
+            raise ValueError(f"rng_state must be a 64-bit unsigned integer, got {value}")
+        self.rng = int(value)
 
-    With ``top_nodes`` (from ``top_row_slots``; ``KERNEL_WINDOW`` only) the batch
-    trains the top levels of the tree on the worker's private copies
-    ``top_rows``, each copied from ``inner_node_vectors`` when a path first
-    reaches it, and adds their change to ``inner_node_vectors`` every
-    ``top_sync_words`` words read (the top ``top_every_time_levels`` levels; each
-    level below half as often: ``merge_top_rows``).  A merged copy is copied
-    afresh when next reached, which brings in the other workers' changes.
-    ``top_rows_start`` is scratch of the same shape.  Without ``top_copied`` all
-    private rows are merged at the end of the batch.  With it (one flag per slot)
-    and ``top_state`` (2 int64: merges so far, words read since the last one), the
-    private rows and the merge schedule carry over to the worker's next batch, and
-    the caller merges what is left with ``merge_private_top_rows`` when the worker
-    stops: the deep levels then merge on their own schedule rather than all of
-    them at every batch end.
-    """
-    cdef int size = input_vectors.shape[1]
-    cdef int64_t n_sentences = sentence_bounds.shape[0] - 1
-    cdef int64_t total_words = sentence_bounds[n_sentences] - sentence_bounds[0]
-    cdef int64_t sentence, position, n_kept, words_seen = 0, words_trained = 0
-    # Words read since the last merge of the private rows, and merges so far
-    # (from 1: merge 0 would merge every level, see merge_top_rows).
-    cdef int64_t unsynced = 0, merges = 1
-    cdef int32_t word
-    cdef float alpha, keep
-    cdef double loss = 0.0
-    # The RNG state lives on this thread's stack during the batch: the workers'
-    # one-word state arrays may share a cache line, and writing them for every
-    # draw would make the cores fight over it.
-    cdef uint64_t rng_local = rng_state[0]
-    cdef uint64_t* rng = &rng_local
-    cdef int32_t* kept = &kept_words[0]
-    if kernel not in (KERNEL_BLAS, KERNEL_SIMD, KERNEL_WINDOW):
-        raise ValueError(f"kernel must be one of {sorted(KERNELS.values())}, got {kernel}")
-    cdef int top_levels = 0
-    cdef bint carry_over = top_copied is not None
-    if top_nodes is not None:
-        top_levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, kernel)
-        if carry_over:
-            _check_carry_over(top_nodes, top_copied, top_state)
-            merges, unsynced = top_state[0], top_state[1]
-    if total_words <= 0:
-        return 0, 0, 0.0
-    # Window scratch (at most 2 * window context words per centre word, and fewer
-    # than the longest sentence: a huge window must not mean a huge allocation), in
-    # one block with a cache line of padding at each end: small arrays of two
-    # workers would otherwise sit side by side in memory, and the writes of one
-    # thread would keep evicting the other's lines (false sharing).
-    cdef Py_ssize_t pad = 16, n_context_max = 2 * <Py_ssize_t> window, longest = 0
-    for sentence in range(n_sentences):
-        longest = max(longest, sentence_bounds[sentence + 1] - sentence_bounds[sentence])
-    n_context_max = max(min(n_context_max, longest), 1)
-    scratch_array = np.zeros(pad + n_context_max * size + 2 * n_context_max + pad, dtype=np.float32)
-    context_rows_array = np.zeros(pad + n_context_max + pad, dtype=np.uintp)
-    cdef float[::1] block = scratch_array
-    cdef size_t[::1] context_rows = context_rows_array
-    cdef Scratch scratch
-    scratch.hidden = &hidden[0]
-    scratch.hidden_grad = &hidden_grad[0]
-    scratch.window_grads = &block[pad]
-    scratch.gains = &block[pad + n_context_max * size]
-    scratch.dots = &block[pad + n_context_max * size + n_context_max]
-    scratch.context_rows = <float**>&context_rows[pad]
-    scratch.top_levels = top_levels
-    scratch.top_rows = &top_rows[0, 0] if top_levels else NULL
-    scratch.top_rows_start = &top_rows_start[0, 0] if top_levels else NULL
-    scratch.top_stride = top_rows.shape[1] if top_levels else 0
-    scratch.top_copied = NULL
-    scratch.out_of_memory = False
-    scratch.path_rows_capacity = 64
-    scratch.path_rows = <float**>malloc(scratch.path_rows_capacity * sizeof(float*))
-    if scratch.path_rows == NULL:
-        raise MemoryError("no memory for a 64-pointer scratch buffer")
-    if top_levels and carry_over:
-        scratch.top_copied = &top_copied[0]
-    elif top_levels:
-        scratch.top_copied = <uint8_t*>calloc(top_nodes.shape[0], sizeof(uint8_t))
-        if scratch.top_copied == NULL:
-            free(scratch.path_rows)
-            raise MemoryError(f"no memory for {top_nodes.shape[0]} private-row flags")
-    with nogil:
-        for sentence in range(n_sentences):
-            if scratch.out_of_memory:
-                break
-            alpha = alpha_start + (alpha_end - alpha_start) * (<float>words_seen / total_words)
-            n_kept = 0
-            for position in range(sentence_bounds[sentence], sentence_bounds[sentence + 1]):
-                word = token_ids[position]
-                keep = keep_probability[word]
-                if keep < 1.0 and random_uniform(rng) >= keep:
+    @property
+    def merge_schedule(self):
+        """``(merges so far, words read since the last merge)`` of the private rows."""
+        return int(self.merges), int(self.unsynced)
+
+    @property
+    def private_rows_pending(self):
+        """Private rows copied since their last merge (what :meth:`finish` merges)."""
+        return int(np.asarray(self.top_copied).sum()) if self.private_levels else 0
+
+    def scratch_is_finite(self):
+        """False if a NaN or inf reached the worker's scratch or private rows (a diverging run)."""
+        arrays = [self.hidden, self.hidden_grad, self.window_steps]
+        if self.private_levels:
+            arrays.append(self.top_rows)
+        return all(math.isfinite(np.add.reduce(np.asarray(a), axis=None, dtype=np.float64)) for a in arrays)
+
+    def _reserve_context(self, Py_ssize_t count):
+        """Room for ``count`` context words per window (grown, never shrunk)."""
+        if count <= self.context_capacity:
+            return
+        block = _padded(count * self.vector_size + 2 * count, np.float32)
+        self.window_steps = block[:count * self.vector_size]
+        self.gains = block[count * self.vector_size:count * self.vector_size + count]
+        self.dots = block[count * self.vector_size + count:]
+        self.context_rows = _padded(count, np.uintp)
+        self.context_capacity = count
+
+    # --------------------------------------------------------------- training
+    def train(self, token_ids, sentence_bounds, double alpha_start, double alpha_end):
+        """Train on sentences ``token_ids[sentence_bounds[s]:sentence_bounds[s + 1]]``.
+
+        Frequent words are dropped (down-sampling) and window sizes drawn from the
+        worker's random stream; the learning rate falls linearly from
+        ``alpha_start`` to ``alpha_end`` across the batch's words.  The GIL is
+        released once, for the whole batch.
+
+        Returns ``(words_seen, words_trained, loss)``: tokens read, tokens left
+        after down-sampling, and the summed loss (0.0 unless ``compute_loss``).
+        """
+        ids = _check_vector("token_ids", token_ids, np.int32)
+        bounds = np.asarray(sentence_bounds)
+        if bounds.ndim != 1 or bounds.dtype.kind not in "iu" or len(bounds) < 1:
+            raise ValueError("sentence_bounds must be a 1-D integer array with at least one entry")
+        bounds = np.ascontiguousarray(bounds, dtype=np.int64)
+        if not (math.isfinite(alpha_start) and math.isfinite(alpha_end) and alpha_start >= 0 and alpha_end >= 0):
+            raise ValueError(f"learning rates must be finite and >= 0, got {alpha_start} and {alpha_end}")
+        cdef const int32_t[::1] id_view = ids
+        cdef const int64_t[::1] bound_view = bounds
+        longest = self._check_batch(id_view, bound_view)
+        if bound_view[len(bounds) - 1] == bound_view[0]:
+            return 0, 0, 0.0
+        # Scratch for this batch: a sentence's kept words, and at most 2 * window
+        # context words per centre word (fewer than the longest sentence: a huge
+        # window must not mean a huge allocation).
+        if longest > self.kept_words.shape[0]:
+            self.kept_words = _padded(longest, np.int32)
+        self._reserve_context(max(min(2 * <Py_ssize_t>self.window, longest), 1))
+        return self._train_sentences(&id_view[0], bound_view, alpha_start, alpha_end)
+
+    cdef Py_ssize_t _check_batch(self, const int32_t[::1] ids, const int64_t[::1] bounds) except -1:
+        """The longest sentence; ``ValueError`` if a bound or an id is out of range."""
+        cdef Py_ssize_t n_bounds = bounds.shape[0], n_ids = ids.shape[0], s, position, longest = 0
+        cdef Py_ssize_t bad_bound = -1, bad_id = -1
+        cdef int64_t vocab_size = self.vocab_size
+        with nogil:
+            if bounds[0] < 0 or bounds[n_bounds - 1] > n_ids:
+                bad_bound = 0
+            for s in range(n_bounds - 1):
+                if bounds[s + 1] < bounds[s]:
+                    bad_bound = s + 1
+                    break
+                longest = max(longest, bounds[s + 1] - bounds[s])
+            if bad_bound < 0:
+                for position in range(bounds[0], bounds[n_bounds - 1]):
+                    if ids[position] < 0 or ids[position] >= vocab_size:
+                        bad_id = position
+                        break
+        if bad_bound >= 0:
+            raise ValueError(f"sentence_bounds must be non-decreasing and within the {n_ids} token ids "
+                             f"(entry {bad_bound} is not)")
+        if bad_id >= 0:
+            raise ValueError(f"token_ids[{bad_id}] = {ids[bad_id]} is not a word id in [0, {vocab_size})")
+        return longest
+
+    cdef tuple _train_sentences(self, const int32_t* token_ids, const int64_t[::1] bounds,
+                                float alpha_start, float alpha_end):
+        cdef Py_ssize_t n_sentences = bounds.shape[0] - 1, sentence
+        cdef int64_t total_words = bounds[n_sentences] - bounds[0], length
+        cdef int64_t words_seen = 0, words_trained = 0, n_kept
+        cdef float alpha
+        cdef double loss = 0.0
+        # The RNG state lives on this thread's stack during the batch: the workers'
+        # objects may share a cache line, and writing them for every draw would make
+        # the cores fight over it.
+        cdef uint64_t rng = self.rng
+        with nogil:
+            for sentence in range(n_sentences):
+                alpha = alpha_start + (alpha_end - alpha_start) * (<float>words_seen / total_words)
+                length = bounds[sentence + 1] - bounds[sentence]
+                n_kept = self._subsample(token_ids + bounds[sentence], length, &rng)
+                words_seen += length
+                words_trained += n_kept
+                if self.private_levels:
+                    self._count_towards_merge(length)
+                if n_kept < 2:
                     continue
-                kept[n_kept] = word
-                n_kept += 1
-            words_seen += sentence_bounds[sentence + 1] - sentence_bounds[sentence]
-            words_trained += n_kept
-            unsynced += sentence_bounds[sentence + 1] - sentence_bounds[sentence]
-            if top_levels and unsynced >= top_sync_words:
-                # Merge often: the top rows change with every centre word, and
-                # copies that ignore the other workers for long train worse.
-                merge_top_rows(inner_node_vectors, top_nodes, &scratch, merges, top_every_time_levels)
-                merges += 1
-                unsynced = 0
-            if n_kept < 2:
+                if self.sg:
+                    loss += self._skip_gram_sentence(n_kept, alpha, &rng)
+                else:
+                    loss += self._cbow_sentence(n_kept, alpha, &rng)
+        self.rng = rng
+        return words_seen, words_trained, loss
+
+    cdef int64_t _subsample(self, const int32_t* words, int64_t length, uint64_t* rng) noexcept nogil:
+        """Copy the tokens that survive down-sampling into ``kept_words``; returns how many."""
+        cdef int64_t position, n_kept = 0
+        cdef int32_t word
+        cdef float keep
+        cdef int32_t* kept = &self.kept_words[0]
+        for position in range(length):
+            word = words[position]
+            keep = self.keep_probability[word]
+            if keep < 1.0 and random_uniform(rng) >= keep:
                 continue
-            if sg:
-                loss += sg_sentence(kept, n_kept, window, shrink_windows, rng,
-                                    input_vectors, inner_node_vectors,
-                                    &path_nodes[0], &path_codes[0], &path_offsets[0],
-                                    &scratch, size, alpha, compute_loss, kernel)
+            kept[n_kept] = word
+            n_kept += 1
+        return n_kept
+
+    cdef inline void _window(self, int64_t centre, int64_t n_words, uint64_t* rng,
+                             int64_t* low, int64_t* high) noexcept nogil:
+        """Context positions [low, high) of ``centre``; one RNG draw when ``shrink_windows``."""
+        cdef int reduction = <int>(next_random(rng) % <uint64_t>self.window) if self.shrink_windows else 0
+        low[0] = max(centre - self.window + reduction, 0)
+        high[0] = min(centre + self.window + 1 - reduction, n_words)
+
+    cdef int _gather_context(self, int64_t centre, int64_t low, int64_t high) noexcept nogil:
+        """``context_rows`` = the input rows of positions [low, high) but ``centre``; returns their number."""
+        cdef int64_t context
+        cdef int n_context = 0
+        cdef const int32_t* words = &self.kept_words[0]
+        for context in range(low, high):
+            if context != centre:
+                self.context_rows[n_context] = <size_t>&self.input_vectors[words[context], 0]
+                n_context += 1
+        return n_context
+
+    cdef double _skip_gram_sentence(self, int64_t n_words, float alpha, uint64_t* rng) noexcept nogil:
+        """Skip-gram over one (already down-sampled) sentence: per window, or per pair."""
+        cdef int64_t centre, context, low, high, start, length
+        cdef int n_context, size = self.vector_size
+        cdef float* context_row
+        cdef double loss = 0.0
+        cdef const int32_t* words = &self.kept_words[0]
+        for centre in range(n_words):
+            self._window(centre, n_words, rng, &low, &high)
+            start = self.path_offsets[words[centre]]
+            length = self.path_offsets[words[centre] + 1] - start
+            if self.fast:
+                # The next centre word's window brings in at most one new context row,
+                # and its path is a random place in the path arrays.
+                if centre + self.window + 1 < n_words:
+                    hs_prefetch_row(&self.input_vectors[words[centre + self.window + 1], 0], size)
+                if centre + 1 < n_words:
+                    hs_prefetch_path(&self.path_nodes[self.path_offsets[words[centre + 1]]],
+                                     &self.path_codes[self.path_offsets[words[centre + 1]]])
+                n_context = self._gather_context(centre, low, high)
+                self._gather_path_rows(start, length)
+                loss += hs_sg_window_step(size, <float**>&self.context_rows[0], n_context,
+                                          <float**>&self.path_rows[0], &self.path_codes[start], length, alpha,
+                                          self.compute_loss, &self.window_steps[0], &self.gains[0], &self.dots[0])
+                continue
+            for context in range(low, high):
+                if context == centre:
+                    continue
+                context_row = &self.input_vectors[words[context], 0]
+                memset(&self.hidden_grad[0], 0, size * sizeof(float))
+                loss += train_path(&self.path_nodes[start], &self.path_codes[start], length, context_row,
+                                   &self.hidden_grad[0], self.inner_node_vectors, size, alpha, self.compute_loss)
+                axpy(size, 1.0, &self.hidden_grad[0], context_row)
+        return loss
+
+    cdef double _cbow_sentence(self, int64_t n_words, float alpha, uint64_t* rng) noexcept nogil:
+        """CBOW over one (already down-sampled) sentence.
+
+        As in word2vec.c and gensim, every context vector receives the step computed
+        for ``hidden``; with ``cbow_mean=0`` (sum) gensim divides that step by the
+        number of context words, and so do we (``reference.cbow_step``)."""
+        cdef int64_t centre, context, low, high, start, length
+        cdef int n_context, size = self.vector_size
+        cdef float* hidden = &self.hidden[0]
+        cdef float* hidden_grad = &self.hidden_grad[0]
+        cdef double loss = 0.0
+        cdef const int32_t* words = &self.kept_words[0]
+        for centre in range(n_words):
+            self._window(centre, n_words, rng, &low, &high)
+            start = self.path_offsets[words[centre]]
+            length = self.path_offsets[words[centre] + 1] - start
+            n_context = self._gather_context(centre, low, high)
+            if n_context == 0:
+                continue
+            if self.fast:
+                if centre + self.window + 1 < n_words:
+                    hs_prefetch_row(&self.input_vectors[words[centre + self.window + 1], 0], size)
+                self._gather_path_rows(start, length)
+                loss += hs_cbow_step(size, <float**>&self.context_rows[0], n_context, self.cbow_mean,
+                                     <float**>&self.path_rows[0], &self.path_codes[start], length, alpha,
+                                     self.compute_loss, hidden, hidden_grad)
+                continue
+            memset(hidden, 0, size * sizeof(float))
+            for context in range(n_context):
+                axpy(size, 1.0, <float*>self.context_rows[context], hidden)
+            if self.cbow_mean:
+                scale(size, 1.0 / n_context, hidden)
+            memset(hidden_grad, 0, size * sizeof(float))
+            loss += train_path(&self.path_nodes[start], &self.path_codes[start], length,
+                               hidden, hidden_grad, self.inner_node_vectors, size, alpha, self.compute_loss)
+            if not self.cbow_mean:
+                scale(size, 1.0 / n_context, hidden_grad)
+            for context in range(n_context):
+                axpy(size, 1.0, hidden_grad, <float*>self.context_rows[context])
+        return loss
+
+    # ------------------------------------------------- private copies of the top rows
+    # Every path starts at the root, so with several workers the top rows of the tree
+    # are written by all of them all the time, and their cache lines travel between
+    # the cores at every write.  A worker can instead train on private copies of the
+    # top levels and add its change to the shared rows every ~1,000 words (Vuurens et
+    # al. 2016, "Efficient parallel learning of word2vec"; merging only once per
+    # 10,000-word batch measurably hurt the vectors: benchmarks/NOTES.md).  A node at
+    # depth d whose path so far has codes c_0 .. c_{d-1} lives in slot
+    # 2^d - 1 + (c_0 c_1 .. c_{d-1} read as a binary number): no lookup table needed.
+    # A slot is copied from its shared row when a path first reaches it after a merge,
+    # and only slots copied since are merged: the deep levels, most of whose slots go
+    # untouched between two merges, then cost nothing but memory.
+    cdef void _gather_path_rows(self, int64_t start, int64_t length) noexcept nogil:
+        """``path_rows`` = the row of each node of a path: the private copy or the shared row."""
+        cdef int64_t k, slot, prefix = 0
+        cdef int size = self.vector_size
+        cdef int32_t node
+        for k in range(length):
+            node = self.path_nodes[start + k]
+            if k < self.private_levels:
+                slot = (((<int64_t>1) << k) - 1) + prefix
+                if not self.top_copied[slot]:
+                    memcpy(&self.top_rows[slot, 0], &self.inner_node_vectors[node, 0], size * sizeof(float))
+                    memcpy(&self.top_rows_start[slot, 0], &self.top_rows[slot, 0], size * sizeof(float))
+                    self.top_copied[slot] = 1
+                self.path_rows[k] = <size_t>&self.top_rows[slot, 0]
+                prefix = 2 * prefix + self.path_codes[start + k]
             else:
-                loss += cbow_sentence(kept, n_kept, window, shrink_windows, cbow_mean, rng,
-                                      input_vectors, inner_node_vectors,
-                                      &path_nodes[0], &path_codes[0], &path_offsets[0],
-                                      &scratch, size, alpha, compute_loss, kernel)
-        if top_levels and not carry_over:
-            merge_top_rows(inner_node_vectors, top_nodes, &scratch, -1, top_every_time_levels)
-    free(scratch.path_rows)
-    if not carry_over:
-        free(scratch.top_copied)
-    elif top_levels:
-        top_state[0], top_state[1] = merges, unsynced
-    rng_state[0] = rng_local
-    if scratch.out_of_memory:
-        raise MemoryError("no memory to hold the rows of a tree path")
-    return words_seen, words_trained, loss
+                self.path_rows[k] = <size_t>&self.inner_node_vectors[node, 0]
+
+    cdef void _count_towards_merge(self, int64_t words_read) noexcept nogil:
+        self.unsynced += words_read
+        if self.unsynced >= self.sync_words:
+            # Merge often: the top rows change with every centre word, and copies
+            # that ignore the other workers for long train worse.
+            self._merge(self.merges)
+            self.merges += 1
+            self.unsynced = 0
+
+    cdef void _merge(self, int64_t merge_number) noexcept nogil:
+        """Shared rows += the change to the private copies since they were copied (other
+        workers' changes made meanwhile are kept: each worker adds only its own); the
+        next path to reach a merged slot copies it afresh.
+
+        The top ``every_time_levels`` levels are merged every time, each level below
+        half as often as the one above (its rows are reached about half as often, so a
+        copy still misses about as many of the other workers' updates), but at least
+        every ``2**MERGE_HALVINGS_MAX`` merges; a negative ``merge_number`` merges
+        every level."""
+        cdef Py_ssize_t slot, i
+        cdef int level, skipped_levels, size = self.vector_size
+        cdef float* private_row
+        cdef float* start_row
+        cdef float* shared_row
+        for level in range(self.private_levels):
+            skipped_levels = level - self.every_time_levels + 1
+            if merge_number >= 0 and skipped_levels > 0 and \
+                    merge_number & (((<int64_t>1) << min(skipped_levels, MERGE_HALVINGS_MAX)) - 1) != 0:
+                continue
+            for slot in range(((<Py_ssize_t>1) << level) - 1, ((<Py_ssize_t>1) << (level + 1)) - 1):
+                if self.top_copied[slot]:
+                    private_row = &self.top_rows[slot, 0]
+                    start_row = &self.top_rows_start[slot, 0]
+                    shared_row = &self.inner_node_vectors[self.top_nodes[slot], 0]
+                    for i in range(size):
+                        shared_row[i] += private_row[i] - start_row[i]
+                    self.top_copied[slot] = 0
+
+    def finish(self):
+        """Add what is left of the private rows to the shared rows (every level).
+
+        Call it when the worker stops (after its last batch, an interrupt or an
+        error): until then the shared rows miss the worker's latest updates of the
+        top levels.  The merge schedule carries on if the worker trains again.
+        Does nothing without private rows."""
+        if self.private_levels:
+            with nogil:
+                self._merge(-1)
 
 
-def _check_top_copied(top_nodes, top_copied):
-    if top_copied.shape[0] != top_nodes.shape[0]:
-        raise ValueError(f"top_copied must have one flag per slot ({top_nodes.shape[0]}), got {top_copied.shape[0]}")
-
-
-def _check_carry_over(top_nodes, top_copied, top_state):
-    _check_top_copied(top_nodes, top_copied)
-    if top_state is None or top_state.shape[0] != 2 or top_state[0] < 1 or top_state[1] < 0:
-        raise ValueError("top_state must be 2 int64 (merges so far >= 1, words since the last merge >= 0)")
-
-
-def merge_private_top_rows(float[:, ::1] inner_node_vectors, const int32_t[::1] top_nodes,
-                           float[:, ::1] top_rows, float[:, ::1] top_rows_start, uint8_t[::1] top_copied):
-    """Add what is left of a worker's private top rows (``train_batch`` with
-    ``top_copied``) to ``inner_node_vectors``, every level; clears ``top_copied``."""
-    levels = _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, KERNEL_WINDOW)
-    _check_top_copied(top_nodes, top_copied)
-    cdef Scratch scratch
-    scratch.top_levels = levels
-    scratch.top_rows = &top_rows[0, 0]
-    scratch.top_rows_start = &top_rows_start[0, 0]
-    scratch.top_stride = top_rows.shape[1]
-    scratch.top_copied = &top_copied[0]
-    with nogil:
-        merge_top_rows(inner_node_vectors, top_nodes, &scratch, -1, 1)
-
-
-def _check_top_rows(top_nodes, top_rows, top_rows_start, inner_node_vectors, int kernel):
-    """Levels cached by ``top_nodes`` (a ``top_row_slots`` table), with every
-    array checked against it, so that the kernel cannot index out of bounds."""
-    cdef Py_ssize_t n_slots = top_nodes.shape[0]
-    levels = (n_slots + 1).bit_length() - 1
-    if n_slots < 1 or n_slots != (1 << levels) - 1:
-        raise ValueError(f"top_nodes must have 2**levels - 1 entries, got {n_slots}")
-    if kernel != KERNEL_WINDOW:
-        raise ValueError("private top rows (top_nodes) need the 'window' kernel")
-    size = inner_node_vectors.shape[1]
-    for name, rows in (("top_rows", top_rows), ("top_rows_start", top_rows_start)):
-        if rows is None or rows.shape[0] != n_slots or rows.shape[1] < size:
-            raise ValueError(f"{name} must have shape ({n_slots}, k) with k >= {size}")
-    if top_rows_start.shape[1] != top_rows.shape[1]:
-        raise ValueError("top_rows and top_rows_start must have the same shape")
-    nodes = np.asarray(top_nodes)
-    if nodes.min() < -1 or nodes.max() >= inner_node_vectors.shape[0]:
-        raise ValueError("top_nodes holds an inner node id out of range")
-    return levels
-
-
+# ------------------------------------------------------------------ tree slots
 def top_row_slots(const int32_t[::1] path_nodes, const uint8_t[::1] path_codes,
                   const int64_t[::1] path_offsets, int levels):
     """Slot -> inner node id (-1: no node) for the top ``levels`` levels of a tree.
 
     The node at depth d reached by codes c_0 .. c_{d-1} goes to slot
-    ``2**d - 1 + int(c_0 .. c_{d-1} in binary)`` (``path_row_pointers``)."""
-    if not 1 <= levels <= 16:
-        raise ValueError(f"levels must be in [1, 16] (2**levels - 1 rows per worker), got {levels}")
+    ``2**d - 1 + int(c_0 .. c_{d-1} in binary)`` (``TrainingWorker._gather_path_rows``)."""
+    if not 1 <= levels <= MAX_PRIVATE_LEVELS:
+        raise ValueError(f"levels must be in [1, {MAX_PRIVATE_LEVELS}] (2**levels - 1 rows per worker), got {levels}")
     slots = np.full((1 << levels) - 1, -1, dtype=np.int32)
     cdef int32_t[::1] view = slots
     cdef Py_ssize_t leaf, k, start, length
@@ -555,129 +592,112 @@ def top_row_slots(const int32_t[::1] path_nodes, const uint8_t[::1] path_codes,
 
 
 # ------------------------------------------------------ single-step test twins
-def path_step(
-    float[::1] hidden,
-    float[:, ::1] inner_node_vectors,
-    const int32_t[::1] nodes,
-    const uint8_t[::1] codes,
-    float alpha,
-    str kernel="blas",
-):
-    """One path step (for tests): ``_hs.train_path`` (``kernel="blas"``) or the
-    wide-vector ``hs_path_step`` (any other kernel).  Returns ``(hidden_grad, loss)``."""
-    cdef int size = hidden.shape[0]
-    hidden_grad = np.zeros(size, dtype=np.float32)
-    cdef float[::1] grad_view = hidden_grad
-    cdef double loss
-    cdef int variant = KERNELS[kernel]
-    _check_twin_path(inner_node_vectors, nodes, codes, size)
-    if nodes.shape[0] == 0:
-        return hidden_grad, 0.0
-    with nogil:
-        if variant == KERNEL_BLAS:
-            loss = train_path(&nodes[0], &codes[0], nodes.shape[0], &hidden[0], &grad_view[0],
-                              inner_node_vectors, size, alpha, True)
-        else:
-            loss = hs_path_step(size, &hidden[0], &grad_view[0], &inner_node_vectors[0, 0],
-                                &nodes[0], &codes[0], nodes.shape[0], alpha, True)
-    return hidden_grad, loss
-
-
-def _check_twin_path(inner_node_vectors, nodes, codes, size):
-    if inner_node_vectors.shape[1] != size:
-        raise ValueError("inner_node_vectors and the hidden vectors differ in width")
+# Each runs one step of a kernel on checked inputs, for the tests that hold the
+# kernels to hsmcy.reference.
+def _check_step(input_vectors, inner_node_vectors, nodes, codes, context_words=None):
+    size = inner_node_vectors.shape[1]
+    if input_vectors is not None and input_vectors.shape[1] != size:
+        raise ValueError("inner_node_vectors and the input vectors differ in width")
     if nodes.shape[0] != codes.shape[0]:
         raise ValueError("nodes and codes differ in length")
     if nodes.shape[0] and (min(nodes) < 0 or max(nodes) >= inner_node_vectors.shape[0]):
         raise ValueError("a node id is out of range")
+    if context_words is not None:
+        if context_words.shape[0] == 0:
+            raise ValueError("context_words is empty")
+        if min(context_words) < 0 or max(context_words) >= input_vectors.shape[0]:
+            raise ValueError("a context word id is out of range")
 
 
-def _context_pointers(float[:, ::1] input_vectors, const int32_t[::1] context_words):
-    if context_words.shape[0] == 0:
-        raise ValueError("context_words is empty")
-    if min(context_words) < 0 or max(context_words) >= input_vectors.shape[0]:
-        raise ValueError("a context word id is out of range")
-    return _row_pointers(input_vectors, context_words)
-
-
-def _row_pointers(float[:, ::1] rows, const int32_t[::1] ids):
+def _row_addresses(float[:, ::1] rows, const int32_t[::1] ids):
     """Addresses of ``rows[ids[j]]`` (ids already checked), as the C steps take them."""
-    pointers = np.empty(ids.shape[0], dtype=np.uintp)
-    cdef size_t[::1] view = pointers
+    addresses = _padded(ids.shape[0], np.uintp)
+    cdef size_t[::1] view = addresses
     cdef Py_ssize_t j
     for j in range(ids.shape[0]):
         view[j] = <size_t>&rows[ids[j], 0]
-    return pointers
+    return addresses
 
 
-def _step_pointers(input_vectors, inner_node_vectors, nodes, codes, context_words):
-    """Checked addresses of a single-step twin's context rows and path rows."""
-    _check_twin_path(inner_node_vectors, nodes, codes, input_vectors.shape[1])
-    return _context_pointers(input_vectors, context_words), _row_pointers(inner_node_vectors, nodes)
+def path_step(float[::1] hidden, float[:, ::1] inner_node_vectors, const int32_t[::1] nodes,
+              const uint8_t[::1] codes, float alpha, str kernel="blas"):
+    """One path step: ``_hs.train_path`` (``"blas"``) or ``hs_path_step`` (``"fast"``).
 
-
-def sg_window_step(
-    float[:, ::1] input_vectors,
-    float[:, ::1] inner_node_vectors,
-    const int32_t[::1] nodes,
-    const uint8_t[::1] codes,
-    const int32_t[::1] context_words,
-    float alpha,
-):
-    """``hs_sg_window_step`` for one centre word (for tests): updates both arrays in
-    place and returns the loss.  See ``reference.sg_window_step``."""
-    cdef int size = input_vectors.shape[1]
-    cdef int n_context = context_words.shape[0]
-    pointers_array, rows_array = _step_pointers(input_vectors, inner_node_vectors, nodes, codes, context_words)
-    cdef size_t[::1] pointers = pointers_array
+    Updates ``inner_node_vectors`` in place; returns ``(hidden_step, loss)``
+    (``reference.path_step``)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if hidden.shape[0] != inner_node_vectors.shape[1]:
+        raise ValueError("hidden and inner_node_vectors differ in width")
+    _check_step(None, inner_node_vectors, nodes, codes)
+    cdef int size = hidden.shape[0]
+    hidden_step = np.zeros(size, dtype=np.float32)
+    cdef float[::1] step = hidden_step
+    cdef double loss = 0.0
+    if nodes.shape[0] == 0:
+        return hidden_step, 0.0
+    rows_array = _row_addresses(inner_node_vectors, nodes)
     cdef size_t[::1] rows = rows_array
+    with nogil:
+        if kernel == "blas":
+            loss = train_path(&nodes[0], &codes[0], nodes.shape[0], &hidden[0], &step[0],
+                              inner_node_vectors, size, alpha, True)
+        else:
+            loss = hs_path_step(size, &hidden[0], &step[0], <float**>&rows[0], &codes[0], nodes.shape[0],
+                                alpha, True)
+    return hidden_step, loss
+
+
+def sg_window_step(float[:, ::1] input_vectors, float[:, ::1] inner_node_vectors, const int32_t[::1] nodes,
+                   const uint8_t[::1] codes, const int32_t[::1] context_words, float alpha):
+    """``hs_sg_window_step`` for one centre word: updates both arrays in place and
+    returns the loss (``reference.sg_window_step``)."""
+    _check_step(input_vectors, inner_node_vectors, nodes, codes, context_words)
     if nodes.shape[0] == 0:
         return 0.0
-    cdef float[::1] steps = np.zeros(n_context * size, dtype=np.float32)
-    cdef float[::1] gains = np.zeros(n_context, dtype=np.float32)
-    cdef float[::1] dots = np.zeros(n_context, dtype=np.float32)
+    cdef int size = input_vectors.shape[1], n_context = context_words.shape[0]
+    context_array = _row_addresses(input_vectors, context_words)
+    rows_array = _row_addresses(inner_node_vectors, nodes)
+    cdef size_t[::1] context = context_array
+    cdef size_t[::1] rows = rows_array
+    cdef float[::1] steps = _padded(n_context * size, np.float32)
+    cdef float[::1] gains = _padded(n_context, np.float32)
+    cdef float[::1] dots = _padded(n_context, np.float32)
     cdef double loss
     with nogil:
-        loss = hs_sg_window_step(size, <float**>&pointers[0], n_context, <float**>&rows[0],
-                                 &codes[0], nodes.shape[0], alpha, True,
-                                 &steps[0], &gains[0], &dots[0])
+        loss = hs_sg_window_step(size, <float**>&context[0], n_context, <float**>&rows[0], &codes[0],
+                                 nodes.shape[0], alpha, True, &steps[0], &gains[0], &dots[0])
     return loss
 
 
-def cbow_step(
-    float[:, ::1] input_vectors,
-    float[:, ::1] inner_node_vectors,
-    const int32_t[::1] nodes,
-    const uint8_t[::1] codes,
-    const int32_t[::1] context_words,
-    float alpha,
-    bint cbow_mean,
-):
-    """``hs_cbow_step`` for one centre word (for tests): updates both arrays in place
-    and returns the loss.  See ``reference.cbow_step``."""
-    cdef int size = input_vectors.shape[1]
-    pointers_array, rows_array = _step_pointers(input_vectors, inner_node_vectors, nodes, codes, context_words)
-    cdef size_t[::1] pointers = pointers_array
-    cdef size_t[::1] rows = rows_array
+def cbow_step(float[:, ::1] input_vectors, float[:, ::1] inner_node_vectors, const int32_t[::1] nodes,
+              const uint8_t[::1] codes, const int32_t[::1] context_words, float alpha, bint cbow_mean):
+    """``hs_cbow_step`` for one centre word: updates both arrays in place and returns
+    the loss (``reference.cbow_step``)."""
+    _check_step(input_vectors, inner_node_vectors, nodes, codes, context_words)
     if nodes.shape[0] == 0:
         return 0.0
-    cdef float[::1] hidden = np.zeros(size, dtype=np.float32)
-    cdef float[::1] hidden_grad = np.zeros(size, dtype=np.float32)
+    cdef int size = input_vectors.shape[1]
+    context_array = _row_addresses(input_vectors, context_words)
+    rows_array = _row_addresses(inner_node_vectors, nodes)
+    cdef size_t[::1] context = context_array
+    cdef size_t[::1] rows = rows_array
+    cdef float[::1] hidden = _padded(size, np.float32)
+    cdef float[::1] hidden_grad = _padded(size, np.float32)
     cdef double loss
     with nogil:
-        loss = hs_cbow_step(size, <float**>&pointers[0], context_words.shape[0], cbow_mean,
-                            <float**>&rows[0], &codes[0], nodes.shape[0], alpha, True,
-                            &hidden[0], &hidden_grad[0])
+        loss = hs_cbow_step(size, <float**>&context[0], context_words.shape[0], cbow_mean, <float**>&rows[0],
+                            &codes[0], nodes.shape[0], alpha, True, &hidden[0], &hidden_grad[0])
     return loss
 
 
-def fast_sigmoid(const float[::1] x):
-    """The wide-vector kernels' sigmoid, elementwise (for tests)."""
+def sigmoid_values(const float[::1] x):
+    """The kernels' sigmoid (``_maths.h``), elementwise."""
     out = np.empty(x.shape[0], dtype=np.float32)
     cdef float[::1] out_view = out
     cdef Py_ssize_t i
     for i in range(x.shape[0]):
-        out_view[i] = hs_sigmoid(x[i])
+        out_view[i] = sigmoid(x[i])
     return out
 
 

@@ -24,15 +24,15 @@ vector).  The learning rate falls linearly from ``lr`` to 0 over all examples of
 all epochs; examples are shuffled (seeded) every epoch and trained by ``workers``
 threads Hogwild-style, each releasing the GIL once per batch of ~10,000 tokens.
 
-The nogil kernels are in ``hsmcy/_classifier.pyx``; :func:`reference_text_vectors`
-and :func:`reference_train_example` at the end of this module state the same maths
-in NumPy, and the tests hold the kernels to them.
+The nogil kernels are in ``hsmcy/_classifier.pyx``; ``hsmcy.reference.text_vectors``
+and ``hsmcy.reference.classifier_step`` state the same maths in NumPy, and the tests
+hold the kernels to them.  Texts become tokens, and tokens ids, in :mod:`hsmcy.tokens`.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
+import logging
 import math
 import numbers
 import os
@@ -40,146 +40,39 @@ import threading
 
 import numpy as np
 
-from . import _classifier, reference
-from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
-                          load_archive, malformed_file_is_value_error, save_archive)
+from . import _classifier
+from ._runner import run_batches
+from .checks import check_array, check_finite
+from .persistence import (ArchiveReader, decode_strings, encode_strings, malformed_file_is_value_error, read_tree,
+                          save_archive)
+from .tokens import hashed_ngrams, labels_per_text, tokenize, unique_codes
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
 from .memory import aligned_zeros
 
-__all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "reference_train_example",
-           "reference_predict_log_proba"]
+logger = logging.getLogger(__name__)
 
+__all__ = ["HSClassifier", "read_fasttext_file"]
+
+#: Longest word n-gram: far beyond useful (fastText's are 1 to 5), and small enough that
+#: a model file cannot make every prediction loop for hours.
+MAX_WORD_NGRAMS = 100
 _PARAMS = ("dim", "epochs", "lr", "word_ngrams", "min_count", "bucket", "workers", "tree", "seed")
 _KIND = "hs_classifier"
+# Guards the check-and-set of HSClassifier._fitting (one fit at a time per object).
+_FITTING_LOCK = threading.Lock()
 _BATCH_TOKENS = 10_000
-# Multiplier of the rolling n-gram hash (an odd 64-bit constant: 2^64 / golden ratio).
-_NGRAM_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 # ----------------------------------------------------------------------------- input
-def _is_label(value):
-    return isinstance(value, (str, numbers.Integral)) and not isinstance(value, (bool, np.bool_))
-
-
-# A token that whitespace splitting can never produce inside a text is not available
-# (a text may hold any character), so the fast path checks that the separator shows
-# up exactly where it was put, and falls back to splitting text by text otherwise.
-_SEPARATOR = "\x00"
-
-
-def _as_list(values, what, kind):
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{what} must be a sequence of {kind}, not a single string; wrap it in a list")
-    try:
-        return list(values)
-    except TypeError:
-        raise TypeError(f"{what} must be a sequence of {kind}, got {type(values).__name__}") from None
-
-
-def _tokenize(texts, what="texts"):
-    """Texts (strings split on whitespace, or token lists) -> (codes, distinct, lengths).
-
-    ``distinct`` lists the distinct tokens in order of first appearance, ``codes``
-    (int64) numbers every token of every text by that list, ``lengths`` (int64) is the
-    number of tokens of each text.  No Python list per text is kept alive, so
-    millions of texts cost neither memory nor garbage-collector time.
-    """
-    texts = _as_list(texts, what, "texts (strings or token lists)")
-    if not texts:
-        raise ValueError(f"{what} is empty")
-    if all(type(text) is str for text in texts):
-        # One C-level split of all texts joined by a separator token, then drop the separators.
-        codes, distinct = _unique_codes(f" {_SEPARATOR} ".join(texts).split())
-        if len(texts) == 1 or _SEPARATOR not in distinct:
-            lengths = np.array([len(codes)], dtype=np.int64)
-            if len(texts) == 1:
-                return _check_nonempty(codes, distinct, lengths, what)
-        else:
-            separator = distinct.index(_SEPARATOR)
-            at_separator = np.flatnonzero(codes == separator)
-            if len(at_separator) == len(texts) - 1:
-                lengths = np.diff(np.concatenate([[-1], at_separator, [len(codes)]])) - 1
-                codes = np.delete(codes, at_separator)
-                codes -= codes > separator
-                del distinct[separator]
-                return _check_nonempty(codes, distinct, lengths, what)
-    tokens, lengths = [], np.empty(len(texts), dtype=np.int64)
-    for position, text in enumerate(texts):
-        if isinstance(text, str):
-            text_tokens = text.split()
-        elif isinstance(text, (list, tuple)):
-            text_tokens = text
-            if not all(type(token) is str for token in text_tokens):
-                bad = next(token for token in text_tokens if not isinstance(token, str))
-                raise TypeError(f"{what}[{position}] holds a {type(bad).__name__}; tokens must be strings")
-        else:
-            raise TypeError(f"{what}[{position}] is a {type(text).__name__}; a text must be a string or a "
-                            "list of string tokens")
-        tokens.extend(text_tokens)
-        lengths[position] = len(text_tokens)
-    codes, distinct = _unique_codes(tokens)
-    return _check_nonempty(codes, distinct, lengths, what)
-
-
-def _check_nonempty(codes, distinct, lengths, what):
-    empty = np.flatnonzero(lengths == 0)
-    if len(empty):
-        raise ValueError(f"{what}[{empty[0]}] is empty (no tokens)")
-    return codes, distinct, lengths
-
-
-def _labels(labels, n_texts, what="labels"):
-    """One label or a list of labels per text -> (flat labels, label_bounds int64)."""
-    labels = _as_list(labels, what, "labels (one label or a list of labels per text)")
-    if len(labels) != n_texts:
-        raise ValueError(f"{what} has {len(labels)} entries for {n_texts} texts")
-    if all(type(label) is str for label in labels) or all(type(label) is int for label in labels):
-        return labels, np.arange(n_texts + 1, dtype=np.int64)  # the common case: one label per text
-    flat, counts = [], np.empty(n_texts, dtype=np.int64)
-    for position, item in enumerate(labels):
-        if _is_label(item):
-            item = [item]
-        elif isinstance(item, (list, tuple, set, frozenset, np.ndarray)):
-            item = list(item)
-            if not item:
-                raise ValueError(f"{what}[{position}] is an empty list of labels")
-            bad = [label for label in item if not _is_label(label)]
-            if bad:
-                raise TypeError(f"{what}[{position}] holds {bad[0]!r}; labels must be strings or integers")
-        else:
-            raise TypeError(f"{what}[{position}] is {item!r}; a label must be a string or an integer "
-                            "(or a list of them)")
-        flat.extend(label if isinstance(label, str) else int(label) for label in item)
-        counts[position] = len(item)
-    bounds = np.zeros(n_texts + 1, dtype=np.int64)
-    np.cumsum(counts, out=bounds[1:])
-    return flat, bounds
-
-
-def _unique_codes(tokens):
-    """Number the distinct tokens in order of first appearance: (codes int64, distinct tokens)."""
-    first_position = {}
-    # setdefault keeps the position of each token's first occurrence (all C-level iteration)
-    positions = np.fromiter(map(first_position.setdefault, tokens, itertools.count()), dtype=np.int64,
-                            count=len(tokens))
-    is_first = positions == np.arange(len(positions))
-    rank = np.cumsum(is_first) - 1
-    return rank[positions], list(first_position)
-
-
-def _token_hash(token):
-    """Stable 64-bit hash of a token (same in every process, unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-
-
 def read_fasttext_file(path, label_prefix="__label__"):
     """Read a file in fastText's supervised format.
 
     Every line is one example: the tokens that start with ``label_prefix`` are its
-    labels (prefix removed), the other tokens its text.  Blank lines are skipped;
-    invalid UTF-8 is replaced.
+    labels (prefix removed), the other tokens its text.  Blank lines are skipped, and
+    so are lines with labels but no text, as fastText skips them (a warning gives how
+    many and the first one's line number); invalid UTF-8 is replaced.
 
     Parameters
     ----------
@@ -204,6 +97,7 @@ def read_fasttext_file(path, label_prefix="__label__"):
     if not os.path.isfile(path):
         raise ValueError(f"path {path!r} does not exist or is not a file")
     texts, labels = [], []
+    label_only = []  # line numbers of lines with labels and no text
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line_number, line in enumerate(handle, start=1):
             tokens = line.split()
@@ -212,8 +106,15 @@ def read_fasttext_file(path, label_prefix="__label__"):
             line_labels = [token[len(label_prefix):] for token in tokens if token.startswith(label_prefix)]
             if not line_labels:
                 raise ValueError(f"{path}:{line_number}: no token starts with {label_prefix!r} (no label)")
-            texts.append(" ".join(token for token in tokens if not token.startswith(label_prefix)))
+            text = [token for token in tokens if not token.startswith(label_prefix)]
+            if not text:
+                label_only.append(line_number)
+                continue
+            texts.append(" ".join(text))
             labels.append(line_labels)
+    if label_only:
+        logger.warning("%s: skipped %d line%s with labels but no text (as fastText does), the first at line %d",
+                       path, len(label_only), "s" if len(label_only) > 1 else "", label_only[0])
     return texts, labels
 
 
@@ -229,7 +130,7 @@ class HSClassifier:
     lr : float, default 0.1
         Initial learning rate; it falls linearly to 0 over all examples of all epochs.
     word_ngrams : int, default 1
-        Also use word n-grams up to this length (hashed into ``bucket`` rows).
+        Also use word n-grams up to this length (hashed into ``bucket`` rows); at most 100.
     min_count : int, default 1
         Words seen fewer times in training are ignored (they still take part in n-grams).
     bucket : int, default 2_000_000
@@ -310,6 +211,8 @@ class HSClassifier:
                 raise TypeError(f"{name} must be an integer, got {value!r}")
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, got {value}")
+        if self.word_ngrams > MAX_WORD_NGRAMS:  # each n costs a pass over every text, at fit and predict
+            raise ValueError(f"word_ngrams must be at most {MAX_WORD_NGRAMS}, got {self.word_ngrams}")
         if isinstance(self.lr, (bool, np.bool_)) or not isinstance(self.lr, numbers.Real):
             raise TypeError(f"lr must be a number, got {self.lr!r}")
         if not math.isfinite(self.lr) or self.lr <= 0:
@@ -344,9 +247,20 @@ class HSClassifier:
         -------
         self
         """
+        with _FITTING_LOCK:
+            if getattr(self, "_fitting", False):
+                raise RuntimeError("this HSClassifier is already being fitted (fit() runs in another thread); "
+                                   "fit another instance, or wait for that fit to finish")
+            self._fitting = True
+        try:
+            return self._fit(texts, labels)
+        finally:
+            self._fitting = False
+
+    def _fit(self, texts, labels):
         self._check_params()
-        codes, distinct, lengths = _tokenize(texts)
-        flat_labels, label_bounds = _labels(labels, len(lengths))
+        codes, distinct, lengths = tokenize(texts)
+        flat_labels, label_bounds = labels_per_text(labels, len(lengths))
         token_counts = np.bincount(codes, minlength=len(distinct))
         frequent = np.flatnonzero(token_counts >= self.min_count)
         if len(frequent) == 0:
@@ -357,7 +271,7 @@ class HSClassifier:
         word_of_code = np.full(len(distinct), -1, dtype=np.int64)
         word_of_code[frequent] = np.arange(len(frequent))
 
-        label_codes, distinct_labels = _unique_codes(flat_labels)
+        label_codes, distinct_labels = unique_codes(flat_labels)
         if len({type(label) for label in distinct_labels}) > 1:
             raise TypeError("labels must be all strings or all integers, not a mix")
         label_counts = np.bincount(label_codes, minlength=len(distinct_labels))
@@ -398,7 +312,7 @@ class HSClassifier:
 
     def _encode_texts(self, texts):
         """Texts -> (token_ids, text_bounds) with the fitted vocabulary."""
-        codes, distinct, lengths = _tokenize(texts)
+        codes, distinct, lengths = tokenize(texts)
         word_of_code = np.fromiter(map(self.vocabulary_.get, distinct, itertools.repeat(-1)), dtype=np.int64,
                                    count=len(distinct))
         return self._encode(codes, lengths, distinct, word_of_code)
@@ -411,27 +325,14 @@ class HSClassifier:
         in or out of the vocabulary, and hashed into ``bucket`` rows after the words.
         """
         n_texts = len(lengths)
-        word_of_unique, unique_tokens, vocabulary = word_of_code, distinct, self.vocabulary_
-        token_words = word_of_unique[codes]
+        token_words = word_of_code[codes]
         text_of_token = np.repeat(np.arange(n_texts, dtype=np.int64), lengths)
         keep = token_words >= 0
         ids = [token_words[keep]]
         owners = [text_of_token[keep]]
-        if self.word_ngrams > 1:
-            hash_of_unique = np.fromiter((_token_hash(token) for token in unique_tokens), dtype=np.uint64,
-                                         count=len(unique_tokens))
-            token_hashes = hash_of_unique[codes]
-            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-            position_in_text = np.arange(len(codes), dtype=np.int64) - starts
-            remaining = np.repeat(lengths, lengths) - position_in_text  # tokens from here to the end of the text
-            n_words = np.uint64(len(vocabulary))
-            for n in range(2, self.word_ngrams + 1):
-                first = np.flatnonzero(remaining >= n)
-                rolling = token_hashes[first].copy()
-                for offset in range(1, n):
-                    rolling = rolling * _NGRAM_HASH_MULTIPLIER + token_hashes[first + offset]
-                ids.append((n_words + rolling % np.uint64(self.bucket)).astype(np.int64))
-                owners.append(text_of_token[first])
+        for n_gram_rows, first in hashed_ngrams(codes, lengths, distinct, self.word_ngrams, self.bucket):
+            ids.append(len(self.vocabulary_) + n_gram_rows)   # n-gram rows come after the words
+            owners.append(text_of_token[first])
         regroup = len(ids) > 1  # n-gram rows were appended after all words: regroup them by text
         ids = np.concatenate(ids)
         owners = np.concatenate(owners)
@@ -444,82 +345,58 @@ class HSClassifier:
         return token_ids, text_bounds
 
     def _train(self, token_ids, text_bounds, label_ids, label_bounds, rng):
-        """Epochs of shuffled batches, trained by worker threads in nogil kernel calls."""
+        """Epochs of shuffled batches, trained by worker threads in nogil kernel calls (``hsmcy._runner``)."""
         n_texts = len(text_bounds) - 1
         has_tokens = np.diff(text_bounds) > 0
         trainable = np.flatnonzero(has_tokens).astype(np.int64)
         self.n_skipped_texts_ = int(n_texts - len(trainable))
         if len(trainable) == 0:
             raise ValueError("no text has a word in the vocabulary (min_count too high?)")
-        tree = self.tree_
+        # The run's own references: whatever happens to the attributes meanwhile,
+        # the workers index these arrays, which the ids were made for.
+        input_vectors, inner_node_vectors, tree = self.input_vectors_, self.inner_node_vectors_, self.tree_
         path_nodes = tree.path_nodes if len(tree.path_nodes) else np.zeros(1, dtype=np.int32)
         path_codes = tree.path_codes if len(tree.path_codes) else np.zeros(1, dtype=np.uint8)
         mean_tokens = max(len(token_ids) / len(trainable), 1.0)
         batch_size = max(1, int(_BATCH_TOKENS / mean_tokens))
         total = self.epochs * len(trainable)
-        workers = self.workers
         self.training_loss_ = []
+        lock = threading.Lock()
+
+        def scratch(thread_index):
+            return np.zeros(self.dim, dtype=np.float32), np.zeros(self.dim, dtype=np.float32)
 
         # What the note on an interrupting error reports; a Ctrl-C can also land between
         # epochs, outside the worker loop, when no thread is running.
-        progress = {"epoch": 0, "batches": 0, "state": {"next": 0}}
+        progress = {"epoch": 0, "batches": 0, "done": 0}
         try:
             for epoch in range(self.epochs):
                 order = rng.permutation(trainable)
                 edges = list(range(0, len(order), batch_size)) + [len(order)]
-                progress["epoch"], progress["batches"] = epoch, len(edges) - 1
-                state = progress["state"] = {"next": 0, "error": None, "loss": 0.0, "trained": 0}
-                lock = threading.Lock()
+                progress.update(epoch=epoch, batches=len(edges) - 1, done=0)
+                totals = {"loss": 0.0, "trained": 0}
 
                 def lr_at(position, epoch=epoch):
                     return self.lr * (1.0 - (epoch * len(trainable) + position) / total)
 
-                def work(edges=edges, order=order, state=state):
-                    hidden = np.zeros(self.dim, dtype=np.float32)
-                    hidden_grad = np.zeros(self.dim, dtype=np.float32)
-                    try:
-                        while True:
-                            with lock:
-                                batch = state["next"]
-                                if state["error"] is not None or batch >= len(edges) - 1:
-                                    return
-                                state["next"] += 1
-                            start, stop = edges[batch], edges[batch + 1]
-                            trained, loss = _classifier.train_batch(
-                                token_ids, text_bounds, label_ids, label_bounds, order[start:stop],
-                                self.input_vectors_, self.inner_node_vectors_, path_nodes, path_codes,
-                                tree.path_offsets, lr_at(start), lr_at(stop), hidden, hidden_grad, True)
-                            with lock:
-                                state["loss"] += loss
-                                state["trained"] += trained
-                    except BaseException as error:  # noqa: B036 -- re-raised in the caller
-                        with lock:
-                            state["error"] = error
-
-                threads = [threading.Thread(target=work, name=f"hsmcy-classifier-{w}", daemon=True)
-                           for w in range(min(workers, len(edges) - 1))]
-                try:
-                    for thread in threads:
-                        thread.start()
-                    for thread in threads:
-                        thread.join()
-                except BaseException as error:
-                    # Ctrl-C in the caller: the workers see the error and stop after their
-                    # current batch (one kernel call), so no thread trains on after fit() returns.
+                def work(buffers, batch, edges=edges, order=order, totals=totals):
+                    start, stop = edges[batch], edges[batch + 1]
+                    trained, loss = _classifier.train_batch(
+                        token_ids, text_bounds, label_ids, label_bounds, order[start:stop], input_vectors,
+                        inner_node_vectors, path_nodes, path_codes, tree.path_offsets, lr_at(start), lr_at(stop),
+                        buffers[0], buffers[1], True)
                     with lock:
-                        if state["error"] is None:
-                            state["error"] = error
-                    for thread in threads:
-                        if thread.ident is not None:
-                            thread.join()
-                if state["error"] is not None:
-                    raise state["error"]
-                self.training_loss_.append(state["loss"] / max(state["trained"], 1))
+                        totals["loss"] += loss
+                        totals["trained"] += trained
+                        progress["done"] += 1
+
+                run_batches(range(len(edges) - 1), self.workers, work, make_state=scratch,
+                            name="hsmcy-classifier")
+                self.training_loss_.append(totals["loss"] / max(totals["trained"], 1))
         except BaseException as error:
             if hasattr(error, "add_note"):
-                done = min(progress["state"]["next"], progress["batches"])
                 error.add_note(f"hsmcy: HSClassifier.fit stopped in epoch {progress['epoch'] + 1} of {self.epochs}, "
-                               f"after {done} of {progress['batches']} batches; "
+                               f"after {progress['done']} of {progress['batches']} batches; "
                                "the weights hold whole batches only: the model predicts and saves")
             raise
 
@@ -626,7 +503,7 @@ class HSClassifier:
         """
         self._check_fitted()
         token_ids, text_bounds = self._encode_texts(texts)
-        flat_labels, label_bounds = _labels(labels, len(text_bounds) - 1)
+        flat_labels, label_bounds = labels_per_text(labels, len(text_bounds) - 1)
         unknown = sorted({repr(label) for label in flat_labels if label not in self._class_index})
         if unknown:
             raise ValueError(f"labels unseen in training: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
@@ -641,12 +518,17 @@ class HSClassifier:
     def save(self, path):
         """Save to ``path`` in hsmcy's pickle-free format (zip of .npy + JSON, written atomically).
 
+        Vectors holding NaN or infinity are refused (``ValueError``), as :meth:`load`
+        would refuse them.
+
         Parameters
         ----------
         path : str or PathLike
             The file to write.
         """
         self._check_fitted()
+        for name in ("input_vectors_", "inner_node_vectors_"):
+            check_finite(getattr(self, name), name.rstrip("_"), "refusing to save a diverged model")
         words = sorted(self.vocabulary_, key=self.vocabulary_.get)
         word_bytes, word_offsets = encode_strings(words)
         arrays = {
@@ -686,44 +568,41 @@ class HSClassifier:
         mmap : None or "r"
             ``"r"`` maps the vectors read-only.
         """
-        metadata, arrays = load_archive(path, kind=_KIND, mmap=mmap)
-        where = f"model file {os.fspath(path)!r}"
-        params = dict(metadata["params"])
-        if isinstance(params["tree"], list):
-            params["tree"] = [tuple(edge) for edge in params["tree"]]
-        model = cls(**params)
-        try:
-            model._check_params()
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        check_tree_arrays(arrays, where)
-        try:
-            tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        words = decode_strings(arrays["word_bytes"], arrays["word_offsets"], "vocabulary")
-        if "class_bytes" in arrays:
-            classes = decode_strings(arrays["class_bytes"], arrays["class_offsets"], "classes")
-        else:
-            classes = arrays["class_ids"].tolist()
-        n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
-        if arrays["input_vectors"].shape != (n_rows, model.dim):
-            raise ValueError(f"model file {path!r}: input_vectors has shape {arrays['input_vectors'].shape}, "
-                             f"expected {(n_rows, model.dim)}")
-        if arrays["inner_node_vectors"].shape != (max(tree.n_inner, 1), model.dim) or tree.n_leaves != len(classes):
-            raise ValueError(f"model file {path!r}: the tree, classes and inner-node vectors do not match")
-        for name in ("input_vectors", "inner_node_vectors"):
-            if arrays[name].dtype != np.float32:
-                raise ValueError(f"model file {path!r}: {name} must be float32")
-        if len(set(words)) != len(words) or len(set(classes)) != len(classes):
-            raise ValueError(f"{where}: duplicate words or classes")
-        check_array(arrays["word_counts"], "word_counts", np.int64, (len(words),), where, non_negative=True)
-        check_array(arrays["class_counts"], "class_counts", np.int64, (len(classes),), where, non_negative=True)
-        for name in ("input_vectors", "inner_node_vectors"):
-            check_finite(arrays[name], name, where)
+        if mmap not in (None, "r"):
+            raise ValueError(f"mmap must be None or 'r', got {mmap!r}")
+        with ArchiveReader(path, _KIND) as archive:
+            metadata, where = archive.metadata, archive.where
+            params = dict(metadata["params"])
+            if isinstance(params["tree"], list):
+                params["tree"] = [tuple(edge) for edge in params["tree"]]
+            try:
+                model = cls(**params)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
+            tree = read_tree(archive)
+            words = decode_strings(archive.array("word_bytes", np.uint8, (None,)),
+                                   archive.array("word_offsets", np.int64, (None,)), f"{where}: vocabulary")
+            if "class_bytes" in archive:
+                classes = decode_strings(archive.array("class_bytes", np.uint8, (None,)),
+                                         archive.array("class_offsets", np.int64, (None,)), f"{where}: classes")
+            else:
+                classes = archive.array("class_ids", np.int64, (None,)).tolist()
+            if tree.n_leaves != len(classes):
+                raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {len(classes)} classes")
+            if len(set(words)) != len(words) or len(set(classes)) != len(classes):
+                raise ValueError(f"{where}: duplicate words or classes")
+            word_counts = check_array(archive.array("word_counts", np.int64, (len(words),)), "word_counts",
+                                      np.int64, (len(words),), where, non_negative=True)
+            class_counts = check_array(archive.array("class_counts", np.int64, (len(classes),)), "class_counts",
+                                       np.int64, (len(classes),), where, non_negative=True)
+            n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
+            vectors = {}
+            for name, rows in (("input_vectors", n_rows), ("inner_node_vectors", max(tree.n_inner, 1))):
+                array = archive.array(name, np.float32, (rows, model.dim), mmap=mmap == "r")
+                vectors[name] = check_finite(array, name, where)
         if not isinstance(model.tree, str):
             try:  # the saved hierarchy must still be valid
-                model._build_tree(classes, arrays["class_counts"])
+                model._build_tree(classes, class_counts)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from error
         losses, skipped = metadata.get("training_loss", []), metadata.get("n_skipped_texts", 0)
@@ -734,57 +613,15 @@ class HSClassifier:
             raise ValueError(f"{where}: n_skipped_texts must be a non-negative integer")
         model.tree_ = tree
         model.vocabulary_ = {word: index for index, word in enumerate(words)}
-        model.word_counts_ = np.asarray(arrays["word_counts"])
+        model.word_counts_ = word_counts
         model.classes_ = np.array(classes)
-        model.class_counts_ = np.asarray(arrays["class_counts"])
+        model.class_counts_ = class_counts
         model._class_index = {label: index for index, label in enumerate(classes)}
-        model.input_vectors_ = arrays["input_vectors"]
-        model.inner_node_vectors_ = arrays["inner_node_vectors"]
-        model.training_loss_ = list(metadata.get("training_loss", []))
-        model.n_skipped_texts_ = metadata.get("n_skipped_texts", 0)
+        model.input_vectors_ = vectors["input_vectors"]
+        model.inner_node_vectors_ = vectors["inner_node_vectors"]
+        model.training_loss_ = list(losses)
+        model.n_skipped_texts_ = skipped
         return model
 
 
 # ----------------------------------------------------------------------------- reference (the tests' oracle)
-def reference_text_vectors(token_ids, text_bounds, input_vectors):
-    """Mean of each text's token vectors (zero for a text without tokens), in float64."""
-    out = np.zeros((len(text_bounds) - 1, input_vectors.shape[1]))
-    for text in range(len(text_bounds) - 1):
-        tokens = token_ids[text_bounds[text]:text_bounds[text + 1]]
-        if len(tokens):
-            out[text] = input_vectors[tokens].astype(np.float64).mean(axis=0)
-    return out
-
-
-def reference_train_example(tokens, labels, input_vectors, inner_node_vectors, tree, lr):
-    """One SGD step of HSClassifier on one example, in place; returns its loss.
-
-    ``h`` = mean of ``input_vectors[tokens]``; each label in turn takes
-    :func:`hsmcy.reference.path_step` from that same ``h`` (so inner nodes shared
-    by two labels' paths are updated twice, the second time from the updated
-    vector); the summed step for ``h`` is divided by ``len(tokens)`` and added to
-    every token's vector once per occurrence.
-    """
-    tokens = np.asarray(tokens)
-    hidden = input_vectors[tokens].astype(np.float64).mean(axis=0)
-    hidden_step = np.zeros_like(hidden)
-    total_loss = 0.0
-    for label in labels:
-        step, loss = reference.path_step(hidden, inner_node_vectors, *tree.path(int(label)), lr)
-        hidden_step += step
-        total_loss += loss
-    hidden_step /= len(tokens)
-    for token in tokens:
-        input_vectors[token] += hidden_step
-    return total_loss
-
-
-def reference_predict_log_proba(hidden, inner_node_vectors, tree):
-    """log P(leaf | hidden row) for every row and leaf, shape (n, n_leaves) (vectorised NumPy)."""
-    hidden = np.asarray(hidden, dtype=np.float64)
-    if tree.n_leaves == 1:
-        return np.zeros((len(hidden), 1))
-    dots = hidden @ inner_node_vectors[:tree.n_inner].astype(np.float64).T  # (n, n_inner)
-    signs = 1.0 - 2.0 * tree.path_codes.astype(np.float64)
-    per_node = reference.log_sigmoid(dots[:, tree.path_nodes] * signs)  # (n, total path length)
-    return np.add.reduceat(per_node, tree.path_offsets[:-1], axis=1)

@@ -47,12 +47,16 @@ class EncodedCorpus:
         int64 read-only file mapping when ``token_ids`` is one (``map_bounds``).
     path : str or None
         The file ``token_ids`` is mapped from, if any.
+    raw_words : int
+        Tokens in the text it was encoded from, out-of-vocabulary ones included
+        (what gensim's ``train()`` reports as words read).
     """
 
-    def __init__(self, token_ids, sentence_bounds, path=None):
+    def __init__(self, token_ids, sentence_bounds, path=None, raw_words=None):
         self.token_ids = token_ids
         self.sentence_bounds = sentence_bounds
         self.path = path
+        self.raw_words = int(sentence_bounds[-1]) if raw_words is None else int(raw_words)
 
     @property
     def n_sentences(self) -> int:
@@ -310,6 +314,7 @@ class RawScan:
         remap = np.asarray(remap, dtype=np.int32)
         ids = self.corpus.token_ids
         bounds = self.corpus.sentence_bounds
+        raw_words = len(ids)   # before the buffer shrinks in place
         new_bounds = np.zeros(len(bounds), dtype=bounds_dtype(len(ids)))
         write = 0          # kept tokens so far = where the next kept token goes
         bound_cursor = 0   # first sentence bound not yet translated
@@ -344,7 +349,7 @@ class RawScan:
                 except ValueError:
                     new_ids = ids[:write].copy()
         self.corpus = None  # the provisional buffer has been consumed
-        return EncodedCorpus(new_ids, new_bounds, path)
+        return EncodedCorpus(new_ids, new_bounds, path, raw_words=raw_words)
 
 
 def check_corpus_iterable(corpus_iterable, name="corpus_iterable", passes=1):
@@ -539,6 +544,7 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
     buffer = _IdBuffer(buffer_path)
     bounds = array("q", [0])
     lookup = word_index.get
+    raw_words = 0
     for sentence_no, sentence in enumerate(sentences):
         if isinstance(sentence, (str, bytes)):
             raise TypeError(
@@ -546,6 +552,7 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
                 "each sentence must be a list of tokens"
             )
         ids = [i for i in map(lookup, sentence) if i is not None]
+        raw_words += len(sentence)
         buffer.current.extend(ids)
         bounds.append(buffer.length + len(buffer.current))
         buffer.flush_if_large()
@@ -554,7 +561,7 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
     if buffer.path is not None and len(ids):
         ids = map_id_file(buffer.path, len(ids))  # read-only
         bounds = map_bounds(bounds, buffer.path)
-    return EncodedCorpus(ids, bounds, buffer.path)
+    return EncodedCorpus(ids, bounds, buffer.path, raw_words=raw_words)
 
 
 def encode_iterable(corpus_iterable, word_index, buffer_path=None) -> EncodedCorpus:

@@ -55,10 +55,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _exchange, _kernels
+from . import _exchange
 from . import corpus as corpus_io
-from ._training import DEFAULT_KERNEL, _nonempty, check_kernel
-from .tree import HuffmanTree
+from ._training import DEFAULT_KERNEL, TrainingRun
+from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_int
 
@@ -109,7 +109,7 @@ class _Static:
     batch_words: int
     threads: int | None
     compute_loss: bool
-    kernel: int = _kernels.KERNELS[DEFAULT_KERNEL]   # a ``_kernels.KERNELS`` value
+    kernel: str = DEFAULT_KERNEL   # "fast" or "blas", as the model's
 
 
 @dataclass
@@ -240,71 +240,29 @@ def _slice_sentences(sentence_bounds, slice_index, slices):
 
 def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alpha_start, alpha_end, seed,
                  threads):
-    """Train sentences ``[first, last)`` once, Hogwild on ``threads`` threads; returns (seen, trained, loss).
+    """Train sentences ``[first, last)`` once, on ``threads`` threads; returns (seen, trained, loss).
 
-    The slice is cut into batches of about ``batch_words`` words; the learning rate
-    of a batch is interpolated by its position in the slice, as in
-    :class:`hsmcy._training.TrainingRun`.
+    This is single-process training (:class:`hsmcy._training.TrainingRun`, one epoch
+    from ``alpha_start`` to ``alpha_end``): the same workers, private tree rows,
+    batches and finiteness checks.  ``seed`` is a sequence of integers (run seed,
+    shard, round) that names the random streams.
     """
-    from ._training import batch_edges
-
-    bounds = np.ascontiguousarray(corpus.sentence_bounds[first:last + 1])
-    if last <= first or bounds[-1] == bounds[0]:
+    if last <= first:
         return 0, 0, 0.0
-    relative = bounds - bounds[0]
-    edges = batch_edges(relative, static.batch_words)
-    n_batches = len(edges) - 1
-    slice_words = float(relative[-1])
-    path_nodes = _nonempty(static.path_nodes, np.int32)
-    path_codes = _nonempty(static.path_codes, np.uint8)
-    path_offsets = np.ascontiguousarray(static.path_offsets, dtype=np.int64)
-    longest = int(np.diff(bounds).max())
-    threads = max(1, min(threads, n_batches))
-    rng_states = [s.generate_state(1, dtype=np.uint64) for s in np.random.SeedSequence(seed).spawn(threads)]
-    totals = [[0, 0, 0.0] for _ in range(threads)]
-    cursor = [0]
-    lock = threading.Lock()
-    errors = []
-
-    def alpha_at(word):
-        return alpha_start + (alpha_end - alpha_start) * (word / slice_words)
-
-    def work(thread):
-        try:
-            hidden = np.zeros(static.vector_size, dtype=np.float32)
-            hidden_grad = np.zeros(static.vector_size, dtype=np.float32)
-            kept = np.zeros(max(longest, 1), dtype=np.int32)
-            while not errors:
-                with lock:
-                    batch = cursor[0]
-                    cursor[0] += 1
-                if batch >= n_batches:
-                    return
-                lo, hi = edges[batch], edges[batch + 1]
-                seen, trained, loss = _kernels.train_batch(
-                    static.sg, corpus.token_ids, bounds[lo:hi + 1], static.keep_probability,
-                    input_vectors, inner_vectors, path_nodes, path_codes, path_offsets,
-                    static.window, static.shrink_windows, static.cbow_mean,
-                    alpha_at(relative[lo]), alpha_at(relative[hi]), rng_states[thread],
-                    hidden, hidden_grad, kept, static.compute_loss, static.kernel)
-                totals[thread][0] += seen
-                totals[thread][1] += trained
-                totals[thread][2] += loss
-        except BaseException as error:  # noqa: B036 -- re-raised below
-            errors.append(error)
-
-    if threads == 1:
-        work(0)
-    else:
-        pool = [threading.Thread(target=work, args=(t,), name=f"hsmcy-dask-{t}", daemon=True)
-                for t in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-    if errors:
-        raise errors[0]
-    return (sum(t[0] for t in totals), sum(t[1] for t in totals), math.fsum(t[2] for t in totals))
+    start, stop = int(corpus.sentence_bounds[first]), int(corpus.sentence_bounds[last])
+    if stop == start:
+        return 0, 0, 0.0
+    piece = corpus_io.EncodedCorpus(corpus.token_ids[start:stop],
+                                    np.asarray(corpus.sentence_bounds[first:last + 1], dtype=np.int64) - start)
+    tree = BinaryTree(static.path_nodes, static.path_codes, static.path_offsets, validate=False)
+    run = TrainingRun(corpus=piece, input_vectors=input_vectors, syn1=inner_vectors, tree=tree,
+                      keep_probability=static.keep_probability, sg=static.sg, window=static.window,
+                      shrink_windows=static.shrink_windows, cbow_mean=static.cbow_mean, kernel=static.kernel,
+                      epochs=1, start_alpha=alpha_start, end_alpha=alpha_end, workers=threads,
+                      batch_words=static.batch_words, compute_loss=static.compute_loss,
+                      seed=int(np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]), report_delay=None)
+    trained, _ = run.run()
+    return run.words_seen, trained, run.total_loss
 
 
 def _touched_rows(token_ids, static, vocab_size):
@@ -856,7 +814,7 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                      vector_size=model.vector_size, sg=bool(model.sg), window=model.window,
                      shrink_windows=model.shrink_windows, cbow_mean=bool(model.cbow_mean),
                      batch_words=model.batch_words, threads=threads, compute_loss=model.compute_loss,
-                     kernel=_kernels.KERNELS[check_kernel(model.kernel)])
+                     kernel=model.kernel)
     static_future = client.scatter(static, broadcast=True, hash=False)
     client.register_plugin(_ExchangePlugin(), name=_ExchangePlugin.name)
     model.running_training_loss = 0.0

@@ -24,13 +24,12 @@ import itertools
 import logging
 import math
 import numbers
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from . import _inference
+from ._runner import run_batches
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +109,11 @@ def check_inner_node_vectors(inner_node_vectors, tree, dim, name="inner_node_vec
 def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD, chunk_items=None):
     """Call ``job(start, end)`` over ``[0, n_items)`` split into chunks, on up to ``workers`` threads.
 
-    Each chunk is one kernel call, i.e. one GIL release.  A worker's exception stops
-    the remaining chunks and is re-raised here.  ``chunk_items`` caps the items per
-    chunk: a Ctrl-C waits for the running chunks only, so this bounds its delay.
+    Each chunk is one kernel call, i.e. one GIL release.  Several threads go through
+    the one thread runner (:func:`hsmcy._runner.run_batches`): a worker's exception
+    stops the remaining chunks and is re-raised here, and a Ctrl-C waits for the
+    running chunks only, which ``chunk_items`` (items per chunk) bounds.  One thread
+    runs the chunks in the calling thread: small queries pay for no thread.
     """
     if n_items <= 0:
         return
@@ -127,28 +128,8 @@ def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD, chunk
     if chunk_items:
         n_chunks = max(n_chunks, -(-n_items // chunk_items))
     edges = np.linspace(0, n_items, n_chunks + 1).astype(np.int64)
-    stop = threading.Event()
-
-    def run(chunk):
-        if not stop.is_set():
-            try:
-                job(int(edges[chunk]), int(edges[chunk + 1]))
-            except BaseException:
-                stop.set()
-                raise
-
-    with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="hsmcy-inference") as pool:
-        futures = [pool.submit(run, chunk) for chunk in range(n_chunks)]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            # Ctrl-C here, or a worker's error: drop the chunks not started, so that
-            # leaving the pool waits only for the running ones (one kernel call each).
-            stop.set()
-            for future in futures:
-                future.cancel()
-            raise
+    run_batches(range(n_chunks), n_threads, lambda _, chunk: job(int(edges[chunk]), int(edges[chunk + 1])),
+                name="hsmcy-inference")
 
 
 # ============================================================ row operations
@@ -289,6 +270,9 @@ def _check_model(model):
         raise ValueError(f"model.tree has {model.tree.n_leaves} leaves for {len(vectors)} words")
     inner = model.inner_node_vectors
     check_inner_node_vectors(inner, model.tree, vectors.shape[1], "model.syn1")
+    window = model.window
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or not 1 <= window <= 2**31 - 1:
+        raise ValueError(f"model.window must be an integer in [1, 2**31 - 1], got {window!r}")
     return vectors, inner
 
 
@@ -318,9 +302,10 @@ def _hidden_from_ids(model, vectors, context_ids, name="context_ids"):
     if context_ids.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_queries, max_context), -1 for padding; got shape {context_ids.shape}")
     vocab_size = len(vectors)
-    context_ids = context_ids.astype(np.int64)
+    # Checked before the conversion: an unsigned 2**64 - 1 would become -1 (padding).
     if context_ids.size and (context_ids.min() < -1 or context_ids.max() >= vocab_size):
         raise ValueError(f"{name} holds ids outside [0, {vocab_size}) (use -1 only for padding)")
+    context_ids = context_ids.astype(np.int64)
     present = context_ids >= 0
     counts = present.sum(axis=1)
     if np.any(counts == 0):
@@ -403,15 +388,30 @@ def _encode_sentences(model, sentences, limit):
     index_get = model.wv.key_to_index.get
     ids, bounds = [], [0]
     total = 0
-    for sentence in itertools.islice(sentences, limit):
-        if isinstance(sentence, str):
-            raise TypeError("sentences must be lists of tokens, got a plain string "
+    for number, sentence in enumerate(itertools.islice(sentences, limit)):
+        if isinstance(sentence, (str, bytes)):
+            kind = "string" if isinstance(sentence, str) else "bytes object"
+            raise TypeError(f"sentences must be lists of tokens, got a plain {kind} "
                             f"({sentence[:30]!r}...); split it into words first")
-        tokens = [index_get(token, -1) for token in sentence]
+        tokens = [index_get(token, -1) if isinstance(token, str) else _not_a_token(token, number)
+                  for token in sentence]
         ids.extend(tokens)
         total += len(tokens)
         bounds.append(total)
-    return np.array(ids, dtype=np.int32), np.array(bounds, dtype=np.int64)
+    # The ids come from model.wv.key_to_index, which a user can edit: a kernel indexes
+    # with them, so they are checked here, not trusted.
+    ids = np.array(ids, dtype=np.int64)
+    vocab_size = len(model.wv.vectors)
+    if len(ids) and (ids.min() < -1 or ids.max() >= vocab_size):
+        bad = int(ids[(ids < -1) | (ids >= vocab_size)][0])
+        raise ValueError(f"model.wv.key_to_index maps a word to {bad}, outside the {vocab_size} rows of "
+                         "model.wv.vectors: the vocabulary was edited")
+    return ids.astype(np.int32), np.array(bounds, dtype=np.int64)
+
+
+def _not_a_token(token, sentence_number):
+    raise TypeError(f"sentence {sentence_number} holds a {type(token).__name__} token ({token!r}); "
+                    "tokens must be str (decode bytes first)")
 
 
 def _score(model, sentences, total_sentences, chunksize, queue_factor, report_delay, with_tokens):

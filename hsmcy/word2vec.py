@@ -21,17 +21,19 @@ import logging
 import math
 import numbers
 import os
+import threading
 import time
 
 import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import TrainingRun, all_finite, check_weights, private_tree_rows, validate_resume_state
-from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
+from . import persistence
+from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, private_tree_rows
+from .checks import all_finite
 from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
-from .tree import BinaryTree, HuffmanTree
+from .tree import HuffmanTree
 from .vocab import Vocabulary, keep_probabilities
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class Word2Vec:
     seed : int, default 1
         Seeds the initial vectors and the worker random streams.
     workers : int, default 3
-        Training threads.
+        Training threads (at most 1,024).
     min_alpha : float, default 0.0001
         Learning rate at the end of training (linear decay).
     sg : {0, 1}, default 0
@@ -127,6 +129,15 @@ class Word2Vec:
         has used; training reads it batch by batch with ``pread``.  The process's
         resident memory does not grow with the corpus (the OS page cache may still
         hold the file).
+    kernel : {"fast", "blas"}, default "fast"
+        The training kernel (saved with the model).  ``"fast"``: skip-gram one window
+        at a time (all context words of a centre word share its path, so each path
+        row is read and written once per window; ``hsmcy.reference.sg_window_step``),
+        in hand-vectorised C, with private copies of the top of the tree per worker;
+        it does not call BLAS.  ``"blas"``: pair by pair, exactly as word2vec.c and
+        gensim order the updates (``hsmcy.reference.sg_pair_step``), every dot product
+        and row update a BLAS call (``scipy.linalg.cython_blas``): the readable kernel,
+        2-3x slower.  CBOW is the same step in both, vectorised or through BLAS.
     null_word, hashfxn, ns_exponent, comment :
         Accepted for signature compatibility with gensim; they do not affect
         hierarchical-softmax training (``null_word`` must be 0).
@@ -175,7 +186,7 @@ class Word2Vec:
                  max_vocab_size=None, sample=1e-3, seed=1, workers=3, min_alpha=0.0001, sg=0, hs=1, negative=0,
                  ns_exponent=0.75, cbow_mean=1, hashfxn=hash, epochs=5, null_word=0, trim_rule=None,
                  sorted_vocab=1, batch_words=10000, compute_loss=False, callbacks=(), comment=None,
-                 max_final_vocab=None, shrink_windows=True, corpus_buffer=None):
+                 max_final_vocab=None, shrink_windows=True, corpus_buffer=None, kernel=DEFAULT_KERNEL):
         if hs != 1:
             raise ValueError(f"hs must be 1: hsmcy trains hierarchical softmax only (got hs={hs!r}); "
                              "use gensim for negative sampling")
@@ -192,7 +203,10 @@ class Word2Vec:
         self.max_final_vocab = None if max_final_vocab is None else _check_int("max_final_vocab", max_final_vocab, 1)
         self.sample = _check_float("sample", sample, minimum=0.0)
         self.seed = _check_int("seed", seed, 0)
-        self.workers = _check_int("workers", workers, 1)
+        self.workers = _check_int("workers", workers, 1, MAX_WORKERS)
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        self.kernel = kernel
         if sg not in (0, 1, True, False):
             raise ValueError(f"sg must be 0 (CBOW) or 1 (skip-gram), got {sg!r}")
         self.sg = int(sg)
@@ -224,7 +238,6 @@ class Word2Vec:
         self._encoded = None          # EncodedCorpus of the corpus given to build_vocab
         self._encoded_source = None   # what it was read from, to recognise it in train()
         self._current_run = None
-        self.kernel = None            # training kernel name; None = hsmcy._training.DEFAULT_KERNEL
         self.training_state = None    # where an unfinished run stopped, see resume_training()
 
         if sentences is not None or corpus_file is not None:
@@ -445,11 +458,21 @@ class Word2Vec:
             raise TypeError(f"train() got unexpected arguments: {sorted(kwargs)}")
         if self.tree is None or not len(self.wv.index_to_key):
             raise RuntimeError("you must build the vocabulary (build_vocab) before training the model")
-        self._check_one_corpus(corpus_iterable, corpus_file)
         epochs = self.epochs if epochs is None else _check_int("epochs", epochs, 1)
         start_alpha = self.alpha if start_alpha is None else _check_float("start_alpha", start_alpha,
                                                                           strictly_above=0.0)
         end_alpha = self.min_alpha if end_alpha is None else _check_float("end_alpha", end_alpha, minimum=0.0)
+        return self._run(corpus_iterable, corpus_file, callbacks, report_delay, progress, total_examples=total_examples,
+                         epochs=epochs, start_alpha=start_alpha, end_alpha=end_alpha, compute_loss=bool(compute_loss),
+                         workers=self.workers, batch_words=self.batch_words, seed=self.seed + self.train_count)
+
+    # Runs started on any model, to refuse a second concurrent train() of the same model.
+    _RUNS_LOCK = threading.Lock()
+
+    def _run(self, corpus_iterable, corpus_file, callbacks, report_delay, progress, *, total_examples=None,
+             resume=None, **settings):
+        """The one way a run starts (``train`` and ``resume_training``): check, encode, run."""
+        self._check_one_corpus(corpus_iterable, corpus_file)
         if corpus_file is not None:
             corpus_io.check_corpus_file(corpus_file)
         else:
@@ -463,22 +486,25 @@ class Word2Vec:
         encoded.check(len(self.wv.index_to_key))
         self._check_trainable()
         self._align_weights()
-        self.epochs = epochs
-        self.compute_loss = bool(compute_loss)
-        self.running_training_loss = 0.0
-        progress_bar = TrainingProgress(encoded.n_words * epochs) if progress else None
+        progress_bar = TrainingProgress(encoded.n_words * settings["epochs"]) if progress else None
         run = TrainingRun(
             corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,
-            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=epochs, start_alpha=start_alpha,
-            end_alpha=end_alpha, workers=self.workers, batch_words=self.batch_words,
-            compute_loss=self.compute_loss, seed=self.seed + self.train_count,
+            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, kernel=self.kernel,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            kernel=getattr(self, "kernel", None))
+            resume=resume, **settings)
+        with Word2Vec._RUNS_LOCK:
+            if self._current_run is not None:
+                raise RuntimeError("this model is already training (train() runs in another thread); "
+                                   "wait for it to finish")
+            self._current_run = run
+        self.epochs = run.epochs
+        self.compute_loss = run.compute_loss
+        if resume is None:
+            self.running_training_loss = 0.0
         return self._execute_run(run, encoded, progress_bar)
 
     def _check_trainable(self):
-        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
         for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
             if not all_finite(array):
                 raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
@@ -489,6 +515,8 @@ class Word2Vec:
         where that puts every row on whole cache lines (``memory.aligned_zeros``)."""
         for owner, name in ((self.wv, "vectors"), (self, "syn1")):
             array = getattr(owner, name)
+            if not isinstance(array, np.ndarray) or array.ndim != 2 or not array.flags.writeable:
+                continue   # the training workers refuse it, with the reason
             if array.shape[1] * array.itemsize % CACHE_LINE == 0 and array.ctypes.data % CACHE_LINE:
                 aligned = aligned_zeros(array.shape, array.dtype)
                 aligned[...] = array
@@ -496,7 +524,6 @@ class Word2Vec:
 
     def _execute_run(self, run, encoded, progress_bar=None):
         """Run ``run``; on any exception keep the model consistent, remember where it stopped, re-raise."""
-        self._current_run = run
         self.training_state = None
         started = time.perf_counter()
         try:
@@ -555,29 +582,12 @@ class Word2Vec:
         if state is None:
             raise ValueError("nothing to resume: this model has no unfinished training run "
                              "(training_state is None: the last run finished, or none was saved)")
-        self._check_one_corpus(corpus_iterable, corpus_file)
-        if corpus_file is not None:
-            corpus_io.check_corpus_file(corpus_file)
-        else:
-            corpus_io.check_corpus_iterable(corpus_iterable)
-        encoded = self._encoded_corpus_for(corpus_iterable, corpus_file)
-        encoded.check(len(self.wv.index_to_key))
-        self._check_trainable()
-        self._align_weights()
-        self.epochs = state["epochs"]
-        self.compute_loss = bool(state["compute_loss"])
-        progress_bar = TrainingProgress(encoded.n_words * state["epochs"]) if progress else None
-        run = TrainingRun(
-            corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
-            keep_probability=self._keep_probability, sg=self.sg, window=self.window,
-            shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, epochs=state["epochs"],
-            start_alpha=state["start_alpha"], end_alpha=state["end_alpha"], workers=len(state["rng_states"]),
-            batch_words=state["batch_words"], compute_loss=self.compute_loss, seed=state["seed"],
-            callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            resume=state, kernel=getattr(self, "kernel", None))
         logger.info("resuming training at epoch %d of %d (%d batches of it already done)",
                     state["epoch"] + 1, state["epochs"], len(state["batches_done"]))
-        return self._execute_run(run, encoded, progress_bar)
+        return self._run(corpus_iterable, corpus_file, callbacks, report_delay, progress, resume=state,
+                         epochs=state["epochs"], start_alpha=state["start_alpha"], end_alpha=state["end_alpha"],
+                         compute_loss=bool(state["compute_loss"]), workers=len(state["rng_states"]),
+                         batch_words=state["batch_words"], seed=state["seed"])
 
     def _finish_run(self, run, started, completed=True):
         self._on_epoch_end_of_run(run)
@@ -657,35 +667,12 @@ class Word2Vec:
 
         gensim's own ``.save`` format is pickle-based, and loading such a file from
         an untrusted source runs arbitrary code; this format cannot.  Use
-        :meth:`to_gensim` for gensim formats.
+        :meth:`to_gensim` for gensim formats.  The layout is in :mod:`hsmcy.persistence`.
         """
-        words_blob, words_offsets = encode_strings(self.wv.index_to_key)
-        metadata = {name: getattr(self, name) for name in _SAVED_PARAMETERS}
-        metadata.update(corpus_count=self.corpus_count, corpus_total_words=self.corpus_total_words,
-                        train_count=self.train_count, total_train_time=self.total_train_time,
-                        running_training_loss=self.running_training_loss,
-                        min_alpha_yet_reached=self.min_alpha_yet_reached,
-                        vocab_size=len(self.wv.index_to_key), tree_depth=self.tree.depth_statistics()
-                        if self.tree is not None else None)
-        if self.tree is None:
-            raise RuntimeError("nothing to save: the model has no vocabulary yet")
-        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
-            if not all_finite(array):
-                raise ValueError(f"{name} holds NaN or infinite values: refusing to save a diverged model")
-        # During training (a Checkpoint callback) the state of the running run, else that of
-        # the last unfinished one: either lets resume_training() continue from the file.
-        run = self._current_run
-        metadata["training_state"] = run.resume_state() if run is not None else self.training_state
-        arrays = {
-            "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
-            "words_utf8": words_blob, "words_offsets": words_offsets,
-            "path_nodes": self.tree.path_nodes, "path_codes": self.tree.path_codes,
-            "path_offsets": self.tree.path_offsets,
-        }
-        save_archive(path, "word2vec", metadata, arrays)
+        persistence.save_word2vec(self, path)
 
     @classmethod
-    @malformed_file_is_value_error
+    @persistence.malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model saved by :meth:`save`, validating every array before use.
 
@@ -697,69 +684,7 @@ class Word2Vec:
             ``"r"`` memory-maps the large arrays read-only (fast, shared between
             processes); such a model can be queried but not trained.
         """
-        metadata, arrays = load_archive(path, kind="word2vec", mmap=mmap)
-        where = f"model file {os.fspath(path)!r}"
-        try:
-            parameters = {name: metadata[name] for name in _SAVED_PARAMETERS}
-        except KeyError as missing:
-            raise ValueError(f"{where}: metadata lacks {missing}") from None
-        try:
-            model = cls(**parameters)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: invalid parameters ({error})") from error
-        missing = [name for name in _SAVED_ARRAYS if name not in arrays]
-        if missing:
-            raise ValueError(f"{where}: arrays missing: {missing}")
-        words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
-        vocab_size = len(words)
-        if len(set(words)) != vocab_size:
-            raise ValueError(f"{where}: duplicate words in the vocabulary")
-        counts = np.asarray(arrays["counts"])
-        if counts.dtype != np.int64 or counts.shape != (vocab_size,) or (vocab_size and counts.min() < 0):
-            raise ValueError(f"{where}: counts must be {vocab_size} non-negative int64 values")
-        input_vectors, syn1 = arrays["input_vectors"], arrays["syn1"]
-        expected = (vocab_size, model.vector_size)
-        if input_vectors.dtype != np.float32 or input_vectors.shape != expected:
-            raise ValueError(f"{where}: input_vectors must be float32 {expected}, got "
-                             f"{input_vectors.dtype} {input_vectors.shape}")
-        if syn1.dtype != np.float32 or syn1.shape != (max(vocab_size, 1), model.vector_size):
-            raise ValueError(f"{where}: syn1 must be float32 {(max(vocab_size, 1), model.vector_size)}, got "
-                             f"{syn1.dtype} {syn1.shape}")
-        for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
-            if not all_finite(array):
-                raise ValueError(f"{where}: {name} holds NaN or infinite values")
-        for name, dtype in (("path_nodes", np.int32), ("path_codes", np.uint8), ("path_offsets", np.int64)):
-            if arrays[name].dtype != dtype or arrays[name].ndim != 1:
-                raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array, got "
-                                 f"{arrays[name].dtype} with shape {arrays[name].shape}")
-        try:
-            tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
-                              np.asarray(arrays["path_offsets"]))
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        if tree.n_leaves != vocab_size:
-            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
-        state = metadata.get("training_state")
-        if state is not None:
-            try:
-                validate_resume_state(state)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from error
-        model._set_vocabulary(words, counts, tree)
-        model.training_state = state
-        model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
-        model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
-        for name in ("corpus_count", "corpus_total_words", "train_count"):
-            value = metadata.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
-            setattr(model, name, value)
-        for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
-            value = metadata.get(name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
-            setattr(model, name, float(value))
-        return model
+        return persistence.load_word2vec(cls, path, mmap)
 
     # ---------------------------------------------------------- gensim interop
     def to_gensim(self):
@@ -921,10 +846,3 @@ class _Identity:
 
     def __hash__(self):
         return id(self.target)
-
-
-_SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
-                 "path_offsets")
-_SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
-                     "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
-                     "max_final_vocab", "shrink_windows")

@@ -112,19 +112,10 @@ def mapped_training_sentences():
     return [list(rng.choice(words, size=15)) for _ in range(2000)]
 
 
-def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_path, monkeypatch):
+def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_path, recording_workers):
     import hsmcy
-    from hsmcy import _kernels
 
     sentences = mapped_training_sentences()
-    seen = []
-    original = _kernels.train_batch
-
-    def recording_train_batch(sg, token_ids, bounds, *rest):
-        seen.append((type(token_ids), len(token_ids), int(bounds[0]), int(bounds[-1])))
-        return original(sg, token_ids, bounds, *rest)
-
-    monkeypatch.setattr(_kernels, "train_batch", recording_train_batch)
     model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, epochs=2, batch_words=500, corpus_buffer=tmp_path)
     model.build_vocab(sentences)
     # Ids and sentence bounds both live in files: nothing per token or sentence in memory.
@@ -132,14 +123,14 @@ def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_pat
     assert isinstance(model._encoded.sentence_bounds, corpus_io.MappedIds)
     assert not model._encoded.sentence_bounds.flags.writeable
     model.train(sentences, total_examples=len(sentences), epochs=2)
+    seen = [entry[3:6] for entry in recording_workers if entry[0] == "train"]
     assert seen
     # Each batch gets its own ids (a plain array, bounds from 0), never the mapping.
-    assert all(kind is np.ndarray and first == 0 and last == length for kind, length, first, last in seen)
-    assert sum(length for _, length, _, _ in seen) == 2 * model.corpus_total_words
+    assert all(first == 0 and last == length for length, first, last in seen)
+    assert sum(length for length, _, _ in seen) == 2 * model.corpus_total_words
     # The same training as through the mapping: one worker, seeded, bit for bit.
     results = []
     for buffer in (tmp_path / "b", None):
-        monkeypatch.setattr(_kernels, "train_batch", original)
         single = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=1, epochs=2, batch_words=500, seed=3,
                                 corpus_buffer=buffer)
         single.build_vocab(sentences)

@@ -72,12 +72,13 @@ def single():
 def corpus_loss(model, path=LEE):
     """Mean loss per predicted word: the model's down-sampling, full windows, alpha 0 (no update)."""
     encoded = encode_file(path, model.wv.key_to_index)
-    tree, size = model.tree, model.vector_size
-    _, trained, loss = _kernels.train_batch(
-        bool(model.sg), encoded.token_ids, encoded.sentence_bounds, model._keep_probability,
-        model.wv.vectors.copy(), model.syn1.copy(), tree.path_nodes, tree.path_codes, tree.path_offsets,
-        model.window, False, bool(model.cbow_mean), 0.0, 0.0, np.array([12345], np.uint64),
-        np.zeros(size, np.float32), np.zeros(size, np.float32), np.zeros(encoded.longest_sentence, np.int32), True)
+    tree = model.tree
+    worker = _kernels.TrainingWorker(
+        sg=bool(model.sg), kernel="blas", input_vectors=model.wv.vectors.copy(), inner_node_vectors=model.syn1.copy(),
+        path_nodes=tree.path_nodes, path_codes=tree.path_codes, path_offsets=tree.path_offsets,
+        keep_probability=model._keep_probability, window=model.window, shrink_windows=False,
+        cbow_mean=bool(model.cbow_mean), compute_loss=True, rng_state=12345)
+    _, trained, loss = worker.train(encoded.token_ids, encoded.sentence_bounds, 0.0, 0.0)
     return loss / trained
 
 
@@ -122,29 +123,32 @@ def test_touched_rows_cover_every_changed_row(single):
         assert np.array_equal(ids, changed_input) and np.array_equal(work_input, base_input)
 
 
-@pytest.mark.parametrize("kernel", [None, "blas", "window"])
-def test_slices_train_with_the_models_kernel(single, monkeypatch, kernel):
-    """Shard threads use the kernel a single-process run would (the window kernel by default)."""
+@pytest.mark.parametrize("kernel", [None, "blas", "fast"])
+def test_slices_train_with_the_single_process_worker(single, recording_workers, kernel):
+    """Shard threads train as a single-process run would: the model's kernel (the fast
+    one by default) in the same TrainingWorker, one epoch over the slice, alpha from
+    the round's start to its end."""
     model = single
-    expected = _kernels.KERNELS[hsmcy._training.check_kernel(kernel)]
-    options = {} if kernel is None else {"kernel": _kernels.KERNELS[kernel]}
+    options = {} if kernel is None else {"kernel": kernel}
     static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
                         path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
                         path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=True, window=5,
-                        shrink_windows=True, cbow_mean=True, batch_words=1000, threads=1, compute_loss=False,
+                        shrink_windows=True, cbow_mean=True, batch_words=1000, threads=2, compute_loss=False,
                         **options)
     corpus = encode_file(LEE, model.wv.key_to_index)
-    used = []
-    original = _kernels.train_batch
-
-    def recording_train_batch(*args):
-        used.append(args[19])
-        return original(*args)
-
-    monkeypatch.setattr(_kernels, "train_batch", recording_train_batch)
     first, last = hd._slice_sentences(corpus.sentence_bounds, 0, 7)
-    hd._train_slice(static, corpus, first, last, model.wv.vectors.copy(), model.syn1.copy(), 0.025, 0.02, [1], 1)
-    assert used and set(used) == {expected}
+    seen, _, _ = hd._train_slice(static, corpus, first, last, model.wv.vectors.copy(), model.syn1.copy(), 0.025,
+                                 0.02, [1], 2)
+    batches = [entry for entry in recording_workers if entry[0] == "train"]
+    assert {entry[1] for entry in batches} == {kernel or "fast"}
+    # two threads: the fast kernel's private rows, as in a two-worker single-process run
+    expected_levels = hsmcy._training.PRIVATE_ROWS.levels(2, True, kernel or "fast")
+    assert {entry[2] for entry in batches} == {expected_levels}
+    assert sum(entry[5] - entry[4] for entry in batches) == seen == \
+        corpus.sentence_bounds[last] - corpus.sentence_bounds[first]
+    assert max(entry[6] for entry in batches) == pytest.approx(0.025)   # the first batch starts the round
+    assert min(entry[7] for entry in batches) == pytest.approx(0.02)    # the last one ends it
+    assert len([entry for entry in recording_workers if entry[0] == "finish"]) == 2
 
 
 def test_slices_partition_the_shard():

@@ -34,6 +34,13 @@ class Recorder(CallbackAny2Vec):
         self.events.append("train_end")
 
 
+def test_gensim_callbacks_run(lee_sentences):
+    recorder = Recorder()
+    hsmcy.Word2Vec(lee_sentences[:200], epochs=3, workers=2, compute_loss=True, callbacks=[recorder])
+    assert recorder.events == ["train_begin"] + ["epoch_begin", "epoch_end"] * 3 + ["train_end"]
+    assert recorder.losses[0] > 0 and recorder.losses == sorted(recorder.losses)
+
+
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
     lines = open(CORPUS, encoding="utf-8").read().splitlines()[:60]
@@ -73,7 +80,41 @@ def test_training_logs_progress_and_a_summary(small_corpus, caplog):
     assert any(m.startswith("build_vocab:") for m in messages)
     epoch_lines = [m for m in messages if m.startswith("EPOCH ") and "trained" in m]
     assert len(epoch_lines) == 2 and all("words/s" in m and "loss" in m for m in epoch_lines)
+    # epochs count from 1 here as in every other message ("stopped in epoch 1 of 2")
+    assert [m.split(":")[0] for m in epoch_lines] == ["EPOCH 1 of 2", "EPOCH 2 of 2"]
     assert any(m.startswith("training on") and "effective words/s" in m for m in messages)
+
+
+def test_progress_lines_give_the_epochs_percentage(small_corpus, caplog):
+    # As gensim's: "at x% of the epoch", which starts again at every epoch.
+    model = hsmcy.Word2Vec(vector_size=10, workers=2, min_count=2, batch_words=200)
+    model.build_vocab(corpus_file=small_corpus)
+    with caplog.at_level(logging.INFO, logger="hsmcy"):
+        model.train(corpus_file=small_corpus, epochs=3, report_delay=0.0)
+    progress = [record.getMessage() for record in caplog.records if "PROGRESS" in record.getMessage()]
+    percent = {}
+    for line in progress:
+        epoch = int(line.split()[1])
+        percent.setdefault(epoch, []).append(float(line.split("at ")[1].split("%")[0]))
+    assert sorted(percent) == [1, 2, 3]
+    assert all(0.0 <= p <= 100.0 for values in percent.values() for p in values)
+    assert all(values == sorted(values) for values in percent.values())
+
+
+def test_train_returns_gensims_counts(small_corpus):
+    # (words trained after down-sampling, raw words read incl. out-of-vocabulary ones), as gensim
+    from gensim.models import Word2Vec as GensimWord2Vec
+    with open(small_corpus, encoding="utf-8") as handle:
+        sentences = [line.split() for line in handle]
+    ours = hsmcy.Word2Vec(vector_size=10, workers=1, min_count=3, sample=0)
+    ours.build_vocab(sentences)
+    theirs = GensimWord2Vec(vector_size=10, workers=1, min_count=3, sample=0, hs=1, negative=0)
+    theirs.build_vocab(sentences)
+    raw = sum(map(len, sentences))
+    known = sum(word in ours.wv.key_to_index for sentence in sentences for word in sentence)
+    assert known < raw   # the corpus has words below min_count
+    expected = theirs.train(sentences, total_examples=len(sentences), epochs=2)
+    assert ours.train(sentences, total_examples=len(sentences), epochs=2) == expected == (2 * known, 2 * raw)
 
 
 def _train_with_bar(corpus, monkeypatch, backend, compute_loss):

@@ -128,7 +128,7 @@ def test_one_word_vocabulary(tmp_path, sg):
     assert tree.n_leaves == 1 and tree.n_inner == 0 and len(tree.path_nodes) == 0  # P(only) = 1
     before = model.wv.vectors.copy()
     _, seen = model.train(sentences, total_examples=3, epochs=3, compute_loss=True)
-    assert seen == 3 * 11  # "rare" is not in the vocabulary
+    assert seen == 3 * 12  # raw words read, "rare" (not in the vocabulary) included, as gensim counts
     assert model.get_latest_training_loss() == 0.0  # -log 1
     np.testing.assert_array_equal(model.wv.vectors, before)  # nothing to learn, nothing harmed
     assert not model.syn1.any() and model.syn1.shape == (1, 6)

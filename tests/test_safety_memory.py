@@ -90,7 +90,7 @@ def test_estimate_memory_counts_private_tree_rows(lee_sentences):
     from hsmcy import _training
 
     for sg in (0, 1):
-        levels = _training.PRIVATE_TOP_LEVELS["sg" if sg else "cbow"]
+        levels = _training.PRIVATE_ROWS.levels(3, sg, "fast")
         model = hsmcy.Word2Vec(vector_size=10, min_count=2, workers=3, sg=sg)
         model.build_vocab(lee_sentences)
         rows = min(2 ** levels - 1, len(model.wv) - 1)
@@ -98,7 +98,7 @@ def test_estimate_memory_counts_private_tree_rows(lee_sentences):
         assert model.estimate_memory()["private_tree_rows"] == 3 * 2 * rows * 16 * 4 > 0
         # A big vocabulary: the slot table is full.
         assert model.estimate_memory(vocab_size=10 ** 6)["private_tree_rows"] == 3 * 2 * (2 ** levels - 1) * 64
-        model.kernel = "blas"   # per-pair kernels share every row
+        model.kernel = "blas"   # the pair-by-pair kernel shares every row
         assert model.estimate_memory()["private_tree_rows"] == 0
         one = hsmcy.Word2Vec(vector_size=10, min_count=2, workers=1, sg=sg)
         one.build_vocab(lee_sentences)

@@ -1,11 +1,18 @@
-/* Wide-vector hierarchical-softmax steps with run-time CPU dispatch.
+/* The "fast" training kernel's steps: hand-vectorised C with run-time CPU dispatch.
+ *
+ * This is the default kernel, and it does not call BLAS: its rows are short
+ * (tens to hundreds of floats), so a BLAS call per dot product costs more in
+ * call overhead than the arithmetic, and a window step fuses what would be many
+ * BLAS calls into one pass over each row.  The readable pair-by-pair kernel that
+ * does call BLAS is `_hs.train_path` (kernel "blas").
  *
  * Why C: GCC's `target_clones` compiles each function below several times
  * (AVX-512, AVX2+FMA, and the baseline SSE2 of every x86-64 CPU) and picks one
  * clone when the module is loaded, from what the CPU supports.  A default build
  * therefore runs wide vector code on a new CPU and never crashes on an old one;
- * no `-march=native` is needed.  Elsewhere (other compilers or CPUs) the macro is
- * empty and the same code is compiled once, for the baseline.
+ * no `-march=native` is needed.  Elsewhere (Clang, other CPUs) the macro is empty
+ * and the same code is compiled once, for the baseline.  GCC or Clang is needed
+ * (vector types, always_inline, __builtin_prefetch), as for the rest of the build.
  *
  * Each dispatched function is a whole step (one path, one window, one CBOW
  * centre word), so the cost of the indirect call is paid once per tens of row
@@ -15,10 +22,11 @@
  *
  * The maths, stated in NumPy, is in hsmcy/reference.py: `path_step`
  * (hs_path_step), `sg_window_step` (hs_sg_window_step), `cbow_step`
- * (hs_cbow_step).  The tests hold these functions to it.
+ * (hs_cbow_step).  The tests hold these functions to it.  The sigmoid is the
+ * one every kernel shares (_maths.h).
  */
-#ifndef HSMCY_SIMD_H
-#define HSMCY_SIMD_H
+#ifndef HSMCY_FAST_H
+#define HSMCY_FAST_H
 
 #include <math.h>
 #include <stddef.h>
@@ -28,6 +36,8 @@
 #include <cpuid.h>
 #endif
 
+#include "_maths.h"
+
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__)
 #define HS_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define HS_DISPATCH_NAME "gcc target_clones: x86-64-v4 (AVX-512) / x86-64-v3 (AVX2+FMA) / baseline"
@@ -36,8 +46,6 @@
 #define HS_DISPATCH_NAME "none: baseline build"
 #endif
 
-#define HS_INLINE static inline __attribute__((always_inline))
-
 #if defined(__GNUC__) && !defined(__clang__)
 /* The 64-byte vector type is only passed between always-inline helpers, never
  * across a real call, so GCC's note about its calling convention does not apply. */
@@ -45,7 +53,6 @@
 #endif
 
 /* ------------------------------------------------------------ row primitives */
-#if defined(__GNUC__)
 /* 16 floats as one value: one AVX-512 register, two AVX2 or four SSE registers,
  * depending on the clone.  memcpy is how C spells an unaligned load/store. */
 typedef float hs_float16 __attribute__((vector_size(64)));
@@ -173,96 +180,16 @@ HS_INLINE void hs_window_update(int size, int n_context, float *const *context_r
         row[i] = old_row + row_step;
     }
 }
-#else
-HS_INLINE float hs_dot(int size, const float *x, const float *y)
-{
-    float total = 0.0f;
-    int i;
-    for (i = 0; i < size; i++)
-        total += x[i] * y[i];
-    return total;
-}
-
-HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
-{
-    int i;
-    for (i = 0; i < size; i++)
-        y[i] += a * x[i];
-}
-
-HS_INLINE void hs_dots(int size, const float *x, float *const *rows, int count, float *dots)
-{
-    int j;
-    for (j = 0; j < count; j++)
-        dots[j] = hs_dot(size, x, rows[j]);
-}
-
-HS_INLINE void hs_window_update(int size, int n_context, float *const *context_rows, const float *gains,
-                                float *steps, float *row)
-{
-    int i, j;
-    for (i = 0; i < size; i++) {
-        float old_row = row[i], row_step = 0.0f;
-        for (j = 0; j < n_context; j++) {
-            steps[(size_t)j * size + i] += gains[j] * old_row;
-            row_step += gains[j] * context_rows[j][i];
-        }
-        row[i] = old_row + row_step;
-    }
-}
-#endif
-
-/* e^x in single precision, as straight-line code the compiler can vectorise
- * (the C library's expf is an opaque call).  x = n ln2 + r with |r| <= ln2 / 2;
- * e^r by the degree-6 polynomial of the Cephes library (relative error about
- * 1e-7, i.e. float rounding); 2^n by writing the exponent bits.  x is first
- * clamped to [-87, 88] so that 2^n stays a normal float: e^-87 ~ 1.6e-38 and
- * e^88 ~ 1.7e38 then stand for anything beyond, which changes sigmoid values by
- * less than 1e-37 (reference.sigmoid_float32 states this). */
-HS_INLINE float hs_expf(float x)
-{
-    const float round_magic = 12582912.0f;  /* 1.5 * 2^23: adding it rounds to an integer */
-    float n, r, p;
-    int32_t bits;
-    float scale;
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    n = (x * 1.44269504088896341f + round_magic) - round_magic;
-    r = x - n * 0.693359375f;               /* ln2 split in two for an exact product */
-    r = r + n * 2.12194440e-4f;
-    p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    bits = ((int32_t)n + 127) << 23;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* 1 / (1 + e^-x), not clipped: the gradient (target - sigmoid) stays exact for a
- * saturated but wrong node.  Never NaN. */
-HS_INLINE float hs_sigmoid(float x)
-{
-    return 1.0f / (1.0f + hs_expf(-x));
-}
-
-/* -log(sigmoid(z)), stable for large |z|. */
-HS_INLINE double hs_softplus_neg(double z)
-{
-    return z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z));
-}
 
 /* Prefetching for a write.  Every row the kernels prefetch is then written.  A
  * plain prefetch brings a line that the other worker's core wrote last as a
  * shared copy, and the write must then wait a second time, for that core to drop
  * its copy.  PREFETCHW asks for the line with the right to write it, in one
  * round trip: with two workers on cores that do not share a cache, skip-gram and
- * CBOW trained 14-17% more words per second (docs/benchmarks.md).  GCC only
+ * CBOW trained 14-17% more words per second (benchmarks/NOTES.md).  GCC only
  * emits PREFETCHW for __builtin_prefetch(p, 1) when the whole build targets it,
- * so it is written out here and used only where CPUID reports it (set once, at
- * import, by hs_detect_prefetch_for_write). */
+ * so it is written out here and used only where CPUID reports it (read once,
+ * when the module is loaded: hs_detect_prefetch_for_write). */
 static int hs_prefetch_for_write = 0;
 
 static int hs_detect_prefetch_for_write(void)
@@ -333,23 +260,29 @@ HS_INLINE double hs_path_block(int size, const float *hidden, float *hidden_grad
 
 /* One SGD step on -log P(leaf | hidden) along one path (reference.path_step).
  * For node k with target t = 1 - code_k: g = alpha * (t - sigmoid(hidden . v)),
- * hidden_grad += g * v, v += g * hidden.  `hidden` is left unchanged. */
-HS_DISPATCH
-static double hs_path_step(int size, const float *hidden, float *hidden_grad,
-                           float *inner_node_vectors, const int32_t *nodes, const uint8_t *codes,
-                           int64_t length, float alpha, int compute_loss)
+ * hidden_grad += g * v, v += g * hidden.  `hidden` is left unchanged.
+ * `path_rows[k]` is the row of the k-th path node (a worker's private copy for
+ * the top of the tree, see `TrainingWorker` in _kernels.pyx).  Rows four nodes
+ * ahead are prefetched: below the top of the tree they are rarely in cache. */
+HS_INLINE double hs_path_rows(int size, const float *hidden, float *hidden_grad, float *const *path_rows,
+                              const uint8_t *codes, int64_t length, float alpha, int compute_loss)
 {
     double loss = 0.0;
-    float *rows[4];
-    int64_t k;
-    int count, j;
+    int64_t k, ahead;
     for (k = 0; k < length; k += 4) {
-        count = length - k < 4 ? (int)(length - k) : 4;
-        for (j = 0; j < count; j++)
-            rows[j] = inner_node_vectors + (size_t)nodes[k + j] * (size_t)size;
-        loss += hs_path_block(size, hidden, hidden_grad, rows, codes + k, count, alpha, compute_loss);
+        for (ahead = k + 4; ahead < k + 8 && ahead < length; ahead++)
+            hs_prefetch_row(path_rows[ahead], size);
+        loss += hs_path_block(size, hidden, hidden_grad, path_rows + k, codes + k,
+                              length - k < 4 ? (int)(length - k) : 4, alpha, compute_loss);
     }
     return loss;
+}
+
+HS_DISPATCH
+static double hs_path_step(int size, const float *hidden, float *hidden_grad, float *const *path_rows,
+                           const uint8_t *codes, int64_t length, float alpha, int compute_loss)
+{
+    return hs_path_rows(size, hidden, hidden_grad, path_rows, codes, length, alpha, compute_loss);
 }
 
 /* Skip-gram, one centre word, all its context words at once (reference.sg_window_step).
@@ -360,7 +293,7 @@ static double hs_path_step(int size, const float *hidden, float *hidden_grad,
  *     v_k += sum_j g_jk h_j          (each path row read and written once)
  *     h_j += sum_k g_jk v_k          (applied after the whole path)
  * `path_rows[k]` is the row of the k-th path node (a worker's private copy for
- * the top of the tree, see `path_row_pointers` in _kernels.pyx).  `scratch`
+ * the top of the tree, see `TrainingWorker` in _kernels.pyx).  `scratch`
  * holds n_context * size floats (the h_j steps), `gains` and `dots` n_context
  * floats each. */
 HS_DISPATCH
@@ -403,7 +336,6 @@ static double hs_cbow_step(int size, float *const *context_rows, int n_context, 
                            float *hidden, float *hidden_grad)
 {
     double loss = 0.0;
-    int64_t k;
     int j, i;
     float share = 1.0f / (float)n_context;
     memset(hidden, 0, (size_t)size * sizeof(float));
@@ -413,16 +345,10 @@ static double hs_cbow_step(int size, float *const *context_rows, int n_context, 
     if (cbow_mean)
         for (i = 0; i < size; i++)
             hidden[i] *= share;
-    for (k = 0; k < length; k += 4) {
-        int64_t ahead;
-        for (ahead = k + 4; ahead < k + 8 && ahead < length; ahead++)
-            hs_prefetch_row(path_rows[ahead], size);
-        loss += hs_path_block(size, hidden, hidden_grad, path_rows + k, codes + k,
-                              length - k < 4 ? (int)(length - k) : 4, alpha, compute_loss);
-    }
+    loss = hs_path_rows(size, hidden, hidden_grad, path_rows, codes, length, alpha, compute_loss);
     for (j = 0; j < n_context; j++)
         hs_axpy(size, cbow_mean ? 1.0f : share, hidden_grad, context_rows[j]);
     return loss;
 }
 
-#endif /* HSMCY_SIMD_H */
+#endif /* HSMCY_FAST_H */
