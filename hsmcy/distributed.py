@@ -12,10 +12,11 @@ learning rate*:
    Words, down-sampling probabilities and tree are broadcast to every worker.
 2. **Copies and rounds.**  The shards are dealt to ``replicas`` model copies (by
    default one per worker); each worker holds the parameters and trains the copies
-   it hosts.  An epoch is cut into rounds.  In a round every copy trains the next
-   slice of each of its shards, one after the other, on all the threads of its
-   worker, starting from the common parameters, and keeps its change (the rows it
-   changed, as float16 deltas).
+   it hosts.  A copy reads its shards as one stream (in shard order), cut into one
+   slice per round.  In a round every copy trains its next slice on all the threads
+   of its worker (as single-process training does), starting from the common
+   parameters, and keeps its change: the rows it changed, as bfloat16 deltas
+   (:mod:`hsmcy._exchange`).
 3. **Averaging, with the learning rate times the number of copies.**  After each
    round the workers exchange the copies' deltas directly with each other (a Dask
    worker plugin adds the message handler; the scheduler and the client are not in
@@ -154,7 +155,7 @@ class _Replica:
     work_input: np.ndarray | None = None      # a copy trains here; equal to base between copies
     work_inner: np.ndarray | None = None
     word_index: dict | None = None
-    encoded: dict = field(default_factory=dict)     # shard -> EncodedCorpus
+    encoded: dict = field(default_factory=dict)     # shard, or ("copy", copy, shards) -> EncodedCorpus
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, state, version):
@@ -457,11 +458,31 @@ def _train_epoch(spec, static, state):
         return result
 
 
+def _copy_corpus(replica, run_id, copy, shards):
+    """A copy's shards as one encoded stream (in shard order), cached on this worker."""
+    key = ("copy", copy, tuple(shard for shard, _ in shards))
+    corpus = replica.encoded.get(key)
+    if corpus is None:
+        parts = [_encoded_shard(replica, run_id, shard, path)[0] for shard, path in shards]
+        if len(parts) == 1:
+            corpus = parts[0]
+        else:
+            offsets = np.cumsum([0] + [part.n_words for part in parts])
+            bounds = [parts[0].sentence_bounds[:1].astype(np.int64)]
+            bounds += [np.asarray(part.sentence_bounds[1:], dtype=np.int64) + offset
+                       for part, offset in zip(parts, offsets)]
+            corpus = corpus_io.EncodedCorpus(np.concatenate([np.asarray(part.token_ids) for part in parts]),
+                                             np.concatenate(bounds))
+            for shard, _ in shards:  # the stream replaces them
+                replica.encoded.pop(shard, None)
+        replica.encoded[key] = corpus
+    return corpus
+
+
 def _run_rounds(spec, static, replica):
     hosted = spec.hosting[spec.worker]
     vocab_size = len(static.words)
-    corpora = {shard: _encoded_shard(replica, spec.run_id, shard, path)[0]
-               for _, shards in hosted for shard, path in shards}
+    corpora = {copy: _copy_corpus(replica, spec.run_id, copy, shards) for copy, shards in hosted}
     peers = [address for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
     peer_ids = [i for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
     threads = _worker_threads(static)
@@ -475,31 +496,18 @@ def _run_rounds(spec, static, replica):
     for round_index in range(spec.rounds):
         round_started = time.perf_counter()
         global_round = spec.first_round + round_index
-        alpha_start, alpha_end = alpha_at(global_round), alpha_at(global_round + 1)
         own = []
-        for copy, shards in hosted:
-            slices = []
-            for shard, _ in shards:
-                corpus = corpora[shard]
-                first, last = _slice_sentences(corpus.sentence_bounds, round_index, spec.rounds)
-                slices.append((shard, corpus, first, last, int(corpus.sentence_bounds[last] -
-                                                                corpus.sentence_bounds[first])))
-            copy_words = max(sum(s[4] for s in slices), 1)
-            done = 0
+        for copy, corpus in corpora.items():
+            first, last = _slice_sentences(corpus.sentence_bounds, round_index, spec.rounds)
             try:
-                for shard, corpus, first, last, n_words in slices:
-                    # the copy's learning rate falls across its shards' slices as over one stream
-                    low = alpha_start + (alpha_end - alpha_start) * done / copy_words
-                    high = alpha_start + (alpha_end - alpha_start) * (done + n_words) / copy_words
-                    seen, trained, loss = _train_slice(static, corpus, first, last, replica.work_input,
-                                                       replica.work_inner, low, high,
-                                                       [spec.seed, shard, global_round], threads)
-                    done += n_words
-                    totals["words_seen"] += seen
-                    totals["words_trained"] += trained
-                    totals["loss"] += loss
-                words = np.concatenate([corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
-                                        for _, corpus, first, last, _ in slices])
+                seen, trained, loss = _train_slice(static, corpus, first, last, replica.work_input,
+                                                   replica.work_inner, alpha_at(global_round),
+                                                   alpha_at(global_round + 1), [spec.seed, copy, global_round],
+                                                   threads)
+                totals["words_seen"] += seen
+                totals["words_trained"] += trained
+                totals["loss"] += loss
+                words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
                 input_rows, inner_rows = _touched_rows(np.asarray(words), static, vocab_size)
                 input_ids, input_delta = _take_delta(input_rows, replica.work_input, replica.base_input)
                 inner_ids, inner_delta = _take_delta(inner_rows, replica.work_inner, replica.base_inner)

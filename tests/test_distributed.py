@@ -199,6 +199,22 @@ def test_take_delta_sends_only_changed_rows_and_resets_the_working_copy():
         hd._take_delta(np.array([50], np.int32), work, base)
 
 
+def test_a_copy_reads_its_shards_as_one_stream(single, shards):
+    model = single
+    static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
+                        path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
+                        path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=False, window=5,
+                        shrink_windows=True, cbow_mean=True, batch_words=1000, threads=1, compute_loss=False)
+    replica = hd._Replica(static=static)
+    stream = hd._copy_corpus(replica, "hsmcy-test-stream", 0, [(0, shards[0]), (1, shards[1])])
+    parts = [encode_file(path, model.wv.key_to_index) for path in shards]
+    whole = encode_file(LEE, model.wv.key_to_index)
+    assert np.array_equal(stream.token_ids, whole.token_ids)
+    assert np.array_equal(stream.sentence_bounds, whole.sentence_bounds)
+    assert stream.n_sentences == sum(p.n_sentences for p in parts)
+    assert hd._copy_corpus(replica, "hsmcy-test-stream", 0, [(0, shards[0]), (1, shards[1])]) is stream  # cached
+
+
 def test_average_adds_the_mean_of_the_copies_deltas():
     rng = np.random.default_rng(2)
     base = rng.standard_normal((6, 3)).astype(np.float32)
