@@ -441,7 +441,7 @@ def _train_epoch(spec, static, state):
     and the worker's replica must stand at ``spec.first_round``.  Returns totals
     (words, loss, bytes, seconds) and, from worker 0, the parameters at the end.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     replica = _replica(spec.run_id, static)
     with replica.lock:  # one epoch task at a time trains on this worker's replica
         if state is not None:
@@ -452,7 +452,8 @@ def _train_epoch(spec, static, state):
         totals = _run_rounds(spec, static, replica)
         replica.version = spec.first_round + spec.rounds
         result = {"need_state": False, "worker": spec.worker, **totals,
-                  "seconds": time.perf_counter() - started}
+                  "seconds": time.perf_counter() - started,
+                  "cpu_seconds_workers": time.process_time() - cpu_started}   # the whole worker process
         if spec.worker == 0:
             result["state"] = _Rows(replica.base_input.copy(), replica.base_inner.copy())
         return result
@@ -487,14 +488,14 @@ def _run_rounds(spec, static, replica):
     peer_ids = [i for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
     threads = _worker_threads(static)
     totals = {"words_seen": 0, "words_trained": 0, "loss": 0.0, "bytes_sent": 0,
-              "seconds_training": 0.0, "seconds_exchanging": 0.0}
+              "seconds_training": 0.0, "seconds_exchanging": 0.0, "cpu_seconds_training": 0.0}
 
     def alpha_at(global_round):
         progress = global_round / spec.total_rounds
         return spec.copies * (spec.alpha + (spec.min_alpha - spec.alpha) * progress)
 
     for round_index in range(spec.rounds):
-        round_started = time.perf_counter()
+        round_started, round_cpu = time.perf_counter(), time.process_time()
         global_round = spec.first_round + round_index
         own = []
         for copy, corpus in corpora.items():
@@ -519,6 +520,7 @@ def _run_rounds(spec, static, replica):
             own.append((copy, input_ids, input_delta, inner_ids, inner_delta))
         exchange_started = time.perf_counter()
         totals["seconds_training"] += exchange_started - round_started
+        totals["cpu_seconds_training"] += time.process_time() - round_cpu   # training and taking the deltas
         received = list(own)
         if peers:
             totals["bytes_sent"] += sum(a.nbytes for entry in own for a in entry[1:]) * len(peers)
@@ -654,7 +656,7 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
     report = {"run_id": run_id, "shards": len(files), "workers_lost": [], "epochs_repeated": 0,
               "tasks_recomputed": 0, "recomputed": [], "state_sends": 0, "bytes_state_sent": 0,
               "bytes_sent": 0, "words_seen": 0, "words_trained": 0, "seconds_training": 0.0,
-              "seconds_exchanging": 0.0}
+              "seconds_exchanging": 0.0, "cpu_seconds_training": 0.0, "cpu_seconds_workers": 0.0}
     try:
         _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, replicas)
     finally:
@@ -887,7 +889,8 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
         syn1[...] = state.inner_values
         del state
         for result in results:
-            for key in ("words_seen", "words_trained", "bytes_sent", "seconds_training", "seconds_exchanging"):
+            for key in ("words_seen", "words_trained", "bytes_sent", "seconds_training", "seconds_exchanging",
+                        "cpu_seconds_training", "cpu_seconds_workers"):
                 report[key] += result[key]
             model.running_training_loss += result["loss"]
         model.wv.norms = None
