@@ -17,7 +17,6 @@ autograd framework.
 from __future__ import annotations
 
 import numbers
-import os
 
 import numpy as np
 

@@ -33,7 +33,7 @@ from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, privat
 from .checks import all_finite
 from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
-from .tree import HuffmanTree
+from .tree import HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
 
 logger = logging.getLogger(__name__)
@@ -122,13 +122,18 @@ class Word2Vec:
     trim_rule : callable, optional
         gensim's ``trim_rule(word, count, min_count)`` vocabulary hook.
     corpus_buffer : str or PathLike, optional
-        Keep the encoded corpus (4 bytes per token, 8 per sentence) in this file
-        (and ``<file>.bounds`` beside it), memory-mapped, instead of in RAM: for
-        corpora larger than memory.  A directory means a file ``hsmcy-corpus.int32``
-        inside it.  ``build_vocab`` writes it chunk by chunk, releasing the pages it
-        has used; training reads it batch by batch with ``pread``.  The process's
-        resident memory does not grow with the corpus (the OS page cache may still
-        hold the file).
+        Keep the encoded corpus (4 bytes per token, 8 per sentence) in a file
+        instead of in RAM: for corpora larger than memory.  A directory: an unnamed
+        file in it, private to this model and this corpus, whose space is freed
+        when the model no longer needs it (after training), or when the process
+        ends, however it ends.  A file path: the buffer is written under a temporary
+        name beside it and then renamed to it (replacing a file there; another
+        model still reading that one keeps it); the corpus file itself is refused.
+        ``build_vocab`` writes it and training reads it chunk by chunk with
+        ``pread``/``pwrite`` (never memory-mapped), so the process's resident memory
+        does not grow with the corpus (the OS page cache may still hold the file),
+        and a buffer changed or shortened by another process is a ``ValueError``
+        naming it.
     kernel : {"fast", "blas"}, default "fast"
         The training kernel (saved with the model).  ``"fast"``: skip-gram one window
         at a time (all context words of a centre word share its path, so each path
@@ -258,10 +263,13 @@ class Word2Vec:
             raise ValueError(f"give one of {iterable_name} or corpus_file")
 
     def _buffer_path(self):
+        """Where to keep the encoded corpus: None (memory), a directory or a file path.
+
+        ``hsmcy.corpus`` checks it, against the corpus file too, before opening anything.
+        """
         if self.corpus_buffer is None:
             return None
-        path = os.fspath(self.corpus_buffer)
-        return os.path.join(path, "hsmcy-corpus.int32") if os.path.isdir(path) else path
+        return corpus_io.check_buffer_location(self.corpus_buffer)
 
     @staticmethod
     def _source_key(corpus_iterable, corpus_file):
@@ -364,16 +372,24 @@ class Word2Vec:
         """
         if update:
             raise ValueError("build_vocab_from_freq(update=True) is not supported")
+        if not hasattr(word_freq, "keys") or not hasattr(word_freq, "__getitem__"):
+            raise TypeError(f"word_freq must be a mapping of word -> count, got {type(word_freq).__name__}")
         words = list(word_freq)
-        counts = np.array([word_freq[w] for w in words], dtype=np.int64)
         if not words:
             raise ValueError("word_freq is empty")
+        # Checked before any conversion: a count of 3.7 is refused (naming its word), not
+        # truncated to 3, and counts whose total exceeds int64 (corpus_total_words) are refused.
+        counts = check_counts([word_freq[w] for w in words], len(words), "word_freq count", names=words)
         vocabulary, _ = Vocabulary.from_raw_counts(
             words, counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
             max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
             trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
         if len(vocabulary) == 0:
             raise ValueError(f"no word in word_freq reaches min_count={self.min_count}")
+        if corpus_count is not None and (isinstance(corpus_count, bool)
+                                         or not isinstance(corpus_count, (int, np.integer))
+                                         or not 0 <= corpus_count <= np.iinfo(np.int64).max):
+            raise ValueError(f"corpus_count must be a non-negative integer, got {corpus_count!r}")
         self.corpus_count = int(corpus_count or 0)
         self.corpus_total_words = int(counts.sum())
         self._encoded, self._encoded_source = None, None
