@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -366,8 +367,12 @@ def test_a_buffer_rewritten_during_training_is_an_error_or_harmless_never_a_cras
     # training began, and the workers size their scratch for each batch and check its
     # ids and bounds: a file changed under a running job cannot make a kernel write out
     # of bounds, nor train something else silently.
+    # cwd=tmp_path: ``python -c`` puts the working directory first on sys.path, and the
+    # project root's source folder (no compiled modules when installed) must not shadow hsmcy.
+    package_parent = str(Path(hsmcy.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_parent, os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run([sys.executable, "-c", CHANGE_BUFFER_WHILE_TRAINING, how, str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]   # no signal, no traceback
     expected = "ValueError: corpus buffer"
     assert result.stdout.startswith(expected), result.stdout + result.stderr[-2000:]
