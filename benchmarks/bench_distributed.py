@@ -8,6 +8,10 @@ Usage (the committed results; ~1 hour on a shared 2-core machine)::
         --tokens 2000000,6000000 --shards 2,4 --modes cbow,sg --seeds 1,2,3 \\
         --out benchmarks/results/distributed.json
 
+An interrupted run continues with ``--resume`` (the same options and ``--out``): the rows
+already in the file are kept and only the missing runs are made; the file's
+``commands`` list every command that contributed rows.
+
 What it runs, on this machine, at equal epochs and parameters (vector_size 100,
 window 5, min_count 5, sample 1e-3, epochs 5, hierarchical softmax):
 
@@ -209,6 +213,8 @@ def main():
     parser.add_argument("--replicas", type=int, default=None, help="override the default copies (one per worker)")
     parser.add_argument("--skip-single", action="store_true", help="distributed runs only (no reference)")
     parser.add_argument("--out", default="/tmp/hsmcy_bench/distributed.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --out and run only the missing ones (same options)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -219,9 +225,17 @@ def main():
     shard_counts = [int(k) for k in args.shards.split(",")]
     params = {**PARAMS, "epochs": args.epochs}
     options = {k: v for k, v in (("syncs_per_epoch", args.syncs_per_epoch), ("replicas", args.replicas)) if v}
-    rows = []
+    rows, commands = [], [" ".join(sys.argv)]
+    if args.resume and os.path.exists(args.out):
+        with open(args.out) as handle:
+            previous = json.load(handle)
+        if (previous["parameters"], previous["distributed_options"]) != (params, options):
+            parser.error(f"--resume: {args.out} was measured with other parameters or options")
+        rows = previous["rows"]
+        commands = previous.get("commands", [previous["command"]]) + commands
+    done = {(r["tokens"], r["mode"], r["seed"], r["run"]) for r in rows}
     header = {"corpus": args.corpus, "parameters": params, "distributed_options": options,
-              "command": " ".join(sys.argv),
+              "command": " ; ".join(commands), "commands": commands,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
                           "load_at_start": os.getloadavg()}}
 
@@ -246,7 +260,7 @@ def main():
                     for seed in (int(s) for s in args.seeds.split(",")):
                         base = {"tokens": tokens, "train_tokens": train_tokens, "mode": mode, "seed": seed,
                                 "load": os.getloadavg()[0]}
-                        if not args.skip_single:
+                        if not args.skip_single and (tokens, mode, seed, "single") not in done:
                             started, cpu_started = time.perf_counter(), time.process_time()
                             model = hsmcy.Word2Vec(corpus_file=paths["train"], workers=2, sg=sg, seed=seed, **params)
                             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -256,6 +270,8 @@ def main():
                                     "model_bytes": model.wv.vectors.nbytes + model.syn1.nbytes,
                                     **quality(model, paths["heldout"])})
                         for k in shard_counts:
+                            if (tokens, mode, seed, f"{k} shards, 2 workers") in done:
+                                continue
                             workers_cpu = workers_cpu_seconds(client)
                             started, cpu_started = time.perf_counter(), time.process_time()
                             model = hsmcy.distributed.train(client, shards[k], sg=sg, seed=seed, **params, **options)
@@ -278,7 +294,9 @@ def main():
     print(table)
     markdown = os.path.splitext(args.out)[0] + ".md"
     with open(markdown, "w") as handle:
-        handle.write(f"Command: `{header['command']}`\n\nParameters: {params}; distributed options: "
+        handle.write("Commands (in order; rows of a later command were missing after the earlier ones): "
+                     + ", ".join(f"`{c}`" for c in commands) + "\n\n"
+                     f"Parameters: {params}; distributed options: "
                      f"{options or 'defaults'}.\n\n{table}\n")
     print(f"wrote {args.out} and {markdown}")
 

@@ -76,8 +76,8 @@ __all__ = ["train"]
 # two averagings.  Skip-gram makes about ``window + 1`` path walks per word where CBOW
 # makes one, and its copies drift apart sooner: with 2 copies on 2M tokens of text
 # (window 5, 5 epochs, medians of 3 seeds) skip-gram kept 95% of single-process analogy
-# accuracy with 8k-word rounds and 89% with 16k; CBOW kept all of it with 200k-word
-# rounds (docs/distributed.md).
+# accuracy with 8k-word rounds and 89% with 16k.  CBOW with 200k-word rounds kept 87-93%
+# of it in the benchmark (2M and 6M tokens, 2 and 4 shards; docs/distributed.md).
 _ROUND_WORDS = {"cbow": 200_000, "sg": 8_000}
 
 # An exchange that sees no message from a peer for this long gives up (the client
