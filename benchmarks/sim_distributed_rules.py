@@ -106,8 +106,9 @@ def main():
         for run in args.runs.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 started = time.perf_counter()
-                if run == "single":
-                    model = hsmcy.Word2Vec(corpus_file=paths["train"], workers=2, seed=seed, **params)
+                if run in ("single", "single1"):  # single1: one thread (deterministic)
+                    model = hsmcy.Word2Vec(corpus_file=paths["train"], workers=1 if run == "single1" else 2,
+                                           seed=seed, **params)
                 else:
                     rule, rounds = run.split(":")
                     model = simulate(paths, shards[args.copies], params, seed, rule, int(rounds))

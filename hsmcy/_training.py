@@ -181,12 +181,15 @@ class TrainingRun:
         A state from :meth:`resume_state` of an earlier, unfinished run with the same
         settings: training continues at its epoch, skips the batches it finished,
         and continues its random streams, counters and loss.
+    sentinels : int64 array, optional
+        ``sentinel_nodes(tree)``, for a caller that makes many short runs on one tree
+        (a Dask worker's rounds): computing it takes milliseconds.
     """
 
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
                  kernel=DEFAULT_KERNEL, callbacks=(), model=None, report_delay=1.0, progress_bar=None,
-                 resume=None):
+                 resume=None, sentinels=None):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         self.corpus = corpus
@@ -222,7 +225,7 @@ class TrainingRun:
         self.workers = min(workers, max(self.n_batches, 1))
         seeds = np.random.SeedSequence(self.seed).spawn(self.workers)
         self._rng_states = [int(s.generate_state(1, dtype=np.uint64)[0]) for s in seeds]
-        self.sentinel_nodes = sentinel_nodes(tree)
+        self.sentinel_nodes = sentinel_nodes(tree) if sentinels is None else sentinels
         self.loss_per_worker = [0.0] * self.workers
         self.words_seen = 0
         self.words_trained = 0

@@ -58,7 +58,7 @@ import numpy as np
 
 from . import _exchange
 from . import corpus as corpus_io
-from ._training import DEFAULT_KERNEL, TrainingRun
+from ._training import DEFAULT_KERNEL, TrainingRun, sentinel_nodes
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_int
@@ -111,6 +111,19 @@ class _Static:
     threads: int | None
     compute_loss: bool
     kernel: str = DEFAULT_KERNEL   # "fast" or "blas", as the model's
+
+    def tree_and_sentinels(self):
+        """The tree and its sentinel rows, made once per worker process (every round needs them)."""
+        cached = getattr(self, "_tree_cache", None)
+        if cached is None:
+            tree = BinaryTree(self.path_nodes, self.path_codes, self.path_offsets, validate=False)
+            cached = self._tree_cache = (tree, sentinel_nodes(tree))
+        return cached
+
+    def __getstate__(self):  # the cache is rebuilt where it is needed, never sent
+        state = dict(self.__dict__)
+        state.pop("_tree_cache", None)
+        return state
 
 
 @dataclass
@@ -239,13 +252,27 @@ def _slice_sentences(sentence_bounds, slice_index, slices):
     return first, last
 
 
+class _SliceRun(TrainingRun):
+    """Single-process training of one round's slice, without the NaN check over both whole matrices.
+
+    A round of skip-gram trains ~8k words (~13 ms); reading 20-40 MB of parameters
+    after each would cost about as much again.  Nothing is left unchecked: the
+    per-batch checks run, and every value a slice changed is checked when the copies'
+    deltas are averaged (:func:`_average_into` raises ``FloatingPointError``).
+    """
+
+    def _check_finite_after_epoch(self, epoch):
+        pass
+
+
 def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alpha_start, alpha_end, seed,
                  threads):
     """Train sentences ``[first, last)`` once, on ``threads`` threads; returns (seen, trained, loss).
 
     This is single-process training (:class:`hsmcy._training.TrainingRun`, one epoch
     from ``alpha_start`` to ``alpha_end``): the same workers, private tree rows,
-    batches and finiteness checks.  ``seed`` is a sequence of integers (run seed,
+    batches and per-batch finiteness checks (the whole matrices are checked through
+    the deltas, :class:`_SliceRun`).  ``seed`` is a sequence of integers (run seed,
     shard, round) that names the random streams.
     """
     if last <= first:
@@ -255,13 +282,14 @@ def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alph
         return 0, 0, 0.0
     piece = corpus_io.EncodedCorpus(corpus.token_ids[start:stop],
                                     np.asarray(corpus.sentence_bounds[first:last + 1], dtype=np.int64) - start)
-    tree = BinaryTree(static.path_nodes, static.path_codes, static.path_offsets, validate=False)
-    run = TrainingRun(corpus=piece, input_vectors=input_vectors, syn1=inner_vectors, tree=tree,
+    tree, sentinels = static.tree_and_sentinels()
+    run = _SliceRun(corpus=piece, input_vectors=input_vectors, syn1=inner_vectors, tree=tree,
                       keep_probability=static.keep_probability, sg=static.sg, window=static.window,
                       shrink_windows=static.shrink_windows, cbow_mean=static.cbow_mean, kernel=static.kernel,
                       epochs=1, start_alpha=alpha_start, end_alpha=alpha_end, workers=threads,
                       batch_words=static.batch_words, compute_loss=static.compute_loss,
-                      seed=int(np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]), report_delay=None)
+                      seed=int(np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]), report_delay=None,
+                      sentinels=sentinels)
     trained, _ = run.run()
     return run.words_seen, trained, run.total_loss
 
