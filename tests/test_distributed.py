@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 import sys
 import threading
 
@@ -197,6 +198,29 @@ def test_take_delta_sends_only_changed_rows_and_resets_the_working_copy():
     assert np.array_equal(work, base)
     with pytest.raises(ValueError, match="out of range"):
         hd._take_delta(np.array([50], np.int32), work, base)
+
+
+def test_a_slice_that_diverged_is_caught_when_averaged(single):
+    """A slice no longer reads both whole matrices for NaN after training (_SliceRun): a row
+    it spoiled travels in its delta, and averaging refuses it."""
+    model = single
+    static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
+                        path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
+                        path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=False, window=3,
+                        shrink_windows=True, cbow_mean=True, batch_words=10_000, threads=1, compute_loss=False)
+    base = model.wv.vectors.copy()
+    work = base.copy()
+    rows = np.arange(len(base), dtype=np.int32)
+    work[5, 1] = np.nan                      # as if the slice's training had produced it
+    ids, delta = hd._take_delta(rows, work, base)
+    assert 5 in ids.tolist()
+    with pytest.raises(FloatingPointError, match="diverged"):
+        hd._average_into(base, work, [ids], [delta], copies=1)
+    assert hd._SliceRun._check_finite_after_epoch is not hd.TrainingRun._check_finite_after_epoch
+    tree, sentinels = static.tree_and_sentinels()
+    assert np.array_equal(sentinels, hd.sentinel_nodes(model.tree))
+    assert static.tree_and_sentinels()[0] is tree          # made once per worker process
+    assert "_tree_cache" not in pickle.loads(pickle.dumps(static)).__dict__   # and never sent
 
 
 def test_a_copy_reads_its_shards_as_one_stream(single, shards):
