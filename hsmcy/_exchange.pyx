@@ -23,6 +23,14 @@ cdef inline uint16_t to_bfloat16(float value) noexcept nogil:
     return <uint16_t>(bits >> 16)
 
 
+cdef inline uint16_t to_bfloat16_select(uint32_t bits) noexcept nogil:
+    """:func:`to_bfloat16` on a float's bits, written as a select so that the compiler
+    can vectorise a loop over a row (the branch kept the loop scalar: ~5 ns a value)."""
+    cdef uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16
+    cdef uint32_t quiet_nan = (bits >> 16) | 0x0040u
+    return <uint16_t>(quiet_nan if (bits & 0x7FFFFFFFu) > 0x7F800000u else rounded)
+
+
 cdef inline float from_bfloat16(uint16_t half) noexcept nogil:
     cdef uint32_t bits = (<uint32_t>half) << 16
     cdef float value
@@ -45,19 +53,25 @@ def take_delta(float[:, ::1] work, const float[:, ::1] base, const int32_t[::1] 
     ``len(rows)`` long and as wide) and that every row is in range.
     """
     cdef Py_ssize_t i, j, n = 0, width = work.shape[1]
-    cdef int32_t row
+    cdef int32_t row, moved
     cdef float difference
-    cdef bint moved
+    cdef uint32_t bits
+    cdef float* work_row
+    cdef const float* base_row
+    cdef uint16_t* out_row
     with nogil:
         for i in range(rows.shape[0]):
             row = rows[i]
-            moved = False
-            for j in range(width):
-                difference = work[row, j] - base[row, j]
-                out_delta[n, j] = to_bfloat16(difference)
-                if difference != 0.0:
-                    moved = True
-                work[row, j] = base[row, j]
+            work_row = &work[row, 0]
+            base_row = &base[row, 0]
+            out_row = &out_delta[n, 0]
+            moved = 0
+            for j in range(width):   # no branch in the loop: it vectorises
+                difference = work_row[j] - base_row[j]
+                memcpy(&bits, &difference, 4)
+                out_row[j] = to_bfloat16_select(bits)
+                moved = moved | (difference != 0.0)
+                work_row[j] = base_row[j]
             if moved:
                 out_ids[n] = row
                 n += 1
@@ -72,18 +86,21 @@ def add_delta(float[:, ::1] base, float[:, ::1] work, const int32_t[::1] ids, co
     The caller checks shapes and ids, as for :func:`take_delta`.
     """
     cdef Py_ssize_t i, j, width = base.shape[1]
-    cdef int32_t row
     cdef float value
     cdef int64_t bad = 0
+    cdef float* base_row
+    cdef float* work_row
+    cdef const uint16_t* delta_row
     with nogil:
         for i in range(ids.shape[0]):
-            row = ids[i]
+            base_row = &base[ids[i], 0]
+            work_row = &work[ids[i], 0]
+            delta_row = &delta[i, 0]
             for j in range(width):
-                value = base[row, j] + scale * from_bfloat16(delta[i, j])
-                if not is_finite(value):
-                    bad += 1
-                base[row, j] = value
-                work[row, j] = value
+                value = base_row[j] + scale * from_bfloat16(delta_row[j])
+                bad += not is_finite(value)
+                base_row[j] = value
+                work_row[j] = value
     return bad
 
 
