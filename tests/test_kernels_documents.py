@@ -94,8 +94,11 @@ def test_worker_trains_documents_as_the_reference(kernel, size, dm, window_words
     assert_close(inner, expected[2])
     if not dm and not window_words:             # plain PV-DBOW never touches a word vector
         np.testing.assert_array_equal(word_vectors, words_before)
-    # Every document vector belongs to a document with words, and learned.
-    assert np.all(np.any(document_vectors != documents_before, axis=1))
+    # The document vectors that learned are those the reference moved (a document
+    # whose words were all subsampled away does not learn), and most did.
+    moved = np.any(document_vectors != documents_before, axis=1)
+    np.testing.assert_array_equal(moved, np.any(expected[1] != documents_before, axis=1))
+    assert moved.sum() >= 5
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
