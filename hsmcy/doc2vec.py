@@ -77,7 +77,7 @@ class TaggedLineDocument:
     """
 
     def __init__(self, source):
-        self.source = corpus_io.check_corpus_file(source)
+        self.source = corpus_io.check_corpus_file(source, "source")
 
     def __iter__(self):
         with open(self.source, "rb") as handle:
@@ -481,7 +481,15 @@ class Doc2Vec(Word2Vec):
         self.dv.norms = None
 
     def estimate_memory(self, vocab_size=None, report=None):
-        """As :meth:`hsmcy.Word2Vec.estimate_memory`, plus the document vectors (``"doc_vectors"``)."""
+        """As :meth:`hsmcy.Word2Vec.estimate_memory`, plus the document vectors (``"doc_vectors"``).
+
+        Parameters
+        ----------
+        vocab_size : int, optional
+            Defaults to the current vocabulary.
+        report : dict, optional
+            Filled in place and returned.
+        """
         report = super().estimate_memory(vocab_size, report)
         report["doc_vectors"] = len(self.dv) * self.vector_size * 4
         report["total"] += report["doc_vectors"]
