@@ -10,12 +10,12 @@ second), configuration after configuration, measuring the core round trip before
 and after each run; medians are reported per state (both measurements fast, both
 slow, or mixed).  Many short runs give many samples of both states.
 
-A configuration sets ``workers``, the kernels' PREFETCHW use (``prefetchw``, see
-``hsmcy._kernels.set_prefetch_for_write``) and attributes of ``hsmcy._training``
-(``training``, e.g. ``PRIVATE_TOP_LEVELS``); anything not set keeps its default::
+A configuration sets ``workers``, the ``kernel`` and fields of the private-row
+settings (``private_rows``: fields of ``hsmcy._training.PrivateRows``, e.g.
+``levels_cbow``); anything not set keeps its default::
 
-    python benchmarks/ab_states.py --rounds 30 '{"on": {}, "off": {"prefetchw": false},
-        "cbow11": {"training": {"PRIVATE_TOP_LEVELS": {"sg": 11, "cbow": 11}}}}' --cbow
+    python benchmarks/ab_states.py --rounds 30 '{"default": {}, "blas": {"kernel": "blas"},
+        "cbow11": {"private_rows": {"levels_cbow": 11}}}' --cbow
 
 ``--vector-size`` sets the model's width, and ``--misalign`` puts both weight arrays
 16 bytes past a cache-line boundary, where NumPy's own allocations start (hsmcy
@@ -24,6 +24,7 @@ allocates them on one: ``hsmcy.memory.aligned_zeros``), to measure what that cos
 The learning rate restarts with every run, so these runs measure speed only.
 """
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -64,7 +65,7 @@ def misaligned(array, offset=16):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("configs", help='JSON: {"name": {"workers": 2, "prefetchw": true, "training": {...}}, ...}')
+    parser.add_argument("configs", help='JSON: {"name": {"workers": 2, "kernel": "fast", "private_rows": {...}}, ...}')
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--cbow", action="store_true")
     parser.add_argument("--corpus", default=DEFAULT_CORPUS)
@@ -80,7 +81,7 @@ def main():
 
     sys.path.insert(0, str(ROOT))
     import hsmcy
-    from hsmcy import _kernels, _training
+    from hsmcy import _training
 
     corpus = first_lines(args.corpus, args.tokens, f"/tmp/hsmcy_ab_states_{os.getpid()}.txt")
     try:
@@ -90,14 +91,12 @@ def main():
         if args.misalign:
             model.wv.vectors, model.syn1 = misaligned(model.wv.vectors), misaligned(model.syn1)
             model._align_weights = lambda: None   # train() would move them back
-        defaults = {key: getattr(_training, key) for config in configs.values() for key in config.get("training", {})}
-        prefetch_default = _kernels.prefetch_for_write()
+        default_rows = _training.PRIVATE_ROWS
         rates = {name: {"fast": [], "slow": [], "mixed": []} for name in configs}
         for _ in range(args.rounds):
             for name, config in configs.items():
-                for key, value in dict(defaults, **config.get("training", {})).items():
-                    setattr(_training, key, value)
-                _kernels.set_prefetch_for_write(config.get("prefetchw", prefetch_default))
+                _training.PRIVATE_ROWS = dataclasses.replace(default_rows, **config.get("private_rows", {}))
+                model.kernel = config.get("kernel", "fast")
                 model.workers = int(config.get("workers", 2))
                 before = round_trip_ns()
                 started = time.perf_counter()

@@ -5,11 +5,11 @@ On a shared or virtual machine the speed drifts by 15-30 % over minutes, so two
 builds or settings are compared by running them in turn, each in a new process,
 and taking medians of words/s per configuration (look at each round too: when
 every configuration of a round is slow, the machine was).  Each configuration may
-set environment variables (e.g. ``HSMCY_TOP_LEVELS_SG``), a worker count, and the
-checkout to import hsmcy from (``root``, built in place; default: this one).
+set environment variables (``env``), a worker count, and the checkout to import
+hsmcy from (``root``, built in place; default: this one), e.g. to compare a branch
+with main::
 
-    python benchmarks/ab_train.py '{"L11": {"env": {"HSMCY_TOP_LEVELS_SG": "11"}},
-                                    "L6": {"env": {"HSMCY_TOP_LEVELS_SG": "6"}},
+    python benchmarks/ab_train.py '{"main": {"root": "/tmp/main"}, "branch": {},
                                     "w1": {"workers": 1}}' --rounds 5
 
 Before and after each run it measures the cache-line round trip between the two

@@ -14,7 +14,7 @@ Node updates
     the number of node updates is known exactly: for skip-gram the sum over centre
     positions of (context words x centre path length), for CBOW the sum of centre
     path lengths.  hsmcy is timed through its batch kernel
-    (``hsmcy._kernels.train_batch``, one variant per ``kernel``); gensim through
+    (``hsmcy._kernels.TrainingWorker``, one per ``kernel``); gensim through
     ``gensim.models.word2vec_inner.train_batch_sg`` / ``train_batch_cbow`` on the
     token lists (its per-pair cost including its own word lookups).  Both use the
     same Huffman tree (hsmcy's, installed into the gensim model).  One thread;
@@ -126,16 +126,13 @@ def bench_node_updates(sentences, *, size, window, repeats, kernels):
         timings = {name: [] for name in list(kernels) + ["gensim"]}
         for _ in range(repeats):
             for name in kernels:
-                vectors = model.wv.vectors.copy()
-                syn1 = np.zeros_like(model.syn1)
-                rng = np.zeros(1, dtype=np.uint64)
-                hidden = np.zeros(size, dtype=np.float32)
-                grad = np.zeros(size, dtype=np.float32)
-                kept = np.zeros(int(np.diff(bounds).max()), dtype=np.int32)
+                worker = _kernels.TrainingWorker(
+                    sg=sg, kernel=name, input_vectors=model.wv.vectors.copy(),
+                    inner_node_vectors=np.zeros_like(model.syn1), path_nodes=tree.path_nodes,
+                    path_codes=tree.path_codes, path_offsets=tree.path_offsets, keep_probability=keep,
+                    window=window, shrink_windows=False)
                 started = time.process_time()
-                _kernels.train_batch(sg, token_ids, bounds, keep, vectors, syn1, tree.path_nodes,
-                                     tree.path_codes, tree.path_offsets, window, False, True,
-                                     0.025, 0.025, rng, hidden, grad, kept, False, _kernels.KERNELS[name])
+                worker.train(token_ids, bounds, 0.025, 0.025)
                 timings[name].append(time.process_time() - started)
             gmodel.syn1[:] = 0
             work = np.zeros(size, dtype=np.float32)

@@ -79,8 +79,7 @@ def run_hsmcy(corpus, sg, workers, kernel, corpus_buffer=None):
     import hsmcy
     started = time.perf_counter()
     model = hsmcy.Word2Vec(sg=sg, workers=workers, hs=1, negative=0, min_alpha=0.0001, corpus_buffer=corpus_buffer,
-                           **PARAMS)
-    model.kernel = kernel
+                           kernel=kernel, **PARAMS)
     model.build_vocab(corpus_file=corpus)
     vocab_done = time.perf_counter()
     model.train(corpus_file=corpus, total_examples=model.corpus_count, total_words=model.corpus_total_words,
@@ -132,11 +131,11 @@ def child(spec):
     import numpy  # noqa: F401
     impl, corpus, sg, workers = spec["impl"], spec["corpus"], spec["sg"], spec["workers"]
     if impl == "hsmcy":
-        wv, result = run_hsmcy(corpus, sg, workers, None)
+        wv, result = run_hsmcy(corpus, sg, workers, "fast")
     elif impl == "hsmcy-mmap":
         import tempfile
         with tempfile.TemporaryDirectory() as buffer_dir:
-            wv, result = run_hsmcy(corpus, sg, workers, None, corpus_buffer=buffer_dir)
+            wv, result = run_hsmcy(corpus, sg, workers, "fast", corpus_buffer=buffer_dir)
     elif impl == "hsmcy-blas":
         wv, result = run_hsmcy(corpus, sg, workers, "blas")
     elif impl in ("gensim", "gensim-file"):

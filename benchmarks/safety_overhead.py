@@ -62,8 +62,8 @@ def main():
         syn1=model.syn1, tree=model.tree, keep_probability=model._keep_probability, sg=0, window=5,
         shrink_windows=True, cbow_mean=1, epochs=1, start_alpha=0.025, end_alpha=0.0001, workers=1,
         batch_words=10000, compute_loss=False, seed=1)
-    scratch = (np.zeros(100, np.float32), np.zeros(100, np.float32))
-    per_batch = timeit.timeit(lambda: run._check_finite_after_batch(0, 0, 0.0, scratch), number=20000) / 20000
+    worker = run._make_workers()[0]
+    per_batch = timeit.timeit(lambda: run._check_finite_after_batch(0, 0, 0.0, worker), number=20000) / 20000
     big = np.zeros((1_000_000, 300), dtype=np.float32)
     big += 1.0  # touch the pages
     per_array = min(timeit.repeat(lambda: _training.all_finite(big), number=1, repeat=3))

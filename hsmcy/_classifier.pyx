@@ -11,7 +11,6 @@ Nothing here validates input: ``hsmcy.classifier`` checks dtypes, shapes and eve
 id before calling.  The NumPy statement of the same maths is
 ``hsmcy.classifier.reference_train_example`` / ``reference_text_vectors``.
 """
-cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.string cimport memset
 
@@ -54,8 +53,6 @@ cdef double train_example(
     return loss
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def train_batch(
     const int32_t[::1] token_ids,
     const int64_t[::1] text_bounds,
@@ -101,8 +98,6 @@ def train_batch(
     return trained, loss
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def text_vectors(const int32_t[::1] token_ids, const int64_t[::1] text_bounds,
                  const float[:, ::1] input_vectors, float[:, ::1] out):
     """out[e] = mean of the input vectors of text e's tokens (0 for a text without tokens)."""
@@ -113,5 +108,8 @@ def text_vectors(const int32_t[::1] token_ids, const int64_t[::1] text_bounds,
         return
     with nogil:
         for e in range(n_texts):
+            if text_bounds[e + 1] == text_bounds[e]:   # no token (its start may be one past the last)
+                memset(&out[e, 0], 0, size * sizeof(float))
+                continue
             mean_of_rows(&token_ids[text_bounds[e]], text_bounds[e + 1] - text_bounds[e],
                          input_vectors, &out[e, 0], size)

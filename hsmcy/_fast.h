@@ -224,7 +224,7 @@ HS_INLINE void hs_window_update(int size, int n_context, float *const *context_r
  * shared copy, and the write must then wait a second time, for that core to drop
  * its copy.  PREFETCHW asks for the line with the right to write it, in one
  * round trip: with two workers on cores that do not share a cache, skip-gram and
- * CBOW trained 14-17% more words per second (docs/benchmarks.md).  GCC only
+ * CBOW trained 14-17% more words per second (benchmarks/NOTES.md).  GCC only
  * emits PREFETCHW for __builtin_prefetch(p, 1) when the whole build targets it,
  * so it is written out here and used only where CPUID reports it (read once,
  * when the module is loaded: hs_detect_prefetch_for_write). */

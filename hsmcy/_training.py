@@ -394,15 +394,19 @@ class TrainingRun:
             self.words_trained += trained
             self.loss_per_worker[index] += loss
             self._batch_done[batch] = True
-        # Cheap early warning of divergence: the rows every path crosses, and the worker's scratch.
-        if not (math.isfinite(loss) and worker.scratch_is_finite() and all_finite(self.syn1[self.sentinel_nodes])):
-            raise FloatingPointError(
-                f"training diverged: NaN or infinite values appeared in the weights during epoch {epoch + 1} "
-                f"(batch {batch}, learning rate {self.alpha_at(epoch, words_before):.3g}); "
-                "training stopped. Lower alpha, or reload the last checkpoint")
+        self._check_finite_after_batch(epoch, batch, loss, worker)
         for callback in self.callbacks:
             if hasattr(callback, "on_batch_end"):
                 callback.on_batch_end(self.model)
+
+    def _check_finite_after_batch(self, epoch, batch, loss, worker):
+        """Cheap early warning of divergence: the rows every path crosses, and the worker's scratch."""
+        if math.isfinite(loss) and worker.scratch_is_finite() and all_finite(self.syn1[self.sentinel_nodes]):
+            return
+        raise FloatingPointError(
+            f"training diverged: NaN or infinite values appeared in the weights during epoch {epoch + 1} "
+            f"(batch {batch}, learning rate {self.alpha_at(epoch, int(self.batch_word_starts[batch])):.3g}); "
+            "training stopped. Lower alpha, or reload the last checkpoint")
 
     def _run_epoch(self, epoch):
         if epoch != self._epoch:

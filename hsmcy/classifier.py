@@ -24,13 +24,12 @@ vector).  The learning rate falls linearly from ``lr`` to 0 over all examples of
 all epochs; examples are shuffled (seeded) every epoch and trained by ``workers``
 threads Hogwild-style, each releasing the GIL once per batch of ~10,000 tokens.
 
-The nogil kernels are in ``hsmcy/_classifier.pyx``; :func:`reference_text_vectors`
-and :func:`reference_train_example` at the end of this module state the same maths
-in NumPy, and the tests hold the kernels to them.
+The nogil kernels are in ``hsmcy/_classifier.pyx``; ``hsmcy.reference.text_vectors``
+and ``hsmcy.reference.classifier_step`` state the same maths in NumPy, and the tests
+hold the kernels to them.  Texts become tokens, and tokens ids, in :mod:`hsmcy.tokens`.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -40,143 +39,26 @@ import threading
 
 import numpy as np
 
-from . import _classifier, reference
+from . import _classifier
 from ._runner import run_batches
 from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
                           load_archive, malformed_file_is_value_error, save_archive)
+from .tokens import hashed_ngrams, labels_per_text, tokenize, unique_codes
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
 from .memory import aligned_zeros
 
-__all__ = ["HSClassifier", "read_fasttext_file", "reference_text_vectors", "reference_train_example",
-           "reference_predict_log_proba"]
+__all__ = ["HSClassifier", "read_fasttext_file"]
 
 _PARAMS = ("dim", "epochs", "lr", "word_ngrams", "min_count", "bucket", "workers", "tree", "seed")
 _KIND = "hs_classifier"
 # Guards the check-and-set of HSClassifier._fitting (one fit at a time per object).
 _FITTING_LOCK = threading.Lock()
 _BATCH_TOKENS = 10_000
-# Multiplier of the rolling n-gram hash (an odd 64-bit constant: 2^64 / golden ratio).
-_NGRAM_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 # ----------------------------------------------------------------------------- input
-def _is_label(value):
-    return isinstance(value, (str, numbers.Integral)) and not isinstance(value, (bool, np.bool_))
-
-
-# A token that whitespace splitting can never produce inside a text is not available
-# (a text may hold any character), so the fast path checks that the separator shows
-# up exactly where it was put, and falls back to splitting text by text otherwise.
-_SEPARATOR = "\x00"
-
-
-def _as_list(values, what, kind):
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{what} must be a sequence of {kind}, not a single string; wrap it in a list")
-    try:
-        return list(values)
-    except TypeError:
-        raise TypeError(f"{what} must be a sequence of {kind}, got {type(values).__name__}") from None
-
-
-def _tokenize(texts, what="texts"):
-    """Texts (strings split on whitespace, or token lists) -> (codes, distinct, lengths).
-
-    ``distinct`` lists the distinct tokens in order of first appearance, ``codes``
-    (int64) numbers every token of every text by that list, ``lengths`` (int64) is the
-    number of tokens of each text.  No Python list per text is kept alive, so
-    millions of texts cost neither memory nor garbage-collector time.
-    """
-    texts = _as_list(texts, what, "texts (strings or token lists)")
-    if not texts:
-        raise ValueError(f"{what} is empty")
-    if all(type(text) is str for text in texts):
-        # One C-level split of all texts joined by a separator token, then drop the separators.
-        codes, distinct = _unique_codes(f" {_SEPARATOR} ".join(texts).split())
-        if len(texts) == 1 or _SEPARATOR not in distinct:
-            lengths = np.array([len(codes)], dtype=np.int64)
-            if len(texts) == 1:
-                return _check_nonempty(codes, distinct, lengths, what)
-        else:
-            separator = distinct.index(_SEPARATOR)
-            at_separator = np.flatnonzero(codes == separator)
-            if len(at_separator) == len(texts) - 1:
-                lengths = np.diff(np.concatenate([[-1], at_separator, [len(codes)]])) - 1
-                codes = np.delete(codes, at_separator)
-                codes -= codes > separator
-                del distinct[separator]
-                return _check_nonempty(codes, distinct, lengths, what)
-    tokens, lengths = [], np.empty(len(texts), dtype=np.int64)
-    for position, text in enumerate(texts):
-        if isinstance(text, str):
-            text_tokens = text.split()
-        elif isinstance(text, (list, tuple)):
-            text_tokens = text
-            if not all(type(token) is str for token in text_tokens):
-                bad = next(token for token in text_tokens if not isinstance(token, str))
-                raise TypeError(f"{what}[{position}] holds a {type(bad).__name__}; tokens must be strings")
-        else:
-            raise TypeError(f"{what}[{position}] is a {type(text).__name__}; a text must be a string or a "
-                            "list of string tokens")
-        tokens.extend(text_tokens)
-        lengths[position] = len(text_tokens)
-    codes, distinct = _unique_codes(tokens)
-    return _check_nonempty(codes, distinct, lengths, what)
-
-
-def _check_nonempty(codes, distinct, lengths, what):
-    empty = np.flatnonzero(lengths == 0)
-    if len(empty):
-        raise ValueError(f"{what}[{empty[0]}] is empty (no tokens)")
-    return codes, distinct, lengths
-
-
-def _labels(labels, n_texts, what="labels"):
-    """One label or a list of labels per text -> (flat labels, label_bounds int64)."""
-    labels = _as_list(labels, what, "labels (one label or a list of labels per text)")
-    if len(labels) != n_texts:
-        raise ValueError(f"{what} has {len(labels)} entries for {n_texts} texts")
-    if all(type(label) is str for label in labels) or all(type(label) is int for label in labels):
-        return labels, np.arange(n_texts + 1, dtype=np.int64)  # the common case: one label per text
-    flat, counts = [], np.empty(n_texts, dtype=np.int64)
-    for position, item in enumerate(labels):
-        if _is_label(item):
-            item = [item]
-        elif isinstance(item, (list, tuple, set, frozenset, np.ndarray)):
-            item = list(item)
-            if not item:
-                raise ValueError(f"{what}[{position}] is an empty list of labels")
-            bad = [label for label in item if not _is_label(label)]
-            if bad:
-                raise TypeError(f"{what}[{position}] holds {bad[0]!r}; labels must be strings or integers")
-        else:
-            raise TypeError(f"{what}[{position}] is {item!r}; a label must be a string or an integer "
-                            "(or a list of them)")
-        flat.extend(label if isinstance(label, str) else int(label) for label in item)
-        counts[position] = len(item)
-    bounds = np.zeros(n_texts + 1, dtype=np.int64)
-    np.cumsum(counts, out=bounds[1:])
-    return flat, bounds
-
-
-def _unique_codes(tokens):
-    """Number the distinct tokens in order of first appearance: (codes int64, distinct tokens)."""
-    first_position = {}
-    # setdefault keeps the position of each token's first occurrence (all C-level iteration)
-    positions = np.fromiter(map(first_position.setdefault, tokens, itertools.count()), dtype=np.int64,
-                            count=len(tokens))
-    is_first = positions == np.arange(len(positions))
-    rank = np.cumsum(is_first) - 1
-    return rank[positions], list(first_position)
-
-
-def _token_hash(token):
-    """Stable 64-bit hash of a token (same in every process, unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-
-
 def read_fasttext_file(path, label_prefix="__label__"):
     """Read a file in fastText's supervised format.
 
@@ -359,8 +241,8 @@ class HSClassifier:
 
     def _fit(self, texts, labels):
         self._check_params()
-        codes, distinct, lengths = _tokenize(texts)
-        flat_labels, label_bounds = _labels(labels, len(lengths))
+        codes, distinct, lengths = tokenize(texts)
+        flat_labels, label_bounds = labels_per_text(labels, len(lengths))
         token_counts = np.bincount(codes, minlength=len(distinct))
         frequent = np.flatnonzero(token_counts >= self.min_count)
         if len(frequent) == 0:
@@ -371,7 +253,7 @@ class HSClassifier:
         word_of_code = np.full(len(distinct), -1, dtype=np.int64)
         word_of_code[frequent] = np.arange(len(frequent))
 
-        label_codes, distinct_labels = _unique_codes(flat_labels)
+        label_codes, distinct_labels = unique_codes(flat_labels)
         if len({type(label) for label in distinct_labels}) > 1:
             raise TypeError("labels must be all strings or all integers, not a mix")
         label_counts = np.bincount(label_codes, minlength=len(distinct_labels))
@@ -412,7 +294,7 @@ class HSClassifier:
 
     def _encode_texts(self, texts):
         """Texts -> (token_ids, text_bounds) with the fitted vocabulary."""
-        codes, distinct, lengths = _tokenize(texts)
+        codes, distinct, lengths = tokenize(texts)
         word_of_code = np.fromiter(map(self.vocabulary_.get, distinct, itertools.repeat(-1)), dtype=np.int64,
                                    count=len(distinct))
         return self._encode(codes, lengths, distinct, word_of_code)
@@ -425,27 +307,14 @@ class HSClassifier:
         in or out of the vocabulary, and hashed into ``bucket`` rows after the words.
         """
         n_texts = len(lengths)
-        word_of_unique, unique_tokens, vocabulary = word_of_code, distinct, self.vocabulary_
-        token_words = word_of_unique[codes]
+        token_words = word_of_code[codes]
         text_of_token = np.repeat(np.arange(n_texts, dtype=np.int64), lengths)
         keep = token_words >= 0
         ids = [token_words[keep]]
         owners = [text_of_token[keep]]
-        if self.word_ngrams > 1:
-            hash_of_unique = np.fromiter((_token_hash(token) for token in unique_tokens), dtype=np.uint64,
-                                         count=len(unique_tokens))
-            token_hashes = hash_of_unique[codes]
-            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-            position_in_text = np.arange(len(codes), dtype=np.int64) - starts
-            remaining = np.repeat(lengths, lengths) - position_in_text  # tokens from here to the end of the text
-            n_words = np.uint64(len(vocabulary))
-            for n in range(2, self.word_ngrams + 1):
-                first = np.flatnonzero(remaining >= n)
-                rolling = token_hashes[first].copy()
-                for offset in range(1, n):
-                    rolling = rolling * _NGRAM_HASH_MULTIPLIER + token_hashes[first + offset]
-                ids.append((n_words + rolling % np.uint64(self.bucket)).astype(np.int64))
-                owners.append(text_of_token[first])
+        for n_gram_rows, first in hashed_ngrams(codes, lengths, distinct, self.word_ngrams, self.bucket):
+            ids.append(len(self.vocabulary_) + n_gram_rows)   # n-gram rows come after the words
+            owners.append(text_of_token[first])
         regroup = len(ids) > 1  # n-gram rows were appended after all words: regroup them by text
         ids = np.concatenate(ids)
         owners = np.concatenate(owners)
@@ -616,7 +485,7 @@ class HSClassifier:
         """
         self._check_fitted()
         token_ids, text_bounds = self._encode_texts(texts)
-        flat_labels, label_bounds = _labels(labels, len(text_bounds) - 1)
+        flat_labels, label_bounds = labels_per_text(labels, len(text_bounds) - 1)
         unknown = sorted({repr(label) for label in flat_labels if label not in self._class_index})
         if unknown:
             raise ValueError(f"labels unseen in training: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
@@ -736,45 +605,3 @@ class HSClassifier:
 
 
 # ----------------------------------------------------------------------------- reference (the tests' oracle)
-def reference_text_vectors(token_ids, text_bounds, input_vectors):
-    """Mean of each text's token vectors (zero for a text without tokens), in float64."""
-    out = np.zeros((len(text_bounds) - 1, input_vectors.shape[1]))
-    for text in range(len(text_bounds) - 1):
-        tokens = token_ids[text_bounds[text]:text_bounds[text + 1]]
-        if len(tokens):
-            out[text] = input_vectors[tokens].astype(np.float64).mean(axis=0)
-    return out
-
-
-def reference_train_example(tokens, labels, input_vectors, inner_node_vectors, tree, lr):
-    """One SGD step of HSClassifier on one example, in place; returns its loss.
-
-    ``h`` = mean of ``input_vectors[tokens]``; each label in turn takes
-    :func:`hsmcy.reference.path_step` from that same ``h`` (so inner nodes shared
-    by two labels' paths are updated twice, the second time from the updated
-    vector); the summed step for ``h`` is divided by ``len(tokens)`` and added to
-    every token's vector once per occurrence.
-    """
-    tokens = np.asarray(tokens)
-    hidden = input_vectors[tokens].astype(np.float64).mean(axis=0)
-    hidden_step = np.zeros_like(hidden)
-    total_loss = 0.0
-    for label in labels:
-        step, loss = reference.path_step(hidden, inner_node_vectors, *tree.path(int(label)), lr)
-        hidden_step += step
-        total_loss += loss
-    hidden_step /= len(tokens)
-    for token in tokens:
-        input_vectors[token] += hidden_step
-    return total_loss
-
-
-def reference_predict_log_proba(hidden, inner_node_vectors, tree):
-    """log P(leaf | hidden row) for every row and leaf, shape (n, n_leaves) (vectorised NumPy)."""
-    hidden = np.asarray(hidden, dtype=np.float64)
-    if tree.n_leaves == 1:
-        return np.zeros((len(hidden), 1))
-    dots = hidden @ inner_node_vectors[:tree.n_inner].astype(np.float64).T  # (n, n_inner)
-    signs = 1.0 - 2.0 * tree.path_codes.astype(np.float64)
-    per_node = reference.log_sigmoid(dots[:, tree.path_nodes] * signs)  # (n, total path length)
-    return np.add.reduceat(per_node, tree.path_offsets[:-1], axis=1)

@@ -270,6 +270,9 @@ def _check_model(model):
         raise ValueError(f"model.tree has {model.tree.n_leaves} leaves for {len(vectors)} words")
     inner = model.inner_node_vectors
     check_inner_node_vectors(inner, model.tree, vectors.shape[1], "model.syn1")
+    window = model.window
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or not 1 <= window <= 2**31 - 1:
+        raise ValueError(f"model.window must be an integer in [1, 2**31 - 1], got {window!r}")
     return vectors, inner
 
 
@@ -299,9 +302,10 @@ def _hidden_from_ids(model, vectors, context_ids, name="context_ids"):
     if context_ids.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_queries, max_context), -1 for padding; got shape {context_ids.shape}")
     vocab_size = len(vectors)
-    context_ids = context_ids.astype(np.int64)
+    # Checked before the conversion: an unsigned 2**64 - 1 would become -1 (padding).
     if context_ids.size and (context_ids.min() < -1 or context_ids.max() >= vocab_size):
         raise ValueError(f"{name} holds ids outside [0, {vocab_size}) (use -1 only for padding)")
+    context_ids = context_ids.astype(np.int64)
     present = context_ids >= 0
     counts = present.sum(axis=1)
     if np.any(counts == 0):
@@ -384,15 +388,30 @@ def _encode_sentences(model, sentences, limit):
     index_get = model.wv.key_to_index.get
     ids, bounds = [], [0]
     total = 0
-    for sentence in itertools.islice(sentences, limit):
-        if isinstance(sentence, str):
-            raise TypeError("sentences must be lists of tokens, got a plain string "
+    for number, sentence in enumerate(itertools.islice(sentences, limit)):
+        if isinstance(sentence, (str, bytes)):
+            kind = "string" if isinstance(sentence, str) else "bytes object"
+            raise TypeError(f"sentences must be lists of tokens, got a plain {kind} "
                             f"({sentence[:30]!r}...); split it into words first")
-        tokens = [index_get(token, -1) for token in sentence]
+        tokens = [index_get(token, -1) if isinstance(token, str) else _not_a_token(token, number)
+                  for token in sentence]
         ids.extend(tokens)
         total += len(tokens)
         bounds.append(total)
-    return np.array(ids, dtype=np.int32), np.array(bounds, dtype=np.int64)
+    # The ids come from model.wv.key_to_index, which a user can edit: a kernel indexes
+    # with them, so they are checked here, not trusted.
+    ids = np.array(ids, dtype=np.int64)
+    vocab_size = len(model.wv.vectors)
+    if len(ids) and (ids.min() < -1 or ids.max() >= vocab_size):
+        bad = int(ids[(ids < -1) | (ids >= vocab_size)][0])
+        raise ValueError(f"model.wv.key_to_index maps a word to {bad}, outside the {vocab_size} rows of "
+                         "model.wv.vectors: the vocabulary was edited")
+    return ids.astype(np.int32), np.array(bounds, dtype=np.int64)
+
+
+def _not_a_token(token, sentence_number):
+    raise TypeError(f"sentence {sentence_number} holds a {type(token).__name__} token ({token!r}); "
+                    "tokens must be str (decode bytes first)")
 
 
 def _score(model, sentences, total_sentences, chunksize, queue_factor, report_delay, with_tokens):

@@ -54,7 +54,7 @@ def aligned_zeros(shape, dtype=np.float32):
     256, ...) every row would straddle one more line than it needs, and every
     wide-vector load in the kernels would be split between two lines.  Measured:
     one-worker skip-gram with ``vector_size=112`` 0.76M words/s unaligned, 0.97M
-    aligned (docs/benchmarks.md).
+    aligned (benchmarks/NOTES.md).
     """
     dtype = np.dtype(dtype)
     count = math.prod(shape) if isinstance(shape, tuple) else int(shape)

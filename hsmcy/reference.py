@@ -36,23 +36,29 @@ They hold everywhere: unlike word2vec.c and gensim, which skip any node where
 
 The kernels, and where they differ from this module
 ---------------------------------------------------
-``hsmcy._kernels.train_batch(kernel=...)`` has three variants (see
-``hsmcy._kernels.KERNELS``):
+``hsmcy._kernels.TrainingWorker`` trains with one of two kernels
+(``Word2Vec(kernel=...)``):
 
-* ``"blas"`` and ``"simd"`` follow :func:`train_sentence` exactly: skip-gram pair
-  by pair (:func:`sg_pair_step`), CBOW by :func:`cbow_step`.
-* ``"window"`` (the default) trains skip-gram one *window* at a time
+* ``"blas"`` follows :func:`train_sentence` exactly: skip-gram pair by pair
+  (:func:`sg_pair_step`), CBOW by :func:`cbow_step`; every dot product and row
+  update is a BLAS call.
+* ``"fast"`` (the default) trains skip-gram one *window* at a time
   (:func:`sg_window_step`, ``train_sentence(..., sg_window=True)``): all context
   words of a centre word share its path, so the step is taken on the window's
-  summed loss, every path row is read and written once per window instead of
-  once per context word, and the rows of the tree's top levels (on every path)
-  are written ten times less often by concurrent workers.  What changes is only
-  the order of the updates inside a window: pair by pair, the second context word
-  already sees the path rows moved by the first.  CBOW is as ``"simd"``.
+  summed loss, every path row is read and written once per window instead of once
+  per context word, and the rows of the tree's top levels (on every path) are
+  written ten times less often by concurrent workers.  What changes is only the
+  order of the updates inside a window: pair by pair, the second context word
+  already sees the path rows moved by the first.  CBOW is as ``"blas"``, in
+  hand-vectorised C.
 
-The wide-vector variants (``"simd"``, ``"window"``) compute the sigmoid in single
-precision with a polynomial ``exp`` (:func:`sigmoid_float32` says exactly what it
-returns): relative error about 1e-7, no table, no clipping of the gradient.
+Both compute the sigmoid in single precision with a polynomial ``exp``
+(:func:`sigmoid_float32` says exactly what it returns): relative error about 1e-7,
+no table, no clipping of the gradient.  Both also share the subsampling and window
+draws of :func:`train_sentence` and its random stream (:class:`SplitMix64`).
+
+Doc2Vec is the same steps on more input rows (the document vectors):
+:func:`train_document`, :func:`infer_document_vector` and :func:`score_document`.
 """
 from __future__ import annotations
 
@@ -63,8 +69,8 @@ __all__ = [
     "path_step", "sg_pair_step", "sg_window_step", "cbow_step", "SplitMix64", "train_sentence",
     "sigmoid_float32",
     "log_prob_rows", "loss_and_grad_rows", "sgd_rows", "distribution_rows", "top_k_rows", "sample_rows",
-    "score_sentence",
-    "train_document", "infer_document_vector", "score_document",
+    "score_sentence", "text_vectors", "classifier_step",
+    "subsample", "window_context", "train_document", "infer_document_vector", "score_document",
 ]
 
 
@@ -80,7 +86,7 @@ def sigmoid(x):
 
 
 def sigmoid_float32(x):
-    """What the wide-vector kernels compute for ``sigmoid(x)``.
+    """What every kernel computes for ``sigmoid(x)`` (``hsmcy/_maths.h``).
 
     The exact sigmoid, except that ``e^-x`` is taken at ``-x`` clamped to
     ``[-87, 88]`` (so that the kernel's ``2^n`` scaling stays a normal float):
@@ -451,15 +457,16 @@ def sgd_rows(hidden, inner_node_vectors, tree, labels, learning_rate):
     return np.array(losses), np.array(grads).reshape(len(losses), -1)
 
 
-def distribution_rows(hidden, inner_node_vectors, tree):
-    """Every leaf's probability for every row, leaf by leaf along its path (O(V log V) per row)."""
+def distribution_rows(hidden, inner_node_vectors, tree, log=False):
+    """Every leaf's probability (or its log) for every row, leaf by leaf along its path
+    (O(V log V) per row)."""
     hidden = np.asarray(hidden, dtype=np.float64)
     log_probs = np.empty((len(hidden), tree.n_leaves))
     for leaf in range(tree.n_leaves):
         nodes, codes = tree.path(leaf)
         dots = hidden @ inner_node_vectors[nodes].astype(np.float64).T   # (rows, path length)
         log_probs[:, leaf] = np.sum(log_sigmoid(_signs(codes) * dots), axis=1)
-    return np.exp(log_probs)
+    return log_probs if log else np.exp(log_probs)
 
 
 def top_k_rows(hidden, inner_node_vectors, tree, k):
@@ -510,3 +517,39 @@ def score_sentence(word_ids, input_vectors, inner_node_vectors, tree, *, sg, win
                 hidden /= len(context)
             terms.append(log_prob(hidden, inner_node_vectors, *path))
     return np.array(terms, dtype=np.float64)
+
+
+# ------------------------------------------------------- the text classifier
+# The oracle for hsmcy._classifier (HSClassifier): a text's hidden vector is the
+# mean of its tokens' input vectors.
+def text_vectors(token_ids, text_bounds, input_vectors):
+    """Mean of each text's token vectors (zero for a text without tokens), in float64."""
+    out = np.zeros((len(text_bounds) - 1, input_vectors.shape[1]))
+    for text in range(len(text_bounds) - 1):
+        tokens = token_ids[text_bounds[text]:text_bounds[text + 1]]
+        if len(tokens):
+            out[text] = input_vectors[tokens].astype(np.float64).mean(axis=0)
+    return out
+
+
+def classifier_step(tokens, labels, input_vectors, inner_node_vectors, tree, lr):
+    """One SGD step of HSClassifier on one example, in place; returns its loss.
+
+    ``h`` = mean of ``input_vectors[tokens]``; each label in turn takes
+    :func:`path_step` from that same ``h`` (so inner nodes shared by two labels'
+    paths are updated twice, the second time from the updated vector); the summed
+    step for ``h`` is divided by ``len(tokens)`` (``d h / d e_t = 1 / T``, the exact
+    gradient of the mean) and added to every token's vector once per occurrence.
+    """
+    tokens = np.asarray(tokens)
+    hidden = input_vectors[tokens].astype(np.float64).mean(axis=0)
+    hidden_step = np.zeros_like(hidden)
+    total_loss = 0.0
+    for label in labels:
+        step, label_loss = path_step(hidden, inner_node_vectors, *tree.path(int(label)), lr)
+        hidden_step += step
+        total_loss += label_loss
+    hidden_step /= len(tokens)
+    for token in tokens:
+        input_vectors[token] += hidden_step
+    return total_loss

@@ -1,4 +1,6 @@
 """Shared fixtures: small real corpora from gensim's test data, random trees and weights."""
+import threading
+
 import numpy as np
 import pytest
 from gensim.test.utils import datapath
@@ -19,6 +21,12 @@ def lee_sentences(lee_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def live_threads(prefix):
+    """Threads of hsmcy's runner still alive, by name prefix ("hsmcy-worker", "hsmcy-classifier",
+    "hsmcy-inference"): none may outlive the call that started them."""
+    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
 
 
 def random_weights(rng, rows, dim, scale=0.5):

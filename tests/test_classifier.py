@@ -2,10 +2,7 @@
 import numpy as np
 import pytest
 
-from hsmcy import HSClassifier, read_fasttext_file, reference
-from hsmcy import _classifier
-from hsmcy.classifier import (reference_predict_log_proba, reference_text_vectors,
-                              reference_train_example)
+from hsmcy import HSClassifier, _classifier, read_fasttext_file, reference
 from hsmcy.persistence import load_archive
 from hsmcy.tree import BinaryTree, HuffmanTree
 
@@ -51,7 +48,7 @@ def test_train_batch_matches_reference(dim, lr_end_factor):
     ref_loss = 0.0
     for i, e in enumerate(examples):
         lr = np.float32(lr_start + (lr_end - lr_start) * np.float32(i / len(examples)))
-        ref_loss += reference_train_example(token_ids[text_bounds[e]:text_bounds[e + 1]],
+        ref_loss += reference.classifier_step(token_ids[text_bounds[e]:text_bounds[e + 1]],
                                             label_ids[label_bounds[e]:label_bounds[e + 1]],
                                             ref_input, ref_inner, tree, float(lr))
     hidden = np.zeros(dim, dtype=np.float32)
@@ -88,7 +85,7 @@ def test_text_vectors_match_reference(dim):
     text_bounds = np.concatenate([text_bounds, text_bounds[-1:]])  # a trailing text without tokens
     out = np.full((len(text_bounds) - 1, dim), np.nan, dtype=np.float32)
     _classifier.text_vectors(token_ids, text_bounds, input_vectors, out)
-    np.testing.assert_allclose(out, reference_text_vectors(token_ids, text_bounds, input_vectors),
+    np.testing.assert_allclose(out, reference.text_vectors(token_ids, text_bounds, input_vectors),
                                rtol=1e-5, atol=1e-6)
     assert np.all(out[-1] == 0)
 
@@ -114,7 +111,7 @@ def test_token_step_is_the_gradient_of_the_mean():
             numeric[row, col] = (loss_of(plus) - loss_of(minus)) / (2 * eps)
     lr = 0.01
     after = input_vectors.copy()
-    reference_train_example(tokens, [label], after, inner.copy(), tree, lr)
+    reference.classifier_step(tokens, [label], after, inner.copy(), tree, lr)
     np.testing.assert_allclose((input_vectors - after) / lr, numeric, rtol=1e-5, atol=1e-8)
     assert np.all(numeric[1] == 0)  # token 1 is not in the text
 
@@ -124,7 +121,7 @@ def test_predict_log_proba_matches_reference_and_sums_to_one():
     tree = BinaryTree.from_edges([("a", "x"), ("b", "x"), ("c", "x"), ("x", "r"), ("d", "r"), ("e", "r")])
     hidden = rng.normal(size=(5, 3))
     inner = rng.normal(size=(tree.n_inner, 3))
-    log_proba = reference_predict_log_proba(hidden, inner, tree)
+    log_proba = reference.distribution_rows(hidden, inner, tree, log=True)
     for row in range(5):
         np.testing.assert_allclose(log_proba[row], reference.all_leaf_log_probs(hidden[row], inner, tree))
     np.testing.assert_allclose(np.exp(log_proba).sum(axis=1), 1.0)
@@ -141,9 +138,9 @@ def test_learns_a_keyword_task(tree):
     assert model.score(texts[3000:], labels[3000:]) > 0.9
     proba = model.predict_proba(texts[3000:3050])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
-    expected = reference_predict_log_proba(model.text_vectors(texts[3000:3050]), model.inner_node_vectors_,
+    expected = reference.distribution_rows(model.text_vectors(texts[3000:3050]), model.inner_node_vectors_,
                                            model.tree_)
-    np.testing.assert_allclose(proba, np.exp(expected), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(proba, expected, rtol=1e-4, atol=1e-7)
     top, top_proba = model.predict_top(texts[3000:3050], 5)
     assert top.shape == top_proba.shape == (50, 5)
     assert np.all(np.diff(top_proba, axis=1) <= 1e-12)

@@ -1,16 +1,9 @@
 """Word2Vec queries: score() against gensim and the reference, exact top-k prediction, distributions."""
 import numpy as np
 import pytest
-from gensim.models.word2vec import LineSentence
-from gensim.test.utils import datapath
 
 import hsmcy
 from hsmcy import reference as ref
-
-
-@pytest.fixture(scope="module")
-def lee_sentences():
-    return [list(s) for s in LineSentence(datapath("lee_background.cor"))]
 
 
 @pytest.fixture(scope="module", params=[(1, 1), (0, 1), (0, 0)], ids=["sg", "cbow-mean", "cbow-sum"])

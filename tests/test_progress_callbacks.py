@@ -34,6 +34,13 @@ class Recorder(CallbackAny2Vec):
         self.events.append("train_end")
 
 
+def test_gensim_callbacks_run(lee_sentences):
+    recorder = Recorder()
+    hsmcy.Word2Vec(lee_sentences[:200], epochs=3, workers=2, compute_loss=True, callbacks=[recorder])
+    assert recorder.events == ["train_begin"] + ["epoch_begin", "epoch_end"] * 3 + ["train_end"]
+    assert recorder.losses[0] > 0 and recorder.losses == sorted(recorder.losses)
+
+
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
     lines = open(CORPUS, encoding="utf-8").read().splitlines()[:60]

@@ -9,10 +9,7 @@ import pytest
 import hsmcy
 from hsmcy import HSClassifier
 from hsmcy._runner import run_batches
-
-
-def runner_threads(prefix):
-    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
+from conftest import live_threads
 
 
 def test_every_batch_runs_once_and_every_state_is_finished():
@@ -27,7 +24,7 @@ def test_every_batch_runs_once_and_every_state_is_finished():
     assert used == 4
     assert sorted(batch for _, batch in done) == list(range(50))
     assert sorted(finished) == [0, 1, 2, 3]
-    assert runner_threads("test-runner") == []
+    assert live_threads("test-runner") == []
 
 
 def test_never_more_threads_than_batches_and_nothing_for_no_batches():
@@ -60,7 +57,7 @@ def test_a_workers_error_stops_the_others_and_keeps_its_traceback():
     assert "failing_work" in [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
     assert len(calls) < 100                 # the others stopped after their current batch
     assert sorted(finished) == [0, 1, 2]    # ... and still finished (merged) their state
-    assert runner_threads("test-failing") == []
+    assert live_threads("test-failing") == []
 
 
 def test_an_interrupt_in_the_caller_stops_the_workers_before_returning():
@@ -84,7 +81,7 @@ def test_an_interrupt_in_the_caller_stops_the_workers_before_returning():
     with pytest.raises(KeyboardInterrupt):
         run_batches(range(100_000), 2, slow_work, poll=poll, poll_interval=0.01, name="test-interrupt")
     assert running == []                     # no batch is half done when the caller regains control
-    assert runner_threads("test-interrupt") == []
+    assert live_threads("test-interrupt") == []
     count = len(started)
     time.sleep(0.05)
     assert len(started) == count < 1000      # and none starts afterwards

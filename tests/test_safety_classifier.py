@@ -10,10 +10,8 @@ import pytest
 from safety_helpers import npy_bytes, read_archive, replace_array, synthetic_sentences, write_archive
 
 from hsmcy import HierarchicalSoftmax, HSClassifier, HuffmanTree, _classifier
+from conftest import live_threads
 
-
-def classifier_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("hsmcy-classifier") and t.is_alive()]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +27,7 @@ def interrupt_once_training(delay=0.3):
 
     def watch():
         deadline = time.perf_counter() + 60
-        while not classifier_threads() and time.perf_counter() < deadline:
+        while not live_threads("hsmcy-classifier") and time.perf_counter() < deadline:
             time.sleep(0.005)
         time.sleep(delay)
         fired.append(time.perf_counter())
@@ -49,7 +47,7 @@ def test_ctrl_c_during_fit_stops_all_workers_within_a_second(data, tmp_path):
     stopped = time.perf_counter()
     watcher.join()
     assert fired and stopped - fired[0] < 1.0
-    assert classifier_threads() == []
+    assert live_threads("hsmcy-classifier") == []
     note = " ".join(getattr(caught.value, "__notes__", []))
     assert "HSClassifier.fit stopped in epoch" in note
     # consistent: finite weights, predicts, saves and loads
@@ -78,7 +76,7 @@ def test_worker_exception_in_fit_is_reraised_with_its_traceback(data, monkeypatc
     with pytest.raises(MemoryError, match="simulated failure") as caught:
         model.fit(texts[:5000], labels[:5000])
     assert "failing" in [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
-    assert classifier_threads() == []
+    assert live_threads("hsmcy-classifier") == []
     assert len(calls) < 20  # the other workers stopped instead of finishing the epochs
 
 

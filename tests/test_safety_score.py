@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 
 import hsmcy
+from conftest import live_threads
 
 
 @pytest.fixture(scope="module")
 def model(lee_sentences):
     return hsmcy.Word2Vec(lee_sentences, vector_size=16, min_count=3, epochs=1, workers=2, sg=1, seed=5)
 
-
-def inference_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("hsmcy-inference") and t.is_alive()]
 
 
 def test_ctrl_c_during_score_stops_all_workers_within_a_second(model, lee_sentences):
@@ -39,9 +37,9 @@ def test_ctrl_c_during_score_stops_all_workers_within_a_second(model, lee_senten
     assert fired and stopped - fired[0] < 1.0
     # A Ctrl-C that lands while the pool of a finished block is shutting down leaves its
     # idle threads exiting on their own: all must be gone within the same second.
-    while inference_threads() and time.perf_counter() < fired[0] + 1.0:
+    while live_threads("hsmcy-inference") and time.perf_counter() < fired[0] + 1.0:
         time.sleep(0.01)
-    assert inference_threads() == []
+    assert live_threads("hsmcy-inference") == []
     np.testing.assert_array_equal(model.wv.vectors, before[0])  # score only reads
     np.testing.assert_array_equal(model.syn1, before[1])
     assert np.all(np.isfinite(model.score(lee_sentences[:20])))  # still usable
@@ -78,3 +76,49 @@ def test_score_while_another_model_trains(model, lee_sentences):
     scores = model.score(lee_sentences)
     trainer.join()
     np.testing.assert_array_equal(scores, expected)
+
+
+# --------------------------------------------- what score() and the id queries refuse
+def test_score_checks_the_ids_an_edited_vocabulary_gives(model, lee_sentences):
+    # key_to_index is a plain dict a user can edit; score() indexes with what it says.
+    word = lee_sentences[0][0]
+    saved = model.wv.key_to_index[word]
+    try:
+        for bad in (len(model.wv) + 10, 10**9, -2):
+            model.wv.key_to_index[word] = bad
+            with pytest.raises(ValueError, match="key_to_index maps a word"):
+                model.score([lee_sentences[0]])
+            with pytest.raises(ValueError, match="key_to_index maps a word"):
+                model.score_words([lee_sentences[0]])
+    finally:
+        model.wv.key_to_index[word] = saved
+    assert np.isfinite(model.score([lee_sentences[0]])[0])
+
+
+def test_score_refuses_bytes_sentences_and_tokens(model):
+    with pytest.raises(TypeError, match="plain bytes"):
+        model.score([b"the fire was burning"])
+    with pytest.raises(TypeError, match="sentence 1 holds a bytes token"):
+        model.score([["the", "fire"], [b"the", "fire"]])
+    with pytest.raises(TypeError, match="holds a int token"):
+        model.score([["the", 3]])
+
+
+def test_an_unsigned_id_never_becomes_padding(model):
+    huge = np.array([[2**64 - 1, 3]], dtype=np.uint64)
+    with pytest.raises(ValueError, match="outside"):
+        model.predict_output_word_ids(huge, topn=3)
+    with pytest.raises(ValueError, match="outside"):
+        model.log_prob_ids([1], huge)
+    assert model.predict_output_word_ids(np.array([[5, 3]], dtype=np.uint64), topn=3)[0].shape == (1, 3)
+
+
+def test_a_bad_window_attribute_is_refused_before_scoring(model, lee_sentences):
+    saved = model.window
+    try:
+        for bad in (0, -3, 2**40, 2.5, None):
+            model.window = bad
+            with pytest.raises(ValueError, match="model.window"):
+                model.score([lee_sentences[0]])
+    finally:
+        model.window = saved

@@ -3,6 +3,8 @@ import _thread
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -14,6 +16,7 @@ from safety_helpers import synthetic_sentences
 import hsmcy
 from hsmcy import _training
 from hsmcy.callbacks import Checkpoint
+from conftest import live_threads
 
 
 def fresh_model(sentences, **overrides):
@@ -23,9 +26,6 @@ def fresh_model(sentences, **overrides):
     model.build_vocab(sentences)
     return model
 
-
-def worker_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("hsmcy-worker") and t.is_alive()]
 
 
 class RaiseAt:
@@ -63,7 +63,7 @@ def test_keyboard_interrupt_in_a_worker_stops_cleanly_and_resumes_bit_for_bit(le
                     callbacks=[RaiseAt("on_batch_end", 40, KeyboardInterrupt())])
     note = " ".join(getattr(caught.value, "__notes__", []))
     assert "training stopped in epoch 2 of 4" in note and "can be saved" in note
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     state = model.training_state
     assert state["epoch"] == 1 and len(state["batches_done"]) > 0
     model.save(tmp_path / "interrupted.hsmcy")
@@ -111,7 +111,7 @@ def test_ctrl_c_in_the_caller_stops_all_workers_within_a_second(big_sentences, t
         timer.cancel()
     assert interrupted_at, "training finished before the interrupt: make the run longer"
     assert stopped - interrupted_at[0] < 1.0
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     assert "training stopped in epoch" in " ".join(getattr(caught.value, "__notes__", []))
     assert model.training_state is not None
     assert _training.all_finite(model.wv.vectors) and _training.all_finite(model.syn1)
@@ -129,7 +129,7 @@ def test_worker_exception_stops_the_others_and_keeps_its_traceback(lee_sentences
                     callbacks=[failing, Checkpoint(checkpoint)])
     frames = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
     assert "_hook" in frames and "_train_batch" in frames  # raised where it happened, inside the worker
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     state = model.training_state
     n_batches = state["n_batches"]
     assert state["epoch"] == 0 and len(state["batches_done"]) < n_batches  # the others stopped early
@@ -245,7 +245,7 @@ def test_nan_or_inf_during_training_stops_with_an_error(lee_sentences, tmp_path,
     with pytest.raises(FloatingPointError, match=r"training diverged.*epoch 1 \(batch (\d+)") as caught:
         model.train(lee_sentences, total_examples=len(lee_sentences), epochs=3)
     assert int(re.search(r"batch (\d+)", str(caught.value)).group(1)) < 5  # caught within a few batches, not at the end
-    assert worker_threads() == []
+    assert live_threads("hsmcy-worker") == []
     with pytest.raises(ValueError, match="refusing to save a diverged model"):
         model.save(tmp_path / "nan.hsmcy")
     assert not (tmp_path / "nan.hsmcy").exists()
@@ -301,3 +301,59 @@ def test_ctrl_c_during_a_checkpoint_save_keeps_the_previous_checkpoint(lee_sente
     assert resumed.training_state["epoch"] == 1  # the checkpoint after epoch 1, whole
     resumed.resume_training(lee_sentences)
     assert_bitwise_equal(resumed, reference_run)
+
+
+# ------------------------------------------- buffer files rewritten during training
+CHANGE_BUFFER_WHILE_TRAINING = r"""
+import sys
+import numpy as np
+import hsmcy
+from hsmcy.callbacks import CallbackAny2Vec
+
+how, folder = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+words = [f"w{i}" for i in range(300)]
+sentences = [list(rng.choice(words, size=int(rng.integers(2, 30)))) for _ in range(3000)]
+model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, batch_words=500, corpus_buffer=folder, seed=1)
+model.build_vocab(sentences)
+ids_path, bounds_path = model._encoded.token_ids.path, model._encoded.sentence_bounds.path
+
+
+class Rewrite(CallbackAny2Vec):
+    # Rewrites a buffer file in place, same size, after the second batch.
+    def __init__(self):
+        self.batches = 0
+
+    def on_batch_end(self, model):
+        self.batches += 1
+        if self.batches != 2:
+            return
+        if how == "one-long-sentence":   # valid bounds, but a sentence longer than any before
+            bounds = np.fromfile(bounds_path, dtype=np.int64)
+            bounds[:-1] = 0
+            bounds.tofile(bounds_path)
+        elif how == "bounds-backwards":
+            bounds = np.fromfile(bounds_path, dtype=np.int64)
+            bounds[:] = bounds[::-1]
+            bounds.tofile(bounds_path)
+        elif how == "ids-out-of-range":
+            np.full(len(np.fromfile(ids_path, dtype=np.int32)), 10**6, dtype=np.int32).tofile(ids_path)
+
+
+try:
+    model.train(sentences, total_examples=len(sentences), epochs=2, callbacks=[Rewrite()])
+    print("trained", np.all(np.isfinite(model.wv.vectors)))
+except ValueError as error:
+    print("ValueError:", str(error).splitlines()[0])
+"""
+
+
+@pytest.mark.parametrize("how", ["one-long-sentence", "bounds-backwards", "ids-out-of-range"])
+def test_a_buffer_rewritten_during_training_is_an_error_or_harmless_never_a_crash(tmp_path, how):
+    # The workers size their scratch for each batch and check its ids and bounds, so a
+    # file changed under a running job cannot make a kernel write out of bounds.
+    result = subprocess.run([sys.executable, "-c", CHANGE_BUFFER_WHILE_TRAINING, how, str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]   # no signal, no traceback
+    expected = "trained True" if how == "one-long-sentence" else "ValueError: corpus buffer"
+    assert result.stdout.startswith(expected), result.stdout + result.stderr[-2000:]

@@ -126,30 +126,6 @@ def test_long_sentences_are_trained_whole():
     assert not np.allclose(model.wv["tail"], before)
 
 
-def test_gensim_callbacks_run(lee_sentences):
-    class Recorder(CallbackAny2Vec):
-        def __init__(self):
-            self.events, self.losses = [], []
-
-        def on_train_begin(self, model):
-            self.events.append("train_begin")
-
-        def on_epoch_begin(self, model):
-            self.events.append("epoch_begin")
-
-        def on_epoch_end(self, model):
-            self.events.append("epoch_end")
-            self.losses.append(model.get_latest_training_loss())
-
-        def on_train_end(self, model):
-            self.events.append("train_end")
-
-    recorder = Recorder()
-    hsmcy.Word2Vec(lee_sentences[:200], epochs=3, workers=2, compute_loss=True, callbacks=[recorder])
-    assert recorder.events == ["train_begin"] + ["epoch_begin", "epoch_end"] * 3 + ["train_end"]
-    assert recorder.losses[0] > 0 and recorder.losses == sorted(recorder.losses)
-
-
 def test_worker_exception_is_reraised(lee_sentences):
     class Exploding(CallbackAny2Vec):
         def on_batch_end(self, model):
