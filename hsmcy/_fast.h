@@ -10,8 +10,9 @@
  * (AVX-512, AVX2+FMA, and the baseline SSE2 of every x86-64 CPU) and picks one
  * clone when the module is loaded, from what the CPU supports.  A default build
  * therefore runs wide vector code on a new CPU and never crashes on an old one;
- * no `-march=native` is needed.  Elsewhere (other compilers or CPUs) the macro is
- * empty and the same code is compiled once, for the baseline.
+ * no `-march=native` is needed.  Elsewhere (Clang, other CPUs) the macro is empty
+ * and the same code is compiled once, for the baseline.  GCC or Clang is needed
+ * (vector types, always_inline, __builtin_prefetch), as for the rest of the build.
  *
  * Each dispatched function is a whole step (one path, one window, one CBOW
  * centre word), so the cost of the indirect call is paid once per tens of row
@@ -53,7 +54,6 @@
 #endif
 
 /* ------------------------------------------------------------ row primitives */
-#if defined(__GNUC__)
 /* 16 floats as one value: one AVX-512 register, two AVX2 or four SSE registers,
  * depending on the clone.  memcpy is how C spells an unaligned load/store. */
 typedef float hs_float16 __attribute__((vector_size(64)));
@@ -181,44 +181,6 @@ HS_INLINE void hs_window_update(int size, int n_context, float *const *context_r
         row[i] = old_row + row_step;
     }
 }
-#else
-HS_INLINE float hs_dot(int size, const float *x, const float *y)
-{
-    float total = 0.0f;
-    int i;
-    for (i = 0; i < size; i++)
-        total += x[i] * y[i];
-    return total;
-}
-
-HS_INLINE void hs_axpy(int size, float a, const float *x, float *y)
-{
-    int i;
-    for (i = 0; i < size; i++)
-        y[i] += a * x[i];
-}
-
-HS_INLINE void hs_dots(int size, const float *x, float *const *rows, int count, float *dots)
-{
-    int j;
-    for (j = 0; j < count; j++)
-        dots[j] = hs_dot(size, x, rows[j]);
-}
-
-HS_INLINE void hs_window_update(int size, int n_context, float *const *context_rows, const float *gains,
-                                float *steps, float *row)
-{
-    int i, j;
-    for (i = 0; i < size; i++) {
-        float old_row = row[i], row_step = 0.0f;
-        for (j = 0; j < n_context; j++) {
-            steps[(size_t)j * size + i] += gains[j] * old_row;
-            row_step += gains[j] * context_rows[j][i];
-        }
-        row[i] = old_row + row_step;
-    }
-}
-#endif
 
 /* Prefetching for a write.  Every row the kernels prefetch is then written.  A
  * plain prefetch brings a line that the other worker's core wrote last as a

@@ -134,7 +134,9 @@ def check_tree_arrays(path_nodes, path_codes, path_offsets, n_leaves, n_inner_ro
     """Raise ``ValueError`` unless the flat paths can be walked safely: offsets from 0,
     non-decreasing, ending at the paths' length; node ids in ``[0, n_inner_rows)``;
     codes 0 or 1.  Returns the longest path."""
-    path_offsets = _check_vector("path_offsets", path_offsets, np.int64, n_leaves + 1)
+    path_offsets = _check_vector("path_offsets", path_offsets, np.int64)
+    if len(path_offsets) != n_leaves + 1:
+        raise ValueError(f"the tree has {len(path_offsets) - 1} leaves for {n_leaves} input vectors (words)")
     path_nodes = _check_vector("path_nodes", path_nodes, np.int32)
     path_codes = _check_vector("path_codes", path_codes, np.uint8, len(path_nodes))
     lengths = np.diff(path_offsets)
@@ -241,8 +243,8 @@ cdef class TrainingWorker:
                  window_words=True, learn_words=True, learn_inner_nodes=True):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-        _check_matrix("input_vectors", input_vectors, writeable=True)
-        _check_matrix("inner_node_vectors", inner_node_vectors, writeable=True)
+        _check_matrix("input_vectors (wv.vectors)", input_vectors, writeable=True)
+        _check_matrix("inner_node_vectors (syn1)", inner_node_vectors, writeable=True)
         vocab_size, size = input_vectors.shape
         if vocab_size < 1 or size < 1:
             raise ValueError(f"input_vectors must have at least one row and one column, got {input_vectors.shape}")

@@ -27,7 +27,7 @@ from .corpus import BatchReader, MappedIds, chunks_of, release_pages
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingRun", "PrivateRows", "PRIVATE_ROWS", "all_finite", "batch_edges", "check_weights",
+__all__ = ["TrainingRun", "PrivateRows", "PRIVATE_ROWS", "all_finite", "batch_edges",
            "sentinel_nodes", "validate_resume_state", "private_tree_rows", "KERNELS", "DEFAULT_KERNEL"]
 
 #: The training kernels (``Word2Vec(kernel=...)``, see :mod:`hsmcy._kernels`).
@@ -97,20 +97,6 @@ def batch_edges(sentence_bounds, batch_words):
     cuts[placed:] = n_sentences
     edges = np.unique(np.concatenate([[0], cuts, [n_sentences]]))
     return edges.astype(np.int64)
-
-
-def check_weights(input_vectors, syn1, tree, vocab_size):
-    """The model's weights as the kernels need them, with messages in the model's names."""
-    for name, array in (("input vectors (wv.vectors)", input_vectors), ("syn1", syn1)):
-        _kernels._check_matrix(name, array, writeable=True)
-    if input_vectors.shape[0] != vocab_size:
-        raise ValueError(f"input vectors have {input_vectors.shape[0]} rows for {vocab_size} words")
-    if syn1.shape[1] != input_vectors.shape[1]:
-        raise ValueError(f"syn1 has width {syn1.shape[1]} but the input vectors {input_vectors.shape[1]}")
-    if syn1.shape[0] < max(tree.n_inner, 1):
-        raise ValueError(f"syn1 has {syn1.shape[0]} rows; the tree needs {tree.n_inner} inner nodes")
-    if tree.n_leaves != vocab_size:
-        raise ValueError(f"the tree has {tree.n_leaves} leaves for {vocab_size} words")
 
 
 def all_finite(array, rows_per_chunk=1 << 14):
@@ -270,7 +256,6 @@ class TrainingRun:
         self.words_trained = 0
         self.epochs_done = 0
         self.first_epoch = 0
-        self._workers = None         # one TrainingWorker per thread, while run() runs
         self._lock = threading.Lock()
         self._epoch = 0
         self._batch_done = np.zeros(self.n_batches, dtype=bool)
@@ -278,6 +263,9 @@ class TrainingRun:
         self._epoch_start_totals = (0.0, 0)
         if resume is not None:
             self._apply_resume_state(resume)
+        # One TrainingWorker per thread, kept for the whole run; made now, so that
+        # anything they cannot work with is refused before training starts.
+        self._workers = self._make_workers()
 
     # ------------------------------------------------------------ schedule
     def alpha_at(self, epoch, words_into_epoch):
@@ -301,9 +289,7 @@ class TrainingRun:
     # ------------------------------------------------------------ resuming
     def rng_states(self):
         """Each worker's random-stream state, as it stands."""
-        if self._workers is not None:
-            return [worker.rng_state for worker in self._workers]
-        return list(self._rng_states)
+        return [worker.rng_state for worker in self._workers]
 
     def resume_state(self):
         """Where this run stands, as a JSON-able dict; ``None`` once it has finished.
@@ -466,13 +452,10 @@ class TrainingRun:
     def run(self):
         """Train all epochs; returns ``(words_trained, raw_words_seen)`` as gensim's ``train()``."""
         mapped = isinstance(self.corpus.token_ids, MappedIds)
-        self._workers = self._make_workers()
         self._batch_reader = BatchReader(self.corpus, len(self.input_vectors)) if mapped else None
         try:
             return self._run_epochs()
         finally:
-            self._rng_states = self.rng_states()
-            self._workers = None
             if self._batch_reader is not None:
                 self._batch_reader.close()
 

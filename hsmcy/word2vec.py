@@ -28,8 +28,8 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import (DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, all_finite, check_weights,
-                        private_tree_rows, validate_resume_state)
+from ._training import (DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, all_finite, private_tree_rows,
+                        validate_resume_state)
 from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
 from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
@@ -510,7 +510,6 @@ class Word2Vec:
         return {}
 
     def _check_trainable(self):
-        check_weights(self.wv.vectors, self.syn1, self.tree, len(self.wv.index_to_key))
         for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
             if not all_finite(array):
                 raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
@@ -521,6 +520,8 @@ class Word2Vec:
         where that puts every row on whole cache lines (``memory.aligned_zeros``)."""
         for owner, name in ((self.wv, "vectors"), (self, "syn1")):
             array = getattr(owner, name)
+            if not isinstance(array, np.ndarray) or array.ndim != 2 or not array.flags.writeable:
+                continue   # the training workers refuse it, with the reason
             if array.shape[1] * array.itemsize % CACHE_LINE == 0 and array.ctypes.data % CACHE_LINE:
                 aligned = aligned_zeros(array.shape, array.dtype)
                 aligned[...] = array

@@ -335,13 +335,13 @@ def test_worker_refuses_what_it_cannot_index():
     short_offsets[-1] -= 1
     cases = [
         (dict(kernel="simd"), "kernel"),
-        (dict(input_vectors=input_vectors.astype(np.float64)), "input_vectors must be a 2-D float32"),
+        (dict(input_vectors=input_vectors.astype(np.float64)), r"input_vectors \(wv.vectors\) must be a 2-D float32"),
         (dict(input_vectors=np.asfortranarray(input_vectors)), "C-contiguous"),
         (dict(inner_node_vectors=inner[:, :3].copy()), "width"),
         (dict(path_nodes=bad_nodes), "inner node id"),
         (dict(path_codes=bad_codes), "0 or 1"),
         (dict(path_offsets=short_offsets), "path_offsets"),
-        (dict(path_offsets=tree.path_offsets[:-1]), "path_offsets must have 21 entries"),
+        (dict(path_offsets=tree.path_offsets[:-1]), "the tree has 19 leaves for 20 input vectors"),
         (dict(keep_probability=np.ones(19, np.float32)), "keep_probability"),
         (dict(window=0), "window"),
         (dict(window=2**31), "window"),

@@ -138,3 +138,31 @@ def test_concurrent_fits_of_one_classifier_are_refused_not_corrupting():
     assert set(classifier.predict(texts[:20])) <= set(labels)
     classifier.fit(texts[:100], [f"x{i % 3}" for i in range(100)])   # refitting afterwards works
     assert set(classifier.classes_) == {"x0", "x1", "x2"}
+
+
+def test_worker_counts_are_bounded_and_never_silently_zero(lee_sentences):
+    with pytest.raises(ValueError, match="workers must be <= 1024"):
+        hsmcy.Word2Vec(workers=10**9)
+    model = hsmcy.Word2Vec(vector_size=8, min_count=2, batch_words=2000)
+    model.build_vocab(lee_sentences)
+    for bad in (0, -1, 10**9):
+        model.workers = bad   # edited after the constructor checked it
+        started = time.perf_counter()
+        with pytest.raises(ValueError, match="workers must be in"):
+            model.train(lee_sentences, total_examples=len(lee_sentences), epochs=1)
+        assert time.perf_counter() - started < 5
+    assert model.training_state is None and model._current_run is None
+    # More workers than batches: only as many threads as batches, each with its own stream.
+    model.workers = 1000
+    started = time.perf_counter()
+    assert model.train(lee_sentences[:50], total_examples=50, epochs=1)[0] > 0
+    assert time.perf_counter() - started < 5
+
+
+def test_a_classifier_with_absurd_workers_trains_on_as_many_threads_as_batches():
+    texts = ["cheap flights to paris", "fix a flat bike tyre", "easy bread recipe"] * 20
+    labels = ["travel", "cycling", "cooking"] * 20
+    started = time.perf_counter()
+    classifier = HSClassifier(dim=8, epochs=2, workers=10**6, seed=1).fit(texts, labels)
+    assert time.perf_counter() - started < 10
+    assert classifier.predict(["bread recipe"])[0] == "cooking"
