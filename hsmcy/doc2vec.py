@@ -33,9 +33,11 @@ What differs from gensim, on purpose:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
 import os
+import threading
 import zlib
 from array import array
 
@@ -61,6 +63,8 @@ _MAX_DOCUMENT_ROWS = 2**31 - 1
 # Int tags are row numbers: a tag of 10**9 makes 10**9 rows.  Above this many bytes of
 # rows that no document uses, build_vocab refuses instead of allocating them.
 _MAX_UNUSED_ROW_BYTES = 1 << 30
+# infer_vector keeps this many workers over the model's arrays for later calls.
+_KEPT_INFERENCE_WORKERS = 8
 
 
 class TaggedLineDocument:
@@ -190,12 +194,16 @@ class _Tags:
         return int(tag) if 0 <= tag < self.n_int else None
 
 
-def _seed_vector(words, vector_size):
-    """``infer_vector``'s start: gensim's formula, ``(uniform [0, 1) - 0.5) / vector_size``, drawn
-    from a seed that is a function of the words alone (CRC-32 of the words joined by spaces)."""
+def inference_start(words, vector_size, model_seed):
+    """Where ``infer_vector`` starts: ``(vector, random-stream state)``, functions of the words alone.
+
+    The vector follows gensim's formula, ``(uniform [0, 1) - 0.5) / vector_size``, drawn
+    from the CRC-32 of the words joined by spaces (gensim uses Python's ``hash``, salted
+    per process); the kernel's random stream (down-sampling, windows) starts from the
+    same CRC-32 and the model's ``seed``."""
     seed = zlib.crc32(" ".join(words).encode("utf-8", errors="surrogatepass"))
     start = np.random.Generator(np.random.SFC64(seed)).random(vector_size).astype(np.float32)
-    return (start - 0.5) / vector_size, seed
+    return (start - 0.5) / vector_size, ((seed << 32) ^ (int(model_seed) & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
 
 
 class Doc2Vec(Word2Vec):
@@ -297,6 +305,8 @@ class Doc2Vec(Word2Vec):
         self.dm_tag_count = _check_int("dm_tag_count", dm_tag_count, 1)
         self._tags = _Tags(0, [])
         self.dv = KeyedVectors(self.vector_size)
+        self._inference_lock = threading.Lock()
+        self._inference_pool = []     # (arrays, settings, worker, document row): see _inference_worker
         if documents is not None or corpus_file is not None:
             self._check_one_corpus(documents, corpus_file, "documents")
             corpus_io.check_corpus_iterable(documents, "documents", passes=2)
@@ -304,6 +314,16 @@ class Doc2Vec(Word2Vec):
             self.train(corpus_iterable=documents, corpus_file=corpus_file, total_examples=self.corpus_count,
                        total_words=self.corpus_total_words, epochs=self.epochs, start_alpha=self.alpha,
                        end_alpha=self.min_alpha, compute_loss=self.compute_loss, callbacks=self.callbacks)
+
+    def __getstate__(self):
+        # The kept inference workers (compiled objects) and their lock are rebuilt on use.
+        state = self.__dict__.copy()
+        state["_inference_lock"], state["_inference_pool"] = None, []
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._inference_lock = threading.Lock()
 
     # ------------------------------------------------------------- helpers
     @property
@@ -529,29 +549,71 @@ class Doc2Vec(Word2Vec):
         alpha = self.alpha if alpha is None else _check_float("alpha", alpha, strictly_above=0.0)
         min_alpha = self.min_alpha if min_alpha is None else _check_float("min_alpha", min_alpha, minimum=0.0)
         epochs = self.epochs if epochs is None else _check_int("epochs", epochs, 1)
-        vector, seed = _seed_vector(doc_words, self.vector_size)
+        start, rng_state = inference_start(doc_words, self.vector_size, self.seed)
         index = self.wv.key_to_index
         word_ids = np.fromiter((index[w] for w in doc_words if w in index), dtype=np.int32)
-        document = aligned_zeros((1, self.vector_size))
-        document[0] = vector
         if len(word_ids) == 0:
-            return document[0]
-        worker, local_ids = self._inference_worker(word_ids, document, seed)
-        bounds, tags, tag_bounds = np.array([0, len(local_ids)]), np.zeros(1, np.int32), np.array([0, 1])
+            return start
+        bounds, tags, tag_bounds = np.array([0, len(word_ids)]), np.zeros(1, np.int32), np.array([0, 1])
         step = (alpha - min_alpha) / max(epochs - 1, 1)
-        for _ in range(epochs):
-            worker.train(local_ids, bounds, alpha, alpha, tags, tag_bounds)
-            alpha -= step
-        return document[0]
+        with self._inference_worker(word_ids) as (worker, ids, document):
+            document[0] = start
+            worker.rng_state = rng_state
+            for _ in range(epochs):
+                worker.train(ids, bounds, alpha, alpha, tags, tag_bounds)
+                alpha -= step
+            return document[0].copy()
 
-    def _inference_worker(self, word_ids, document, seed):
-        """A worker that trains ``document`` on copies of the rows ``word_ids`` reach, frozen.
+    @contextlib.contextmanager
+    def _inference_worker(self, word_ids):
+        """``(worker, ids, document)``: a worker that trains the one row of ``document`` on
+        the sentence ``ids`` (``word_ids`` in its numbering) with every other weight frozen.
 
-        The copies hold the document's distinct words and the inner nodes on their
-        paths (a few hundred rows, not the model), renumbered; so inference never
-        writes the model's arrays, and works on a model memory-mapped read-only."""
+        Workers over the model's own arrays are kept for the next call (a few, one per
+        thread inferring at once): making one checks the whole tree.  They are keyed by
+        the arrays and settings they were made with, so reassigned weights or an edited
+        ``window`` get a new one.  A model whose arrays are read-only (``mmap="r"``)
+        gets a worker over copies of just the rows the document reaches instead."""
+        arrays = (self.wv.vectors, self.syn1, self.tree.path_nodes, self.tree.path_codes, self.tree.path_offsets,
+                  self._keep_probability)
+        settings = (self.sg, self.dm, self.kernel, self.window, self.shrink_windows, self.cbow_mean)
+        if not all(isinstance(array, np.ndarray) and array.flags.writeable for array in arrays[:2]):
+            yield self._worker_on_copies(word_ids)
+            return
+        entry = None
+        with self._inference_lock:
+            for position, (held, held_settings, _, _) in enumerate(self._inference_pool):
+                if held_settings == settings and all(a is b for a, b in zip(held, arrays)):
+                    entry = self._inference_pool.pop(position)
+                    break
+        if entry is None:
+            document = aligned_zeros((1, self.vector_size))
+            entry = (arrays, settings, self._frozen_worker(*arrays, document), document)
+        try:
+            yield entry[2], word_ids, entry[3]
+        finally:
+            with self._inference_lock:
+                # Workers of weights the model no longer has would only keep them alive.
+                self._inference_pool = [held for held in self._inference_pool
+                                        if all(a is b for a, b in zip(held[0], arrays))]
+                if len(self._inference_pool) < _KEPT_INFERENCE_WORKERS:
+                    self._inference_pool.append(entry)
+
+    def _frozen_worker(self, input_vectors, inner_node_vectors, path_nodes, path_codes, path_offsets,
+                       keep_probability, document):
         from ._kernels import TrainingWorker
 
+        return TrainingWorker(
+            sg=self.sg, kernel=self.kernel, input_vectors=input_vectors, inner_node_vectors=inner_node_vectors,
+            path_nodes=path_nodes, path_codes=path_codes, path_offsets=path_offsets,
+            keep_probability=keep_probability, window=self.window, shrink_windows=self.shrink_windows,
+            cbow_mean=self.cbow_mean, document_vectors=document, window_words=bool(self.dm), learn_words=False,
+            learn_inner_nodes=False)
+
+    def _worker_on_copies(self, word_ids):
+        """:meth:`_inference_worker` for read-only weights: copies of the document's
+        distinct words and of the inner nodes on their paths (renumbered), so the worker
+        may hold them writeable (it writes only the document's row)."""
         words, local_ids = np.unique(word_ids, return_inverse=True)
         offsets = self.tree.path_offsets
         lengths = offsets[words + 1] - offsets[words]
@@ -563,15 +625,11 @@ class Doc2Vec(Word2Vec):
         word_rows[...] = self.wv.vectors[words]
         inner_rows = aligned_zeros((max(len(nodes), 1), self.vector_size))
         inner_rows[:len(nodes)] = self.syn1[nodes]
-        rng_state = int(np.random.SeedSequence([seed, self.seed]).generate_state(1, dtype=np.uint64)[0])
-        worker = TrainingWorker(
-            sg=self.sg, kernel=self.kernel, input_vectors=word_rows, inner_node_vectors=inner_rows,
-            path_nodes=local_nodes.astype(np.int32), path_codes=np.ascontiguousarray(self.tree.path_codes[positions]),
-            path_offsets=local_offsets, keep_probability=np.ascontiguousarray(self._keep_probability[words]),
-            window=self.window, shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean,
-            rng_state=rng_state, document_vectors=document, window_words=bool(self.dm), learn_words=False,
-            learn_inner_nodes=False)
-        return worker, local_ids.astype(np.int32)
+        document = aligned_zeros((1, self.vector_size))
+        worker = self._frozen_worker(word_rows, inner_rows, local_nodes.astype(np.int32),
+                                     np.ascontiguousarray(self.tree.path_codes[positions]), local_offsets,
+                                     np.ascontiguousarray(self._keep_probability[words]), document)
+        return worker, local_ids.astype(np.int32), document
 
     def similarity_unseen_docs(self, doc_words1, doc_words2, alpha=None, min_alpha=None, epochs=None):
         """Cosine similarity of the inferred vectors of two documents (gensim's method).

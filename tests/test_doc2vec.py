@@ -186,9 +186,8 @@ def test_infer_vector_is_the_references_frozen_training(kernel, dm):
     for array, saved in zip((model.wv.vectors, model.syn1, model.dv.vectors), weights):
         np.testing.assert_array_equal(array, saved)          # frozen: nothing of the model moved
     # The reference, on the same start and the same random stream.
-    from hsmcy.doc2vec import _seed_vector
-    start, seed = _seed_vector(words, 6)
-    rng_state = int(np.random.SeedSequence([seed, model.seed]).generate_state(1, dtype=np.uint64)[0])
+    from hsmcy.doc2vec import inference_start
+    start, rng_state = inference_start(words, 6, model.seed)
     ids = [model.wv.key_to_index[w] for w in words if w in model.wv.key_to_index]
     expected = reference.infer_document_vector(
         ids, start, model.wv.vectors.astype(np.float64), model.syn1.astype(np.float64), model.tree, dm=dm,
@@ -197,6 +196,47 @@ def test_infer_vector_is_the_references_frozen_training(kernel, dm):
     np.testing.assert_allclose(inferred, expected, rtol=2e-4, atol=2e-6)
     assert not np.allclose(inferred, start)
     np.testing.assert_array_equal(model.infer_vector(words, alpha=0.1, min_alpha=0.01, epochs=4), inferred)
+
+
+def test_infer_vector_follows_the_weights_and_settings_and_threads(trained, lee_documents, tmp_path):
+    # Workers kept between calls must see what a fresh model sees: weights trained further
+    # in place, reassigned arrays, edited settings; and give the same from several threads.
+    import copy
+    import threading
+
+    model = copy.deepcopy(trained)
+    words = lee_documents[3].words
+    first = model.infer_vector(words)
+    model.train(lee_documents[:40], total_examples=40, epochs=1)
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(model.infer_vector(words), Doc2Vec.load(tmp_path / "m").infer_vector(words))
+    assert not np.array_equal(model.infer_vector(words), first)
+    model.window = 2
+    fresh = Doc2Vec.load(tmp_path / "m")
+    fresh.window = 2
+    np.testing.assert_array_equal(model.infer_vector(words), fresh.infer_vector(words))
+    model.syn1 = model.syn1.copy()
+    model.syn1[:] *= 0.5
+    assert not np.array_equal(model.infer_vector(words), fresh.infer_vector(words))
+    expected = {i: model.infer_vector(lee_documents[i].words) for i in range(12)}
+    results, errors = {}, []
+
+    def infer(indices):
+        try:
+            for i in indices:
+                results[i] = model.infer_vector(lee_documents[i].words)
+        except Exception as error:   # noqa: BLE001 -- reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=infer, args=(range(k, 12, 3),)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for i in range(12):
+        np.testing.assert_array_equal(results[i], expected[i])
+    assert len(model._inference_pool) <= 8
 
 
 def test_infer_vector_defaults_and_checks(trained):
