@@ -67,6 +67,27 @@ def test_tags_make_gensims_dv_layout():
     assert ours.corpus_count == theirs.corpus_count and ours.corpus_total_words == theirs.corpus_total_words
 
 
+def test_document_tree_is_a_huffman_tree_with_scattered_ties():
+    from hsmcy.doc2vec import document_huffman_tree
+    counts = np.sort(np.random.default_rng(0).integers(1, 6, 300) ** 2)[::-1]   # a vocabulary's order
+    tree = document_huffman_tree(counts, seed=4)
+    assert tree.n_leaves == 300
+    # as short as Huffman's on average, and a more frequent word is never deeper
+    assert (tree.path_lengths * counts).sum() == (hsmcy.HuffmanTree.from_counts(counts).path_lengths * counts).sum()
+    values = np.unique(counts)
+    for rarer, commoner in zip(values[:-1], values[1:]):
+        assert tree.path_lengths[counts == rarer].min() >= tree.path_lengths[counts == commoner].max()
+    # equal counts are not merged in id order: a word's sibling is rarely its neighbour
+    def neighbour_siblings(tree):
+        siblings = {}
+        for word in range(300):
+            siblings.setdefault(int(tree.path(word)[0][-1]), []).append(word)
+        pairs = [leaves for leaves in siblings.values() if len(leaves) == 2]
+        return sum(abs(a - b) == 1 for a, b in pairs) / len(pairs)
+    assert neighbour_siblings(tree) < 0.2 < 0.8 < neighbour_siblings(hsmcy.HuffmanTree.from_counts(counts))
+    np.testing.assert_array_equal(document_huffman_tree(counts, seed=4).path_nodes, tree.path_nodes)
+
+
 def test_bad_documents_get_clear_errors():
     model = Doc2Vec(min_count=1)
     cases = [
