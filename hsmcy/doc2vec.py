@@ -326,7 +326,6 @@ class Doc2Vec(Word2Vec):
             epochs=epochs, null_word=null_word, trim_rule=trim_rule, sorted_vocab=sorted_vocab,
             batch_words=batch_words, compute_loss=compute_loss, callbacks=callbacks, comment=comment,
             max_final_vocab=max_final_vocab, shrink_windows=shrink_windows, kernel=kernel)
-        self.dm = int(dm)
         self.dbow_words = int(dbow_words)
         self.dm_concat = 0
         self.dm_tag_count = _check_int("dm_tag_count", dm_tag_count, 1)
@@ -354,9 +353,14 @@ class Doc2Vec(Word2Vec):
 
     # ------------------------------------------------------------- helpers
     @property
+    def dm(self):
+        """1 for PV-DM, 0 for PV-DBOW: the opposite of ``sg`` (as in gensim, one setting, not two)."""
+        return int(not self.sg)
+
+    @property
     def dbow(self):
         """Whether this is PV-DBOW (gensim's name)."""
-        return not self.dm
+        return bool(self.sg)
 
     @property
     def dm_mean(self):
