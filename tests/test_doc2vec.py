@@ -260,6 +260,17 @@ def test_infer_vector_follows_the_weights_and_settings_and_threads(trained, lee_
     assert len(model._inference_pool) <= 8
 
 
+def test_edited_state_is_a_clear_error_not_a_crash(lee_documents):
+    model = Doc2Vec(lee_documents[:30], vector_size=8, min_count=1, epochs=1, workers=1)
+    model.wv.key_to_index["zzz"] = 10**6                   # an id past the vectors
+    with pytest.raises(ValueError, match="not a word id"):
+        model.infer_vector(["the", "zzz"])
+    del model.wv.key_to_index["zzz"]
+    model.dv.vectors = model.dv.vectors[:5].copy()         # fewer rows than the documents' tags
+    with pytest.raises(ValueError, match="dv.vectors must be"):
+        model.train(lee_documents[:30], total_examples=30, epochs=1)
+
+
 def test_infer_vector_defaults_and_checks(trained):
     words = ["the", "government", "said"]
     np.testing.assert_array_equal(trained.infer_vector(words),
