@@ -51,6 +51,7 @@ import math
 
 import numpy as np
 
+from hsmcy.checks import all_finite
 from hsmcy.memory import aligned_zeros, whole_line_floats
 
 
@@ -339,7 +340,7 @@ cdef class TrainingWorker:
         arrays = [self.hidden, self.hidden_grad, self.window_steps]
         if self.private_levels:
             arrays.append(self.top_rows)
-        return all(math.isfinite(np.add.reduce(np.asarray(a), axis=None, dtype=np.float64)) for a in arrays)
+        return all(all_finite(array) for array in arrays)
 
     def _reserve_context(self, Py_ssize_t count):
         """Room for ``count`` context words per window (grown, never shrunk)."""

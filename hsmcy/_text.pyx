@@ -20,10 +20,15 @@ strings can decode to the same word (both become U+FFFD); ``hsmcy.corpus`` merge
 such ids after the scan.
 
 Provisional ids are given in order of first appearance, as the Python reader does.
+
+A file is fed in pieces.  A token that runs on past the end of a piece is carried
+in the table (its bytes and running hash) and finished in the next piece, so each
+byte is scanned once however long the token: a 100 MB token without whitespace
+costs what 100 MB of ordinary text does, not a rescan per piece.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
 
@@ -45,6 +50,11 @@ cdef inline int whitespace_length(const unsigned char* p, Py_ssize_t left) noexc
     if c == 0xE3:   # U+3000 (ideographic space)
         return 3 if p[1] == 0x80 and p[2] == 0x80 else 0
     return 0
+
+
+cdef inline uint64_t fnv1a(uint64_t h, unsigned char byte) noexcept nogil:
+    """One step of FNV-1a, the token hash (start from ``0xcbf29ce484222325``)."""
+    return (h ^ byte) * 0x100000001b3ULL
 
 
 cdef inline uint64_t mix(uint64_t h) noexcept nogil:
@@ -75,6 +85,11 @@ cdef class TokenTable:
     cdef int64_t* token_count
     cdef int64_t n_tokens, token_capacity
     cdef bint in_sentence            # a token was seen since the last line end
+    # A token that ran on past the end of the last piece: its bytes so far and their hash.
+    cdef bint in_token
+    cdef unsigned char* carry
+    cdef int64_t carry_length, carry_capacity
+    cdef uint64_t carry_hash
 
     def __cinit__(self):
         self.slot_mask = (1 << 16) - 1
@@ -97,6 +112,7 @@ cdef class TokenTable:
         free(self.token_start)
         free(self.token_length)
         free(self.token_count)
+        free(self.carry)
 
     cdef int grow_slots(self) noexcept nogil:
         """Double the hash table (its load stays below 1/2); 0 on success, -1 out of memory."""
@@ -177,18 +193,70 @@ cdef class TokenTable:
                 return -1
         return token
 
+    cdef int carry_bytes(self, const unsigned char* text, Py_ssize_t length) noexcept nogil:
+        """Append ``length`` bytes to the carried token; 0, -1 out of memory, -2 for a token over 2 GiB."""
+        cdef int64_t needed = self.carry_length + length, new_capacity
+        cdef Py_ssize_t i
+        cdef void* grown
+        if needed > 0x7fffffff:
+            return -2
+        if needed > self.carry_capacity:
+            new_capacity = max(self.carry_capacity * 2, needed, 1 << 16)
+            grown = realloc(self.carry, new_capacity)
+            if grown == NULL:
+                return -1
+            self.carry = <unsigned char*> grown
+            self.carry_capacity = new_capacity
+        if length:
+            for i in range(length):
+                self.carry_hash = fnv1a(self.carry_hash, text[i])
+            memcpy(self.carry + self.carry_length, text, length)
+            self.carry_length = needed
+        return 0
+
+    cdef int32_t finish_carried_token(self) noexcept nogil:
+        """The provisional id of the carried token, now complete; < 0 as ``add_token``."""
+        cdef int32_t token = self.token_id(self.carry, <int32_t> self.carry_length, self.carry_hash)
+        self.in_token = False
+        self.carry_length = 0
+        if self.carry_capacity > (1 << 20):   # do not keep the room of one huge token
+            free(self.carry)
+            self.carry = NULL
+            self.carry_capacity = 0
+        return token
+
     cdef Py_ssize_t scan_text(self, const unsigned char* text, Py_ssize_t size, bint final,
                               int32_t* ids, Py_ssize_t* n_ids, int64_t* ends, Py_ssize_t* n_ends) noexcept nogil:
         """Tokens of ``text`` into ``ids``, sentence ends (as positions in ``ids``) into ``ends``.
 
-        Returns how many bytes were consumed: all of them if ``final``, otherwise up to
-        the last whole token (the rest may continue in the next piece); -1 out of memory,
+        Returns how many bytes were consumed: all of them if ``final``, otherwise all
+        but at most the last two (they may begin a multi-byte space that ends in the
+        next piece: pass them again).  A token that reaches the end of a piece goes
+        on in the carry, and is finished by a later call.  Errors: -1 out of memory,
         -2 for a token over 2 GiB, -3 for more distinct tokens than int32 ids can number.
         """
-        cdef Py_ssize_t position = 0, consumed = 0, start
-        cdef int width
+        cdef Py_ssize_t position = 0, consumed = 0, start, sure
+        cdef int width, status
         cdef uint64_t hash
         cdef int32_t token
+        if self.in_token:   # the token carried from the last piece goes on at position 0
+            while position < size and whitespace_length(text + position, size - position) == 0:
+                position += 1
+            if position == size and not final:   # and may go on further still
+                sure = max(size - 2, 0)   # (the last two bytes may begin a multi-byte space: passed again)
+                status = self.carry_bytes(text, sure)
+                return status if status < 0 else sure
+            status = self.carry_bytes(text, position)
+            if status < 0:
+                return status
+            token = self.finish_carried_token()
+            if token < 0:
+                return token
+            ids[n_ids[0]] = token
+            n_ids[0] += 1
+            self.token_count[token] += 1
+            self.in_sentence = True
+            consumed = position
         while position < size:
             width = whitespace_length(text + position, size - position)
             if width:
@@ -201,12 +269,22 @@ cdef class TokenTable:
                 consumed = position
                 continue
             start = position
-            hash = 0xcbf29ce484222325ULL   # FNV-1a over the token's bytes
+            hash = 0xcbf29ce484222325ULL
             while position < size and whitespace_length(text + position, size - position) == 0:
-                hash = (hash ^ text[position]) * 0x100000001b3ULL
+                hash = fnv1a(hash, text[position])
                 position += 1
             if position == size and not final:
-                break   # the token, or a multi-byte space, may go on in the next piece
+                # The token may go on in the next piece: carry its bytes but the last two,
+                # which may begin a multi-byte space (they are passed again).
+                sure = max(size - 2, start)
+                if sure > start:
+                    self.carry_hash = 0xcbf29ce484222325ULL
+                    self.in_token = True
+                    status = self.carry_bytes(text + start, sure - start)
+                    if status < 0:
+                        return status
+                consumed = sure
+                break
             if position - start > 0x7fffffff:
                 return -2
             token = self.token_id(text + start, <int32_t> (position - start), hash)
@@ -234,20 +312,18 @@ cdef class TokenTable:
         cdef Py_ssize_t size = text.shape[0]
         if self.slots == NULL:
             raise ValueError("TokenTable.scan after finish_scanning")
-        # A token takes at least one byte and all but the last are followed by whitespace.
-        # Each sentence end but the first (carried from an earlier piece) follows a token.
+        # A token takes at least one byte and all but the last are followed by whitespace,
+        # plus the token carried from the last piece; each sentence end follows a token
+        # (or ends the sentence of the last piece, when no token is carried).
         ids_array = np.empty(size // 2 + 2, dtype=np.int32)
         ends_array = np.empty(size // 2 + 2, dtype=np.int64)
         cdef int32_t[::1] ids = ids_array
         cdef int64_t[::1] ends = ends_array
         cdef Py_ssize_t n_ids = 0, n_ends = 0, consumed = 0
-        if size:
-            with nogil:
-                consumed = self.scan_text(&text[0], size, final, &ids[0], &n_ids, &ends[0], &n_ends)
-        elif final and self.in_sentence:
-            ends_array[0] = 0
-            n_ends = 1
-            self.in_sentence = False
+        cdef unsigned char nothing = 0
+        cdef const unsigned char* data = &text[0] if size else &nothing   # nothing is read when size is 0
+        with nogil:
+            consumed = self.scan_text(data, size, final, &ids[0], &n_ids, &ends[0], &n_ends)
         if consumed == -1:
             raise MemoryError(f"out of memory after {self.n_tokens:,} distinct tokens")
         if consumed == -2:
@@ -298,6 +374,15 @@ cdef class TokenTable:
                     if "\ufffd" in self.word(token):
                         found.append(token)
                     break
+        return np.array(found, dtype=np.int64)
+
+    def ids_with_nul(self):
+        """Provisional ids (int64) of the tokens holding a NUL byte (text files have none)."""
+        found = []
+        cdef int64_t token
+        for token in range(self.n_tokens):
+            if memchr(self.arena + self.token_start[token], 0, self.token_length[token]) != NULL:
+                found.append(token)
         return np.array(found, dtype=np.int64)
 
     def counts(self):

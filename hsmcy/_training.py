@@ -23,7 +23,8 @@ import numpy as np
 
 from . import _kernels
 from ._runner import run_batches
-from .corpus import BatchReader, MappedIds, chunks_of, release_pages
+from .checks import all_finite
+from .corpus import BatchReader, chunks_of
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def batch_edges(sentence_bounds, batch_words):
     """Sentence indices that start each batch, plus the end: batches hold ~``batch_words`` tokens.
 
     Batch ``k`` starts at the first sentence that starts at or after ``k * batch_words``
-    tokens.  Computed chunk by chunk, releasing the pages of bounds mapped from a file.
+    tokens.  Computed chunk by chunk (bounds in a buffer file are read a chunk at a time).
     """
     n_sentences = len(sentence_bounds) - 1
     total = int(sentence_bounds[-1])
@@ -97,23 +98,6 @@ def batch_edges(sentence_bounds, batch_words):
     cuts[placed:] = n_sentences
     edges = np.unique(np.concatenate([[0], cuts, [n_sentences]]))
     return edges.astype(np.int64)
-
-
-def all_finite(array, rows_per_chunk=1 << 14):
-    """True unless a float array holds NaN or +-inf.
-
-    Sums chunks of rows in float64: a float32 sum that large cannot overflow, so the
-    sum is finite exactly when every element is.  Needs no temporary array the
-    size of ``array`` (``np.isfinite`` would make one) and reads memory-mapped
-    arrays sequentially.
-    """
-    array = np.asarray(array)
-    if array.ndim == 0:
-        return bool(np.isfinite(array))
-    for start in range(0, len(array), rows_per_chunk):
-        if not math.isfinite(np.add.reduce(array[start:start + rows_per_chunk], axis=None, dtype=np.float64)):
-            return False
-    return True
 
 
 def sentinel_nodes(tree, levels=6):
@@ -241,7 +225,6 @@ class TrainingRun:
         self.raw_words_per_epoch = getattr(corpus, "raw_words", corpus.n_words)
         # words before each batch within an epoch, for the learning-rate schedule
         self.batch_word_starts = np.asarray(corpus.sentence_bounds[self.edges], dtype=np.int64)
-        release_pages(corpus.sentence_bounds, 0, len(corpus.sentence_bounds))
         # More threads than batches would only wait: each gets its own random stream,
         # and stream w is the same whatever the number of threads.
         workers = int(workers)
@@ -259,7 +242,7 @@ class TrainingRun:
         self._lock = threading.Lock()
         self._epoch = 0
         self._batch_done = np.zeros(self.n_batches, dtype=bool)
-        self._batch_reader = None   # a BatchReader while run() trains a file-mapped corpus
+        self._batch_reader = None   # a BatchReader while run() trains a file-backed corpus
         self._epoch_start_totals = (0.0, 0)
         if resume is not None:
             self._apply_resume_state(resume)
@@ -451,8 +434,7 @@ class TrainingRun:
 
     def run(self):
         """Train all epochs; returns ``(words_trained, raw_words_seen)`` as gensim's ``train()``."""
-        mapped = isinstance(self.corpus.token_ids, MappedIds)
-        self._batch_reader = BatchReader(self.corpus, len(self.input_vectors)) if mapped else None
+        self._batch_reader = BatchReader(self.corpus, len(self.input_vectors)) if self.corpus.file_backed else None
         try:
             return self._run_epochs()
         finally:

@@ -16,6 +16,8 @@ import os
 
 from gensim.models.callbacks import CallbackAny2Vec
 
+from .formats import check_hsmcy_output
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["Checkpoint"]
@@ -43,6 +45,7 @@ class Checkpoint(CallbackAny2Vec):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
         self.path = os.fspath(path)
+        check_hsmcy_output(self.path, "word2vec")  # now, not at the end of the first epoch
         self.every = every
         self.saved = []  # paths written, in order
 

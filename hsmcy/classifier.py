@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import numbers
 import os
@@ -41,16 +42,22 @@ import numpy as np
 
 from . import _classifier
 from ._runner import run_batches
-from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
-                          load_archive, malformed_file_is_value_error, save_archive)
+from .checks import check_array, check_finite
+from .persistence import (ArchiveReader, decode_strings, encode_strings, malformed_file_is_value_error, read_tree,
+                          save_archive)
 from .tokens import hashed_ngrams, labels_per_text, tokenize, unique_codes
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
 from .memory import aligned_zeros
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["HSClassifier", "read_fasttext_file"]
 
+#: Longest word n-gram: far beyond useful (fastText's are 1 to 5), and small enough that
+#: a model file cannot make every prediction loop for hours.
+MAX_WORD_NGRAMS = 100
 _PARAMS = ("dim", "epochs", "lr", "word_ngrams", "min_count", "bucket", "workers", "tree", "seed")
 _KIND = "hs_classifier"
 # Guards the check-and-set of HSClassifier._fitting (one fit at a time per object).
@@ -63,8 +70,9 @@ def read_fasttext_file(path, label_prefix="__label__"):
     """Read a file in fastText's supervised format.
 
     Every line is one example: the tokens that start with ``label_prefix`` are its
-    labels (prefix removed), the other tokens its text.  Blank lines are skipped;
-    invalid UTF-8 is replaced.
+    labels (prefix removed), the other tokens its text.  Blank lines are skipped, and
+    so are lines with labels but no text, as fastText skips them (a warning gives how
+    many and the first one's line number); invalid UTF-8 is replaced.
 
     Parameters
     ----------
@@ -89,6 +97,7 @@ def read_fasttext_file(path, label_prefix="__label__"):
     if not os.path.isfile(path):
         raise ValueError(f"path {path!r} does not exist or is not a file")
     texts, labels = [], []
+    label_only = []  # line numbers of lines with labels and no text
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line_number, line in enumerate(handle, start=1):
             tokens = line.split()
@@ -97,8 +106,15 @@ def read_fasttext_file(path, label_prefix="__label__"):
             line_labels = [token[len(label_prefix):] for token in tokens if token.startswith(label_prefix)]
             if not line_labels:
                 raise ValueError(f"{path}:{line_number}: no token starts with {label_prefix!r} (no label)")
-            texts.append(" ".join(token for token in tokens if not token.startswith(label_prefix)))
+            text = [token for token in tokens if not token.startswith(label_prefix)]
+            if not text:
+                label_only.append(line_number)
+                continue
+            texts.append(" ".join(text))
             labels.append(line_labels)
+    if label_only:
+        logger.warning("%s: skipped %d line%s with labels but no text (as fastText does), the first at line %d",
+                       path, len(label_only), "s" if len(label_only) > 1 else "", label_only[0])
     return texts, labels
 
 
@@ -114,7 +130,7 @@ class HSClassifier:
     lr : float, default 0.1
         Initial learning rate; it falls linearly to 0 over all examples of all epochs.
     word_ngrams : int, default 1
-        Also use word n-grams up to this length (hashed into ``bucket`` rows).
+        Also use word n-grams up to this length (hashed into ``bucket`` rows); at most 100.
     min_count : int, default 1
         Words seen fewer times in training are ignored (they still take part in n-grams).
     bucket : int, default 2_000_000
@@ -195,6 +211,8 @@ class HSClassifier:
                 raise TypeError(f"{name} must be an integer, got {value!r}")
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, got {value}")
+        if self.word_ngrams > MAX_WORD_NGRAMS:  # each n costs a pass over every text, at fit and predict
+            raise ValueError(f"word_ngrams must be at most {MAX_WORD_NGRAMS}, got {self.word_ngrams}")
         if isinstance(self.lr, (bool, np.bool_)) or not isinstance(self.lr, numbers.Real):
             raise TypeError(f"lr must be a number, got {self.lr!r}")
         if not math.isfinite(self.lr) or self.lr <= 0:
@@ -500,12 +518,17 @@ class HSClassifier:
     def save(self, path):
         """Save to ``path`` in hsmcy's pickle-free format (zip of .npy + JSON, written atomically).
 
+        Vectors holding NaN or infinity are refused (``ValueError``), as :meth:`load`
+        would refuse them.
+
         Parameters
         ----------
         path : str or PathLike
             The file to write.
         """
         self._check_fitted()
+        for name in ("input_vectors_", "inner_node_vectors_"):
+            check_finite(getattr(self, name), name.rstrip("_"), "refusing to save a diverged model")
         words = sorted(self.vocabulary_, key=self.vocabulary_.get)
         word_bytes, word_offsets = encode_strings(words)
         arrays = {
@@ -545,44 +568,41 @@ class HSClassifier:
         mmap : None or "r"
             ``"r"`` maps the vectors read-only.
         """
-        metadata, arrays = load_archive(path, kind=_KIND, mmap=mmap)
-        where = f"model file {os.fspath(path)!r}"
-        params = dict(metadata["params"])
-        if isinstance(params["tree"], list):
-            params["tree"] = [tuple(edge) for edge in params["tree"]]
-        model = cls(**params)
-        try:
-            model._check_params()
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        check_tree_arrays(arrays, where)
-        try:
-            tree = BinaryTree(arrays["path_nodes"], arrays["path_codes"], arrays["path_offsets"])  # validated
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        words = decode_strings(arrays["word_bytes"], arrays["word_offsets"], "vocabulary")
-        if "class_bytes" in arrays:
-            classes = decode_strings(arrays["class_bytes"], arrays["class_offsets"], "classes")
-        else:
-            classes = arrays["class_ids"].tolist()
-        n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
-        if arrays["input_vectors"].shape != (n_rows, model.dim):
-            raise ValueError(f"model file {path!r}: input_vectors has shape {arrays['input_vectors'].shape}, "
-                             f"expected {(n_rows, model.dim)}")
-        if arrays["inner_node_vectors"].shape != (max(tree.n_inner, 1), model.dim) or tree.n_leaves != len(classes):
-            raise ValueError(f"model file {path!r}: the tree, classes and inner-node vectors do not match")
-        for name in ("input_vectors", "inner_node_vectors"):
-            if arrays[name].dtype != np.float32:
-                raise ValueError(f"model file {path!r}: {name} must be float32")
-        if len(set(words)) != len(words) or len(set(classes)) != len(classes):
-            raise ValueError(f"{where}: duplicate words or classes")
-        check_array(arrays["word_counts"], "word_counts", np.int64, (len(words),), where, non_negative=True)
-        check_array(arrays["class_counts"], "class_counts", np.int64, (len(classes),), where, non_negative=True)
-        for name in ("input_vectors", "inner_node_vectors"):
-            check_finite(arrays[name], name, where)
+        if mmap not in (None, "r"):
+            raise ValueError(f"mmap must be None or 'r', got {mmap!r}")
+        with ArchiveReader(path, _KIND) as archive:
+            metadata, where = archive.metadata, archive.where
+            params = dict(metadata["params"])
+            if isinstance(params["tree"], list):
+                params["tree"] = [tuple(edge) for edge in params["tree"]]
+            try:
+                model = cls(**params)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
+            tree = read_tree(archive)
+            words = decode_strings(archive.array("word_bytes", np.uint8, (None,)),
+                                   archive.array("word_offsets", np.int64, (None,)), f"{where}: vocabulary")
+            if "class_bytes" in archive:
+                classes = decode_strings(archive.array("class_bytes", np.uint8, (None,)),
+                                         archive.array("class_offsets", np.int64, (None,)), f"{where}: classes")
+            else:
+                classes = archive.array("class_ids", np.int64, (None,)).tolist()
+            if tree.n_leaves != len(classes):
+                raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {len(classes)} classes")
+            if len(set(words)) != len(words) or len(set(classes)) != len(classes):
+                raise ValueError(f"{where}: duplicate words or classes")
+            word_counts = check_array(archive.array("word_counts", np.int64, (len(words),)), "word_counts",
+                                      np.int64, (len(words),), where, non_negative=True)
+            class_counts = check_array(archive.array("class_counts", np.int64, (len(classes),)), "class_counts",
+                                       np.int64, (len(classes),), where, non_negative=True)
+            n_rows = len(words) + (model.bucket if model.word_ngrams > 1 else 0)
+            vectors = {}
+            for name, rows in (("input_vectors", n_rows), ("inner_node_vectors", max(tree.n_inner, 1))):
+                array = archive.array(name, np.float32, (rows, model.dim), mmap=mmap == "r")
+                vectors[name] = check_finite(array, name, where)
         if not isinstance(model.tree, str):
             try:  # the saved hierarchy must still be valid
-                model._build_tree(classes, arrays["class_counts"])
+                model._build_tree(classes, class_counts)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from error
         losses, skipped = metadata.get("training_loss", []), metadata.get("n_skipped_texts", 0)
@@ -593,14 +613,14 @@ class HSClassifier:
             raise ValueError(f"{where}: n_skipped_texts must be a non-negative integer")
         model.tree_ = tree
         model.vocabulary_ = {word: index for index, word in enumerate(words)}
-        model.word_counts_ = np.asarray(arrays["word_counts"])
+        model.word_counts_ = word_counts
         model.classes_ = np.array(classes)
-        model.class_counts_ = np.asarray(arrays["class_counts"])
+        model.class_counts_ = class_counts
         model._class_index = {label: index for index, label in enumerate(classes)}
-        model.input_vectors_ = arrays["input_vectors"]
-        model.inner_node_vectors_ = arrays["inner_node_vectors"]
-        model.training_loss_ = list(metadata.get("training_loss", []))
-        model.n_skipped_texts_ = metadata.get("n_skipped_texts", 0)
+        model.input_vectors_ = vectors["input_vectors"]
+        model.inner_node_vectors_ = vectors["inner_node_vectors"]
+        model.training_loss_ = list(losses)
+        model.n_skipped_texts_ = skipped
         return model
 
 

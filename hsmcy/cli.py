@@ -7,34 +7,30 @@ print one line on stderr and exit with status 1 (2 for a usage error); never a
 traceback (set ``HSMCY_TRACEBACK=1`` to see one when reporting a bug).
 
 File formats (``--format``, or guessed from the file's contents when reading and
-from its extension when writing):
-
-* ``gensim`` -- gensim's native ``KeyedVectors.save`` (``.kv``): word vectors.
-* ``gensim-model`` -- a full gensim ``Word2Vec`` (hs=1) saved by gensim (``.model``):
-  ``gensim.models.Word2Vec.load`` reads it and can train it further.
-  Both gensim formats are pickle-based: loading such a file from an untrusted source
-  can run arbitrary code.
-* ``word2vec`` / ``word2vec-binary`` -- the word2vec.c formats (``.txt``/``.vec``, ``.bin``).
-* ``hsmcy`` -- hsmcy's full model (vectors, inner-node vectors and tree; no pickle).
-
-``hsmcy predict`` needs a full model (``hsmcy`` or ``gensim-model``).
+from its extension when writing) are described, read and written in
+:mod:`hsmcy.formats`.  ``hsmcy predict`` needs a full model (``hsmcy`` or ``gensim-model``).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 
+from .formats import (FORMATS, FormatError, check_hsmcy_output, check_input_file, detect_format, extensions_help,
+                      format_for_output, load_model, load_vectors, save)
+
 __all__ = ["main", "FORMATS", "detect_format", "load_vectors", "load_model", "CommandError"]
 
-FORMATS = ("gensim", "gensim-model", "word2vec", "word2vec-binary", "hsmcy")
 _GENSIM_PICKLES = ("gensim", "gensim-model")
-_EXTENSIONS = {".kv": "gensim", ".model": "gensim-model", ".txt": "word2vec", ".vec": "word2vec",
-               ".bin": "word2vec-binary", ".hsmcy": "hsmcy"}
 DEFAULT_CORPUS = "lee_background.cor"
+# Options that set the model's parameters; a resumed run keeps the ones saved with it.
+_PARAMETER_OPTIONS = {"sg": "--sg/--cbow", "size": "--size", "window": "--window", "min_count": "--min-count",
+                      "epochs": "--epochs", "workers": "--workers", "alpha": "--alpha", "sample": "--sample",
+                      "seed": "--seed"}
+_PARAMETER_DEFAULTS = {"size": 100, "window": 5, "min_count": 5, "workers": min(os.cpu_count() or 1, 4),
+                       "alpha": 0.025, "sample": 1e-3, "seed": 1}
 # Words whose neighbours are shown after training, when the corpus has them.
 _PROBE_WORDS = ("government", "fire", "Australia", "police", "president", "world", "city", "water")
 
@@ -43,178 +39,9 @@ class CommandError(Exception):
     """A user error: printed as one line by :func:`main`, exit status 1."""
 
 
-# ------------------------------------------------------------------ formats
 def _gensim_datapath(name):
     from gensim.test.utils import datapath
     return datapath(name)
-
-
-def _check_input_file(path, what):
-    if not os.path.exists(path):
-        raise CommandError(f"{what} {path!r} does not exist")
-    if not os.path.isfile(path):
-        raise CommandError(f"{what} {path!r} is not a file")
-    if not os.access(path, os.R_OK):
-        raise CommandError(f"{what} {path!r} is not readable")
-
-
-def detect_format(path):
-    """Guess the format of an existing file from its first bytes.
-
-    Parameters
-    ----------
-    path : str
-        The file to look at.
-
-    Returns
-    -------
-    str
-        One of :data:`FORMATS`.
-
-    Raises
-    ------
-    CommandError
-        If the file is none of them.
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    if head[:4] == b"PK\x03\x04":
-        return "hsmcy"
-    if head[:1] == b"\x80":  # a pickle (protocol 2 or later): gensim's native format
-        return "gensim"
-    first_line, _, rest = head.partition(b"\n")
-    header = re.fullmatch(rb"\s*(\d+)\s+(\d+)\s*", first_line)
-    if header:
-        width = int(header.group(2))
-        line = rest.partition(b"\n")[0]
-        try:
-            fields = line.decode("utf-8").split()
-            if len(fields) == width + 1:
-                [float(x) for x in fields[1:]]
-                return "word2vec"
-        except (UnicodeDecodeError, ValueError):
-            pass
-        return "word2vec-binary"
-    raise CommandError(f"cannot read {path!r}: not a gensim, word2vec (text or binary) or hsmcy file")
-
-
-def _format_for_output(path, requested):
-    if requested is not None:
-        return requested
-    return _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "gensim")
-
-
-def _load_gensim_object(path):
-    from gensim.utils import SaveLoad
-    try:
-        return SaveLoad.load(path)
-    except Exception as error:  # a foreign or broken pickle can raise anything
-        raise CommandError(f"cannot read {path!r} as a gensim file: {error}") from None
-
-
-def load_vectors(path, fmt=None):
-    """Load word vectors (a gensim ``KeyedVectors``) from a file in any of :data:`FORMATS`.
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    fmt : str, optional
-        One of :data:`FORMATS`; guessed from the contents when omitted.
-
-    Returns
-    -------
-    gensim.models.KeyedVectors
-    """
-    from gensim.models import KeyedVectors
-
-    _check_input_file(path, "vectors file")
-    fmt = fmt or detect_format(path)
-    try:
-        if fmt == "hsmcy":
-            return _load_hsmcy(path).wv
-        if fmt in _GENSIM_PICKLES:
-            loaded = _load_gensim_object(path)
-            wv = getattr(loaded, "wv", loaded)
-            if not isinstance(wv, KeyedVectors):
-                raise CommandError(f"{path!r} holds a {type(loaded).__name__}, not word vectors")
-            return wv
-        return KeyedVectors.load_word2vec_format(path, binary=(fmt == "word2vec-binary"))
-    except CommandError:
-        raise
-    except (ValueError, EOFError, UnicodeDecodeError, OSError) as error:
-        raise CommandError(f"cannot read {path!r} as {fmt}: {error}") from None
-
-
-def _load_hsmcy(path):
-    from .word2vec import Word2Vec
-    try:
-        return Word2Vec.load(path)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-
-
-def load_model(path, fmt=None):
-    """Load a full model (with its tree): hsmcy's format, or a gensim ``Word2Vec`` trained with hs=1.
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    fmt : {"hsmcy", "gensim", "gensim-model"}, optional
-        Guessed from the contents when omitted.
-
-    Returns
-    -------
-    hsmcy.Word2Vec
-    """
-    from gensim.models import Word2Vec as GensimWord2Vec
-
-    from .word2vec import Word2Vec
-
-    _check_input_file(path, "model file")
-    fmt = fmt or detect_format(path)
-    if fmt == "hsmcy":
-        return _load_hsmcy(path)
-    if fmt in _GENSIM_PICKLES:
-        loaded = _load_gensim_object(path)
-        if isinstance(loaded, GensimWord2Vec):
-            try:
-                return Word2Vec.from_gensim(loaded)
-            except ValueError as error:
-                raise CommandError(f"{path!r}: {error}") from None
-        raise CommandError(f"{path!r} holds a {type(loaded).__name__}: word vectors only, without the "
-                           "hierarchical-softmax tree; a full model is needed (train with `-o MODEL.hsmcy`)")
-    raise CommandError(f"{path!r} is in {fmt} format: word vectors only, without the hierarchical-softmax "
-                       "tree; a full model is needed (train with `-o MODEL.hsmcy`)")
-
-
-def _save(model_or_wv, path, fmt):
-    """Write a model (hsmcy.Word2Vec) or word vectors to ``path`` in ``fmt``."""
-    from .word2vec import Word2Vec
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise CommandError(f"cannot write {path!r}: folder {folder!r} does not exist")
-    is_model = isinstance(model_or_wv, Word2Vec)
-    wv = model_or_wv.wv if is_model else model_or_wv
-    try:
-        if fmt == "hsmcy":
-            if not is_model:
-                raise CommandError("the hsmcy format holds a full model, and the input has word vectors only "
-                                   "(no hierarchical-softmax tree)")
-            model_or_wv.save(path)
-        elif fmt == "gensim-model":
-            if not is_model:
-                raise CommandError("the gensim-model format holds a full model, and the input has word vectors "
-                                   "only (no hierarchical-softmax tree)")
-            model_or_wv.to_gensim().save(path)
-        elif fmt == "gensim":
-            wv.save(path)
-        else:
-            wv.save_word2vec_format(path, binary=(fmt == "word2vec-binary"))
-    except OSError as error:
-        raise CommandError(f"cannot write {path!r}: {error.strerror or error}") from None
 
 
 # ------------------------------------------------------------------ options
@@ -275,24 +102,33 @@ def build_parser():
                             f"(default: gensim's bundled {DEFAULT_CORPUS})")
     train.add_argument("-o", "--output", required=True, metavar="OUT", help="where to save the result")
     train.add_argument("--format", choices=FORMATS, default=None,
-                       help="output format (default: from OUT's extension: .hsmcy, .model (gensim-model), "
-                            ".txt/.vec, .bin, else gensim)")
-    train.add_argument("--sg", action="store_true", default=None, help="skip-gram (default: CBOW)")
+                       help=f"output format (default: from OUT's extension: {extensions_help()})")
+    train.add_argument("--sg", action="store_true", default=None,
+                       help="skip-gram (the default without CORPUS; with a CORPUS the default is CBOW)")
     train.add_argument("--cbow", dest="sg", action="store_false", help="CBOW (the default for a given CORPUS)")
-    train.add_argument("--size", type=_positive_int, default=100, help="vector size (default 100)")
-    train.add_argument("--window", type=_positive_int, default=5, help="context window (default 5)")
-    train.add_argument("--min-count", type=_non_negative_int, default=5,
+    train.add_argument("--size", type=_positive_int, default=None, help="vector size (default 100)")
+    train.add_argument("--window", type=_positive_int, default=None, help="context window (default 5)")
+    train.add_argument("--min-count", type=_non_negative_int, default=None,
                        help="ignore words rarer than this (default 5)")
-    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the corpus (default 5)")
-    train.add_argument("--workers", type=_positive_int, default=min(os.cpu_count() or 1, 4),
-                       help="training threads (default: the number of cores, at most 4)")
-    train.add_argument("--alpha", type=_positive_float, default=0.025, help="initial learning rate (0.025)")
-    train.add_argument("--sample", type=_non_negative_float, default=1e-3,
-                       help="down-sampling threshold of frequent words (1e-3; 0 disables)")
-    train.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (default 1)")
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="passes over the corpus (default 5; 20 without CORPUS)")
+    train.add_argument("--workers", type=_positive_int, default=None,
+                       help=f"training threads (default: the number of cores, at most 4; here "
+                            f"{_PARAMETER_DEFAULTS['workers']})")
+    train.add_argument("--alpha", type=_positive_float, default=None, help="initial learning rate (default 0.025)")
+    train.add_argument("--sample", type=_non_negative_float, default=None,
+                       help="down-sampling threshold of frequent words (default 1e-3; 0 disables)")
+    train.add_argument("--seed", type=_non_negative_int, default=None, help="random seed (default 1)")
     train.add_argument("--loss", action="store_true",
                        help="compute and show the training loss (training takes about a third longer)")
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
+    train.add_argument("--checkpoint", metavar="FILE", default=None,
+                       help="save the run in hsmcy format to FILE after every epoch and when interrupted "
+                            "(Ctrl-C), so that --resume FILE can continue it")
+    train.add_argument("--resume", metavar="FILE", default=None,
+                       help="continue the interrupted run saved in FILE by --checkpoint, on the same CORPUS "
+                            "(its parameters come from FILE)")
+    train.add_argument("-q", "--quiet", action="store_true",
+                       help="print nothing but errors: no summary, progress bar or log lines")
 
     evaluate = commands.add_parser(
         "eval", help="analogy accuracy and word-pair correlation",
@@ -332,7 +168,7 @@ def build_parser():
     convert.add_argument("--from", dest="from_format", choices=FORMATS, default=None,
                          help="format of IN (default: guessed from its contents)")
     convert.add_argument("--to", dest="to_format", choices=FORMATS, default=None,
-                         help="format of OUT (default: from its extension, else gensim)")
+                         help=f"format of OUT (default: from its extension: {extensions_help()})")
     return parser
 
 
@@ -347,6 +183,7 @@ def _configure_logging(quiet, progress_bar):
     saved = logger.level, logger.propagate
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_not_about_ctrl_c)
     logger.setLevel(logging.WARNING if quiet or progress_bar else logging.INFO)
     logger.addHandler(handler)
     logger.propagate = False
@@ -356,6 +193,12 @@ def _configure_logging(quiet, progress_bar):
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
     return restore
+
+
+def _not_about_ctrl_c(record):
+    """Drop the library's log lines written while a Ctrl-C unwinds: the command says itself what was kept
+    and how to continue on the command line (the library's words are about Python calls)."""
+    return not isinstance(sys.exc_info()[1], KeyboardInterrupt)
 
 
 def _probe_words(wv, count=3):
@@ -369,51 +212,145 @@ def _probe_words(wv, count=3):
     return chosen if len(wv) > 1 else []
 
 
+class _Interrupted(Exception):
+    """Ctrl-C during training: the message says what was kept and how to go on (exit status 130)."""
+
+
+def _same_file(a, b):
+    """True if paths ``a`` and ``b`` name one file: same real path (symlinks), or same inode (hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): different files
+        return False
+
+
+def _check_output(path, inputs, what="output"):
+    """Refuse, before anything is opened for writing, an output that is one of the ``inputs`` (name -> path)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write {path!r}: it is a folder")
+    for name, source in inputs.items():
+        if source is not None and _same_file(path, source):
+            raise CommandError(f"the {what} {path!r} is the {name} {source!r}: writing it would destroy the "
+                               f"{name}; choose another file name")
+
+
+def _output_format(path, requested, option):
+    fmt = format_for_output(path, requested)
+    if fmt is None:
+        extension = os.path.splitext(path)[1] or "no extension"
+        raise CommandError(f"cannot tell which format to write {path!r} in ({extension}): name it "
+                           f"{extensions_help()}, or give {option} FORMAT")
+    return fmt
+
+
 def _cmd_train(args, out):
     if args.corpus is None:
         corpus = _gensim_datapath(DEFAULT_CORPUS)
         source = f"gensim's bundled {DEFAULT_CORPUS}"
-        sg = True if args.sg is None else args.sg
-        epochs = 20 if args.epochs is None else args.epochs
     else:
         corpus = args.corpus
-        _check_input_file(corpus, "corpus file")
+        check_input_file(corpus, "corpus file")
         source = corpus
-        sg = bool(args.sg)
-        epochs = 5 if args.epochs is None else args.epochs
-    fmt = _format_for_output(args.output, args.format)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise CommandError(f"cannot write {args.output!r}: folder {folder!r} does not exist")
+    if args.resume is not None:
+        check_input_file(args.resume, "checkpoint")
+        given = [option for name, option in _PARAMETER_OPTIONS.items() if getattr(args, name) is not None]
+        if given or args.loss:
+            raise CommandError(f"--resume continues the run saved in {args.resume!r} with its own parameters; "
+                               f"drop {', '.join(given + (['--loss'] if args.loss else []))}")
+    else:  # defaults: the demo corpus gets skip-gram and 20 epochs (a small corpus needs more passes)
+        if args.sg is None:
+            args.sg = args.corpus is None
+        if args.epochs is None:
+            args.epochs = 20 if args.corpus is None else 5
+        for name, value in _PARAMETER_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+    inputs = {"corpus": corpus, "checkpoint to resume": args.resume}
+    _check_output(args.output, inputs)
+    fmt = _output_format(args.output, args.format, "--format")
+    if args.checkpoint is not None:
+        _check_output(args.checkpoint, inputs, "checkpoint")
+        try:
+            check_hsmcy_output(args.checkpoint, "checkpoint")
+        except ValueError as error:
+            raise CommandError(f"--checkpoint: {error}") from None
+        if fmt != "hsmcy" and _same_file(args.checkpoint, args.output):
+            raise CommandError("--checkpoint and -o name the same file but OUT is not in hsmcy format; "
+                               "give the checkpoint its own .hsmcy file")
     show_bar = not args.quiet and sys.stderr.isatty()
     restore_logging = _configure_logging(args.quiet, show_bar)
     try:
-        return _train(args, out, corpus, source, sg, epochs, fmt, show_bar)
+        return _train(args, out, corpus, source, fmt, show_bar)
     finally:
         restore_logging()
 
 
-def _train(args, out, corpus, source, sg, epochs, fmt, show_bar):
+def _resume_hint(args):
+    corpus = f"{args.corpus} " if args.corpus is not None else ""
+    return f"hsmcy train {corpus}-o {args.output} --resume {args.checkpoint}"
+
+
+def _train(args, out, corpus, source, fmt, show_bar):
+    from .callbacks import Checkpoint
     from .word2vec import Word2Vec
 
-    model = Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count, workers=args.workers,
-                     epochs=epochs, sg=int(sg), alpha=args.alpha, sample=args.sample, seed=args.seed)
     started = time.perf_counter()
+    if args.resume is not None:
+        model = load_model(args.resume, "hsmcy")
+        if model.training_state is None:
+            raise CommandError(f"{args.resume!r} holds a finished run: nothing to resume "
+                               f"(`hsmcy convert {args.resume} {args.output}` writes it in another format)")
+    else:
+        model = Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count, workers=args.workers,
+                         epochs=args.epochs, sg=int(args.sg), alpha=args.alpha, sample=args.sample, seed=args.seed)
+        try:
+            model.build_vocab(corpus_file=corpus)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        except KeyboardInterrupt:
+            raise _Interrupted("interrupted while reading the corpus, before training; nothing was saved") from None
+    callbacks = [Checkpoint(args.checkpoint)] if args.checkpoint is not None else []
     try:
-        model.build_vocab(corpus_file=corpus)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    trained, seen = model.train(corpus_file=corpus, epochs=epochs, compute_loss=args.loss, progress=show_bar)
+        if args.resume is not None:
+            trained, seen = model.resume_training(corpus_file=corpus, callbacks=callbacks, progress=show_bar)
+        else:
+            trained, seen = model.train(corpus_file=corpus, epochs=args.epochs, compute_loss=args.loss,
+                                        progress=show_bar, callbacks=callbacks)
+    except KeyboardInterrupt:
+        state = model.training_state
+        where = f" in epoch {state['epoch'] + 1} of {state['epochs']}" if state is not None else ""
+        if args.checkpoint is None and args.resume is not None:
+            raise _Interrupted(f"interrupted{where}; {args.resume} still holds the run as it was when resumed: "
+                               "the same command resumes from there again (add --checkpoint FILE to keep the "
+                               "progress of a run)") from None
+        if args.checkpoint is None:
+            raise _Interrupted(f"interrupted{where}; nothing was saved (with --checkpoint FILE the run is saved "
+                               "after every epoch and when interrupted, and --resume FILE continues it)") from None
+        model.save(args.checkpoint)  # whole batches only: the batches of this epoch are kept too
+        raise _Interrupted(f"interrupted{where}; the run so far is saved in {args.checkpoint}: continue it with "
+                           f"`{_resume_hint(args)}`") from None
     elapsed = time.perf_counter() - started
-    _save(model, args.output, fmt)
-
-    kind = "skip-gram" if sg else "CBOW"
-    print(f"trained {kind} vectors (size {args.size}, window {args.window}, {epochs} epochs, "
-          f"{args.workers} worker{'s' if args.workers != 1 else ''}) on {source}", file=out)
+    save(model, args.output, fmt)
+    if args.quiet:
+        return 0
+    kind = "skip-gram" if model.sg else "CBOW"
+    epochs = model.epochs
+    in_vocabulary = int(model.wv.expandos["count"].sum())
+    action = f"resumed {args.resume} and trained" if args.resume is not None else "trained"
+    print(f"{action} {kind} vectors (size {model.vector_size}, window {model.window}, {epochs} epochs, "
+          f"{model.workers} worker{'s' if model.workers != 1 else ''}) on {source}", file=out)
     print(f"  {model.corpus_total_words:,} tokens in {model.corpus_count:,} sentences; {len(model.wv):,} words "
-          f"with min-count {args.min_count}, {seen // epochs:,} tokens of them per epoch", file=out)
-    print(f"  {seen:,} words read in {elapsed:.1f}s ({seen / max(elapsed, 1e-9):,.0f} words/s)", file=out)
-    if args.loss:
+          f"with min-count {model.min_count}, {in_vocabulary:,} tokens of them per epoch", file=out)
+    if args.resume is None:
+        print(f"  {seen:,} words read in {elapsed:.1f}s ({seen / max(elapsed, 1e-9):,.0f} words/s)", file=out)
+    else:
+        print(f"  {seen:,} words read over the whole run ({elapsed:.1f}s since resuming)", file=out)
+    if model.compute_loss:
         loss = model.get_latest_training_loss()
         print(f"  training loss {loss:,.1f} over {trained:,} trained words ({loss / max(trained, 1):.4f} per word)",
               file=out)
@@ -430,7 +367,7 @@ def _cmd_eval(args, out):
     analogies = args.analogies or _gensim_datapath("questions-words.txt")
     pairs = args.pairs or [_gensim_datapath("wordsim353.tsv"), _gensim_datapath("simlex999.txt")]
     for path in [analogies, *pairs]:
-        _check_input_file(path, "evaluation file")
+        check_input_file(path, "evaluation file")
     gensim_logger = logging.getLogger("gensim")
     level = gensim_logger.level
     gensim_logger.setLevel(logging.ERROR)  # gensim logs every section at INFO; we print a summary
@@ -490,18 +427,17 @@ def _cmd_predict(args, out):
 
 
 def _cmd_convert(args, out):
-    _check_input_file(args.input, "input file")
+    check_input_file(args.input, "input file")
+    _check_output(args.output, {"input": args.input})
+    target_format = _output_format(args.output, args.to_format, "--to")
     source_format = args.from_format or detect_format(args.input)
-    target_format = _format_for_output(args.output, args.to_format)
     if source_format == "hsmcy":
-        thing = _load_hsmcy(args.input)
+        thing = load_model(args.input, "hsmcy")
     elif source_format in _GENSIM_PICKLES and target_format in ("hsmcy", "gensim-model"):
         thing = load_model(args.input, "gensim")
     else:
         thing = load_vectors(args.input, source_format)
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise CommandError("IN and OUT are the same file")
-    _save(thing, args.output, target_format)
+    save(thing, args.output, target_format)
     wv = getattr(thing, "wv", thing)
     print(f"converted {args.input} ({source_format}) -> {args.output} ({target_format}): "
           f"{len(wv):,} words x {wv.vector_size}", file=out)
@@ -531,13 +467,16 @@ def main(argv=None):
     prog = f"hsmcy {args.command}"
     try:
         return _COMMANDS[args.command](args, sys.stdout)
-    except CommandError as error:
+    except (CommandError, FormatError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
     except (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError) as error:
         if os.environ.get("HSMCY_TRACEBACK"):  # for bug reports: the full story
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"{prog}: error: {message}", file=sys.stderr)
+    except _Interrupted as interrupted:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -6,18 +6,28 @@ ids in a compact int32 buffer; when the vocabulary is final, one vectorised rema
 turns provisional ids into vocabulary ids and drops the words that did not make it.
 Training epochs then run on that buffer without any Python-level token work.
 
-The buffer lives in memory, or -- for corpora larger than RAM -- in a file that is
-memory-mapped (``buffer_path``).  While it is written and checked, a mapped
-buffer is read chunk by chunk and each chunk's pages are released from the
-process once used (``release_pages``); training reads it batch by batch with
-``pread`` (``BatchReader``).  Either way the pages stay in the OS page cache, and
-the process's resident memory does not grow with the corpus.
+The buffer lives in memory, or -- for corpora larger than RAM -- in a file
+(``buffer_path``, a :class:`FileArray`).  A buffer file is never memory-mapped: it
+is read and written in chunks with ``pread``/``pwrite`` through a descriptor held
+open, so the process's resident memory does not grow with the corpus, and a file
+shortened by someone else while in use is a ``ValueError`` naming it, never a
+``SIGBUS``.
+
+Corpus files compressed with gzip, bzip2 or xz are decompressed while they are
+read (:func:`open_corpus_file`), as gensim's ``LineSentence`` does.
 """
 from __future__ import annotations
 
+import bz2
+import gzip
 import logging
+import lzma
 import mmap
+import operator
 import os
+import tempfile
+import warnings
+import zlib
 from array import array
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,11 +38,11 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 __all__ = ["EncodedCorpus", "RawScan", "scan_iterable", "scan_file", "encode_iterable", "encode_file",
-           "check_corpus_file", "check_corpus_iterable", "map_id_file", "release_pages", "chunks_of", "MappedIds",
-           "BatchReader", "bounds_dtype"]
+           "check_corpus_file", "check_corpus_iterable", "check_buffer_location", "open_corpus_file", "chunks_of",
+           "FileArray", "BatchReader", "bounds_dtype"]
 
 # Tokens are appended to the id buffer in chunks of this many before they are
-# moved to a NumPy array (or flushed to the memory-mapped file).
+# moved to a NumPy array (or written to the buffer file).
 _CHUNK_TOKENS = 1 << 18
 
 
@@ -41,22 +51,34 @@ class EncodedCorpus:
 
     Attributes
     ----------
-    token_ids : ndarray of int32 (possibly a read-only file mapping, ``map_id_file``)
-    sentence_bounds : ndarray of int32 or int64, shape (n_sentences + 1,)
-        int32 while the corpus has fewer than 2**31 tokens (``bounds_dtype``), and an
-        int64 read-only file mapping when ``token_ids`` is one (``map_bounds``).
-    path : str or None
-        The file ``token_ids`` is mapped from, if any.
+    token_ids : ndarray of int32, or a :class:`FileArray` of int32
+    sentence_bounds : ndarray of int32 or int64, or a :class:`FileArray` of int64, shape (n_sentences + 1,)
+        In memory: int32 while the corpus has fewer than 2**31 tokens (``bounds_dtype``).
+        In a file when ``token_ids`` is (the same file, after the ids).
     raw_words : int
         Tokens in the text it was encoded from, out-of-vocabulary ones included
         (what gensim's ``train()`` reports as words read).
     """
 
-    def __init__(self, token_ids, sentence_bounds, path=None, raw_words=None):
+    def __init__(self, token_ids, sentence_bounds, raw_words=None):
         self.token_ids = token_ids
         self.sentence_bounds = sentence_bounds
-        self.path = path
         self.raw_words = int(sentence_bounds[-1]) if raw_words is None else int(raw_words)
+
+    @property
+    def file_backed(self) -> bool:
+        """Whether the ids live in a buffer file (read them with a :class:`BatchReader`)."""
+        return isinstance(self.token_ids, FileArray)
+
+    @property
+    def path(self):
+        """The name of the buffer file the ids live in (None in memory, or for an unnamed file)."""
+        return self.token_ids.path if self.file_backed else None
+
+    @property
+    def description(self) -> str:
+        """What to call the corpus in a message: its buffer file, or "the encoded corpus"."""
+        return self.token_ids.description if self.file_backed else "the encoded corpus"
 
     @property
     def n_sentences(self) -> int:
@@ -76,20 +98,19 @@ class EncodedCorpus:
         bounds = self.sentence_bounds
         for start in range(0, len(bounds) - 1, _CHUNK_TOKENS):
             yield np.diff(bounds[start:start + _CHUNK_TOKENS + 1])
-            release_pages(bounds, start, start + _CHUNK_TOKENS + 1)
 
     def check(self, vocab_size: int) -> None:
         """Raise ``ValueError`` unless every id is a valid row of a ``vocab_size`` vocabulary."""
-        bounds = self.sentence_bounds
+        bounds, where = self.sentence_bounds, self.description
         if bounds.dtype not in (np.int32, np.int64) or bounds.ndim != 1 or len(bounds) < 1 or bounds[0] != 0:
-            raise ValueError("encoded corpus: sentence_bounds must be int32 or int64, starting at 0")
+            raise ValueError(f"{where}: sentence_bounds must be int32 or int64, starting at 0")
         if any(lengths.min() < 0 for lengths in self._sentence_lengths()) or bounds[-1] != len(self.token_ids):
-            raise ValueError("encoded corpus: sentence_bounds must not decrease and must end at len(token_ids)")
+            raise ValueError(f"{where}: sentence_bounds must not decrease and must end at len(token_ids)")
         if self.token_ids.dtype != np.int32:
-            raise ValueError("encoded corpus: token_ids must be int32")
+            raise ValueError(f"{where}: token_ids must be int32")
         for start, chunk in chunks_of(self.token_ids):
             if chunk.min() < 0 or chunk.max() >= vocab_size:
-                raise ValueError(f"encoded corpus: word ids must lie in [0, {vocab_size})")
+                raise ValueError(f"{where}: word ids must lie in [0, {vocab_size})")
 
 
 def bounds_dtype(n_tokens):
@@ -98,133 +119,267 @@ def bounds_dtype(n_tokens):
     return np.dtype(np.int32) if n_tokens < 2**31 else np.dtype(np.int64)
 
 
-class MappedIds(np.ndarray):
-    """An array memory-mapped from a file by ``map_id_file`` (ids, or sentence bounds);
-    its views know the mapping and the file too."""
+class _BufferFile:
+    """A corpus buffer file, read and written with ``pread``/``pwrite`` through a descriptor held open.
 
-    def __array_finalize__(self, obj):
-        self.mapping = getattr(obj, "mapping", None)
-        self.path = getattr(obj, "path", None)
+    ``location`` a directory: an unnamed file in it (``tempfile.TemporaryFile``).
+    Nobody else can open it, two models never share one, and its space is freed
+    when it is closed, even if the process dies.
 
+    ``location`` a file path: a new file with a unique temporary name beside it,
+    renamed to ``location`` by :meth:`publish` once complete (an existing file
+    there is replaced, not rewritten: another model still reading it keeps its
+    own), and deleted if it never is.
 
-def map_id_file(path, length, writable=False, dtype=np.int32) -> np.ndarray:
-    """The first ``length`` values (int32 ids by default) of the file at ``path``, memory-mapped (a ``MappedIds``)."""
-    dtype = np.dtype(dtype)
-    if length == 0:
-        return np.zeros(0, dtype=dtype)
-    with open(path, "r+b" if writable else "rb") as handle:
-        mapping = mmap.mmap(handle.fileno(), length * dtype.itemsize,
-                            access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
-    values = np.frombuffer(mapping, dtype=dtype).view(MappedIds)
-    values.mapping = mapping
-    values.path = os.fspath(path)
-    return values
-
-
-def map_bounds(bounds, ids_path) -> np.ndarray:
-    """Sentence bounds written beside the id file ``ids_path`` and mapped back read-only.
-
-    With a file-backed corpus, gensim-sized memory must not grow with the number of
-    sentences either (8 bytes each).
+    Either way the descriptor keeps this very file: another process can still
+    shorten it, and then a read comes up short, which is a ``ValueError`` naming
+    the file (``read_into``) -- never a signal, as an access past the end of a
+    memory mapping would be.
     """
-    path = os.fspath(ids_path) + ".bounds"
-    with open(path, "wb") as handle:
-        for _, chunk in chunks_of(bounds):
-            handle.write(chunk.astype(np.int64).tobytes())
-    return map_id_file(path, len(bounds), dtype=np.int64)
+
+    def __init__(self, location):
+        location = os.fspath(location)
+        if os.path.isdir(location):
+            with tempfile.TemporaryFile(dir=location) as handle:
+                self.fd = os.dup(handle.fileno())
+            self.name = None
+            self._unpublished = None
+            self.description = f"corpus buffer (an unnamed file in {location!r})"
+        else:
+            folder, base = os.path.split(os.path.abspath(location))
+            self.fd, self._unpublished = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".partial")
+            self.name = location
+            self.description = f"corpus buffer {location!r}"
+
+    def write_at(self, data, offset):
+        """Write all of ``data`` (bytes-like) at byte ``offset``."""
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                done += os.pwrite(self.fd, view[done:], offset + done)
+        except OSError as error:
+            raise OSError(error.errno, f"writing the {self.description}: {error.strerror}") from error
+
+    def read_into(self, values, offset):
+        """Fill the array ``values`` from byte ``offset``; ``ValueError`` if the file ends before."""
+        view = memoryview(values).cast("B")
+        done = 0
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done:]], offset + done)
+            if got <= 0:
+                size = os.fstat(self.fd).st_size
+                raise ValueError(f"{self.description} is {size} bytes long, but bytes {offset}..{offset + len(view)} "
+                                 "are needed: it was truncated or rewritten by someone else while in use")
+            done += got
+
+    def truncate(self, size):
+        os.ftruncate(self.fd, size)
+
+    def publish(self):
+        """Give a named buffer its name, now that it is complete (nothing to do for an unnamed one)."""
+        if self._unpublished is not None:
+            os.replace(self._unpublished, self.name)
+            self._unpublished = None
+
+    # A copy would hold the same descriptor number and close it a second time, perhaps
+    # by then another file's: copies share the one object, and pickling is refused.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError(f"the {self.description} cannot be pickled: it is an open file of this process")
+
+    def __del__(self):
+        fd, self.fd = getattr(self, "fd", None), None
+        unpublished, self._unpublished = getattr(self, "_unpublished", None), None
+        try:
+            if fd is not None:
+                os.close(fd)
+            if unpublished is not None:   # never completed: nobody will read it
+                os.unlink(unpublished)
+        except OSError:
+            pass
 
 
-def _offset_in_mapping(values) -> int:
-    """Byte offset of a ``MappedIds`` (or a view of one) from the start of its mapping: of its file."""
-    return values.ctypes.data - np.frombuffer(values.mapping, dtype=np.uint8, count=1).ctypes.data
+class FileArray:
+    """A one-dimensional int32 or int64 array kept in a corpus buffer file: ids, or sentence bounds.
 
-
-def release_pages(ids, start, stop) -> None:
-    """Drop the pages of ``ids[start:stop]`` from this process's resident memory.
-
-    Only for ids mapped from a file (``MappedIds``); anything else is left alone.
-    Written pages are first written back to the file; all stay in the OS page
-    cache and are mapped again on the next access, so this changes no value, only
-    what counts towards the process's RSS.
+    Indexing reads: ``values[a:b]``, ``values[i]`` and ``values[indices]`` return
+    new NumPy values, read with ``pread`` (thread-safe: no file position); a slice
+    can be assigned (``pwrite``) while the buffer is being built.  Nothing is
+    memory-mapped, so reading a huge buffer adds only what is read to the RSS, and
+    a file shortened by someone else is a ``ValueError`` naming it, never a crash.
+    ``np.asarray(values)`` reads the whole array.
     """
-    mapping = ids.mapping if isinstance(ids, MappedIds) else None
-    if mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    offset = _offset_in_mapping(ids)
-    first = (offset + max(start, 0) * ids.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
-    last = min(offset + min(stop, len(ids)) * ids.itemsize, len(mapping))
-    if last <= first:
-        return
-    if ids.flags.writeable:
-        mapping.flush(first, last - first)
-    mapping.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+    ndim = 1
+
+    def __init__(self, file, offset, length, dtype, writable=False):
+        self.file = file
+        self.offset = int(offset)
+        self.length = int(length)
+        self.dtype = np.dtype(dtype)
+        self.writable = writable
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def shape(self):
+        return (self.length,)
+
+    @property
+    def path(self):
+        """The buffer file's name (None for an unnamed file)."""
+        return self.file.name
+
+    @property
+    def description(self) -> str:
+        return self.file.description
+
+    def __len__(self):
+        return self.length
+
+    def __repr__(self):
+        return f"<FileArray of {self.length} {self.dtype} values in the {self.description}>"
+
+    def read(self, start, stop) -> np.ndarray:
+        """``values[start:stop]`` (``0 <= start <= stop <= len``) as a new array."""
+        if not 0 <= start <= stop <= self.length:
+            raise ValueError(f"{self.description}: values [{start}, {stop}) requested of {self.length}")
+        values = np.empty(stop - start, dtype=self.dtype)
+        self.file.read_into(values, self.offset + start * self.itemsize)
+        return values
+
+    def write(self, start, values) -> None:
+        """Store ``values`` at ``start`` (a buffer being built only)."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if not self.writable or not 0 <= start <= start + len(values) <= self.length:
+            raise ValueError(f"{self.description}: cannot write values [{start}, {start + len(values)})")
+        self.file.write_at(values, self.offset + start * self.itemsize)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.length)
+            if step == 1:
+                return self.read(start, max(start, stop))
+            key = np.arange(start, stop, step)
+        elif not isinstance(key, np.ndarray) and not isinstance(key, (list, tuple)):
+            index = operator.index(key)
+            if not -self.length <= index < self.length:
+                raise IndexError(f"index {index} out of range for {self.length} values")
+            index %= self.length
+            return self.read(index, index + 1)[0]
+        indices = np.asarray(key)
+        if indices.dtype.kind not in "iu" or indices.ndim != 1:
+            raise IndexError("a FileArray is indexed by integers, slices or one-dimensional integer arrays")
+        indices = np.where(indices < 0, indices + self.length, indices) if indices.dtype.kind == "i" else indices
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.length):
+            raise IndexError(f"indices out of range for {self.length} values")
+        values = np.empty(indices.shape, dtype=self.dtype)
+        for position, index in enumerate(indices.tolist()):   # few: batch edges
+            values[position] = self.read(index, index + 1)[0]
+        return values
+
+    def __setitem__(self, key, values):
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("only contiguous slices of a FileArray can be assigned")
+        start, stop, _ = key.indices(self.length)
+        values = np.asarray(values)
+        if len(values) != max(stop - start, 0):
+            raise ValueError(f"cannot assign {len(values)} values to a slice of {max(stop - start, 0)}")
+        self.write(start, values)
+
+    def __array__(self, dtype=None, copy=None):
+        values = self.read(0, self.length)
+        return values if dtype is None else values.astype(dtype)
+
+    def __iter__(self):
+        for _, chunk in chunks_of(self):
+            yield from chunk
+
+    def tolist(self):
+        return np.asarray(self).tolist()
 
 
-def chunks_of(ids, chunk=None):
-    """``(start, ids[start:start + chunk])`` over ``ids``, releasing each mapped chunk once used."""
+def chunks_of(values, chunk=None):
+    """``(start, values[start:start + chunk])`` over ``values``: never a whole buffer file at once."""
     chunk = chunk or _CHUNK_TOKENS
-    for start in range(0, len(ids), chunk):
-        yield start, ids[start:start + chunk]
-        release_pages(ids, start, start + chunk)
+    for start in range(0, len(values), chunk):
+        yield start, values[start:start + chunk]
+
+
+def _store_bounds(file, n_ids, bounds):
+    """Finish a buffer: sentence bounds (int64) after its ``n_ids`` ids, the file cut there and published.
+
+    Returns the ids and the bounds as read-only :class:`FileArray` views of the file.
+    """
+    offset = -(-n_ids * 4 // 8) * 8   # the bounds start on 8 bytes
+    for start, chunk in chunks_of(bounds):
+        file.write_at(np.ascontiguousarray(chunk, dtype=np.int64), offset + 8 * start)
+    file.truncate(offset + 8 * len(bounds))
+    file.publish()
+    return FileArray(file, 0, n_ids, np.int32), FileArray(file, offset, len(bounds), np.int64)
 
 
 class BatchReader:
-    """Reads a file-backed corpus batch by batch with ``pread``, not through its mappings.
+    """Reads a file-backed corpus batch by batch, each batch into small arrays of its own.
 
-    Every page touched through a mapping counts in the process's RSS, and a fault
-    maps a whole page-cache folio (up to 2 MB) at once.  Read with ``pread``, a
-    batch's ids and sentence bounds land in small arrays of their own and the files
-    stay in the OS page cache only, so training a file-backed corpus adds nothing to
-    the RSS but one batch per worker.
+    A batch's ids and sentence bounds are read with ``pread`` (:class:`FileArray`):
+    the file stays in the OS page cache only, so training a file-backed corpus adds
+    nothing to the RSS but one batch per worker.
 
-    Each batch is checked as it is read: the files can be changed by another process
+    Each batch is checked as it is read: the file can be changed by another process
     after the corpus was checked, and an id out of range must be an error, not a
-    write outside the weights.  Thread-safe (``pread`` keeps no file position); use
-    as a context manager, or :meth:`close` it.
+    write outside the weights; a file shortened meanwhile is an error too.  Every
+    message names the file.  Thread-safe (``pread`` keeps no file position); use as
+    a context manager, or :meth:`close` it.
     """
 
     def __init__(self, corpus, vocab_size):
         self.corpus = corpus
         self.vocab_size = int(vocab_size)
-        self._files = {}
-        for part in (corpus.token_ids, corpus.sentence_bounds):
-            if isinstance(part, MappedIds) and part.path is not None and part.path not in self._files:
-                self._files[part.path] = os.open(part.path, os.O_RDONLY)
 
-    def _read(self, array, start, stop):
-        """``array[start:stop]`` as a new array: by ``pread`` if it is mapped from a file."""
-        if not isinstance(array, MappedIds) or array.path not in self._files:
-            return np.array(array[start:stop])
-        values = np.empty(stop - start, dtype=array.dtype)
-        view = memoryview(values).cast("B")
-        offset = _offset_in_mapping(array) + start * array.itemsize
-        done = 0
-        while done < len(view):
-            got = os.preadv(self._files[array.path], [view[done:]], offset + done)
-            if got <= 0:
-                raise ValueError(f"corpus buffer {array.path!r} ended at byte {offset + done}: "
-                                 "it was truncated while training")
-            done += got
-        return values
+    @staticmethod
+    def _read(values, start, stop):
+        """``values[start:stop]`` as a new array."""
+        if isinstance(values, FileArray):
+            return values.read(start, stop)
+        return np.array(values[start:stop])
 
-    def read(self, first, last):
-        """Sentences ``first .. last - 1``: ``(token_ids, bounds)``, the bounds counted from 0."""
+    def read(self, first, last, expected_words=None):
+        """Sentences ``first .. last - 1``: ``(token_ids, bounds)``, the bounds counted from 0.
+
+        ``expected_words``, the ``(start, stop)`` token range of these sentences when
+        training began, catches bounds rewritten with values that are in order but
+        wrong (all zeros, say), which would otherwise train an empty batch.
+        """
+        where = self.corpus.description
+        if not 0 <= first <= last < len(self.corpus.sentence_bounds):
+            raise ValueError(f"{where}: sentences {first}..{last} are not in the corpus: it was changed while "
+                             "training")
         bounds = self._read(self.corpus.sentence_bounds, first, last + 1)
         if len(bounds) != last + 1 - first or bounds[0] < 0 or np.any(np.diff(bounds) < 0) \
                 or bounds[-1] > len(self.corpus.token_ids):
-            raise ValueError(f"corpus buffer {self.corpus.path!r}: the sentence bounds of sentences {first}..{last} "
+            raise ValueError(f"{where}: the sentence bounds of sentences {first}..{last} "
                              "are out of order: the buffer was changed while training")
+        if expected_words is not None and (int(bounds[0]), int(bounds[-1])) != tuple(map(int, expected_words)):
+            raise ValueError(f"{where}: sentences {first}..{last} now span tokens {int(bounds[0])}..{int(bounds[-1])}"
+                             f", not {expected_words[0]}..{expected_words[1]}: the buffer was changed while training")
         ids = self._read(self.corpus.token_ids, int(bounds[0]), int(bounds[-1]))
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError(f"corpus buffer {self.corpus.path!r} holds ids outside [0, {self.vocab_size}) in "
+            raise ValueError(f"{where} holds ids outside [0, {self.vocab_size}) in "
                              f"sentences {first}..{last}: it was changed while training")
         bounds -= bounds[0]
         return ids, bounds
 
     def close(self):
-        for fd in self._files.values():
-            os.close(fd)
-        self._files.clear()
+        """Nothing to release: the corpus holds its file (kept for the context-manager protocol)."""
 
     def __enter__(self):
         return self
@@ -234,12 +389,11 @@ class BatchReader:
 
 
 class _IdBuffer:
-    """Growable int32 buffer, in memory or spilled to a raw file for memory-mapping."""
+    """Growable int32 buffer, in memory or written to a buffer file (``location``, see :class:`_BufferFile`)."""
 
-    def __init__(self, path=None):
-        self.path = path
+    def __init__(self, location=None):
+        self.file = _BufferFile(location) if location is not None else None
         self._chunks = []
-        self._file = open(path, "wb") if path is not None else None
         self.current = array("i")
         self.length = 0
 
@@ -251,8 +405,8 @@ class _IdBuffer:
         if not len(self.current):
             return
         chunk = np.frombuffer(self.current, dtype=np.int32)
-        if self._file is not None:
-            self._file.write(chunk.tobytes())
+        if self.file is not None:
+            self.file.write_at(chunk, 4 * self.length)
         else:
             # Each chunk lives in its own anonymous memory map, so that when finish()
             # frees the chunks it has copied, their pages go straight back to the OS.
@@ -264,13 +418,11 @@ class _IdBuffer:
         self.length += len(self.current)
         self.current = array("i")
 
-    def finish(self) -> np.ndarray:
+    def finish(self):
+        """The ids: an ndarray, or a writable :class:`FileArray` of the buffer file."""
         self._flush()
-        if self._file is not None:
-            self._file.close()
-            if self.length == 0:
-                return np.zeros(0, dtype=np.int32)
-            return map_id_file(self.path, self.length, writable=True)
+        if self.file is not None:
+            return FileArray(self.file, 0, self.length, np.int32, writable=True)
         if not self._chunks:
             return np.zeros(0, dtype=np.int32)
         if len(self._chunks) == 1:
@@ -309,7 +461,7 @@ class RawScan:
         """Map provisional ids through ``remap`` (-1 = drop the token); returns the final corpus.
 
         Dropped tokens disappear before windows are formed, as in gensim.  Works in
-        place, chunk by chunk, so a memory-mapped buffer is never loaded whole.
+        place, chunk by chunk, so a buffer file is never loaded whole.
         """
         remap = np.asarray(remap, dtype=np.int32)
         ids = self.corpus.token_ids
@@ -319,8 +471,11 @@ class RawScan:
         write = 0          # kept tokens so far = where the next kept token goes
         bound_cursor = 0   # first sentence bound not yet translated
         for start in range(0, len(ids), _CHUNK_TOKENS):
-            chunk = remap[ids[start:start + _CHUNK_TOKENS]]
-            written_before = write
+            provisional = ids[start:start + _CHUNK_TOKENS]
+            if len(provisional) and (provisional.min() < 0 or provisional.max() >= len(remap)):
+                raise ValueError(f"{self.corpus.description} holds ids outside [0, {len(remap)}): "
+                                 "it was changed by someone else while the vocabulary was built")
+            chunk = remap[provisional]
             keep = chunk >= 0
             # kept_before[i] = kept tokens before position start + i
             kept_before = np.zeros(len(chunk) + 1, dtype=np.int64)
@@ -332,15 +487,9 @@ class RawScan:
             kept = chunk[keep]
             ids[write:write + len(kept)] = kept
             write += len(kept)
-            release_pages(ids, written_before, write)
-            release_pages(ids, start, start + len(chunk))
         new_bounds[bound_cursor:] = write
-        path = self.corpus.path if isinstance(ids, MappedIds) else None
-        if path is not None:
-            ids.mapping.flush()
-            new_ids = map_id_file(path, write)  # read-only from here on
-            if isinstance(new_ids, MappedIds):
-                new_bounds = map_bounds(new_bounds, path)
+        if isinstance(ids, FileArray):
+            new_ids, new_bounds = _store_bounds(ids.file, write, new_bounds)   # read-only from here on
         else:
             new_ids = ids
             if write < len(ids):
@@ -349,7 +498,7 @@ class RawScan:
                 except ValueError:
                     new_ids = ids[:write].copy()
         self.corpus = None  # the provisional buffer has been consumed
-        return EncodedCorpus(new_ids, new_bounds, path, raw_words=raw_words)
+        return EncodedCorpus(new_ids, new_bounds, raw_words=raw_words)
 
 
 def check_corpus_iterable(corpus_iterable, name="corpus_iterable", passes=1):
@@ -385,6 +534,42 @@ def check_corpus_file(corpus_file, name="corpus_file"):
     return path
 
 
+def check_buffer_location(location, corpus_file=None, name="corpus_buffer"):
+    """Raise a clear error unless a corpus buffer can be written at ``location``.
+
+    ``location`` is a directory (an unnamed file is made in it) or a file path in
+    an existing directory (see :class:`_BufferFile`).  A path that is the corpus
+    file itself (same name, or the same file through a link) is refused: the
+    buffer would replace the corpus.  Checked before anything is opened.
+    """
+    if not isinstance(location, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a directory or file path, got {type(location).__name__}")
+    path = os.fspath(location)
+    if isinstance(path, bytes):
+        raise TypeError(f"{name} must be a str or PathLike path, got bytes {path!r}")
+    if not path:
+        raise ValueError(f"{name} is an empty path: give a directory or a file path")
+    is_directory = os.path.isdir(path)
+    if not is_directory and path.endswith((os.sep, os.altsep or os.sep)):
+        raise ValueError(f"{name} {path!r} ends with a path separator but is not an existing directory")
+    folder = path if is_directory else os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name} {path!r}: the directory {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {path!r}: the directory {folder!r} is not writable")
+    if is_directory:
+        return path
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise ValueError(f"{name} {path!r} exists and is not a regular file or a directory")
+    if corpus_file is not None:
+        corpus = os.fspath(corpus_file)
+        if os.path.abspath(path) == os.path.abspath(corpus) or (
+                os.path.exists(path) and os.path.exists(corpus) and os.path.samefile(path, corpus)):
+            raise ValueError(f"{name} {path!r} is the corpus file itself: the buffer would replace the corpus; "
+                             "give a directory or another file name")
+    return path
+
+
 def _new_token_index():
     """A dict that gives every new key the next provisional id on first lookup."""
     token_index = defaultdict()
@@ -404,7 +589,7 @@ def _finish_scan(token_index, buffer, bounds) -> RawScan:
     # twice the size of the whole id buffer.
     for _, chunk in chunks_of(ids):
         counts += np.bincount(chunk, minlength=len(words))
-    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
+    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy())
     return RawScan(words, counts, corpus)
 
 
@@ -418,6 +603,8 @@ def scan_iterable(corpus_iterable, buffer_path=None, progress_per=100_000) -> Ra
         list of tokens.
     """
     check_corpus_iterable(corpus_iterable)
+    if buffer_path is not None:
+        check_buffer_location(buffer_path)
     token_index = _new_token_index()
     lookup = token_index.__getitem__
     buffer = _IdBuffer(buffer_path)
@@ -489,16 +676,17 @@ class TableWords(Sequence):
         return f"<{len(self)} words of a scanned file, decoded when read>"
 
 
-def _merge_equal_words(table, counts, ids):
+def _merge_equal_words(table, counts, ids, replaced):
     """Give one provisional id to distinct byte strings that decode to the same word.
 
     Only invalid UTF-8 can cause this (``b"\\xff"`` and ``b"\\xfe"`` both decode to
-    U+FFFD), so only the words holding U+FFFD are compared.  The first appearance
-    keeps its place, as in the Python reader.  Returns ``(words, counts)``.
+    U+FFFD), so only the words holding U+FFFD (``replaced``, the table's
+    ``ids_with_replacement_character``) are compared.  The first appearance keeps
+    its place, as in the Python reader.  Returns ``(words, counts)``.
     """
     first_of = {}
     remap = np.arange(len(counts), dtype=np.int64)   # provisional id -> first id of the same word
-    for token in table.ids_with_replacement_character():
+    for token in replaced:
         remap[token] = first_of.setdefault(table.word(int(token)), token)
     kept = np.flatnonzero(remap == np.arange(len(counts)))
     if len(kept) == len(counts):
@@ -513,29 +701,141 @@ def _merge_equal_words(table, counts, ids):
     return TableWords(table, kept), merged_counts
 
 
+# Compressed corpora, read as gensim's LineSentence reads them (smart_open picks a
+# decompressor by the file name's extension): by extension, and also by the
+# format's magic bytes, so that a compressed file under any name is read as the
+# text it holds, never trained as junk.  None of these magic numbers can begin a
+# UTF-8 text (0x8b and 0xfd are not first bytes; bzip2's is followed by its block
+# magic).  (name, extensions, opener, recognises the first bytes)
+_COMPRESSIONS = (
+    ("gzip", (".gz", ".gzip"), gzip.open, lambda head: head.startswith(b"\x1f\x8b")),
+    ("bzip2", (".bz2",), bz2.open,
+     lambda head: head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90")),
+    ("xz", (".xz",), lzma.open, lambda head: head.startswith(b"\xfd7zXZ\x00")),
+)
+# Formats recognised by their first bytes that we cannot read as a corpus: a clear
+# error beats training on their bytes.
+_UNREADABLE = (
+    ("a zstd-compressed file", lambda head: head.startswith(b"\x28\xb5\x2f\xfd"), ": decompress it first"),
+    ("a zip archive", lambda head: head.startswith(b"PK\x03\x04"), " (an hsmcy model file?): give the text file"),
+)
+
+
+def corpus_compression(corpus_file, name="corpus_file"):
+    """How ``corpus_file`` is compressed: ``"gzip"``, ``"bzip2"``, ``"xz"`` or None (plain text).
+
+    Decided by the extension (as gensim/smart_open) or the first bytes.  A zstd file
+    or a zip archive (by their first bytes) is a ``ValueError``.
+    """
+    path = os.fspath(corpus_file)
+    lowered = os.fsdecode(path).lower()
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError as error:
+        raise ValueError(f"{name} {path!r} could not be read: {error}") from error
+    for kind, recognises, advice in _UNREADABLE:
+        if recognises(head):
+            raise ValueError(f"{name} {path!r} is {kind}, not a text corpus{advice} "
+                             "(hsmcy reads plain, gzip, bzip2 and xz text)")
+    for kind, extensions, _, recognises in _COMPRESSIONS:
+        if lowered.endswith(extensions) or recognises(head):
+            if not lowered.endswith(extensions):
+                logger.info("%s %r is %s-compressed (by its first bytes): decompressing it while reading",
+                            name, path, kind)
+            return kind
+    return None
+
+
+def open_corpus_file(corpus_file, name="corpus_file"):
+    """Open a corpus file for reading bytes, decompressing gzip, bzip2 and xz on the fly.
+
+    Returns ``(handle, compression)``: a binary file object, and ``"gzip"``,
+    ``"bzip2"``, ``"xz"`` or None.  Reading a damaged compressed file raises
+    ``OSError``, ``EOFError``, ``lzma.LZMAError`` or ``zlib.error``
+    (``_DECOMPRESSION_ERRORS``); :func:`scan_file` turns them into a ``ValueError``
+    naming the file.
+    """
+    path = check_corpus_file(corpus_file, name)
+    compression = corpus_compression(path, name)
+    opener = next((opener for kind, _, opener, _ in _COMPRESSIONS if kind == compression), open)
+    try:
+        return opener(path, "rb"), compression
+    except OSError as error:
+        raise ValueError(f"{name} {path!r} could not be opened: {error}") from error
+
+
+_DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
+
+# A corpus file gets a warning (it is probably not UTF-8 text: Latin-1, UTF-16, a
+# binary or a compressed file of another format) when at least this share of its
+# tokens holds bytes that are not UTF-8, or when any token holds a NUL byte.
+_INVALID_TOKEN_SHARE_WARNING = 0.05
+
+
+def _warn_if_not_text(path, counts, replaced, with_nul, compression, name="corpus_file"):
+    """Log and ``warnings.warn`` when a corpus file does not look like UTF-8 text (see above)."""
+    total = int(counts.sum())
+    if total == 0:
+        return
+    invalid = int(counts[replaced].sum()) if len(replaced) else 0
+    nul = int(counts[with_nul].sum()) if len(with_nul) else 0
+    if invalid < _INVALID_TOKEN_SHARE_WARNING * total and nul == 0:
+        return
+    problems = []
+    if invalid >= _INVALID_TOKEN_SHARE_WARNING * total:
+        problems.append(f"{invalid:,} of its {total:,} tokens ({100 * invalid / total:.1f}%) hold bytes that are "
+                        "not UTF-8 (read as U+FFFD)")
+    if nul:
+        problems.append(f"{nul:,} tokens hold NUL bytes")
+    read_as = f"{compression}-decompressed " if compression else ""
+    hint = ""
+    try:
+        with open(path, "rb") as handle:
+            if compression is None and handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+                hint = " It starts with a UTF-16 byte-order mark: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)."
+    except OSError:
+        pass
+    message = (f"{name} {os.fspath(path)!r} does not look like UTF-8 text: {' and '.join(problems)}.{hint} "
+               f"Is it binary, compressed in another format, or in another encoding (Latin-1, UTF-16)? "
+               f"hsmcy reads {read_as}text as UTF-8, one sentence per line")
+    logger.warning("%s", message)
+    warnings.warn(message, UnicodeWarning, stacklevel=4)
+
+
 def scan_file(corpus_file, buffer_path=None) -> RawScan:
     """Count and encode a text file: one sentence per line, tokens separated by whitespace.
 
     The tokens are those of ``line.split()`` over the file read as UTF-8 (invalid
     bytes become U+FFFD) with universal newlines; the splitting and counting run in
-    compiled code (``hsmcy._text``).  The scan's ``words`` are a :class:`TableWords`
-    sequence: a word becomes a Python string only when it is read.
+    compiled code (``hsmcy._text``).  A gzip, bzip2 or xz file is decompressed while
+    it is read (:func:`open_corpus_file`).  A file that does not look like UTF-8
+    text (many invalid bytes, NUL bytes) is read all the same, with a warning.  The
+    scan's ``words`` are a :class:`TableWords` sequence: a word becomes a Python
+    string only when it is read.
     """
     from hsmcy._text import TokenTable
 
     path = check_corpus_file(corpus_file)
+    if buffer_path is not None:
+        check_buffer_location(buffer_path, corpus_file=path)
+    handle, compression = open_corpus_file(path)
     table = TokenTable()
-    buffer = _IdBuffer(buffer_path)
     bounds = array("q", [0])
-    try:
-        with open(path, "rb") as handle:
+    with handle:
+        buffer = _IdBuffer(buffer_path)
+        try:
             _scan_pieces(handle, table, buffer, bounds)
-    except OSError as error:
-        raise ValueError(f"corpus_file {path!r} could not be read: {error}") from error
+        except _DECOMPRESSION_ERRORS as error:
+            what = f" as {compression}-compressed text" if compression else ""
+            raise ValueError(f"corpus_file {path!r} could not be read{what}: {error}") from error
     ids = buffer.finish()
     table.finish_scanning()
-    words, counts = _merge_equal_words(table, table.counts(), ids)
-    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy(), buffer.path)
+    counts = table.counts()
+    replaced = table.ids_with_replacement_character()
+    _warn_if_not_text(path, counts, replaced, table.ids_with_nul(), compression)
+    words, counts = _merge_equal_words(table, counts, ids, replaced)
+    corpus = EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).copy())
     return RawScan(words, counts, corpus)
 
 
@@ -557,16 +857,17 @@ def _encode_tokens(sentences, word_index, buffer_path=None) -> EncodedCorpus:
         bounds.append(buffer.length + len(buffer.current))
         buffer.flush_if_large()
     ids = buffer.finish()
-    bounds = np.frombuffer(bounds, dtype=np.int64).astype(bounds_dtype(len(ids)))
-    if buffer.path is not None and len(ids):
-        ids = map_id_file(buffer.path, len(ids))  # read-only
-        bounds = map_bounds(bounds, buffer.path)
-    return EncodedCorpus(ids, bounds, buffer.path, raw_words=raw_words)
+    if isinstance(ids, FileArray):
+        ids, bounds = _store_bounds(ids.file, len(ids), np.frombuffer(bounds, dtype=np.int64))
+        return EncodedCorpus(ids, bounds, raw_words=raw_words)
+    return EncodedCorpus(ids, np.frombuffer(bounds, dtype=np.int64).astype(bounds_dtype(len(ids))), raw_words=raw_words)
 
 
 def encode_iterable(corpus_iterable, word_index, buffer_path=None) -> EncodedCorpus:
     """Encode an iterable of token lists with the vocabulary ``word_index`` (word -> id)."""
     check_corpus_iterable(corpus_iterable)
+    if buffer_path is not None:
+        check_buffer_location(buffer_path)
     return _encode_tokens(corpus_iterable, word_index, buffer_path)
 
 

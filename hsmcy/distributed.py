@@ -497,9 +497,11 @@ def _check_parameters(corpus_files, word2vec_parameters, sync_every, syncs_per_e
             raise TypeError(f"{name} is not a parameter of hsmcy.distributed.train: the corpus is corpus_files")
     if sync_every is not None and syncs_per_epoch is not None:
         raise ValueError("give sync_every or syncs_per_epoch, not both")
+    # Each round is a synchronisation of every worker (tens of milliseconds at least): beyond
+    # 100,000 per epoch, rounds would cost hours and train a sliver of a batch each.
     if syncs_per_epoch is not None and (isinstance(syncs_per_epoch, bool) or not isinstance(syncs_per_epoch, int)
-                                        or syncs_per_epoch < 1):
-        raise ValueError(f"syncs_per_epoch must be an integer >= 1, got {syncs_per_epoch!r}")
+                                        or not 1 <= syncs_per_epoch <= 100_000):
+        raise ValueError(f"syncs_per_epoch must be an integer in [1, 100000], got {syncs_per_epoch!r}")
     if sync_every is not None and (isinstance(sync_every, bool) or not isinstance(sync_every, int)
                                    or sync_every < 1):
         raise ValueError(f"sync_every must be an integer >= 1 (words), got {sync_every!r}")

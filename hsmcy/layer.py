@@ -17,14 +17,14 @@ autograd framework.
 from __future__ import annotations
 
 import numbers
-import os
 
 import numpy as np
 
 from . import inference
 from .inference import check_hidden, check_k, check_labels, check_workers
 from .memory import aligned_zeros
-from .persistence import check_finite, check_tree_arrays, load_archive, malformed_file_is_value_error, save_archive
+from .checks import check_finite
+from .persistence import ArchiveReader, malformed_file_is_value_error, read_tree, save_archive
 from .tree import BinaryTree
 
 __all__ = ["HierarchicalSoftmax"]
@@ -254,11 +254,15 @@ class HierarchicalSoftmax:
     def save(self, path):
         """Save weights, tree and depth statistics (zip of ``.npy`` + JSON, no pickle, atomic).
 
+        Weights holding NaN or infinity are refused (``ValueError``), as :meth:`load`
+        would refuse them.
+
         Parameters
         ----------
         path : str or PathLike
             The file to write.
         """
+        check_finite(self.inner_node_vectors, "inner_node_vectors", "refusing to save a diverged layer")
         metadata = {"dim": self.dim, "seed": self.seed, "workers": self.workers, "n_classes": self.n_classes,
                     "tree_type": type(self.tree).__name__, "tree_depth": self.tree.depth_statistics()}
         arrays = {"inner_node_vectors": self.inner_node_vectors, "path_nodes": self.tree.path_nodes,
@@ -275,26 +279,24 @@ class HierarchicalSoftmax:
         path : str or PathLike
             A file written by :meth:`save`.
         mmap : None or "r"
-            ``"r"`` memory-maps the weights read-only (prediction only).
+            ``"r"`` memory-maps the weights read-only (prediction only); the tree is
+            always read into memory.
         """
-        metadata, arrays = load_archive(path, kind="hierarchical_softmax", mmap=mmap)
-        where = f"layer file {os.fspath(path)!r}"
-        check_tree_arrays(arrays, where)
-        try:
-            tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
-                              np.asarray(arrays["path_offsets"]))
-            dim, seed, workers = metadata["dim"], metadata["seed"], metadata["workers"]
-        except KeyError as missing:
-            raise ValueError(f"{where}: lacks {missing}") from None
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        weights = arrays.get("inner_node_vectors")
-        if weights is None or weights.dtype != np.float32 or weights.shape != (tree.n_inner, dim):
-            raise ValueError(f"{where}: inner_node_vectors must be float32 {(tree.n_inner, dim)}")
-        check_finite(weights, "inner_node_vectors", where)
+        if mmap not in (None, "r"):
+            raise ValueError(f"mmap must be None or 'r', got {mmap!r}")
+        with ArchiveReader(path, "hierarchical_softmax") as archive:
+            where, metadata = archive.where, archive.metadata
+            try:
+                dim, seed, workers = metadata["dim"], metadata["seed"], metadata["workers"]
+            except KeyError as missing:
+                raise ValueError(f"{where}: lacks {missing}") from None
+            tree = read_tree(archive)
+            # before the constructor, which allocates (n_inner, dim) weights: dim must be the stored one
+            weights = archive.array("inner_node_vectors", np.float32, (tree.n_inner, dim), mmap=mmap == "r")
+            check_finite(weights, "inner_node_vectors", where)
         try:
             layer = cls(tree, dim, seed=seed, workers=workers)
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from error
-        layer.inner_node_vectors = weights if mmap else np.ascontiguousarray(weights)
+        layer.inner_node_vectors = weights
         return layer

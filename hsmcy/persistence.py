@@ -26,16 +26,19 @@ import zlib
 
 import numpy as np
 
+from .checks import check_array, check_dtype_and_shape, check_finite
+
 __all__ = [
+    "ArchiveReader",
     "FORMAT_VERSION",
-    "check_array",
-    "check_finite",
-    "check_tree_arrays",
+    "read_tree",
     "decode_strings",
     "encode_strings",
     "load_archive",
+    "load_word2vec",
     "malformed_file_is_value_error",
     "save_archive",
+    "save_word2vec",
 ]
 
 # Everything the zip and .npy readers raise on damaged input (EOFError for a cut member,
@@ -81,7 +84,10 @@ def decode_strings(blob, offsets, what="strings"):
 
 def save_archive(path, kind, metadata, arrays):
     """Write ``arrays`` (name -> ndarray) and ``metadata`` (JSON-able dict) to ``path`` atomically."""
+    from .formats import check_hsmcy_output
+
     path = os.fspath(path)
+    check_hsmcy_output(path, kind)
     folder = os.path.dirname(os.path.abspath(path))
     header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind, "metadata": metadata,
               "arrays": {}}
@@ -127,40 +133,205 @@ def _member_data_offset(raw, info):
     return info.header_offset + 30 + name_length + extra_length
 
 
-def _read_member(archive, raw, info, mmap):
-    """One ``.npy`` member as an array: its header is checked against the member's size first.
+# metadata.json holds parameters and a training state (a few bytes per batch of an
+# epoch): far below this even for billions of words, and JSON parsing costs ~10x its size.
+_MAX_METADATA_BYTES = 64 << 20
 
-    A corrupted or hostile header could otherwise declare a huge shape (and make us
-    allocate it) or an object dtype (which would need pickle): both are refused
-    before any data is read.
+
+class ArchiveReader:
+    """An hsmcy archive opened for reading: the header is checked on opening, arrays are read
+    one at a time, on request, and each is checked before anything is allocated for it.
+
+    What makes a hostile file harmless:
+
+    * one open file descriptor serves the zip reader and the memory maps, so every
+      array comes from the same file, even if the path is replaced meanwhile;
+    * members must be stored (uncompressed) and lie inside the file: no member can
+      inflate beyond the file's own size (a 1.5 MB deflated member can hold 1.5 GB);
+    * an array's ``.npy`` header must agree with the metadata's declaration, with the
+      member's size, and with the dtype and shape the caller expects (from the
+      vocabulary and parameters read before) -- all before its data is read;
+    * members that the caller does not ask for are never read;
+    * only arrays the caller allows are memory-mapped (the weights); everything a
+      kernel indexes by (tree paths, offsets, words) is read into memory, so it
+      cannot change after it was validated, even if the file is overwritten in place.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    kind : str, optional
+        Expected kind (``"word2vec"``, ...); a different one is an error.
+
+    Attributes
+    ----------
+    metadata : dict
+        The model's metadata (parameters, counters, ...), unchecked.
+    where : str
+        ``"model file '...'"``, the start of every error message.
     """
-    with archive.open(info) as handle:
-        npy_version = np.lib.format.read_magic(handle)
-        if npy_version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif npy_version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            raise ValueError(f".npy format version {npy_version} is not supported")
-        header_length = handle.tell()
-    if dtype.hasobject:
-        raise ValueError("object arrays are not allowed (they would need pickle)")
-    n_bytes = math.prod(int(n) for n in shape) * dtype.itemsize  # Python ints: no overflow
-    if header_length + n_bytes != info.file_size:
-        raise ValueError(f"the header declares {dtype.str} {list(shape)} = {n_bytes} bytes, "
-                         f"but the member holds {info.file_size - header_length} bytes of data")
-    order = "F" if fortran else "C"
-    if mmap and info.compress_type == zipfile.ZIP_STORED and n_bytes:
-        offset = _member_data_offset(raw, info) + header_length
-        if offset + n_bytes > os.fstat(raw.fileno()).st_size:
-            raise ValueError("the array data runs past the end of the file (truncated?)")
-        return np.memmap(raw.name, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
-    with archive.open(info) as handle:  # reading through the zip module checks the CRC
-        return np.lib.format.read_array(handle, allow_pickle=False)
+
+    def __init__(self, path, kind=None):
+        path = os.fspath(path)
+        self.path, self.where = path, f"model file {path!r}"
+        if not os.path.isfile(path):
+            raise ValueError(f"{self.where} does not exist or is not a file")
+        self._raw = open(path, "rb")
+        try:
+            self._open(kind)
+        except BaseException:
+            self._raw.close()
+            raise
+
+    def _open(self, kind):
+        self._size = os.fstat(self._raw.fileno()).st_size
+        try:
+            self._zip = zipfile.ZipFile(self._raw, "r")
+        except _READ_ERRORS as error:
+            from .formats import describe_foreign_file
+
+            foreign = describe_foreign_file(self.path, kind)
+            if foreign is not None:
+                raise ValueError(f"{self.where} is {foreign}") from None
+            raise ValueError(f"{self.where} is not an hsmcy model file (not a readable zip archive: {error})") \
+                from error
+        try:
+            info = self._zip.getinfo(_METADATA)
+        except KeyError:
+            raise ValueError(f"{self.where} has no {_METADATA}: not an hsmcy model file") from None
+        try:
+            self._check_stored(info)
+            if info.file_size > _MAX_METADATA_BYTES:
+                raise ValueError(f"{info.file_size} bytes, more than the {_MAX_METADATA_BYTES >> 20} MiB "
+                                 "a model's metadata can need")
+            header = json.loads(self._zip.read(info).decode("utf-8"))
+        except _READ_ERRORS as error:
+            raise ValueError(f"{self.where}: unreadable {_METADATA} ({error})") from error
+        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+            raise ValueError(f"{self.where} is not an hsmcy model file")
+        version = header.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+            raise ValueError(f"{self.where} has format version {version!r}; "
+                             f"this hsmcy reads versions 1 to {FORMAT_VERSION}")
+        if kind is not None and header.get("kind") != kind:
+            raise ValueError(f"{self.where} holds a {header.get('kind')!r}, not a {kind!r}")
+        if not isinstance(header.get("metadata", {}), dict):
+            raise ValueError(f"{self.where}: metadata is not a mapping")
+        if not isinstance(header.get("arrays"), dict):
+            raise ValueError(f"{self.where}: metadata does not list its arrays")
+        self.metadata, self._declared = header.get("metadata", {}), header["arrays"]
+
+    # ------------------------------------------------------------ arrays
+    def __contains__(self, name):
+        return name in self._declared
+
+    def _check_stored(self, info):
+        """The member is stored (not compressed, not encrypted) and its data lies inside the file."""
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"member {info.filename!r} is compressed (method {info.compress_type}); hsmcy writes "
+                             "and reads uncompressed members only, so that no member can inflate beyond the "
+                             "file's size: re-save the model with hsmcy")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"member {info.filename!r} is encrypted")
+        if info.compress_size != info.file_size:
+            raise ValueError(f"member {info.filename!r} declares {info.file_size} bytes but stores "
+                             f"{info.compress_size}")
+        if _member_data_offset(self._raw, info) + info.file_size > self._size:
+            raise ValueError(f"member {info.filename!r} runs past the end of the file (truncated?)")
+
+    def array(self, name, dtype, shape, mmap=False):
+        """Read array ``name``, which must have exactly ``dtype`` and ``shape`` (``None``: any length).
+
+        Parameters
+        ----------
+        name : str
+            A declared array.
+        dtype, shape :
+            What the caller needs; checked against the stored header before any data is read.
+        mmap : bool
+            Memory-map the data read-only instead of reading it (only for arrays that no
+            kernel indexes by: the mapping reflects later changes of the file).
+
+        Returns
+        -------
+        ndarray, C-contiguous (a Fortran-ordered member is copied into C order, or refused
+        when memory-mapped).
+        """
+        spec = self._declared.get(name)
+        try:
+            info = self._zip.getinfo(name + ".npy")
+        except KeyError:
+            info = None
+        if spec is None or info is None:
+            raise ValueError(f"{self.where} is missing array {name!r}")
+        if not isinstance(spec, dict):
+            raise ValueError(f"{self.where}: metadata of array {name!r} is not a mapping")
+        try:
+            self._check_stored(info)
+            stored_dtype, stored_shape, fortran, data_offset = self._read_header(info)
+        except _READ_ERRORS as error:
+            raise ValueError(f"{self.where}: array {name!r} is unreadable ({error})") from error
+        if stored_dtype.str != spec.get("dtype") or list(stored_shape) != spec.get("shape"):
+            raise ValueError(f"{self.where}: array {name!r} is {stored_dtype.str} {list(stored_shape)}, "
+                             f"metadata says {spec.get('dtype')} {spec.get('shape')}")
+        check_dtype_and_shape(name, stored_dtype, stored_shape, dtype, shape, self.where)
+        column_major = fortran and len(stored_shape) > 1
+        if mmap and column_major:
+            raise ValueError(f"{self.where}: array {name!r} is stored in Fortran (column) order, which the "
+                             "kernels cannot read in place: load without mmap (it is then copied into row order)")
+        try:
+            if mmap and info.file_size > data_offset:
+                return np.memmap(self._raw, dtype=stored_dtype, mode="r", offset=self._data_start(info) + data_offset,
+                                 shape=stored_shape, order="C")
+            with self._zip.open(info) as handle:  # through the zip module: the CRC is checked
+                array = np.lib.format.read_array(handle, allow_pickle=False)
+        except _READ_ERRORS as error:
+            raise ValueError(f"{self.where}: array {name!r} is unreadable ({error})") from error
+        return np.ascontiguousarray(array) if column_major else array
+
+    def _data_start(self, info):
+        return _member_data_offset(self._raw, info)
+
+    def _read_header(self, info):
+        """(dtype, shape, fortran_order, header length) of a ``.npy`` member, checked against its size.
+
+        A corrupted or hostile header could otherwise declare a huge shape (and make us
+        allocate it) or an object dtype (which would need pickle): both are refused
+        before any data is read.
+        """
+        with self._zip.open(info) as handle:
+            npy_version = np.lib.format.read_magic(handle)
+            if npy_version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif npy_version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f".npy format version {npy_version} is not supported")
+            header_length = handle.tell()
+        if dtype.hasobject:
+            raise ValueError("object arrays are not allowed (they would need pickle)")
+        n_bytes = math.prod(int(n) for n in shape) * dtype.itemsize  # Python ints: no overflow
+        if header_length + n_bytes != info.file_size:
+            raise ValueError(f"the header declares {dtype.str} {list(shape)} = {n_bytes} bytes, "
+                             f"but the member holds {info.file_size - header_length} bytes of data")
+        return dtype, tuple(int(n) for n in shape), bool(fortran), header_length
+
+    # ------------------------------------------------------------ closing
+    def close(self):
+        self._zip.close()
+        self._raw.close()  # memory maps made from it stay valid
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
 
 def load_archive(path, kind=None, mmap=None):
-    """Read an archive written by :func:`save_archive`.
+    """Read an archive written by :func:`save_archive`: its metadata and every declared array.
+
+    For tools and tests: the model loaders use :class:`ArchiveReader` and read only
+    the arrays they know, each with the dtype and shape they need.
 
     Parameters
     ----------
@@ -175,55 +346,24 @@ def load_archive(path, kind=None, mmap=None):
     metadata : dict
     arrays : dict of name -> ndarray
     """
-    path = os.fspath(path)
+    mmap = _check_mmap(mmap)
+    with ArchiveReader(path, kind) as archive:
+        arrays = {}
+        for name, spec in archive._declared.items():
+            if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
+                raise ValueError(f"{archive.where}: metadata of array {name!r} is not a mapping with a shape")
+            try:
+                dtype = np.dtype(spec.get("dtype"))
+            except (TypeError, ValueError, SyntaxError, RecursionError) as error:
+                raise ValueError(f"{archive.where}: array {name!r} has an unreadable dtype ({error})") from None
+            arrays[name] = archive.array(name, dtype, [None] * len(spec["shape"]), mmap=mmap)
+        return archive.metadata, arrays
+
+
+def _check_mmap(mmap):
     if mmap not in (None, "r"):
         raise ValueError(f"mmap must be None or 'r', got {mmap!r}")
-    if not os.path.isfile(path):
-        raise ValueError(f"model file {path!r} does not exist or is not a file")
-    try:
-        archive = zipfile.ZipFile(path, "r")
-    except _READ_ERRORS as error:
-        raise ValueError(f"model file {path!r} is not an hsmcy model file (not a readable zip archive: {error})") \
-            from error
-    with archive:
-        try:
-            header = json.loads(archive.read(_METADATA).decode("utf-8"))
-        except KeyError:
-            raise ValueError(f"model file {path!r} has no {_METADATA}: not an hsmcy model file") from None
-        except _READ_ERRORS as error:
-            raise ValueError(f"model file {path!r}: unreadable {_METADATA} ({error})") from error
-        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-            raise ValueError(f"model file {path!r} is not an hsmcy model file")
-        version = header.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-            raise ValueError(f"model file {path!r} has format version {version!r}; "
-                             f"this hsmcy reads versions 1 to {FORMAT_VERSION}")
-        if kind is not None and header.get("kind") != kind:
-            raise ValueError(f"model file {path!r} holds a {header.get('kind')!r}, not a {kind!r}")
-        declared = header.get("arrays")
-        if not isinstance(header.get("metadata", {}), dict):
-            raise ValueError(f"model file {path!r}: metadata is not a mapping")
-        if not isinstance(declared, dict):
-            raise ValueError(f"model file {path!r}: metadata does not list its arrays")
-        arrays = {}
-        with open(path, "rb") as raw:
-            for name, spec in declared.items():
-                member = name + ".npy"
-                try:
-                    info = archive.getinfo(member)
-                except KeyError:
-                    raise ValueError(f"model file {path!r} is missing array {name!r}") from None
-                try:
-                    array = _read_member(archive, raw, info, mmap)
-                except _READ_ERRORS as error:
-                    raise ValueError(f"model file {path!r}: array {name!r} is unreadable ({error})") from error
-                if not isinstance(spec, dict):
-                    raise ValueError(f"model file {path!r}: metadata of array {name!r} is not a mapping")
-                if array.dtype.str != spec.get("dtype") or list(array.shape) != spec.get("shape"):
-                    raise ValueError(f"model file {path!r}: array {name!r} is {array.dtype.str} {list(array.shape)}, "
-                                     f"metadata says {spec.get('dtype')} {spec.get('shape')}")
-                arrays[name] = array
-    return header.get("metadata", {}), arrays
+    return mmap == "r"
 
 
 # ------------------------------------------------------------ helpers for loaders
@@ -241,26 +381,114 @@ def malformed_file_is_value_error(load):
     return checked
 
 
-def check_array(array, name, dtype, shape, where, non_negative=False):
-    """``ValueError`` unless ``array`` has exactly this dtype and shape (and no negative value)."""
-    if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != tuple(shape):
-        raise ValueError(f"{where}: {name} must be {np.dtype(dtype).name} {tuple(shape)}, got "
-                         f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
-    if non_negative and array.size and array.min() < 0:
-        raise ValueError(f"{where}: {name} holds negative values")
-    return array
+def read_tree(archive):
+    """The tree stored in ``archive`` (an :class:`ArchiveReader`): its three index arrays, in memory, validated."""
+    from .tree import BinaryTree
+
+    arrays = [archive.array(name, dtype, (None,))
+              for name, dtype in (("path_nodes", np.int32), ("path_codes", np.uint8), ("path_offsets", np.int64))]
+    try:
+        return BinaryTree(*arrays)
+    except ValueError as error:
+        raise ValueError(f"{archive.where}: {error}") from error
 
 
-def check_tree_arrays(arrays, where, names=("path_nodes", "path_codes", "path_offsets")):
-    """The stored tree arrays must already have the kernels' dtypes (a cast could wrap ids into range)."""
-    for name, dtype in zip(names, (np.int32, np.uint8, np.int64)):
-        array = arrays.get(name)
-        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
-            raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array")
+# ------------------------------------------------------------ Word2Vec's file layout
+# Everything a Word2Vec file holds; the two methods of Word2Vec call these.
+_WORD2VEC_KIND = "word2vec"
+WORD2VEC_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
+                       "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
+                       "max_final_vocab", "shrink_windows")
 
 
-def check_finite(array, name, where):
-    """``ValueError`` if a float array holds NaN or infinity (summed in float64 chunks, no big temporary)."""
-    for start in range(0, len(array), 1 << 14):
-        if not math.isfinite(np.add.reduce(array[start:start + (1 << 14)], axis=None, dtype=np.float64)):
-            raise ValueError(f"{where}: {name} holds NaN or infinite values")
+
+def _word2vec_parameters_saved_later():
+    """Parameters saved since a later version, with the value a file without them gets."""
+    from ._training import DEFAULT_KERNEL
+
+    return {"kernel": DEFAULT_KERNEL}
+
+
+def save_word2vec(model, path):
+    """Write ``model`` (an ``hsmcy.Word2Vec``) to ``path``: see :meth:`hsmcy.Word2Vec.save`."""
+    if model.tree is None:
+        raise RuntimeError("nothing to save: the model has no vocabulary yet")
+    for name, array in (("wv.vectors", model.wv.vectors), ("syn1", model.syn1)):
+        check_finite(array, name, "refusing to save a diverged model")
+    words_blob, words_offsets = encode_strings(model.wv.index_to_key)
+    metadata = {name: getattr(model, name) for name in (*WORD2VEC_PARAMETERS, *_word2vec_parameters_saved_later())}
+    metadata.update(corpus_count=model.corpus_count, corpus_total_words=model.corpus_total_words,
+                    train_count=model.train_count, total_train_time=model.total_train_time,
+                    running_training_loss=model.running_training_loss,
+                    min_alpha_yet_reached=model.min_alpha_yet_reached,
+                    vocab_size=len(model.wv.index_to_key), tree_depth=model.tree.depth_statistics())
+    # During training (a Checkpoint callback) the state of the running run, else that of
+    # the last unfinished one: either lets resume_training() continue from the file.
+    run = model._current_run
+    metadata["training_state"] = run.resume_state() if run is not None else model.training_state
+    arrays = {
+        "input_vectors": model.wv.vectors, "syn1": model.syn1, "counts": model.wv.expandos["count"],
+        "words_utf8": words_blob, "words_offsets": words_offsets,
+        "path_nodes": model.tree.path_nodes, "path_codes": model.tree.path_codes,
+        "path_offsets": model.tree.path_offsets,
+    }
+    save_archive(path, _WORD2VEC_KIND, metadata, arrays)
+
+
+def load_word2vec(cls, path, mmap=None):
+    """Read a file written by :func:`save_word2vec` into a new ``cls`` (``hsmcy.Word2Vec``), every array checked.
+
+    The small arrays come first (words, counts, tree), read into memory; the two weight
+    matrices last, with the shape the vocabulary and ``vector_size`` require checked
+    before they are read or mapped.
+    """
+    from ._training import validate_resume_state
+
+    mapped = _check_mmap(mmap)
+    with ArchiveReader(path, _WORD2VEC_KIND) as archive:
+        metadata, where = archive.metadata, archive.where
+        try:
+            parameters = {name: metadata[name] for name in WORD2VEC_PARAMETERS}
+        except KeyError as missing:
+            raise ValueError(f"{where}: metadata lacks {missing}") from None
+        for name, default in _word2vec_parameters_saved_later().items():   # files written before they were saved
+            parameters[name] = metadata.get(name, default)
+        try:
+            model = cls(**parameters)   # checks every parameter, with upper bounds (workers, window)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: invalid parameters ({error})") from error
+        words = decode_strings(archive.array("words_utf8", np.uint8, (None,)),
+                               archive.array("words_offsets", np.int64, (None,)), f"{where}: words")
+        vocab_size = len(words)
+        if len(set(words)) != vocab_size:
+            raise ValueError(f"{where}: duplicate words in the vocabulary")
+        counts = check_array(archive.array("counts", np.int64, (vocab_size,)), "counts", np.int64, (vocab_size,),
+                             where, non_negative=True)
+        tree = read_tree(archive)
+        if tree.n_leaves != vocab_size:
+            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
+        state = metadata.get("training_state")
+        if state is not None:
+            try:
+                validate_resume_state(state)   # also bounds its number of workers (random streams)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from error
+        weights = {}
+        for name, rows in (("input_vectors", vocab_size), ("syn1", max(vocab_size, 1))):
+            weights[name] = check_finite(archive.array(name, np.float32, (rows, model.vector_size), mmap=mapped),
+                                         name, where)
+    model._set_vocabulary(words, counts, tree)
+    model.training_state = state
+    model.wv.vectors = weights["input_vectors"]
+    model.syn1 = weights["syn1"]
+    for name in ("corpus_count", "corpus_total_words", "train_count"):
+        value = metadata.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
+        setattr(model, name, value)
+    for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
+        value = metadata.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
+        setattr(model, name, float(value))
+    return model

@@ -151,7 +151,8 @@ def hashed_ngrams(codes, lengths, distinct, word_ngrams, bucket):
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     position_in_text = np.arange(len(codes), dtype=np.int64) - starts
     remaining = np.repeat(lengths, lengths) - position_in_text  # tokens from here to the end of the text
-    for n in range(2, word_ngrams + 1):
+    longest = int(lengths.max()) if len(lengths) else 0
+    for n in range(2, min(word_ngrams, longest) + 1):   # no text has an n-gram longer than itself
         first = np.flatnonzero(remaining >= n)
         rolling = token_hashes[first].copy()
         for offset in range(1, n):

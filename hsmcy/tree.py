@@ -41,9 +41,10 @@ class BinaryTree:
     """
 
     def __init__(self, path_nodes, path_codes, path_offsets, validate=True):
-        self.path_nodes = np.ascontiguousarray(path_nodes, dtype=np.int32)
-        self.path_codes = np.ascontiguousarray(path_codes, dtype=np.uint8)
-        self.path_offsets = np.ascontiguousarray(path_offsets, dtype=np.int64)
+        # Checked before they are converted: 2**32 must not become node 0, nor 257 code 1.
+        self.path_nodes = checked_integers(path_nodes, "tree: path_nodes", np.int32)
+        self.path_codes = checked_integers(path_codes, "tree: path_codes", np.uint8)
+        self.path_offsets = checked_integers(path_offsets, "tree: path_offsets", np.int64)
         if validate:
             self.validate()
 
@@ -96,7 +97,11 @@ class BinaryTree:
         counts : array_like of int, shape (n_leaves,)
             Weight of every leaf.
         """
-        return int(np.dot(np.asarray(counts, dtype=np.int64), self.path_lengths))
+        counts = check_counts(counts, self.n_leaves)
+        depths = self.path_lengths
+        if self.max_depth and int(counts.sum()) > _INT64_MAX // self.max_depth:
+            return int(np.dot(counts.astype(object), depths))   # would overflow int64: Python ints
+        return int(np.dot(counts, depths))
 
     def depth_statistics(self) -> dict:
         """Minimum, mean and maximum leaf depth."""
@@ -234,12 +239,11 @@ class BinaryTree:
             raise ValueError(f"tree: word {word} has {lengths[word]} code bits but {point_lengths[word]} points")
         offsets = np.zeros(len(codes) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        nodes = np.concatenate([np.asarray(p, dtype=np.int64) for p in points]) if len(points) else np.zeros(0)
-        flat_codes = np.concatenate([np.asarray(c, dtype=np.int64) for c in codes]) if len(codes) else np.zeros(0)
-        if len(nodes) and (nodes.min() < 0 or nodes.max() > np.iinfo(np.int32).max):
-            raise ValueError("tree: point values out of range")
-        if len(flat_codes) and (flat_codes.min() < 0 or flat_codes.max() > 1):
-            raise ValueError("tree: code values must be 0 or 1")
+        # Each word's arrays checked before conversion: a uint64 point 2**64 - 1 must not become -1.
+        nodes = [checked_integers(p, f"tree: points[{word}]", np.int32, low=0) for word, p in enumerate(points)]
+        flat_codes = [checked_integers(c, f"tree: codes[{word}]", np.uint8, high=1) for word, c in enumerate(codes)]
+        nodes = np.concatenate(nodes) if nodes else np.zeros(0, dtype=np.int32)
+        flat_codes = np.concatenate(flat_codes) if flat_codes else np.zeros(0, dtype=np.uint8)
         return cls(nodes, flat_codes, offsets)
 
     # ------------------------------------------------- balanced trees, user hierarchies
@@ -316,13 +320,12 @@ class BinaryTree:
             raise ValueError(f"parents must be one-dimensional, got shape {parents.shape}")
         if parents.dtype.kind not in "iu":
             raise TypeError(f"parents must be integers, got dtype {parents.dtype}")
-        parents = parents.astype(np.int64)
         n_nodes = len(parents)
         if n_nodes == 0:
             raise ValueError("parents is empty: a hierarchy needs at least one node")
-        if parents.min() < -1 or parents.max() >= n_nodes:
-            bad = int(np.flatnonzero((parents < -1) | (parents >= n_nodes))[0])
-            raise ValueError(f"parents[{bad}] = {parents[bad]} is not a node id in [0, {n_nodes}) nor -1 (root)")
+        # Checked before the conversion to int64: a uint64 2**64 - 1 must not become -1, the root.
+        parents = checked_integers(parents, "parents", np.int64, low=-1, high=n_nodes - 1,
+                                   meaning="a node id or -1 (root)")
         roots = np.flatnonzero(parents < 0)
         on_cycle = _find_cycle_nodes(parents)
         if len(on_cycle):
@@ -341,11 +344,10 @@ class BinaryTree:
             leaves = np.asarray(leaves)
             if leaves.ndim != 1 or (len(leaves) and leaves.dtype.kind not in "iu"):
                 raise TypeError("leaves must be a one-dimensional array of node ids")
-            leaves = leaves.astype(np.int64)
             if len(leaves) == 0:
                 raise ValueError("leaves is empty: a hierarchy needs at least one class")
-            if leaves.min() < 0 or leaves.max() >= n_nodes:
-                raise ValueError(f"leaves must be node ids in [0, {n_nodes})")
+            leaves = checked_integers(leaves, "leaves", np.int64, low=0, high=n_nodes - 1,
+                                      meaning="one of the node ids")
             if len(np.unique(leaves)) != len(leaves):
                 raise ValueError("leaves lists a node twice")
             inner = leaves[n_children[leaves] > 0]
@@ -358,7 +360,7 @@ class BinaryTree:
                 raise ValueError(f"{len(stray)} leaves of the hierarchy are not classes: {shown}"
                                  f"{' ...' if len(stray) > 5 else ''}")
         n_classes = len(leaves)
-        counts = _check_counts(counts, n_classes)
+        counts = check_counts(counts, n_classes)
         class_of_node = np.full(n_nodes, -1, dtype=np.int64)
         class_of_node[leaves] = np.arange(n_classes)
 
@@ -548,19 +550,13 @@ class HuffmanTree(BinaryTree):
             inner node ``V - 2`` (gensim's numbering); the lighter child of each merge
             is branch 0.
         """
+        given = counts
         counts = np.asarray(counts)
         if counts.ndim != 1:
             raise ValueError(f"counts must be one-dimensional, got shape {counts.shape}")
         if len(counts) == 0:
             raise ValueError("counts is empty: a tree needs at least one leaf")
-        if counts.dtype.kind not in "iub":
-            if counts.dtype.kind == "f" and np.all(np.isfinite(counts)) and np.all(counts == np.round(counts)):
-                counts = counts.astype(np.int64)
-            else:
-                raise TypeError(f"counts must be integers, got dtype {counts.dtype}")
-        counts = counts.astype(np.int64)
-        if counts.min() < 0:
-            raise ValueError("counts must be non-negative")
+        counts = check_counts(given, len(counts))   # the given values: a list may hold ints beyond float precision
         # Leaves in ascending weight order; ties keep the lower id first.
         order = np.argsort(counts, kind="stable").astype(np.int64)
         n_leaves = len(counts)
@@ -573,24 +569,103 @@ class HuffmanTree(BinaryTree):
         return cls(path_nodes, path_codes, path_offsets, validate=False)
 
 
-# Helpers of BinaryTree.from_parents.
+# Validation before conversion, shared by the constructors.
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
-def _check_counts(counts, n_classes, what="counts"):
-    """Class weights for the binarisation: non-negative integers, one per class."""
+def checked_integers(values, what, dtype, low=None, high=None, meaning=None, names=None):
+    """``values`` as a contiguous 1-D array of ``dtype``, every value checked *before* the conversion.
+
+    Integer and boolean arrays, Python ints and whole floats (``3.0``) are accepted;
+    other floats (``3.7``, NaN), strings and objects are refused (``TypeError``), and
+    so is any value outside ``[low, high]`` (default: the range of ``dtype``;
+    ``ValueError``).  So nothing wraps or
+    truncates on the way in: ``2**32`` does not become node 0 of an int32, nor
+    ``2**64 - 1`` the root ``-1`` of an int64.  The message names the first bad
+    entry: ``names[i]`` when given, else its index.
+    """
+    dtype = np.dtype(dtype)
+    info = np.iinfo(dtype)
+    low = int(info.min) if low is None else max(int(low), int(info.min))
+    high = int(info.max) if high is None else min(int(high), int(info.max))
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional, got shape {array.shape}")
+    if array.dtype == dtype and low == info.min and high == info.max:
+        return np.ascontiguousarray(array)   # already what it must be: nothing to convert
+    if array.dtype.kind == "O" or (array.dtype.kind not in "iub" and not isinstance(values, np.ndarray)):
+        # Python numbers: checked one by one (np.asarray turns large ints into floats or
+        # objects, and a string among numbers into a string array)
+        exact = [_whole_number(value, what, position, names) for position, value in enumerate(values)]
+        bad = [position for position, value in enumerate(exact) if not low <= value <= high]
+        if bad:
+            _refuse_value(what, bad[0], exact[bad[0]], low, high, meaning, names, dtype)
+        return np.array(exact, dtype=dtype)
+    if array.dtype.kind == "f":
+        whole = np.isfinite(array) & (array == np.floor(array))
+        if not whole.all():
+            position = int(np.flatnonzero(~whole)[0])
+            raise TypeError(f"{_entry(what, position, names)} = {array[position]!r} is not a whole number")
+        # (float(high) + 1 is exact where float(high) may round up: int64's 2**63 - 1 becomes 2**63)
+        out = (array < low) | (array >= np.float64(high) + 1)
+    elif array.dtype.kind in "iub":
+        # (NumPy 2 compares integer arrays with any Python int exactly, e.g. uint64 with -1)
+        out = (array < low) | (array > high)
+    else:
+        raise TypeError(f"{what} must be integers, got dtype {array.dtype}")
+    if out.any():
+        position = int(np.flatnonzero(out)[0])
+        _refuse_value(what, position, array[position], low, high, meaning, names, dtype)
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _entry(what, position, names):
+    return f"{what} of {names[position]!r}" if names is not None else f"{what}[{position}]"
+
+
+def _whole_number(value, what, position, names):
+    """A Python or NumPy scalar as an exact int, if it is a whole number."""
+    if isinstance(value, (int, np.integer, np.bool_)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        raise TypeError(f"{_entry(what, position, names)} = {value!r} is not a whole number")
+    raise TypeError(f"{_entry(what, position, names)} = {value!r} is not an integer")
+
+
+def _refuse_value(what, position, value, low, high, meaning, names, dtype):
+    info = np.iinfo(dtype)
+    if meaning:
+        expected = f"is not {meaning} in [{low}, {high}]"
+    elif (low, high) == (info.min, info.max):
+        expected = f"does not fit in {dtype}"
+    else:
+        expected = f"is not in [{low}, {high}]"
+    raise ValueError(f"{_entry(what, position, names)} = {value} {expected}")
+
+
+def check_counts(counts, n_classes, what="counts", names=None):
+    """Weights (class or word counts) as int64: whole numbers >= 0, one per class, totalling at most 2**63 - 1.
+
+    Checked before any conversion (:func:`checked_integers`): a float count that is
+    not whole is refused, not truncated, and a total beyond int64 -- which the
+    Huffman merge and ``corpus_total_words`` would overflow -- is refused too.
+    ``None`` means 1 each.  Messages name the entry (``names[i]`` when given).
+    """
     if counts is None:
         return np.ones(n_classes, dtype=np.int64)
-    counts = np.asarray(counts)
-    if counts.shape != (n_classes,):
+    if isinstance(counts, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of integers, got a {type(counts).__name__}")
+    counts = checked_integers(counts, what, np.int64, low=0, meaning="a non-negative count", names=names)
+    if len(counts) != n_classes:
         raise ValueError(f"{what} must have one entry per class ({n_classes}), got shape {counts.shape}")
-    if counts.dtype.kind not in "iub":
-        if counts.dtype.kind == "f" and np.all(np.isfinite(counts)) and np.all(counts == np.round(counts)):
-            counts = counts.astype(np.int64)
-        else:
-            raise TypeError(f"{what} must be integers, got dtype {counts.dtype}")
-    counts = counts.astype(np.int64)
-    if n_classes and counts.min() < 0:
-        raise ValueError(f"{what} must be non-negative")
+    if len(counts) and int(counts.max()) > _INT64_MAX // len(counts):   # the total might not fit: sum exactly
+        # high and low halves summed apart: neither can overflow for fewer than 2**31 entries
+        total = (int(np.sum(counts >> 32)) << 32) + int(np.sum(counts & 0xFFFFFFFF))
+        if total > _INT64_MAX:
+            raise ValueError(f"{what} total {total}, more than 2**63 - 1: the sums of counts must fit in int64")
     return counts
 
 

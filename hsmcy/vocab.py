@@ -23,6 +23,8 @@ import logging
 
 import numpy as np
 
+from .tree import check_counts
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["Vocabulary", "keep_probabilities"]
@@ -48,9 +50,10 @@ class Vocabulary:
 
     def __init__(self, words, counts, sample=1e-3):
         self.words = list(words)
-        self.counts = np.asarray(counts, dtype=np.int64)
-        if len(self.words) != len(self.counts):
-            raise ValueError(f"vocabulary: {len(self.words)} words but {len(self.counts)} counts")
+        if len(self.words) != len(counts):
+            raise ValueError(f"vocabulary: {len(self.words)} words but {len(counts)} counts")
+        # checked before conversion: 3.7 is refused, not truncated to 3; the total must fit int64
+        self.counts = check_counts(counts, len(self.words), "vocabulary: count", names=self.words)
         self.word_index = {word: i for i, word in enumerate(self.words)}
         if len(self.word_index) != len(self.words):
             raise ValueError("vocabulary: words must be unique")
@@ -70,7 +73,9 @@ class Vocabulary:
         remap : ndarray of int32
             ``remap[raw_id]`` is the word's vocabulary id, or -1 if it was dropped.
         """
-        raw_counts = np.asarray(raw_counts, dtype=np.int64)
+        if len(raw_words) != len(raw_counts):
+            raise ValueError(f"vocabulary: {len(raw_words)} words but {len(raw_counts)} counts")
+        raw_counts = check_counts(raw_counts, len(raw_counts), "count", names=raw_words)
         candidates = np.arange(len(raw_counts))
         if max_vocab_size is not None and len(candidates) > max_vocab_size:
             by_count = np.argsort(-raw_counts, kind="stable")[:max_vocab_size]

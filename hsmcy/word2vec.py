@@ -28,12 +28,12 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from . import corpus as corpus_io
-from ._training import (DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, all_finite, private_tree_rows,
-                        validate_resume_state)
-from .persistence import decode_strings, encode_strings, load_archive, malformed_file_is_value_error, save_archive
+from . import persistence
+from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, private_tree_rows
+from .checks import all_finite
 from .memory import CACHE_LINE, aligned_zeros, return_free_memory
 from .progress import TrainingProgress
-from .tree import BinaryTree, HuffmanTree
+from .tree import HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
 
 logger = logging.getLogger(__name__)
@@ -122,13 +122,18 @@ class Word2Vec:
     trim_rule : callable, optional
         gensim's ``trim_rule(word, count, min_count)`` vocabulary hook.
     corpus_buffer : str or PathLike, optional
-        Keep the encoded corpus (4 bytes per token, 8 per sentence) in this file
-        (and ``<file>.bounds`` beside it), memory-mapped, instead of in RAM: for
-        corpora larger than memory.  A directory means a file ``hsmcy-corpus.int32``
-        inside it.  ``build_vocab`` writes it chunk by chunk, releasing the pages it
-        has used; training reads it batch by batch with ``pread``.  The process's
-        resident memory does not grow with the corpus (the OS page cache may still
-        hold the file).
+        Keep the encoded corpus (4 bytes per token, 8 per sentence) in a file
+        instead of in RAM: for corpora larger than memory.  A directory: an unnamed
+        file in it, private to this model and this corpus, whose space is freed
+        when the model no longer needs it (after training), or when the process
+        ends, however it ends.  A file path: the buffer is written under a temporary
+        name beside it and then renamed to it (replacing a file there; another
+        model still reading that one keeps it); the corpus file itself is refused.
+        ``build_vocab`` writes it and training reads it chunk by chunk with
+        ``pread``/``pwrite`` (never memory-mapped), so the process's resident memory
+        does not grow with the corpus (the OS page cache may still hold the file),
+        and a buffer changed or shortened by another process is a ``ValueError``
+        naming it.
     kernel : {"fast", "blas"}, default "fast"
         The training kernel (saved with the model).  ``"fast"``: skip-gram one window
         at a time (all context words of a centre word share its path, so each path
@@ -258,10 +263,13 @@ class Word2Vec:
             raise ValueError(f"give one of {iterable_name} or corpus_file")
 
     def _buffer_path(self):
+        """Where to keep the encoded corpus: None (memory), a directory or a file path.
+
+        ``hsmcy.corpus`` checks it, against the corpus file too, before opening anything.
+        """
         if self.corpus_buffer is None:
             return None
-        path = os.fspath(self.corpus_buffer)
-        return os.path.join(path, "hsmcy-corpus.int32") if os.path.isdir(path) else path
+        return corpus_io.check_buffer_location(self.corpus_buffer)
 
     @staticmethod
     def _source_key(corpus_iterable, corpus_file):
@@ -364,16 +372,24 @@ class Word2Vec:
         """
         if update:
             raise ValueError("build_vocab_from_freq(update=True) is not supported")
+        if not hasattr(word_freq, "keys") or not hasattr(word_freq, "__getitem__"):
+            raise TypeError(f"word_freq must be a mapping of word -> count, got {type(word_freq).__name__}")
         words = list(word_freq)
-        counts = np.array([word_freq[w] for w in words], dtype=np.int64)
         if not words:
             raise ValueError("word_freq is empty")
+        # Checked before any conversion: a count of 3.7 is refused (naming its word), not
+        # truncated to 3, and counts whose total exceeds int64 (corpus_total_words) are refused.
+        counts = check_counts([word_freq[w] for w in words], len(words), "word_freq count", names=words)
         vocabulary, _ = Vocabulary.from_raw_counts(
             words, counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
             max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
             trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
         if len(vocabulary) == 0:
             raise ValueError(f"no word in word_freq reaches min_count={self.min_count}")
+        if corpus_count is not None and (isinstance(corpus_count, bool)
+                                         or not isinstance(corpus_count, (int, np.integer))
+                                         or not 0 <= corpus_count <= np.iinfo(np.int64).max):
+            raise ValueError(f"corpus_count must be a non-negative integer, got {corpus_count!r}")
         self.corpus_count = int(corpus_count or 0)
         self.corpus_total_words = int(counts.sum())
         self._encoded, self._encoded_source = None, None
@@ -672,35 +688,12 @@ class Word2Vec:
 
         gensim's own ``.save`` format is pickle-based, and loading such a file from
         an untrusted source runs arbitrary code; this format cannot.  Use
-        :meth:`to_gensim` for gensim formats.
+        :meth:`to_gensim` for gensim formats.  The layout is in :mod:`hsmcy.persistence`.
         """
-        words_blob, words_offsets = encode_strings(self.wv.index_to_key)
-        metadata = {name: getattr(self, name) for name in (*_SAVED_PARAMETERS, *_PARAMETERS_SAVED_LATER)}
-        metadata.update(corpus_count=self.corpus_count, corpus_total_words=self.corpus_total_words,
-                        train_count=self.train_count, total_train_time=self.total_train_time,
-                        running_training_loss=self.running_training_loss,
-                        min_alpha_yet_reached=self.min_alpha_yet_reached,
-                        vocab_size=len(self.wv.index_to_key), tree_depth=self.tree.depth_statistics()
-                        if self.tree is not None else None)
-        if self.tree is None:
-            raise RuntimeError("nothing to save: the model has no vocabulary yet")
-        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
-            if not all_finite(array):
-                raise ValueError(f"{name} holds NaN or infinite values: refusing to save a diverged model")
-        # During training (a Checkpoint callback) the state of the running run, else that of
-        # the last unfinished one: either lets resume_training() continue from the file.
-        run = self._current_run
-        metadata["training_state"] = run.resume_state() if run is not None else self.training_state
-        arrays = {
-            "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
-            "words_utf8": words_blob, "words_offsets": words_offsets,
-            "path_nodes": self.tree.path_nodes, "path_codes": self.tree.path_codes,
-            "path_offsets": self.tree.path_offsets,
-        }
-        save_archive(path, "word2vec", metadata, arrays)
+        persistence.save_word2vec(self, path)
 
     @classmethod
-    @malformed_file_is_value_error
+    @persistence.malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model saved by :meth:`save`, validating every array before use.
 
@@ -712,71 +705,7 @@ class Word2Vec:
             ``"r"`` memory-maps the large arrays read-only (fast, shared between
             processes); such a model can be queried but not trained.
         """
-        metadata, arrays = load_archive(path, kind="word2vec", mmap=mmap)
-        where = f"model file {os.fspath(path)!r}"
-        try:
-            parameters = {name: metadata[name] for name in _SAVED_PARAMETERS}
-        except KeyError as missing:
-            raise ValueError(f"{where}: metadata lacks {missing}") from None
-        for name, default in _PARAMETERS_SAVED_LATER.items():   # files written before they were saved
-            parameters[name] = metadata.get(name, default)
-        try:
-            model = cls(**parameters)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: invalid parameters ({error})") from error
-        missing = [name for name in _SAVED_ARRAYS if name not in arrays]
-        if missing:
-            raise ValueError(f"{where}: arrays missing: {missing}")
-        words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
-        vocab_size = len(words)
-        if len(set(words)) != vocab_size:
-            raise ValueError(f"{where}: duplicate words in the vocabulary")
-        counts = np.asarray(arrays["counts"])
-        if counts.dtype != np.int64 or counts.shape != (vocab_size,) or (vocab_size and counts.min() < 0):
-            raise ValueError(f"{where}: counts must be {vocab_size} non-negative int64 values")
-        input_vectors, syn1 = arrays["input_vectors"], arrays["syn1"]
-        expected = (vocab_size, model.vector_size)
-        if input_vectors.dtype != np.float32 or input_vectors.shape != expected:
-            raise ValueError(f"{where}: input_vectors must be float32 {expected}, got "
-                             f"{input_vectors.dtype} {input_vectors.shape}")
-        if syn1.dtype != np.float32 or syn1.shape != (max(vocab_size, 1), model.vector_size):
-            raise ValueError(f"{where}: syn1 must be float32 {(max(vocab_size, 1), model.vector_size)}, got "
-                             f"{syn1.dtype} {syn1.shape}")
-        for name, array in (("input_vectors", input_vectors), ("syn1", syn1)):
-            if not all_finite(array):
-                raise ValueError(f"{where}: {name} holds NaN or infinite values")
-        for name, dtype in (("path_nodes", np.int32), ("path_codes", np.uint8), ("path_offsets", np.int64)):
-            if arrays[name].dtype != dtype or arrays[name].ndim != 1:
-                raise ValueError(f"{where}: {name} must be a 1-D {np.dtype(dtype).name} array, got "
-                                 f"{arrays[name].dtype} with shape {arrays[name].shape}")
-        try:
-            tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
-                              np.asarray(arrays["path_offsets"]))
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        if tree.n_leaves != vocab_size:
-            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
-        state = metadata.get("training_state")
-        if state is not None:
-            try:
-                validate_resume_state(state)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from error
-        model._set_vocabulary(words, counts, tree)
-        model.training_state = state
-        model.wv.vectors = input_vectors if mmap else np.ascontiguousarray(input_vectors)
-        model.syn1 = syn1 if mmap else np.ascontiguousarray(syn1)
-        for name in ("corpus_count", "corpus_total_words", "train_count"):
-            value = metadata.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
-            setattr(model, name, value)
-        for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
-            value = metadata.get(name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
-            setattr(model, name, float(value))
-        return model
+        return persistence.load_word2vec(cls, path, mmap)
 
     # ---------------------------------------------------------- gensim interop
     def to_gensim(self):
@@ -938,12 +867,3 @@ class _Identity:
 
     def __hash__(self):
         return id(self.target)
-
-
-_SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
-                 "path_offsets")
-_SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
-                     "min_alpha", "sg", "cbow_mean", "epochs", "sorted_vocab", "batch_words", "compute_loss",
-                     "max_final_vocab", "shrink_windows")
-# Saved since a later version; a file without them gets the default.
-_PARAMETERS_SAVED_LATER = {"kernel": DEFAULT_KERNEL}

@@ -1,9 +1,17 @@
 """Shared fixtures: small real corpora from gensim's test data, random trees and weights."""
+import os
 import threading
 
 import numpy as np
 import pytest
 from gensim.test.utils import datapath
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (a CI run is reproducible);
+# HSMCY_HYPOTHESIS_PROFILE=explore draws new ones, for a hunt.
+settings.register_profile("deterministic", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HSMCY_HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture(scope="session")

@@ -323,6 +323,18 @@ def test_read_fasttext_file(tmp_path):
     assert set(model.classes_) == {"a", "b", "c"}
 
 
+def test_read_fasttext_file_skips_label_only_lines_as_fasttext(tmp_path, caplog):
+    path = tmp_path / "train.txt"
+    path.write_text("__label__a hello world\n__label__b\n__label__a hi there\n  __label__c __label__b  \n"
+                    "__label__b bye now\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="hsmcy"):
+        texts, labels = read_fasttext_file(path)
+    assert texts == ["hello world", "hi there", "bye now"]
+    assert labels == [["a"], ["a"], ["b"]]
+    assert "skipped 2 lines with labels but no text" in caplog.text and "first at line 2" in caplog.text
+    HSClassifier(dim=4, epochs=1, workers=1).fit(texts, labels)  # an empty text would fail here
+
+
 def test_read_fasttext_file_errors(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         read_fasttext_file(tmp_path / "missing.txt")

@@ -4,6 +4,7 @@ import fcntl
 import io
 import os
 import pty
+import re
 import select
 import shutil
 import struct
@@ -116,17 +117,18 @@ def test_train_default_corpus_prints_summary_and_neighbours(workdir):
     assert "\r" not in result.stderr
 
 
-def test_train_quiet_writes_nothing_on_stderr(workdir, small_corpus, capsys):
+def test_train_quiet_prints_nothing(workdir, small_corpus, capsys):
     result = run_main("train", small_corpus, "-o", "quiet.txt", "--quiet", *FAST, cwd=workdir, capsys=capsys)
-    assert result.stderr == ""
-    assert "CBOW" in result.stdout  # the default for a given corpus
-    assert "(word2vec format)" in result.stdout
+    assert result.stderr == "" and result.stdout == ""
     wv = KeyedVectors.load_word2vec_format(str(workdir / "quiet.txt"))
     assert wv.vector_size == 12
+    loud = run_main("train", small_corpus, "-o", "loud.txt", *FAST, cwd=workdir, capsys=capsys)
+    assert "CBOW" in loud.stdout  # the default for a given corpus
+    assert "(word2vec format)" in loud.stdout
 
 
 def test_train_reports_loss(workdir, small_corpus, capsys):
-    result = run_main("train", small_corpus, "-o", "loss.bin", "--loss", "-q", *FAST, cwd=workdir, capsys=capsys)
+    result = run_main("train", small_corpus, "-o", "loss.bin", "--loss", *FAST, cwd=workdir, capsys=capsys)
     assert "training loss" in result.stdout and "per word" in result.stdout
     wv = KeyedVectors.load_word2vec_format(str(workdir / "loss.bin"), binary=True)
     assert len(wv) > 100
@@ -299,14 +301,107 @@ def test_ctrl_c_during_training_is_one_line_and_status_130(workdir):
                                 "--workers", "1"], cwd=workdir, env=run_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     lines = []
-    for line in process.stderr:  # wait until training has started
+    for line in process.stderr:  # wait until an epoch has been trained
         lines.append(line)
-        if "build_vocab" in line:
+        if "EPOCH" in line:
             break
     process.send_signal(signal.SIGINT)
     out, rest = process.communicate(timeout=120)
     lines.extend(rest.splitlines(keepends=True))
     assert process.returncode == 130, "".join(lines)
     assert "Traceback" not in "".join(lines)
-    assert lines[-1].strip() == "hsmcy train: interrupted"
+    # the command's own words: how far it got, that nothing was kept, and how to be able to resume
+    assert lines[-1].startswith("hsmcy train: interrupted in epoch "), lines[-1]
+    assert "nothing was saved" in lines[-1] and "--checkpoint" in lines[-1]
+    assert "resume_training" not in "".join(lines)  # a Python call means nothing on the command line
     assert not (workdir / "interrupted.kv").exists()
+
+
+def test_ctrl_c_with_checkpoint_then_resume_gives_the_uninterrupted_result(workdir, small_corpus):
+    """``--checkpoint`` keeps the run when interrupted; the command it prints continues it, bit for bit
+    the uninterrupted run's result (one worker)."""
+    import shlex
+    import signal
+
+    corpus = workdir / "tiny.cor"
+    corpus.write_text("\n".join(small_corpus.read_text(encoding="utf-8").splitlines()[:30]) + "\n", encoding="utf-8")
+    common = ["--size", "12", "--epochs", "200", "--workers", "1", "--min-count", "2"]
+    process = subprocess.Popen([sys.executable, "-m", "hsmcy", "train", corpus.name, "-o", "resumed.hsmcy", *common,
+                                "--checkpoint", "run.hsmcy"], cwd=workdir, env=run_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:  # wait for the first checkpoint
+        if "checkpoint after epoch" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    message = rest.strip().splitlines()[-1]
+    assert process.returncode == 130, rest
+    assert "resume_training" not in rest
+    assert message.startswith("hsmcy train: interrupted in epoch ") and "saved in run.hsmcy" in message
+    command = re.search(r"`(hsmcy train [^`]*)`", message).group(1)
+    assert command == f"hsmcy train {corpus.name} -o resumed.hsmcy --resume run.hsmcy"
+    assert hsmcy.Word2Vec.load(workdir / "run.hsmcy").training_state is not None
+    assert not (workdir / "resumed.hsmcy").exists()
+    hsmcy_cli(*shlex.split(command)[1:], "-q", cwd=workdir)
+    hsmcy_cli("train", corpus.name, "-o", "straight.hsmcy", *common, "-q", cwd=workdir)
+    resumed = hsmcy.Word2Vec.load(workdir / "resumed.hsmcy")
+    straight = hsmcy.Word2Vec.load(workdir / "straight.hsmcy")
+    np.testing.assert_array_equal(resumed.wv.vectors, straight.wv.vectors)
+    np.testing.assert_array_equal(resumed.syn1, straight.syn1)
+
+
+def test_resume_refuses_new_parameters_and_finished_runs(workdir, small_corpus, capsys):
+    run_main("train", small_corpus, "-o", "done.hsmcy", *FAST, "-q", "--checkpoint", "done-run.hsmcy", cwd=workdir,
+             capsys=capsys)
+    result = run_main("train", small_corpus, "-o", "x.kv", "--resume", "done-run.hsmcy", "--epochs", "3",
+                      cwd=workdir, capsys=capsys, check=False)
+    assert_one_line_error(result, "--resume", "own parameters", "--epochs")
+    result = run_main("train", small_corpus, "-o", "x.kv", "--resume", "done-run.hsmcy", cwd=workdir, capsys=capsys,
+                      check=False)
+    assert_one_line_error(result, "finished run", "nothing to resume")
+    assert not (workdir / "x.kv").exists()
+
+
+@pytest.mark.parametrize("link", ["same path", "symbolic link", "hard link", "relative path"])
+def test_output_never_overwrites_the_corpus(workdir, small_corpus, capsys, link):
+    corpus = workdir / "precious.txt"
+    corpus.write_bytes(small_corpus.read_bytes())
+    before = corpus.read_bytes()
+    output = {"same path": corpus, "symbolic link": workdir / "symlink.txt", "hard link": workdir / "hardlink.txt",
+              "relative path": Path("sub") / ".." / "precious.txt"}[link]
+    (workdir / "sub").mkdir(exist_ok=True)
+    for extra in ("symlink.txt", "hardlink.txt"):
+        (workdir / extra).unlink(missing_ok=True)
+    if link == "symbolic link":
+        output.symlink_to(corpus)
+    elif link == "hard link":
+        os.link(corpus, output)
+    for args in (["-o", output], ["-o", "fine.kv", "--checkpoint", output]):
+        result = run_main("train", corpus, *args, *FAST, cwd=workdir, capsys=capsys, check=False)
+        assert_one_line_error(result, "corpus", "choose another file name")
+        assert corpus.read_bytes() == before
+    assert not (workdir / "fine.kv").exists()
+
+
+def test_convert_never_overwrites_its_input(workdir, trained_model, capsys):
+    source = workdir / "source.vec"
+    run_main("convert", trained_model[0], source, cwd=workdir, capsys=capsys)
+    before = source.read_bytes()
+    (workdir / "source-link.txt").unlink(missing_ok=True)
+    os.link(source, workdir / "source-link.txt")
+    for target in (source, workdir / "source-link.txt"):
+        result = run_main("convert", source, target, cwd=workdir, capsys=capsys, check=False)
+        assert_one_line_error(result, "is the input", "choose another file name")
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("output", ["vectors", "vectors.zip", "vectors.npy"])
+def test_output_format_is_never_guessed(workdir, small_corpus, capsys, output):
+    """An extension that names no format needs --format: the command refuses rather than guess."""
+    result = run_main("train", small_corpus, "-o", output, *FAST, cwd=workdir, capsys=capsys, check=False)
+    assert_one_line_error(result, "cannot tell which format", ".hsmcy", "--format")
+    assert not (workdir / output).exists()
+    run_main("train", small_corpus, "-o", output, "--format", "word2vec", *FAST, "-q", cwd=workdir, capsys=capsys)
+    assert KeyedVectors.load_word2vec_format(str(workdir / output)).vector_size == 12
+    result = run_main("convert", output, output + ".out", cwd=workdir, capsys=capsys, check=False)
+    assert_one_line_error(result, "cannot tell which format", "--to")

@@ -1,5 +1,4 @@
-"""Reading and encoding corpora once: provisional ids, remapping, memory-mapped buffers."""
-import mmap
+"""Reading and encoding corpora once: provisional ids, remapping, buffer files."""
 import os
 
 import numpy as np
@@ -32,13 +31,13 @@ def test_scan_then_encode_equals_direct_lookup(sentences, min_count):
     assert np.array_equal(direct.token_ids, encoded.token_ids)
 
 
-def test_file_and_mmap_buffer(tmp_path, monkeypatch):
+def test_file_and_buffer_file(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_io, "_CHUNK_TOKENS", 7)  # force many chunks
     text = "the cat sat\n\nthe dog   sat on the mat\r\nzebra\n"
     path = tmp_path / "c.txt"
     path.write_text(text)
     scan = corpus_io.scan_file(path, buffer_path=tmp_path / "buffer.int32")
-    assert isinstance(scan.corpus.token_ids, corpus_io.MappedIds)
+    assert isinstance(scan.corpus.token_ids, corpus_io.FileArray)
     assert scan.corpus.n_sentences == 3 and scan.corpus.n_words == 10
     vocabulary, remap = Vocabulary.from_raw_counts(scan.words, scan.counts, min_count=2)
     encoded = scan.encode(remap)
@@ -62,48 +61,43 @@ def test_check_rejects_out_of_range_ids():
         encoded.check(3)
 
 
-# ------------------------------------------------ memory-mapped buffers leave the RSS
-def resident_kib(path):
-    """Resident KiB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
-    total, current = 0, None
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            fields = line.split()
-            if "-" in fields[0] and len(fields) >= 5 and not line.startswith(("Rss", "Size")):
-                current = fields[5] if len(fields) > 5 else None
-            elif line.startswith("Rss:") and current == str(path):
-                total += int(fields[1])
-    return total
+# ------------------------------------------------ buffer files are read, never mapped
+def mapped_paths():
+    """Files this process has memory-mapped (Linux /proc/self/maps)."""
+    with open("/proc/self/maps") as maps:
+        return {fields[5] for fields in map(str.split, maps) if len(fields) > 5}
 
 
-needs_smaps = pytest.mark.skipif(not os.path.exists("/proc/self/smaps") or not hasattr(mmap, "MADV_DONTNEED"),
-                                 reason="needs Linux /proc/self/smaps and madvise")
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc/self/maps")
+def test_buffer_files_are_never_memory_mapped(tmp_path):
+    import hsmcy
+
+    path = tmp_path / "buffer.ids"
+    model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, epochs=1, corpus_buffer=path)
+    model.build_vocab(mapped_training_sentences())
+    assert model._encoded.path == str(path) and path.exists()
+    assert not any(name.startswith(str(tmp_path)) for name in mapped_paths())
+    model.train(mapped_training_sentences(), total_examples=2000, epochs=1)
+    assert not any(name.startswith(str(tmp_path)) for name in mapped_paths())
 
 
-@needs_smaps
-def test_release_pages_drops_mapped_pages_and_keeps_values(tmp_path):
-    path = tmp_path / "ids.int32"
-    expected = np.arange(4_000_000, dtype=np.int32) % 1000
-    expected.tofile(path)
-    ids = corpus_io.map_id_file(path, len(expected))
-    assert int(ids.sum()) == int(expected.sum())
-    assert resident_kib(path) > 10_000            # reading maps the file's 16 MB
-    corpus_io.release_pages(ids, 0, len(ids))
-    assert resident_kib(path) < 1_000
-    for start, chunk in corpus_io.chunks_of(ids):   # chunk by chunk: never the whole file
-        assert np.array_equal(chunk, expected[start:start + len(chunk)])
-        assert resident_kib(path) < 6_000
-    assert resident_kib(path) < 3_000
-
-
-def test_release_pages_leaves_memory_that_is_not_a_file_alone():
-    # Anonymous memory has no file to come back from: dropping its pages would zero it.
-    anonymous = np.frombuffer(mmap.mmap(-1, 1 << 20), dtype=np.int32)
-    anonymous[:] = 7
-    plain = np.full(1 << 18, 7, dtype=np.int32)
-    for ids in (anonymous, plain):
-        corpus_io.release_pages(ids, 0, len(ids))
-        assert np.all(ids == 7)
+def test_file_array_reads_what_was_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus_io, "_CHUNK_TOKENS", 1000)
+    expected = np.arange(4_000, dtype=np.int32) % 97
+    buffer = corpus_io._IdBuffer(tmp_path)
+    buffer.current.extend(expected.tolist())
+    ids = buffer.finish()
+    assert isinstance(ids, corpus_io.FileArray) and ids.path is None   # unnamed, in tmp_path
+    assert list(tmp_path.iterdir()) == []
+    assert np.array_equal(np.asarray(ids), expected) and ids[-1] == expected[-1] and len(ids) == 4000
+    assert np.array_equal(ids[[0, 5, 3999, -1]], expected[[0, 5, 3999, -1]])
+    assert np.array_equal(ids[10:20], expected[10:20]) and np.array_equal(ids[3990:5000], expected[3990:])
+    for start, chunk in corpus_io.chunks_of(ids):
+        assert np.array_equal(chunk, expected[start:start + 1000])
+    ids[5:8] = [1, 2, 3]
+    assert ids[5:8].tolist() == [1, 2, 3]
+    with pytest.raises(IndexError):
+        ids[4000]
 
 
 def mapped_training_sentences():
@@ -118,10 +112,10 @@ def test_training_reads_a_mapped_corpus_by_batch_not_through_the_mapping(tmp_pat
     sentences = mapped_training_sentences()
     model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, epochs=2, batch_words=500, corpus_buffer=tmp_path)
     model.build_vocab(sentences)
-    # Ids and sentence bounds both live in files: nothing per token or sentence in memory.
-    assert isinstance(model._encoded.token_ids, corpus_io.MappedIds)
-    assert isinstance(model._encoded.sentence_bounds, corpus_io.MappedIds)
-    assert not model._encoded.sentence_bounds.flags.writeable
+    # Ids and sentence bounds both live in the file: nothing per token or sentence in memory.
+    assert isinstance(model._encoded.token_ids, corpus_io.FileArray)
+    assert isinstance(model._encoded.sentence_bounds, corpus_io.FileArray)
+    assert not model._encoded.sentence_bounds.writable
     model.train(sentences, total_examples=len(sentences), epochs=2)
     seen = [entry[3:6] for entry in recording_workers if entry[0] == "train"]
     assert seen
@@ -143,10 +137,10 @@ def test_a_mapped_corpus_changed_during_training_is_an_error(tmp_path):
     import hsmcy
 
     sentences = mapped_training_sentences()
-    model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=1, epochs=1, batch_words=500, corpus_buffer=tmp_path)
+    path = tmp_path / "buffer.ids"
+    model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=1, epochs=1, batch_words=500, corpus_buffer=path)
     model.build_vocab(sentences)
     vectors_before = model.wv.vectors.copy()
-    path = model._encoded.path
 
     class Scribbler:   # another process writes to the buffer after train() checked it
         def on_train_begin(self, _model):

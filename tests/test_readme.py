@@ -202,16 +202,65 @@ def console_session():
     return steps
 
 
-def test_readme_command_session_runs(tmp_path, monkeypatch):
-    """Each ``$ hsmcy ...`` line runs (``hsmcy.cli.main``, in this process to keep it fast; tests/test_cli.py
-    runs the real command in subprocesses); shown errors are exactly what it prints."""
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# Numbers that differ from run to run whatever the code: speed, and the default worker count (the cores).
+_VOLATILE = [(re.compile(r"\(([\d,]+) words/s\)"), "(N words/s)"), (re.compile(r"\b\d+ (workers?)\b"), r"N \1")]
+
+
+def output_shape(line):
+    """A printed line with its numbers (and the words of ranked lists) replaced by placeholders."""
+    shape = re.sub(r"\bN workers?\b", "N workers", _NUMBER.sub("N", line))   # 1 worker, 2 workers
+    shape = re.sub(r"^(\s+N\s+)\S+$", r"\1W", shape)                # "  0.4374  overnight"
+    if re.match(r"^\s+\S+: ", shape):                                 # "  fire: fires 0.51, overnight 0.50, ..."
+        shape = re.sub(r"\S+ N(?=,|$)", "W N", shape[shape.index(": "):])
+    return shape
+
+
+def exact_counts(line):
+    """The integers of a line that a fresh run must reproduce exactly (counts, sizes, epochs)."""
+    for pattern, replacement in _VOLATILE:
+        line = pattern.sub(replacement, line)
+    return [number for number in _NUMBER.findall(line) if "." not in number]
+
+
+def assert_output_matches(shown, printed, what):
+    """The README's ``shown`` lines have the shape of the ``printed`` ones, with the same counts."""
+    assert len(printed) == len(shown), f"{what}: README shows {len(shown)} lines, the command printed:\n" + \
+        "\n".join(printed)
+    for expected, actual in zip(shown, printed):
+        assert output_shape(actual) == output_shape(expected), f"{what}:\n  README: {expected}\n  real:   {actual}"
+        if not re.match(r"^\s+\S+: ", expected) and not re.match(r"^\s+[\d.]+\s+\S+$", expected):
+            assert exact_counts(actual) == exact_counts(expected), \
+                f"{what}:\n  README: {expected}\n  real:   {actual}"
+
+
+def test_output_shape_helpers_can_fail():
+    assert output_shape("  0.4374  overnight") == output_shape("  0.1  fires")
+    assert output_shape("trained CBOW vectors") != output_shape("trained skip-gram vectors")
+    assert exact_counts("59,890 tokens in 2.2s (418,268 words/s), 2 workers") == ["59,890"]
+    with pytest.raises(AssertionError):
+        assert_output_matches(["  1,762 words"], ["  1,763 words"], "counts")
+
+
+def run_command(argv, monkeypatch, tmp_path):
     import contextlib
     import io
-    import shlex
 
     from hsmcy.cli import main
 
     monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue().splitlines(), err.getvalue().splitlines()
+
+
+def test_readme_command_session_runs(tmp_path, monkeypatch):
+    """Each ``$ hsmcy ...`` line runs (``hsmcy.cli.main``, in this process to keep it fast; tests/test_cli.py
+    runs the real command in subprocesses) and prints what the README shows: the same lines, numbers and
+    counts (scores and neighbours may differ: training here is shorter); shown errors exactly."""
+    import shlex
+
     steps = console_session()
     assert len(steps) >= 5
     for command, expected in steps:
@@ -219,11 +268,58 @@ def test_readme_command_session_runs(tmp_path, monkeypatch):
         assert argv[0] == "hsmcy"
         if argv[1] == "train":
             argv += ["--epochs", "2", "--workers", "1"]  # the session's shape, quickly
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(argv[1:])
+        status, printed, errors = run_command(argv[1:], monkeypatch, tmp_path)
         if any(": error: " in line for line in expected):
             assert status != 0, command
-            assert err.getvalue().splitlines() == expected, command
+            assert errors == expected, command
         else:
-            assert status == 0, f"{command}: {err.getvalue()}"
+            assert status == 0, f"{command}: {errors}"
+            assert_output_matches(expected, printed, command)
+
+
+def test_readme_train_output_is_a_fresh_run(tmp_path, monkeypatch):
+    """The example output of ``hsmcy train -o lee.hsmcy``: same lines, same counts as a real run of it."""
+    text = section("The `hsmcy` command")
+    match = re.search(r"`hsmcy train` prints what it did.*?```text\n(.*?)```", text, re.S)
+    shown = match.group(1).splitlines()
+    saved_to = re.search(r"saved to (\S+) ", match.group(1)).group(1)
+    status, printed, errors = run_command(["train", "-o", saved_to], monkeypatch, tmp_path)
+    assert status == 0, errors
+    assert_output_matches(shown, printed, f"hsmcy train -o {saved_to}")
+
+
+def _synopsis_options(text):
+    return set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", text))
+
+
+def test_readme_synopsis_lists_every_option():
+    """Every option of every ``hsmcy`` command is in the README's synopsis, and nothing else."""
+    from hsmcy.cli import build_parser
+
+    text = section("The `hsmcy` command")
+    synopsis = re.search(r"```\n(hsmcy train.*?)```", text, re.S).group(1)
+    parser = build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command").choices
+    for name, command in commands.items():
+        lines = [line for line in re.split(r"^hsmcy ", synopsis, flags=re.M) if line.startswith(name + " ")]
+        assert len(lines) == 1, f"the synopsis has no line for `hsmcy {name}`"
+        listed = _synopsis_options(lines[0].split("#")[0])
+        for action in command._actions:
+            if not action.option_strings or "-h" in action.option_strings:
+                continue
+            assert listed & set(action.option_strings), f"`hsmcy {name}`: {action.option_strings} not in the README"
+        known = {option for action in command._actions for option in action.option_strings}
+        assert listed <= known, f"`hsmcy {name}`: the README lists options that do not exist: {listed - known}"
+
+
+def test_readme_extension_table_is_the_code_table():
+    from hsmcy import formats
+
+    table = README.split("<!-- extensions -->")[1].split("<!-- /extensions -->")[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for extension in re.findall(r"`(\.\w+)`", cells[0]):
+            rows[extension] = cells[1].strip("`")
+    assert rows == formats.EXTENSIONS
+    assert set(rows.values()) == set(formats.FORMATS)

@@ -36,6 +36,11 @@ def test_fuzz_loader(tmp_path):
     seeds.mkdir()
     model = hsmcy.Word2Vec(synthetic_sentences(60, 8, 30, seed=2), vector_size=4, min_count=1, epochs=1, workers=1)
     model.save(seeds / "tiny.hsmcy")
+    hsmcy.HierarchicalSoftmax(hsmcy.HuffmanTree.from_counts([5, 3, 2, 1]), dim=3).save(seeds / "layer.hsmcy")
+    hsmcy.HSClassifier(dim=3, epochs=1, workers=1, word_ngrams=2, bucket=8).fit(
+        ["a b", "b c", "c a"], ["x", "y", "x"]).save(seeds / "classifier.hsmcy")
+    model.wv.save_word2vec_format(str(seeds / "vectors.txt"))  # foreign formats: the sniffer's seeds
+    model.to_gensim().save(str(seeds / "gensim.model"))
     run_target("fuzz_loader.py", seeds)
 
 

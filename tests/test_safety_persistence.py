@@ -238,14 +238,15 @@ def test_flipped_byte_in_any_member_is_detected(saved, tmp_path, member):
     assert member.split(".")[0] in str(caught.value) or "Bad CRC" in str(caught.value)
 
 
-def test_flipped_tree_byte_is_caught_by_validation_even_when_memory_mapped(model, saved, tmp_path):
-    # mmap does not read through the zip module, so no CRC check: the tree validation must catch it
+def test_flipped_tree_byte_is_caught_even_when_memory_mapped(model, saved, tmp_path):
+    # mmap='r' maps the weights only: the tree is read through the zip module, so its CRC is
+    # checked (and a valid CRC over a bad id is caught by the tree validation, see below)
     _, end = _member_data_span(saved, "path_nodes.npy")
     data = bytearray(saved.read_bytes())
     data[end - 1] ^= 0x7F  # high byte of the last int32 node id
     target = tmp_path / "flipped.hsmcy"
     target.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="path_nodes must lie in"):
+    with pytest.raises(ValueError, match="array 'path_nodes' is unreadable .*Bad CRC"):
         hsmcy.Word2Vec.load(target, mmap="r")
 
 
@@ -295,7 +296,7 @@ def _corrupt(name, arrays):
     ("path_codes", r"path_codes must be 0 or 1"),
     ("path_codes:dtype", r"path_codes must be a 1-D uint8 array"),
     ("path_offsets", r"path_offsets must start at 0, never decrease"),
-    ("counts", r"counts must be .* non-negative"),
+    ("counts", r"counts holds negative values"),
     ("input_vectors", r"input_vectors holds NaN or infinite values"),
     ("syn1", r"syn1 holds NaN or infinite values"),
 ])
@@ -406,3 +407,361 @@ def test_loaded_model_trains_and_saves_again(lee_sentences, saved, tmp_path):
     loaded.train(lee_sentences, total_examples=len(lee_sentences), epochs=1)
     loaded.save(tmp_path / "again.hsmcy")
     assert_same_model(loaded, hsmcy.Word2Vec.load(tmp_path / "again.hsmcy"))
+
+
+# ====================================================== issue 19: files that change, bombs, silent acceptance
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+PACKAGE_PARENT = str(Path(hsmcy.__file__).resolve().parent.parent)
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def run_python(code, *arguments, timeout=180):
+    """Run ``code`` in a fresh interpreter importing this hsmcy: a crash (SIGSEGV, SIGBUS) is a return code."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_PARENT, TESTS, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, arguments)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _is_mapped(array):
+    """True if ``array``'s memory belongs to a memory map (directly or through views)."""
+    import mmap as mmap_module
+
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap_module.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+# ---------------------------------------------------------------- class 1: a mapped file changed after loading
+def test_mmap_maps_the_weights_only(saved):
+    mapped = hsmcy.Word2Vec.load(saved, mmap="r")
+    assert _is_mapped(mapped.wv.vectors) and _is_mapped(mapped.syn1)
+    for array in (mapped.tree.path_nodes, mapped.tree.path_codes, mapped.tree.path_offsets,
+                  mapped.wv.expandos["count"]):
+        assert not _is_mapped(array), "a kernel indexes by this array: it must not change after validation"
+
+
+_OVERWRITE_AND_QUERY = """
+    import os, sys, zipfile, numpy as np
+    import hsmcy
+    from hsmcy import persistence
+    from safety_helpers import synthetic_sentences
+
+    path, mode = sys.argv[1], sys.argv[2]
+    words = [f"w{i}" for i in range(40)]
+    model = hsmcy.Word2Vec(synthetic_sentences(200, 10, 60, seed=1), vector_size=8, min_count=1, epochs=1,
+                           workers=2)
+    model.save(path)
+    layer = hsmcy.HierarchicalSoftmax(hsmcy.HuffmanTree.from_counts(np.arange(1, 30)), dim=8)
+    layer.save(path + ".layer")
+    texts = [" ".join(words[i:i + 5]) for i in range(30)]
+    classifier = hsmcy.HSClassifier(dim=8, epochs=1, workers=1, word_ngrams=2, bucket=50).fit(texts, words[:30])
+    classifier.save(path + ".classifier")
+    mapped = hsmcy.Word2Vec.load(path, mmap="r")
+    mapped_layer = hsmcy.HierarchicalSoftmax.load(path + ".layer", mmap="r")
+    mapped_classifier = hsmcy.HSClassifier.load(path + ".classifier", mmap="r")
+
+    def overwrite(target):
+        # in place, same size: what `dd conv=notrunc` or a program writing into the file does
+        size = os.path.getsize(target)
+        with open(target, "r+b") as handle:
+            if mode == "random":
+                handle.write(np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes())
+                return
+            with zipfile.ZipFile(target) as archive:
+                for info in archive.infolist():
+                    start = persistence._member_data_offset(handle, info) + 128   # past the .npy header
+                    n = (info.file_size - 128) // 4
+                    if info.filename.endswith(".npy") and n > 0:
+                        handle.seek(start)
+                        fill = np.full(n, np.nan if mode == "nan" else -1, dtype=np.float32 if mode == "nan"
+                                       else np.int32)
+                        handle.write(fill.tobytes())
+        assert os.path.getsize(target) == size
+
+    for target in (path, path + ".layer", path + ".classifier"):
+        overwrite(target)
+    H = np.ones((3, 8), dtype=np.float32)
+    calls = {
+        "predict_output_word": lambda: mapped.predict_output_word(words[:3], topn=5),
+        "predict_proba": lambda: mapped.predict_proba(words[:3]),
+        "log_prob": lambda: mapped.log_prob(words[0], words[1:3]),
+        "score": lambda: mapped.score([words[:6], words[3:9]]),
+        "score_words": lambda: mapped.score_words([words[:6]]),
+        "most_similar": lambda: mapped.wv.most_similar(words[0], topn=3),
+        "predict_output_word_ids": lambda: mapped.predict_output_word_ids(np.array([[0, 1, -1]]), topn=4),
+        "log_prob_ids": lambda: mapped.log_prob_ids(np.array([0, 2]), np.array([[1, -1], [3, 4]])),
+        "layer.predict": lambda: mapped_layer.predict(H, 3),
+        "layer.predict_proba": lambda: mapped_layer.predict_proba(H),
+        "layer.log_prob": lambda: mapped_layer.log_prob(H, [0, 1, 2]),
+        "layer.sample": lambda: mapped_layer.sample(H, rng=1),
+        "classifier.predict_top": lambda: mapped_classifier.predict_top(texts[:4], k=3),
+        "classifier.predict_proba": lambda: mapped_classifier.predict_proba(texts[:4]),
+        "classifier.score": lambda: mapped_classifier.score(texts[:4], words[:4]),
+    }
+    for name, call in calls.items():
+        try:
+            call()
+            print(name, "answered")
+        except (ValueError, FloatingPointError) as error:
+            print(name, "refused:", error)
+"""
+
+
+@pytest.mark.parametrize("mode", ["random", "nan", "minus-one"])
+def test_file_overwritten_in_place_after_mmap_load_cannot_crash_queries(tmp_path, mode):
+    """A model loaded with mmap='r' whose file is then overwritten in place answers garbage or refuses,
+    but never crashes: the tree, words and counts were copied at load; only the weights are mapped."""
+    result = run_python(_OVERWRITE_AND_QUERY, tmp_path / "model.hsmcy", mode)
+    assert result.returncode == 0, f"return code {result.returncode}:\n{result.stderr[-3000:]}"
+    answered = [line for line in result.stdout.splitlines() if line.split()[1] in ("answered", "refused:")]
+    assert len(answered) == 15, result.stdout
+
+
+def test_saving_over_a_memory_mapped_model_leaves_the_mapping_intact(lee_sentences, model, saved):
+    """hsmcy's own save writes a new file and renames it: a process that mapped the old one keeps it."""
+    mapped = hsmcy.Word2Vec.load(saved, mmap="r")
+    before = np.array(mapped.wv.vectors)
+    word = model.wv.index_to_key[3]
+    expected = mapped.predict_output_word([word], topn=3)
+    small_model(lee_sentences, seed=99, vector_size=4).save(saved)   # another shape entirely
+    np.testing.assert_array_equal(mapped.wv.vectors, before)
+    assert mapped.predict_output_word([word], topn=3) == expected
+    assert hsmcy.Word2Vec.load(saved).vector_size == 4
+
+
+# ---------------------------------------------------------------- class 3: resource bombs
+def _rewrite(source, target, compress=(), extra=None, header_change=None):
+    """Copy archive ``source`` to ``target``: members named in ``compress`` deflated; ``extra`` members
+    (name -> (bytes or size of zeros, compression)) added; ``header_change(header)`` applied."""
+    header, members = read_archive(source)
+    if header_change:
+        header_change(header)
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("metadata.json"), json.dumps(header),
+                         compress_type=zipfile.ZIP_DEFLATED if "metadata.json" in compress else zipfile.ZIP_STORED)
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name), data,
+                             compress_type=zipfile.ZIP_DEFLATED if name in compress else zipfile.ZIP_STORED)
+        for name, (data, compression) in (extra or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = compression
+            with archive.open(info, "w", force_zip64=True) as member:
+                if isinstance(data, bytes):
+                    member.write(data)
+                else:
+                    chunk = bytes(1 << 20)
+                    for _ in range(data >> 20):
+                        member.write(chunk)
+
+
+@pytest.mark.parametrize("member", ["syn1.npy", "path_nodes.npy", "metadata.json"])
+def test_compressed_members_are_refused_before_inflating(saved, tmp_path, member):
+    target = tmp_path / "deflated.hsmcy"
+    _rewrite(saved, target, compress={member})
+    for mmap in (None, "r"):
+        with pytest.raises(ValueError, match=rf"member '{member}' is compressed.*re-save"):
+            hsmcy.Word2Vec.load(target, mmap=mmap)
+
+
+_PEAK_RSS_OF_LOAD = """
+    import json, sys
+    import hsmcy
+
+    def status(field):
+        with open("/proc/self/status") as handle:
+            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith(field + ":"))
+
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")   # VmHWM = VmRSS now
+    baseline = status("VmRSS")
+    outcome = {}
+    for mmap in (None, "r"):
+        try:
+            hsmcy.Word2Vec.load(sys.argv[1], mmap=mmap)
+            outcome[str(mmap)] = "loaded"
+        except ValueError as error:
+            outcome[str(mmap)] = str(error)
+    print(json.dumps({"growth": status("VmHWM") - baseline, "outcome": outcome}))
+"""
+
+
+@pytest.mark.parametrize("bomb", ["declared array nobody uses", "undeclared member", "metadata.json"])
+def test_a_small_file_cannot_make_load_allocate_much(saved, tmp_path, bomb):
+    """A deflated member of 96 MiB of zeros is 96 KiB in the file; loading neither inflates nor reads it."""
+    target = tmp_path / "bomb.hsmcy"
+    size = 96 << 20
+    if bomb == "metadata.json":
+        header, members = read_archive(saved)
+        header["padding"] = " " * 16
+        padded = json.dumps(header).replace(' "padding": "' + " " * 16, ' "padding": "' + " " * size)
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr(zipfile.ZipInfo("metadata.json"), padded, compress_type=zipfile.ZIP_DEFLATED)
+            for name, data in members.items():
+                archive.writestr(name, data)
+    else:
+        def declare(header):
+            if bomb == "declared array nobody uses":
+                header["arrays"]["unused"] = {"dtype": "<f4", "shape": [size // 4]}
+        _rewrite(saved, target, header_change=declare, extra={"unused.npy": (size, zipfile.ZIP_DEFLATED)})
+    assert target.stat().st_size < 2 << 20
+    result = run_python(_PEAK_RSS_OF_LOAD, target)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["growth"] < 40 << 20, report
+    for outcome in report["outcome"].values():
+        if bomb == "metadata.json":
+            assert "metadata.json' is compressed" in outcome
+        else:
+            assert outcome == "loaded"  # the extra member is never opened
+
+
+def test_member_claiming_more_bytes_than_the_file_has_is_refused(saved, tmp_path):
+    """A central directory that declares a member far larger than the file is caught before reading."""
+    import struct
+
+    header, members = read_archive(saved)
+    write_archive(tmp_path / "plain.hsmcy", header, members)   # no zip64 records: sizes in the header itself
+    data = bytearray((tmp_path / "plain.hsmcy").read_bytes())
+    record = data.index(b"PK\x01\x02")
+    while data[record + 46:record + 46 + struct.unpack("<H", data[record + 28:record + 30])[0]] != b"counts.npy":
+        record = data.index(b"PK\x01\x02", record + 4)
+    data[record + 20:record + 28] = struct.pack("<II", 0x7FFFFFF0, 0x7FFFFFF0)   # compressed, uncompressed size
+    target = tmp_path / "longer.hsmcy"
+    target.write_bytes(bytes(data))
+    for mmap in (None, "r"):
+        with pytest.raises(ValueError, match=r"array 'counts' is unreadable \(member 'counts.npy' runs past the end"):
+            hsmcy.Word2Vec.load(target, mmap=mmap)
+
+
+def test_metadata_above_the_ceiling_is_refused(saved, monkeypatch):
+    monkeypatch.setattr(persistence, "_MAX_METADATA_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"unreadable metadata.json .*more than"):
+        hsmcy.Word2Vec.load(saved)
+
+
+@pytest.mark.parametrize("workers", [10 ** 9, 1025, 0, -1, "3", 2.0, None])
+def test_workers_from_a_file_are_bounded(saved, tmp_path, workers):
+    header, members = read_archive(saved)
+    header["metadata"]["workers"] = workers
+    write_archive(tmp_path / "workers.hsmcy", header, members)
+    with pytest.raises(ValueError, match=r"invalid parameters \(workers must be"):
+        hsmcy.Word2Vec.load(tmp_path / "workers.hsmcy")
+
+
+def test_workers_of_a_saved_training_state_are_bounded(lee_sentences, tmp_path):
+    """resume_training() starts one worker per saved random stream: their number is bounded too."""
+    from hsmcy.callbacks import Checkpoint
+
+    model = small_model(lee_sentences, epochs=1)
+    model.train(lee_sentences, total_examples=len(lee_sentences), epochs=2,
+                callbacks=[Checkpoint(tmp_path / "state-{epoch}.hsmcy")])
+    header, members = read_archive(tmp_path / "state-1.hsmcy")   # after epoch 1 of 2: an unfinished run
+    state = header["metadata"]["training_state"]
+    assert state is not None
+    write_archive(tmp_path / "fine.hsmcy", header, members)
+    assert hsmcy.Word2Vec.load(tmp_path / "fine.hsmcy").training_state == state
+    state["rng_states"], state["loss_per_worker"] = [1] * 5000, [0.0] * 5000
+    write_archive(tmp_path / "many.hsmcy", header, members)
+    with pytest.raises(ValueError, match=r"training_state\['rng_states'\] must be a list of 1 to 1024"):
+        hsmcy.Word2Vec.load(tmp_path / "many.hsmcy")
+
+
+def _classifier_and_layer(tmp_path):
+    texts = ["a b c", "b c d", "c d e", "d e f"] * 5
+    classifier = hsmcy.HSClassifier(dim=4, epochs=1, workers=1, word_ngrams=2, bucket=16).fit(
+        texts, ["x", "y", "z", "x"] * 5)
+    classifier.save(tmp_path / "classifier.hsmcy")
+    layer = hsmcy.HierarchicalSoftmax(hsmcy.HuffmanTree.from_counts([5, 4, 3, 2]), dim=4)
+    layer.save(tmp_path / "layer.hsmcy")
+    return classifier, layer
+
+
+@pytest.mark.parametrize("what, change, message", [
+    ("layer", {"dim": 10 ** 9}, r"inner_node_vectors must be float32 \(3, 1000000000\)"),
+    ("classifier", {"word_ngrams": 10 ** 9}, "word_ngrams must be at most 100"),
+    ("classifier", {"bucket": 10 ** 12}, r"input_vectors must be float32"),
+    ("classifier", {"dim": 10 ** 9}, r"input_vectors must be float32"),
+    ("layer", {"workers": 10 ** 9}, None),        # allowed, as by the constructors: threads <= rows
+    ("classifier", {"workers": 10 ** 9}, None),
+])
+def test_classifier_and_layer_parameters_from_a_file_are_bounded(tmp_path, what, change, message):
+    """Sizes come from the arrays (checked before allocating anything); absurd worker counts cost nothing."""
+    import time
+
+    _classifier_and_layer(tmp_path)
+    path = tmp_path / f"{what}.hsmcy"
+    header, members = read_archive(path)
+    (header["metadata"]["params"] if what == "classifier" else header["metadata"]).update(change)
+    write_archive(tmp_path / "bad.hsmcy", header, members)
+    load = hsmcy.HSClassifier.load if what == "classifier" else hsmcy.HierarchicalSoftmax.load
+    if message is not None:
+        with pytest.raises(ValueError, match=message):
+            load(tmp_path / "bad.hsmcy")
+        return
+    started = time.perf_counter()
+    loaded = load(tmp_path / "bad.hsmcy")
+    if what == "layer":
+        loaded.predict(np.ones((50, 4), dtype=np.float32), 2)
+    else:
+        loaded.predict_top(["a b c"] * 50, k=2)
+    assert time.perf_counter() - started < 10
+
+
+# ---------------------------------------------------------------- class 4: silent acceptance
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_layer_and_classifier_refuse_to_save_what_load_would_refuse(tmp_path, value):
+    classifier, layer = _classifier_and_layer(tmp_path)
+    before = {name: (tmp_path / name).read_bytes() for name in ("classifier.hsmcy", "layer.hsmcy")}
+    layer.inner_node_vectors[1, 2] = value
+    with pytest.raises(ValueError, match="refusing to save a diverged layer: inner_node_vectors holds NaN"):
+        layer.save(tmp_path / "layer.hsmcy")
+    classifier.input_vectors_[0, 0] = value
+    with pytest.raises(ValueError, match="refusing to save a diverged model: input_vectors holds NaN"):
+        classifier.save(tmp_path / "classifier.hsmcy")
+    for name, data in before.items():
+        assert (tmp_path / name).read_bytes() == data
+    assert _temporary_files(tmp_path) == []
+
+
+def _fortran_copy(path, target, names):
+    header, members = read_archive(path)
+    for name in names:
+        array = np.lib.format.read_array(io.BytesIO(members[name + ".npy"]))
+        members[name + ".npy"] = npy_bytes(np.asfortranarray(array))
+        assert b"'fortran_order': True" in members[name + ".npy"] or array.ndim < 2 or min(array.shape) < 2
+    write_archive(target, header, members)
+
+
+@pytest.mark.parametrize("what", ["word2vec", "layer", "classifier"])
+def test_fortran_ordered_weights_load_in_row_order_or_are_refused_when_mapped(model, saved, tmp_path, what):
+    classifier, layer = _classifier_and_layer(tmp_path)
+    source, names, load, original = {
+        "word2vec": (saved, ["input_vectors", "syn1"], hsmcy.Word2Vec.load, model),
+        "layer": (tmp_path / "layer.hsmcy", ["inner_node_vectors"], hsmcy.HierarchicalSoftmax.load, layer),
+        "classifier": (tmp_path / "classifier.hsmcy", ["input_vectors", "inner_node_vectors"],
+                       hsmcy.HSClassifier.load, classifier),
+    }[what]
+    target = tmp_path / "fortran.hsmcy"
+    _fortran_copy(source, target, names)
+    loaded = load(target)
+    if what == "word2vec":
+        weights = [loaded.wv.vectors, loaded.syn1]
+        word = model.wv.index_to_key[2]
+        assert loaded.predict_output_word([word], topn=3) == model.predict_output_word([word], topn=3)
+    elif what == "layer":
+        weights = [loaded.inner_node_vectors]
+        H = np.ones((2, 4), dtype=np.float32)
+        np.testing.assert_array_equal(loaded.predict_proba(H), original.predict_proba(H))
+    else:
+        weights = [loaded.input_vectors_, loaded.inner_node_vectors_]
+        np.testing.assert_array_equal(loaded.predict_proba(["a b", "e f"]), original.predict_proba(["a b", "e f"]))
+    assert all(array.flags.c_contiguous for array in weights)
+    with pytest.raises(ValueError, match=r"stored in Fortran \(column\) order.*load without mmap"):
+        load(target, mmap="r")

@@ -314,9 +314,21 @@ how, folder = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
 words = [f"w{i}" for i in range(300)]
 sentences = [list(rng.choice(words, size=int(rng.integers(2, 30)))) for _ in range(3000)]
-model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, batch_words=500, corpus_buffer=folder, seed=1)
+path = folder + "/buffer.ids"
+model = hsmcy.Word2Vec(vector_size=8, min_count=1, workers=2, batch_words=500, corpus_buffer=path, seed=1)
 model.build_vocab(sentences)
-ids_path, bounds_path = model._encoded.token_ids.path, model._encoded.sentence_bounds.path
+# ids and sentence bounds are two regions of the one buffer file (hsmcy.corpus.FileArray)
+ids_region, bounds_region = model._encoded.token_ids, model._encoded.sentence_bounds
+
+
+def read(region):
+    return np.fromfile(path, dtype=region.dtype, count=len(region), offset=region.offset)
+
+
+def write(region, values):
+    with open(path, "r+b") as handle:
+        handle.seek(region.offset)
+        handle.write(np.ascontiguousarray(values, dtype=region.dtype).tobytes())
 
 
 class Rewrite(CallbackAny2Vec):
@@ -329,15 +341,13 @@ class Rewrite(CallbackAny2Vec):
         if self.batches != 2:
             return
         if how == "one-long-sentence":   # valid bounds, but a sentence longer than any before
-            bounds = np.fromfile(bounds_path, dtype=np.int64)
+            bounds = read(bounds_region)
             bounds[:-1] = 0
-            bounds.tofile(bounds_path)
+            write(bounds_region, bounds)
         elif how == "bounds-backwards":
-            bounds = np.fromfile(bounds_path, dtype=np.int64)
-            bounds[:] = bounds[::-1]
-            bounds.tofile(bounds_path)
+            write(bounds_region, read(bounds_region)[::-1])
         elif how == "ids-out-of-range":
-            np.full(len(np.fromfile(ids_path, dtype=np.int32)), 10**6, dtype=np.int32).tofile(ids_path)
+            write(ids_region, np.full(len(ids_region), 10**6, dtype=np.int32))
 
 
 try:
