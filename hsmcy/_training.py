@@ -205,7 +205,7 @@ class TrainingRun:
                              cbow_mean=bool(cbow_mean), compute_loss=bool(compute_loss),
                              document_vectors=document_vectors, window_words=bool(window_words))
         self.document_vectors = document_vectors
-        if document_vectors is not None and isinstance(corpus.token_ids, MappedIds):
+        if document_vectors is not None and corpus.file_backed:
             raise ValueError("documents are trained from memory, not from a corpus_buffer file")
         self.sg = bool(sg)
         self.epochs = int(epochs)

@@ -46,11 +46,11 @@ from gensim.models import KeyedVectors
 from gensim.models.doc2vec import TaggedDocument
 
 from . import corpus as corpus_io
-from ._training import DEFAULT_KERNEL, all_finite
+from . import persistence
+from ._training import DEFAULT_KERNEL
+from .checks import all_finite, check_array
 from .corpus import EncodedCorpus
 from .memory import CACHE_LINE, aligned_zeros
-from .persistence import (check_array, check_finite, check_tree_arrays, decode_strings, encode_strings,
-                          load_archive, malformed_file_is_value_error, save_archive)
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_float, _check_int
@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Doc2Vec", "TaggedDocument", "TaggedLineDocument"]
 
 # Document rows are int32 in the kernels.
-_MAX_DOCUMENT_ROWS = 2**31 - 1
+_MAX_DOCUMENT_ROWS = persistence.MAX_DOCUMENT_ROWS
 # Int tags are row numbers: a tag of 10**9 makes 10**9 rows.  Above this many bytes of
 # rows that no document uses, build_vocab refuses instead of allocating them.
 _MAX_UNUSED_ROW_BYTES = 1 << 30
@@ -95,7 +95,7 @@ class DocumentCorpus(EncodedCorpus):
     ``document_tags[tag_bounds[s]:tag_bounds[s + 1]]`` of the document vectors."""
 
     def __init__(self, encoded, document_tags, tag_bounds):
-        super().__init__(encoded.token_ids, encoded.sentence_bounds, encoded.path, encoded.raw_words)
+        super().__init__(encoded.token_ids, encoded.sentence_bounds, encoded.raw_words)
         self.document_tags = document_tags
         self.tag_bounds = tag_bounds
 
@@ -429,8 +429,13 @@ class Doc2Vec(Word2Vec):
         del scan, remap
         self._set_vocabulary(vocabulary.words, vocabulary.counts, document_huffman_tree(vocabulary.counts, self.seed))
         self.effective_min_count = int(vocabulary.counts.min())
-        self._set_documents(_Tags(tags.max_int + 1, tags.strings), document_tags, tag_bounds,
-                            np.frombuffer(tags.lengths, dtype=np.int64))
+        layout = _Tags(tags.max_int + 1, tags.strings)
+        documents_of_tag = np.repeat(np.arange(n_documents), np.diff(tag_bounds))
+        doc_counts = np.bincount(document_tags, minlength=len(layout)).astype(np.int64)
+        word_counts = np.bincount(document_tags, weights=np.frombuffer(tags.lengths, dtype=np.int64)[documents_of_tag],
+                                  minlength=len(layout)).astype(np.int64)
+        self._install_documents(layout.n_int, layout.strings, np.zeros((0, self.vector_size), np.float32),
+                                doc_counts, word_counts)
         self._init_weights()
         logger.info("build_vocab: %d words, %d documents with %d tags (%d vectors), %d tokens (%d in vocabulary)",
                     len(vocabulary), n_documents, len(document_tags), len(self.dv), self.corpus_total_words,
@@ -456,19 +461,21 @@ class Doc2Vec(Word2Vec):
                                "belong to no document", tags.max_int, n_documents, tags.max_int + 1 - used)
         return document_tags, tag_bounds
 
-    def _set_documents(self, tags, document_tags, tag_bounds, document_lengths):
-        """Install the tags into ``dv`` (gensim's layout and its ``doc_count``/``word_count``)."""
-        self._tags = tags
+    def _install_documents(self, int_tags, string_tags, vectors, doc_counts, word_counts):
+        """Make ``dv`` in gensim's layout: ``int_tags`` int tags (rows ``0 .. int_tags - 1``),
+        then ``string_tags``, with these vectors and each tag's document and word counts."""
+        self._tags = _Tags(int_tags, string_tags)
         dv = KeyedVectors(self.vector_size, count=0)
-        dv.index_to_key = tags.keys()
-        dv.key_to_index = dict(tags.string_rows)   # gensim maps string tags only; an int tag is its row
-        dv.expandos = {}
-        dv.allocate_vecattrs(["doc_count", "word_count"], [np.int64, np.int64])
-        documents_of_tag = np.repeat(np.arange(len(tag_bounds) - 1), np.diff(tag_bounds))
-        np.add.at(dv.expandos["doc_count"], document_tags, 1)
-        np.add.at(dv.expandos["word_count"], document_tags, document_lengths[documents_of_tag])
-        dv.vectors = np.zeros((len(tags), self.vector_size), dtype=np.float32)
+        dv.index_to_key = self._tags.keys()
+        dv.key_to_index = dict(self._tags.string_rows)   # gensim maps string tags only; an int tag is its row
+        dv.expandos = {"doc_count": np.asarray(doc_counts, dtype=np.int64),
+                       "word_count": np.asarray(word_counts, dtype=np.int64)}
+        dv.vectors = vectors
         self.dv = dv
+
+    def _tag_layout(self):
+        """``(int tags, string tags)`` of ``dv``: what a file or gensim needs to rebuild it."""
+        return self._tags.n_int, list(self._tags.strings)
 
     def _init_weights(self):
         """gensim's initialisation: words as :class:`hsmcy.Word2Vec`, document vectors uniform in
@@ -780,31 +787,10 @@ class Doc2Vec(Word2Vec):
         Parameters
         ----------
         path : str or PathLike
-            The file to write (replaced atomically if it exists).
+            The file to write (replaced atomically if it exists).  The layout is in
+            :mod:`hsmcy.persistence`: a ``Word2Vec`` file's, plus the document vectors and tags.
         """
-        if self.tree is None:
-            raise RuntimeError("nothing to save: the model has no vocabulary yet")
-        for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1), ("dv.vectors", self.dv.vectors)):
-            check_finite(array, name, "refusing to save a diverged model")
-        words_blob, words_offsets = encode_strings(self.wv.index_to_key)
-        tags_blob, tags_offsets = encode_strings(self._tags.strings)
-        metadata = {name: getattr(self, name) for name in _SAVED_PARAMETERS}
-        metadata.update(corpus_count=self.corpus_count, corpus_total_words=self.corpus_total_words,
-                        train_count=self.train_count, total_train_time=self.total_train_time,
-                        running_training_loss=self.running_training_loss,
-                        min_alpha_yet_reached=self.min_alpha_yet_reached, int_tags=self._tags.n_int)
-        run = self._current_run
-        metadata["training_state"] = run.resume_state() if run is not None else self.training_state
-        arrays = {
-            "input_vectors": self.wv.vectors, "syn1": self.syn1, "counts": self.wv.expandos["count"],
-            "words_utf8": words_blob, "words_offsets": words_offsets,
-            "path_nodes": self.tree.path_nodes, "path_codes": self.tree.path_codes,
-            "path_offsets": self.tree.path_offsets,
-            "document_vectors": self.dv.vectors, "string_tags_utf8": tags_blob, "string_tags_offsets": tags_offsets,
-            "document_counts": self._document_counts("doc_count"),
-            "document_word_counts": self._document_counts("word_count"),
-        }
-        save_archive(path, _KIND, metadata, arrays)
+        persistence.save_doc2vec(self, path)
 
     def _document_counts(self, name):
         """gensim's ``dv.get_vecattr(tag, name)`` for every tag (zeros if ``dv`` has none)."""
@@ -812,7 +798,7 @@ class Doc2Vec(Word2Vec):
         return np.zeros(len(self._tags), np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
 
     @classmethod
-    @malformed_file_is_value_error
+    @persistence.malformed_file_is_value_error
     def load(cls, path, mmap=None):
         """Load a model saved by :meth:`save`, every array checked before use.
 
@@ -823,79 +809,7 @@ class Doc2Vec(Word2Vec):
             ``"r"`` memory-maps the large arrays read-only: the model can be queried
             (``dv``, ``wv``, :meth:`infer_vector`, :meth:`score`) but not trained.
         """
-        from ._training import validate_resume_state
-
-        metadata, arrays = load_archive(path, kind=_KIND, mmap=mmap)
-        where = f"model file {os.fspath(path)!r}"
-        missing = [name for name in _SAVED_PARAMETERS if name not in metadata]
-        if missing:
-            raise ValueError(f"{where}: metadata lacks {missing}")
-        try:
-            model = cls(**{name: metadata[name] for name in _SAVED_PARAMETERS})
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: invalid parameters ({error})") from error
-        missing = [name for name in _SAVED_ARRAYS if name not in arrays]
-        if missing:
-            raise ValueError(f"{where}: arrays missing: {missing}")
-        words = decode_strings(arrays["words_utf8"], arrays["words_offsets"], f"{where}: words")
-        if len(set(words)) != len(words):
-            raise ValueError(f"{where}: duplicate words in the vocabulary")
-        string_tags = decode_strings(arrays["string_tags_utf8"], arrays["string_tags_offsets"], f"{where}: tags")
-        if len(set(string_tags)) != len(string_tags):
-            raise ValueError(f"{where}: duplicate string tags")
-        int_tags = metadata.get("int_tags")
-        if isinstance(int_tags, bool) or not isinstance(int_tags, int) or not 0 <= int_tags <= _MAX_DOCUMENT_ROWS:
-            raise ValueError(f"{where}: metadata 'int_tags' must be a non-negative integer, got {int_tags!r}")
-        tags = _Tags(int_tags, string_tags)
-        if len(tags) > _MAX_DOCUMENT_ROWS:
-            raise ValueError(f"{where}: more than {_MAX_DOCUMENT_ROWS} document vectors")
-        vocab_size, size, n_documents = len(words), model.vector_size, len(tags)
-        counts = check_array(arrays["counts"], "counts", np.int64, (vocab_size,), where, non_negative=True)
-        for name in ("document_counts", "document_word_counts"):
-            check_array(arrays[name], name, np.int64, (n_documents,), where, non_negative=True)
-        shapes = {"input_vectors": (vocab_size, size), "syn1": (max(vocab_size, 1), size),
-                  "document_vectors": (n_documents, size)}
-        weights = {}
-        for name, shape in shapes.items():
-            weights[name] = arrays[name] if mmap else np.ascontiguousarray(arrays[name])
-            check_array(weights[name], name, np.float32, shape, where)
-            check_finite(weights[name], name, where)
-        check_tree_arrays(arrays, where)
-        try:
-            tree = BinaryTree(np.asarray(arrays["path_nodes"]), np.asarray(arrays["path_codes"]),
-                              np.asarray(arrays["path_offsets"]))
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
-        if tree.n_leaves != vocab_size:
-            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
-        state = metadata.get("training_state")
-        if state is not None:
-            try:
-                validate_resume_state(state)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from error
-        model._set_vocabulary(words, counts, tree)
-        model.wv.vectors, model.syn1 = weights["input_vectors"], weights["syn1"]
-        model._tags = tags
-        dv = KeyedVectors(size, count=0)
-        dv.index_to_key = tags.keys()
-        dv.key_to_index = dict(tags.string_rows)
-        dv.expandos = {"doc_count": np.array(arrays["document_counts"]),
-                       "word_count": np.array(arrays["document_word_counts"])}
-        dv.vectors = weights["document_vectors"]
-        model.dv = dv
-        model.training_state = state
-        for name in ("corpus_count", "corpus_total_words", "train_count"):
-            value = metadata.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{where}: metadata {name!r} must be a non-negative integer, got {value!r}")
-            setattr(model, name, value)
-        for name in ("total_train_time", "running_training_loss", "min_alpha_yet_reached"):
-            value = metadata.get(name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
-            setattr(model, name, float(value))
-        return model
+        return persistence.load_doc2vec(cls, path, mmap)
 
     # ---------------------------------------------------------- gensim interop
     def to_gensim(self):
@@ -926,10 +840,3 @@ class Doc2Vec(Word2Vec):
         return doc2vec_from_gensim(cls, gensim_model)
 
 
-_KIND = "doc2vec"
-_SAVED_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
-                     "min_alpha", "dm", "dbow_words", "dm_tag_count", "cbow_mean", "epochs", "sorted_vocab",
-                     "batch_words", "compute_loss", "max_final_vocab", "shrink_windows", "kernel")
-_SAVED_ARRAYS = ("input_vectors", "syn1", "counts", "words_utf8", "words_offsets", "path_nodes", "path_codes",
-                 "path_offsets", "document_vectors", "string_tags_utf8", "string_tags_offsets", "document_counts",
-                 "document_word_counts")

@@ -142,8 +142,6 @@ def doc2vec_to_gensim(model):
 
 def doc2vec_from_gensim(cls, gensim_model):
     """Import a gensim hierarchical-softmax ``Doc2Vec`` into ``cls`` (hsmcy.Doc2Vec)."""
-    from .doc2vec import _Tags
-
     if getattr(gensim_model, "dm_concat", 0):
         raise ValueError("gensim_model uses dm_concat=1, which hsmcy does not support")
     if not hasattr(gensim_model, "dv"):
@@ -159,11 +157,10 @@ def doc2vec_from_gensim(cls, gensim_model):
     if not all(isinstance(key, str) for key in keys[n_int:]):
         raise ValueError("gensim_model.dv mixes int tags among its string tags: hsmcy imports gensim's own layout "
                          "(int tags 0 .. n - 1, then string tags)")
-    tags = _Tags(n_int, keys[n_int:])
     vectors = np.array(gensim_model.dv.vectors, dtype=np.float32, copy=True)
-    if vectors.shape != (len(tags), gensim_model.vector_size):
+    if vectors.shape != (len(keys), gensim_model.vector_size):
         raise ValueError(f"gensim_model.dv.vectors has shape {vectors.shape}, expected "
-                         f"{(len(tags), gensim_model.vector_size)}")
+                         f"{(len(keys), gensim_model.vector_size)}")
     if not np.all(np.isfinite(vectors)):
         raise ValueError("gensim_model holds NaN or infinite document vectors")
     model = cls(
@@ -177,9 +174,7 @@ def doc2vec_from_gensim(cls, gensim_model):
     )
     _import_words(model, gensim_model, words, tree, syn1)
     expandos = gensim_model.dv.expandos
-    counts = {name: np.asarray(expandos[name], dtype=np.int64) if name in expandos else np.zeros(len(tags), np.int64)
-              for name in ("doc_count", "word_count")}
-    model._set_documents(tags, np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int64))
-    model.dv.expandos.update(counts)
-    model.dv.vectors = vectors
+    counts = [np.asarray(expandos[name], dtype=np.int64) if name in expandos else np.zeros(len(keys), np.int64)
+              for name in ("doc_count", "word_count")]
+    model._install_documents(n_int, keys[n_int:], vectors, *counts)
     return model
