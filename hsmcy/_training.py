@@ -349,7 +349,7 @@ class TrainingRun:
             if hasattr(callback, "on_batch_begin"):
                 callback.on_batch_begin(self.model)
         if self._batch_reader is not None:   # a file-backed corpus: this batch only, by pread
-            token_ids, bounds = self._batch_reader.read(first, last)
+            token_ids, bounds = self._batch_reader.read(first, last, (words_before, words_after))
         else:
             token_ids, bounds = self.corpus.token_ids, self.corpus.sentence_bounds[first:last + 1]
         documents = {}

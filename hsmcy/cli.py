@@ -98,7 +98,7 @@ def build_parser():
         description="Train word vectors with hierarchical softmax. With no CORPUS, train on gensim's bundled "
                     f"{DEFAULT_CORPUS} (300 news articles, 60k tokens) with --sg and --epochs 20 unless given.")
     train.add_argument("corpus", nargs="?", metavar="CORPUS",
-                       help="UTF-8 text, one sentence per line, tokens separated by whitespace "
+                       help="UTF-8 text (.gz/.bz2/.xz read as such), one sentence per line, tokens separated by whitespace "
                             f"(default: gensim's bundled {DEFAULT_CORPUS})")
     train.add_argument("-o", "--output", required=True, metavar="OUT", help="where to save the result")
     train.add_argument("--format", choices=FORMATS, default=None,

@@ -13,7 +13,7 @@ What is counted (bytes), each an entry of the report:
 * ``encoded_corpus``: the corpus as int32 ids, 4 bytes per token, plus 12 bytes per
   sentence (its int32 end offset, and the int64 one it is made from while
   ``build_vocab`` drops the words that missed ``min_count``); 0 when ids and
-  offsets are memory-mapped from ``corpus_buffer``, whose pages the OS manages;
+  offsets are read from the ``corpus_buffer`` file batch by batch, whose pages the OS manages;
 * ``worker_scratch``: per worker thread, two vectors and one sentence of ids;
 * ``private_tree_rows``: with several workers and the window kernel, each worker's
   private copies of the top tree levels and their starting values (2 x

@@ -142,7 +142,8 @@ class Word2Vec:
         it does not call BLAS.  ``"blas"``: pair by pair, exactly as word2vec.c and
         gensim order the updates (``hsmcy.reference.sg_pair_step``), every dot product
         and row update a BLAS call (``scipy.linalg.cython_blas``): the readable kernel,
-        2-3x slower.  CBOW is the same step in both, vectorised or through BLAS.
+        about gensim's speed, 3-4x slower than ``"fast"``.  CBOW takes the same step in
+        both, vectorised or through BLAS.
     null_word, hashfxn, ns_exponent, comment :
         Accepted for signature compatibility with gensim; they do not affect
         hierarchical-softmax training (``null_word`` must be 0).

@@ -423,8 +423,10 @@ TESTS = str(Path(__file__).resolve().parent)
 def run_python(code, *arguments, timeout=180):
     """Run ``code`` in a fresh interpreter importing this hsmcy: a crash (SIGSEGV, SIGBUS) is a return code."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_PARENT, TESTS, os.environ.get("PYTHONPATH", "")]))
+    # cwd is the tests folder: ``python -c`` puts the working directory first on sys.path, and
+    # the project root's source folder (no compiled modules when installed) must not shadow it.
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, arguments)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          cwd=TESTS, capture_output=True, text=True, timeout=timeout)
 
 
 def _is_mapped(array):
