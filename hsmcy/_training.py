@@ -181,6 +181,13 @@ class TrainingRun:
         A state from :meth:`resume_state` of an earlier, unfinished run with the same
         settings: training continues at its epoch, skips the batches it finished,
         and continues its random streams, counters and loss.
+    document_vectors : float32 array, optional, updated in place
+        Doc2Vec: each sentence of ``corpus`` is a document, and ``corpus.document_tags``
+        / ``corpus.tag_bounds`` name its rows of ``document_vectors`` (see
+        ``hsmcy._kernels.TrainingWorker``); ``sg`` is then PV-DBOW, CBOW PV-DM.
+    window_words : bool
+        With ``document_vectors`` and ``sg``: whether the window's words are context
+        too (gensim's ``dbow_words``).
     sentinels : int64 array, optional
         ``sentinel_nodes(tree)``, for a caller that makes many short runs on one tree
         (a Dask worker's rounds): computing it takes milliseconds.
@@ -189,7 +196,7 @@ class TrainingRun:
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
                  kernel=DEFAULT_KERNEL, callbacks=(), model=None, report_delay=1.0, progress_bar=None,
-                 resume=None, sentinels=None):
+                 resume=None, document_vectors=None, window_words=True, sentinels=None):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         self.corpus = corpus
@@ -198,7 +205,11 @@ class TrainingRun:
         self.tree = tree
         self.keep_probability = np.ascontiguousarray(keep_probability, dtype=np.float32)
         self.settings = dict(sg=bool(sg), kernel=kernel, window=int(window), shrink_windows=bool(shrink_windows),
-                             cbow_mean=bool(cbow_mean), compute_loss=bool(compute_loss))
+                             cbow_mean=bool(cbow_mean), compute_loss=bool(compute_loss),
+                             document_vectors=document_vectors, window_words=bool(window_words))
+        self.document_vectors = document_vectors
+        if document_vectors is not None and corpus.file_backed:
+            raise ValueError("documents are trained from memory, not from a corpus_buffer file")
         self.sg = bool(sg)
         self.epochs = int(epochs)
         self.start_alpha = float(start_alpha)
@@ -344,8 +355,12 @@ class TrainingRun:
             token_ids, bounds = self._batch_reader.read(first, last, (words_before, words_after))
         else:
             token_ids, bounds = self.corpus.token_ids, self.corpus.sentence_bounds[first:last + 1]
+        documents = {}
+        if self.document_vectors is not None:   # sentence s is a document: its rows of document_vectors
+            documents = dict(document_tags=self.corpus.document_tags,
+                             tag_bounds=self.corpus.tag_bounds[first:last + 1])
         seen, trained, loss = worker.train(token_ids, bounds, self.alpha_at(epoch, words_before),
-                                           self.alpha_at(epoch, words_after))
+                                           self.alpha_at(epoch, words_after), **documents)
         with self._lock:
             self.words_seen += seen
             self.words_trained += trained
@@ -401,7 +416,10 @@ class TrainingRun:
                                      alpha=self.alpha_at(epoch, words_into_epoch), loss=self.epoch_mean_loss())
 
     def _check_finite_after_epoch(self, epoch):
-        for name, array in (("input vectors", self.input_vectors), ("syn1", self.syn1)):
+        weights = [("input vectors", self.input_vectors), ("syn1", self.syn1)]
+        if self.document_vectors is not None:
+            weights.append(("document vectors", self.document_vectors))
+        for name, array in weights:
             if not all_finite(array):
                 raise FloatingPointError(
                     f"training diverged: the {name} hold NaN or infinite values after epoch {epoch + 1} "

@@ -509,7 +509,7 @@ class Word2Vec:
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,
             shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, kernel=self.kernel,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            resume=resume, **settings)
+            resume=resume, **self._more_inputs(), **settings)
         with Word2Vec._RUNS_LOCK:
             if self._current_run is not None:
                 raise RuntimeError("this model is already training (train() runs in another thread); "
@@ -520,6 +520,11 @@ class Word2Vec:
         if resume is None:
             self.running_training_loss = 0.0
         return self._execute_run(run, encoded, progress_bar)
+
+    def _more_inputs(self):
+        """Input rows beyond the words for the training run: none here (``hsmcy.Doc2Vec``
+        adds its document vectors)."""
+        return {}
 
     def _check_trainable(self):
         for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
