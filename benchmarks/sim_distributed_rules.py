@@ -29,7 +29,7 @@ thread (the trainer each copy uses).  The CBOW screening in docs/distributed.md:
     python benchmarks/sim_distributed_rules.py --tokens 2000000 --copies 2 --epochs 5 \\
         --runs single1,single,scaled:5,scaled:10,scaled:20 --seeds 1,2,3,4,5
     python benchmarks/sim_distributed_rules.py --tokens 6000000 --copies 2 --epochs 5 \\
-        --runs scaled:15,single1,sequential:15,scaled:30,sum:15 --seeds 1,2,3
+        --runs scaled:15,single1,sequential:15,scaled:30,sum:15,scaled:120 --seeds 1,2,3
 Each run prints and appends one JSON line (``--out``) with the quality measures of
 ``bench_distributed.py``.  Dask is not involved: this isolates the maths of the rule
 from communication.
