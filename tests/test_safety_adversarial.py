@@ -1,0 +1,59 @@
+"""Findings of the adversarial sweep (fuzz/adversarial.py), each held by a test.
+
+Cases that could crash run in a fresh interpreter (``run_python`` from test_safety_corpus),
+whose exit status tells a clear error from a signal.
+"""
+import pickle
+
+import numpy as np
+import pytest
+from test_safety_corpus import run_python
+
+import hsmcy
+
+
+@pytest.fixture(scope="module")
+def model(lee_sentences):
+    return hsmcy.Word2Vec(lee_sentences, vector_size=8, min_count=3, epochs=1, workers=1, seed=5)
+
+
+# ------------------------------------------------------------- the tree cannot be edited after validation
+def test_a_tree_cannot_be_edited_in_place_or_replaced(model):
+    tree = model.tree
+    with pytest.raises(ValueError, match="read-only"):
+        tree.path_nodes[3] = 10**6
+    with pytest.raises(ValueError):
+        tree.path_offsets.setflags(write=True)
+    with pytest.raises(AttributeError):
+        tree.path_codes = np.zeros_like(tree.path_codes)
+    unpickled = pickle.loads(pickle.dumps(tree))
+    with pytest.raises(ValueError, match="read-only"):
+        unpickled.path_codes[0] = 5
+
+
+def test_a_tree_built_from_the_callers_arrays_does_not_share_them():
+    nodes, codes, offsets = np.array([0, 0], np.int32), np.array([0, 1], np.uint8), np.array([0, 1, 2])
+    tree = hsmcy.BinaryTree(nodes, codes, offsets)
+    nodes[0] = 10**6                         # the caller's array stays theirs, and writeable
+    assert tree.path_nodes[0] == 0 and nodes.flags.writeable
+
+
+def test_an_attempted_tree_edit_before_score_cannot_crash(tmp_path):
+    # The previous release let `model.tree.path_nodes[3] = 10**6` through and score() then
+    # read far outside syn1: SIGSEGV.
+    run_python("""
+        import numpy as np, hsmcy
+        from gensim.test.utils import datapath
+        model = hsmcy.Word2Vec(corpus_file=datapath("lee_background.cor"), vector_size=8, epochs=1, workers=1)
+        for edit in (lambda: model.tree.path_nodes.__setitem__(3, 10**6),
+                     lambda: model.tree.path_offsets.__setitem__(5, 0),
+                     lambda: model.tree.path_codes.__setitem__(1, 5)):
+            try:
+                edit()
+            except ValueError:
+                pass
+        with open(datapath("lee_background.cor")) as lines:
+            sentences = [line.split()[:30] for line, _ in zip(lines, range(6))]
+        assert np.all(np.asarray(model.score(sentences)) <= 0)
+        model.predict_output_word(["the", "fire"], topn=3)
+    """, tmp_path)
