@@ -57,3 +57,28 @@ def test_an_attempted_tree_edit_before_score_cannot_crash(tmp_path):
         assert np.all(np.asarray(model.score(sentences)) <= 0)
         model.predict_output_word(["the", "fire"], topn=3)
     """, tmp_path)
+
+
+# ------------------------------------------------------------- settings edited after the constructor
+@pytest.mark.parametrize("name, value, message", [
+    ("window", float("nan"), "window must be an integer"), ("window", 10**12, "window must be <="),
+    ("batch_words", 0, "batch_words must be >= 1"), ("seed", -1, "seed must be >= 0"),
+    ("sg", 5, "sg must be 0 or 1"), ("cbow_mean", 7, "cbow_mean must be 0 or 1"),
+    ("alpha", float("nan"), "start_alpha"), ("min_alpha", float("inf"), "end_alpha"),
+    ("epochs", 0, "epochs must be >= 1"), ("epochs", 10**18, "more words than a run can count"),
+    ("vector_size", 7, "vector_size is 7 but wv.vectors has 8 columns")])
+def test_settings_edited_after_the_constructor_are_checked_by_name_when_a_run_starts(lee_sentences, name, value,
+                                                                                   message):
+    model = hsmcy.Word2Vec(vector_size=8, min_count=3, workers=1, seed=5)
+    model.build_vocab(lee_sentences)
+    before = model.wv.vectors.copy()
+    setattr(model, name, value)
+    with pytest.raises((ValueError, TypeError), match=message):
+        model.train(lee_sentences, total_examples=len(lee_sentences), epochs=model.epochs)
+    assert np.array_equal(model.wv.vectors, before) and model.training_state is None
+
+
+def test_epochs_whose_word_count_overflows_are_refused_at_once(lee_sentences):
+    # 10**18 epochs trained (for ever) with a word counter that would overflow int64
+    with pytest.raises(ValueError, match="more words than a run can count"):
+        hsmcy.Word2Vec(lee_sentences, vector_size=8, min_count=3, workers=1, epochs=10**18)
