@@ -49,7 +49,7 @@ from .tokens import hashed_ngrams, labels_per_text, tokenize, unique_codes
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
-from .memory import aligned_zeros
+from .memory import aligned_zeros, check_fits_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +293,9 @@ class HSClassifier:
         n_rows = len(self.vocabulary_) + (self.bucket if self.word_ngrams > 1 else 0)
         if n_rows > np.iinfo(np.int32).max:
             raise ValueError(f"bucket={self.bucket} plus {len(self.vocabulary_)} words exceeds the int32 token ids")
+        check_fits_in_memory((n_rows + self.tree_.n_inner) * self.dim * 4,
+                             f"dim = {self.dim} for {n_rows:,} input rows (words + bucket) and {self.tree_.n_inner:,} "
+                             "inner nodes")
         # Rows on cache lines (memory.aligned_zeros).
         self.input_vectors_ = aligned_zeros((n_rows, self.dim))
         self.input_vectors_[...] = rng.uniform(-1.0 / self.dim, 1.0 / self.dim, size=(n_rows, self.dim))

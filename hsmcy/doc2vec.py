@@ -50,7 +50,7 @@ from . import persistence
 from ._training import DEFAULT_KERNEL
 from .checks import all_finite, check_array
 from .corpus import EncodedCorpus
-from .memory import CACHE_LINE, aligned_zeros
+from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_float, _check_int
@@ -480,6 +480,9 @@ class Doc2Vec(Word2Vec):
     def _init_weights(self):
         """gensim's initialisation: words as :class:`hsmcy.Word2Vec`, document vectors uniform in
         ``[-1/size, 1/size)`` from the seed ``seed + 7919``, ``syn1`` zero."""
+        check_fits_in_memory(len(self._tags) * self.vector_size * 4,
+                             f"{len(self._tags):,} document vectors of vector_size {self.vector_size} (int tags are "
+                             f"row numbers of dv: the largest is {self._tags.n_int - 1:,})")
         super()._init_weights()
         vectors = aligned_zeros((len(self._tags), self.vector_size))
         np.random.default_rng(self.seed + 7919).random(out=vectors, dtype=np.float32)

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _inference
 from ._runner import run_batches
+from .memory import check_fits_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ def sample_rows(tree, inner_node_vectors, hidden, n_samples, seed, workers=1):
     Row ``i``'s draws depend only on ``seed`` and ``i``, not on ``workers``.
     """
     n = len(hidden)
+    check_fits_in_memory(n * n_samples * 8, f"n_samples = {n_samples} draws for each of {n} rows")
     out = np.zeros((n, n_samples), dtype=np.int64)
     if tree.n_inner:
         run_chunks(n, workers, lambda start, end: _inference.sample_rows(

@@ -31,7 +31,7 @@ from . import corpus as corpus_io
 from . import persistence
 from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, private_tree_rows
 from .checks import all_finite, check_integer
-from .memory import CACHE_LINE, aligned_zeros, return_free_memory
+from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory, return_free_memory
 from .progress import TrainingProgress
 from .tree import HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
@@ -409,6 +409,8 @@ class Word2Vec:
     def _init_weights(self):
         """gensim 4's initialisation: input vectors uniform in [-1/size, 1/size), ``syn1`` zero."""
         vocab_size = len(self.wv.index_to_key)
+        check_fits_in_memory(2 * max(vocab_size, 1) * self.vector_size * 4,
+                             f"vector_size = {self.vector_size} for {vocab_size:,} words (wv.vectors and syn1)")
         rng = np.random.default_rng(self.seed)
         vectors = aligned_zeros((vocab_size, self.vector_size))   # whole rows on cache lines: memory.py
         rng.random(out=vectors, dtype=np.float32)

@@ -82,3 +82,17 @@ def test_epochs_whose_word_count_overflows_are_refused_at_once(lee_sentences):
     # 10**18 epochs trained (for ever) with a word counter that would overflow int64
     with pytest.raises(ValueError, match="more words than a run can count"):
         hsmcy.Word2Vec(lee_sentences, vector_size=8, min_count=3, workers=1, epochs=10**18)
+
+
+# ------------------------------------------------------------- sizes a caller chooses, checked before allocating
+@pytest.mark.parametrize("make, name", [
+    (lambda: hsmcy.HierarchicalSoftmax(hsmcy.HuffmanTree.from_counts([5, 3, 2]), dim=10**12), "dim = "),
+    (lambda: hsmcy.HierarchicalSoftmax(hsmcy.HuffmanTree.from_counts([5, 3, 2]), dim=4).sample(
+        np.ones((4, 4), np.float32), rng=0, n_samples=10**12), "n_samples = "),
+    (lambda: hsmcy.Word2Vec([["a", "b"], ["b", "c"]], min_count=1, vector_size=10**12), "vector_size = "),
+    (lambda: hsmcy.HSClassifier(dim=10**12).fit(["a b", "c d"], ["x", "y"]), "dim = ")])
+def test_an_array_larger_than_the_machine_is_refused_naming_the_parameter(make, name):
+    # numpy's MemoryError named no parameter; with overcommit, a size below the address
+    # space but above the RAM was granted lazily and the process then killed
+    with pytest.raises(ValueError, match=f"{name}.*more than this machine's"):
+        make()
