@@ -26,6 +26,9 @@ Usage::
     PYTHONPATH=$PWD python fuzz/adversarial.py --list          # the cases, by category
     PYTHONPATH=$PWD python fuzz/adversarial.py --only layer    # one category (repeatable)
     PYTHONPATH=$PWD python fuzz/adversarial.py --json out.json --markdown out.md --jobs 2
+    PYTHONPATH=$PWD python fuzz/adversarial.py --rerun out.json   # only what crashed, hung, ... before
+
+``ADVERSARIAL_PACKAGE_PARENT=DIR`` tests the hsmcy in ``DIR`` instead of this checkout's.
 
 Not part of the test suite (it takes minutes); ``tests/test_adversarial_harness.py`` runs a
 few of its cases through the same machinery.
@@ -1332,6 +1335,15 @@ def run_process(argv, folder, environment, timeout, cap_bytes):
     return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), time.monotonic() - started
 
 
+def fatal_error_stack(err):
+    """The Python stack faulthandler printed for a signal (without its list of extension modules)."""
+    start = err.find("Fatal Python error")
+    if start < 0:
+        return "stderr: " + err.strip()[-700:]
+    stack = err[start:].split("\nExtension modules")[0]
+    return " | ".join(line.strip() for line in stack.splitlines() if line.strip())[:900]
+
+
 def names_one(message, names):
     lowered = message.lower()
     return not names or any(name.lower() in lowered for name in names)
@@ -1348,7 +1360,7 @@ def classify(spec, code, out, err, folder):
             return "known limit", f"{name}: {spec['known_limit']}"
         if any(word in err for word in memory_words):
             return "memory", f"{name} ({next(w for w in memory_words if w in err)})"
-        return "crash", f"{name}; stderr: {err.strip()[-700:]}"
+        return "crash", f"{name}; {fatal_error_stack(err)}"
     if spec["argv"] is not None:                       # the command line
         if code == 0:
             try:
@@ -1479,6 +1491,10 @@ def main(argv=None):
                         help="run one category (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--match", help="run only cases whose name contains this text")
+    parser.add_argument("--rerun", metavar="JSON",
+                        help="run again only the cases of an earlier run's JSON whose outcome was one of --outcomes")
+    parser.add_argument("--outcomes", default="crash,hang,memory,internal error,wrong/silent",
+                        help="outcomes that --rerun selects (comma-separated)")
     parser.add_argument("--every", type=int, default=1, help="run every Nth case only (a quick sample)")
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds per case unless it sets its own")
@@ -1489,6 +1505,11 @@ def main(argv=None):
     cases = catalogue(set(options.only))
     if options.match:
         cases = [c for c in cases if options.match in c["name"]]
+    if options.rerun:
+        with open(options.rerun) as handle:
+            wanted = {(r["category"], r["name"]) for r in json.load(handle)["cases"]
+                      if r["outcome"] in options.outcomes.split(",")}
+        cases = [c for c in cases if (c["category"], c["name"]) in wanted]
     cases = cases[::options.every]
     if options.list:
         for category in dict.fromkeys(c["category"] for c in cases):

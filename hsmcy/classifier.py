@@ -42,7 +42,7 @@ import numpy as np
 
 from . import _classifier
 from ._runner import run_batches
-from .checks import check_array, check_finite
+from .checks import INT64_MAX, check_array, check_finite
 from .persistence import (ArchiveReader, decode_strings, encode_strings, malformed_file_is_value_error, read_tree,
                           save_archive)
 from .tokens import hashed_ngrams, labels_per_text, tokenize, unique_codes
@@ -355,6 +355,9 @@ class HSClassifier:
         self.n_skipped_texts_ = int(n_texts - len(trainable))
         if len(trainable) == 0:
             raise ValueError("no text has a word in the vocabulary (min_count too high?)")
+        if self.epochs > INT64_MAX // len(trainable):   # the schedule counts examples in int64: it would never end
+            raise ValueError(f"epochs = {self.epochs} x {len(trainable):,} texts is more examples than a run can count "
+                             "(2**63 - 1)")
         # The run's own references: whatever happens to the attributes meanwhile,
         # the workers index these arrays, which the ids were made for.
         input_vectors, inner_node_vectors, tree = self.input_vectors_, self.inner_node_vectors_, self.tree_

@@ -96,3 +96,23 @@ def test_an_array_larger_than_the_machine_is_refused_naming_the_parameter(make, 
     # space but above the RAM was granted lazily and the process then killed
     with pytest.raises(ValueError, match=f"{name}.*more than this machine's"):
         make()
+
+
+def test_classifier_epochs_whose_example_count_overflows_are_refused_at_once():
+    with pytest.raises(ValueError, match="more examples than a run can count"):
+        hsmcy.HSClassifier(dim=4, epochs=10**18, workers=1).fit(["a b", "c d"] * 20, ["x", "y"] * 20)
+
+
+# ------------------------------------------------------------- tokens that are not str
+@pytest.mark.parametrize("corpus, message", [
+    ([[1, 2, 3]] * 5, "token 1 is a int"), ([[None, "a"]] * 5, "token None is a NoneType"),
+    ([[b"a", b"b"]] * 5, "token b'a' is a bytes"), ([[["a"]]] * 5, "sentence #0 must be a list of str tokens"),
+    ([None, ["a"]], "sentence #0 must be a list of str tokens")])
+def test_tokens_that_are_not_str_are_refused_when_the_vocabulary_is_built(corpus, message):
+    # They used to train into a vocabulary that neither save() nor score() accepts.
+    with pytest.raises(TypeError, match=message):
+        hsmcy.Word2Vec(corpus, min_count=1, vector_size=4, workers=1)
+    if all(isinstance(words, list) for words in corpus):
+        with pytest.raises(TypeError, match=message):
+            hsmcy.Doc2Vec([hsmcy.TaggedDocument(words, [i]) for i, words in enumerate(corpus)], min_count=1,
+                          vector_size=4, workers=1)
