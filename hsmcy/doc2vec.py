@@ -749,11 +749,16 @@ class Doc2Vec(Word2Vec):
         from . import inference
 
         index = self.wv.key_to_index
+        n_words = min(len(self.wv.index_to_key), len(self.wv.vectors), self.tree.n_leaves)
         hidden, labels, owners = [], [], []
         for number, (words, rows) in enumerate(zip(word_lists, vectors)):
             ids = np.array([index[w] for w in words if w in index], dtype=np.int64)
             if not len(ids):
                 continue
+            if ids.min() < 0 or ids.max() >= n_words:
+                raise ValueError(f"wv.key_to_index maps a word of document #{number} to row "
+                                 f"{ids[(ids < 0) | (ids >= n_words)][0]}, outside [0, {n_words}) of wv.vectors and "
+                                 "the tree: the vocabulary was edited")
             if self.dm:
                 hidden.append(self._dm_hidden(ids, rows))
                 labels.append(ids)

@@ -134,11 +134,27 @@ def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD, chunk
 
 
 # ============================================================ row operations
+def _checked_row_inputs(tree, inner_node_vectors, hidden, labels):
+    """The labels a row kernel will index paths with, checked where they are used.
+
+    Callers check first, with their own names (:func:`check_hidden`, :func:`check_labels`);
+    this is the last line, cheap (O(1) plus a min/max of the labels), so that no caller
+    can forget: ``Doc2Vec.score`` with an edited vocabulary once handed word ids beyond
+    the tree to the kernel (SIGSEGV).
+    """
+    if not (isinstance(hidden, np.ndarray) and hidden.dtype == np.float32 and hidden.ndim == 2
+            and hidden.flags.c_contiguous):
+        raise ValueError("hidden rows must be a C-contiguous 2-D float32 array")
+    check_inner_node_vectors(inner_node_vectors, tree, hidden.shape[1])
+    return check_labels(labels, len(hidden), tree.n_leaves, "labels")
+
+
 def log_prob_rows(tree, inner_node_vectors, hidden, labels, workers=1):
     """``log P(labels[i] | hidden[i])`` for every row (float64, shape (n,)).
 
     ``hidden`` and ``labels`` must already be checked (:func:`check_hidden`, :func:`check_labels`).
     """
+    labels = _checked_row_inputs(tree, inner_node_vectors, hidden, labels)
     out = np.zeros(len(hidden), dtype=np.float64)
     if tree.n_inner == 0:
         return out  # one class: probability 1
@@ -161,6 +177,7 @@ def loss_and_grad_rows(tree, inner_node_vectors, hidden, labels, workers=1):
     grad_values : ndarray of float32, shape (m, dim)
         ``d losses[i] / d inner_node_vectors[grad_nodes[p]]`` for that position.
     """
+    labels = _checked_row_inputs(tree, inner_node_vectors, hidden, labels)
     n, dim = hidden.shape
     lengths = np.diff(tree.path_offsets)[labels] if n else np.zeros(0, dtype=np.int64)
     grad_offsets = np.zeros(n + 1, dtype=np.int64)
@@ -196,6 +213,7 @@ def sgd_rows(tree, inner_node_vectors, hidden, labels, learning_rate, workers=1)
     of rows run concurrently on the shared weights (Hogwild); ``workers=1`` is
     deterministic.
     """
+    labels = _checked_row_inputs(tree, inner_node_vectors, hidden, labels)
     n, dim = hidden.shape
     losses = np.zeros(n, dtype=np.float64)
     hidden_grad = np.zeros((n, dim), dtype=np.float32)

@@ -116,3 +116,31 @@ def test_tokens_that_are_not_str_are_refused_when_the_vocabulary_is_built(corpus
         with pytest.raises(TypeError, match=message):
             hsmcy.Doc2Vec([hsmcy.TaggedDocument(words, [i]) for i, words in enumerate(corpus)], min_count=1,
                           vector_size=4, workers=1)
+
+
+# ------------------------------------------------------------- Doc2Vec.score with an edited vocabulary
+def test_doc2vec_score_with_an_edited_vocabulary_is_an_error_not_a_crash(tmp_path):
+    # It handed the edited word id (10**6) to the row kernel unchecked: SIGSEGV.
+    run_python("""
+        import pytest, hsmcy
+        from gensim.test.utils import common_texts
+        documents = [hsmcy.TaggedDocument(words, [i]) for i, words in enumerate(common_texts)]
+        for dm in (0, 1):
+            model = hsmcy.Doc2Vec(documents, dm=dm, vector_size=8, min_count=1, epochs=2, workers=1)
+            model.wv.key_to_index["system"] = 10**6
+            with pytest.raises(ValueError, match="the vocabulary was edited"):
+                model.score([hsmcy.TaggedDocument(["system", "user"], [0])])
+    """, tmp_path)
+
+
+def test_the_row_operations_check_the_labels_they_index_whoever_calls_them():
+    from hsmcy import inference
+    tree = hsmcy.HuffmanTree.from_counts([5, 3, 2])
+    weights, hidden = np.zeros((2, 4), np.float32), np.zeros((1, 4), np.float32)
+    for operation in (lambda labels: inference.log_prob_rows(tree, weights, hidden, labels),
+                      lambda labels: inference.loss_and_grad_rows(tree, weights, hidden, labels),
+                      lambda labels: inference.sgd_rows(tree, weights, hidden, labels, 0.1)):
+        with pytest.raises(ValueError, match="labels holds class id"):
+            operation(np.array([10**6]))
+        with pytest.raises(ValueError, match="inner_node_vectors has 1 rows"):
+            inference.log_prob_rows(tree, weights[:1], hidden, np.array([0]))
