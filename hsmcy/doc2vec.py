@@ -161,6 +161,9 @@ class _DocumentScan:
                 elif isinstance(tag, str):
                     self.values.append(-1 - self.strings.setdefault(tag, len(self.strings)))
                 else:
+                    if int(tag) > 2**63 - 1:   # an int64 cannot hold it (np.uint64 2**64 - 1 was an OverflowError)
+                        raise ValueError(f"{self.name}: document #{number} has the int tag {tag!r}; int tags are "
+                                         "row numbers of dv and this one is far beyond any possible row")
                     self.values.append(int(tag))
                     self.max_int = max(self.max_int, int(tag))
             self.ends.append(len(self.values))

@@ -283,7 +283,7 @@ def _check_model(model):
     if model.tree is None or not len(model.wv.index_to_key):
         raise RuntimeError("the model has no vocabulary yet: build_vocab and train it first")
     vectors = model.wv.vectors
-    if vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.shape != \
+    if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.shape != \
             (len(model.wv.index_to_key), model.vector_size):
         raise ValueError("model.wv.vectors must be a C-contiguous float32 (vocab size, vector_size) array")
     if model.tree.n_leaves != len(vectors):

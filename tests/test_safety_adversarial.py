@@ -144,3 +144,39 @@ def test_the_row_operations_check_the_labels_they_index_whoever_calls_them():
             operation(np.array([10**6]))
         with pytest.raises(ValueError, match="inner_node_vectors has 1 rows"):
             inference.log_prob_rows(tree, weights[:1], hidden, np.array([0]))
+
+
+# ------------------------------------------------------------- smaller findings
+@pytest.mark.parametrize("header, binary", [(b"1000000000000 4\na 1 2 3 4\n", False), (b"1 1000000000\na 1 2\n", False),
+                                            (b"100000 100000\n", True)])
+def test_a_word2vec_header_cannot_make_the_reader_allocate_more_than_the_file_holds(tmp_path, header, binary):
+    # gensim allocates words x dimensions floats from the header: a 26-byte file asked for 15 TB
+    from hsmcy.formats import FormatError, load_vectors
+    path = tmp_path / ("v.bin" if binary else "v.txt")
+    path.write_bytes(header)
+    with pytest.raises(FormatError, match="more values than its"):
+        load_vectors(str(path), "word2vec-binary" if binary else "word2vec")
+
+
+def test_the_command_line_reports_divergence_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from test_safety_corpus import PACKAGE_PARENT
+    (tmp_path / "c.txt").write_text("the cat sat on the mat\nthe dog sat on the log\n" * 200)
+    result = subprocess.run([sys.executable, "-m", "hsmcy", "train", "c.txt", "-o", "o.kv", "--alpha", "1e30",
+                             "--min-count", "1", "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**__import__("os").environ, "PYTHONPATH": PACKAGE_PARENT}, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "training diverged" in result.stderr and not (tmp_path / "o.kv").exists()
+
+
+def test_an_int_tag_beyond_int64_is_a_clear_error():
+    with pytest.raises(ValueError, match="document #0 has the int tag"):
+        hsmcy.Doc2Vec([hsmcy.TaggedDocument(["a", "b"], [np.uint64(2**64 - 1)])], min_count=1, vector_size=4)
+
+
+def test_score_with_vectors_replaced_by_a_list_is_a_clear_error(model):
+    edited = pickle.loads(pickle.dumps(model))
+    edited.wv.vectors = edited.wv.vectors.tolist()
+    with pytest.raises(ValueError, match="model.wv.vectors must be"):
+        edited.score([["the", "fire"]])
