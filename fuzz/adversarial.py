@@ -681,6 +681,8 @@ def classifier_cases():
             expect = expectation(kind, label, low, high)
             if parameter in ("dim", "bucket", "epochs", "workers") and label == "10**18":
                 expect = "either"
+            if parameter in ("bucket", "workers", "lr") and label == "np.uint64 max":
+                expect = "either"        # unused buckets, one thread per chunk, a huge rate: all allowed
             cases.append(case("classifier", f"HSClassifier({parameter}={label}).fit", base + f"""
 model = hsmcy.HSClassifier(**dict(dict(dim=8, epochs=2, workers=1, bucket=1000), {parameter}={source}))
 model.fit(texts, labels)
@@ -793,12 +795,15 @@ check(len(model.dv) == len(docs), "one vector per document")
               ("min_alpha=nan", "['the', 'fire']", "min_alpha=float('nan')", "error"),
               ("alpha='0.1'", "['the', 'fire']", "alpha='0.1'", "error")]
     for label, words, options, expect in infers:
+        limit = ("asked for: 10**9 passes over the document, a Python loop of kernel calls that Ctrl-C stops"
+                 if label == "epochs=10**9" else None)
         cases.append(case("doc2vec", f"infer_vector(<{label}>)", f"""
             m = d2v()
             v = m.infer_vector({words}{', ' if options else ''}{options})
             check(v.shape == (m.vector_size,) and finite(v), "a finite vector")
             check(np.array_equal(v, m.infer_vector({words}{', ' if options else ''}{options})), "the same words give the same vector")
-        """, expect=expect, names=["doc_words", "epochs", "alpha", "min_alpha", "words"], timeout=60))
+        """, expect=expect, names=["doc_words", "epochs", "alpha", "min_alpha", "words"], timeout=60,
+                          known_limit=limit))
     for label, edit, names in [("dv.vectors too few rows", "m.dv.vectors = m.dv.vectors[:2].copy()", ["dv"]),
                                ("dv.vectors float64", "m.dv.vectors = m.dv.vectors.astype(np.float64)", ["dv"]),
                                ("dv.vectors read-only", "m.dv.vectors.flags.writeable = False", ["dv"]),
@@ -846,8 +851,8 @@ def inference_cases():
         """, expect=expect, names=["context"]))
     for label, source in ODD_VALUES + [("10**9", "10**9"), ("len(wv)", "len(m.wv)")]:
         exp = "ok" if label == "len(wv)" else expectation("int", label, 1, None)
-        if label == "10**18" or label == "10**9":
-            exp = "either"
+        if label in ("10**18", "10**9", "np.uint64 max"):
+            exp = "either"               # topn beyond the vocabulary: the whole vocabulary
         cases.append(case("inference", f"predict_output_word(topn={label})", f"""
             m = w2v()
             top = m.predict_output_word(['the', 'fire'], topn={source})
@@ -888,7 +893,7 @@ def inference_cases():
         cases.append(case("inference", f"score({label})", f"""
             m = w2v()
             r = m.score([['the', 'fire'], ['of', 'the'], ['a', 'fire']], {source})
-            check(len(r) in (1, 3) and np.all(np.asarray(r) <= 0), "log-likelihoods")
+            check(len(r) <= 3 and np.all(np.asarray(r) <= 0), "log-likelihoods")
         """, expect=expect, names=[source.split("=")[0]], timeout=60))
     for word, context, expect in [("'zzqq'", "['the']", "either"), ("'the'", "[]", "either"), ("None", "['the']", "error"),
                                   ("b'the'", "['the']", "error"), ("5", "['the']", "either"), ("'the'", "'fire'", "either")]:
@@ -909,26 +914,24 @@ def gensim_cases():
             ("a KeyedVectors", "gensim.models.KeyedVectors(8)", "error"), ("None", "None", "error"),
             ("a Doc2Vec", "gensim.models.Doc2Vec([gensim.models.doc2vec.TaggedDocument(w, [i]) for i, w in enumerate(common_texts)], min_count=1, vector_size=8, hs=1, negative=0)", "either"),
             ("a FastText", "gensim.models.FastText(common_texts, min_count=1, vector_size=8, hs=1, negative=0)", "either"),
-            ("syn1 wrong shape", "g(); G.syn1 = G.syn1[:3]", "error"),
-            ("syn1 NaN", "g(); G.syn1[0, 0] = np.nan", "error"),
-            ("syn1 float64", "g(); G.syn1 = G.syn1.astype(np.float64)", "either"),
-            ("syn1 deleted", "g(); del G.syn1", "error"),
-            ("vectors Fortran", "g(); G.wv.vectors = np.asfortranarray(G.wv.vectors)", "either"),
-            ("codes edited", "g(); G.wv.expandos['code'][0] = np.array([7], np.uint8)", "error"),
-            ("points out of range", "g(); G.wv.expandos['point'][0] = np.array([10**6], np.uint32)", "error"),
-            ("points deleted", "g(); del G.wv.expandos['point']", "either"),
-            ("counts zero", "g(); G.wv.expandos['count'][:] = 0", "either"),
-            ("vector_size mismatch", "g(); G.vector_size = 3", "either"),
-            ("key_to_index edited", "g(); G.wv.key_to_index['system'] = 10**6", "error")]:
+            ("syn1 wrong shape", "G = g(); G.syn1 = G.syn1[:3]", "error"),
+            ("syn1 NaN", "G = g(); G.syn1[0, 0] = np.nan", "error"),
+            ("syn1 float64", "G = g(); G.syn1 = G.syn1.astype(np.float64)", "either"),
+            ("syn1 deleted", "G = g(); del G.syn1", "error"),
+            ("vectors Fortran", "G = g(); G.wv.vectors = np.asfortranarray(G.wv.vectors)", "either"),
+            ("codes edited", "G = g(); G.wv.expandos['code'][0] = np.array([7], np.uint8)", "error"),
+            ("points out of range", "G = g(); G.wv.expandos['point'][0] = np.array([10**6], np.uint32)", "error"),
+            ("points deleted", "G = g(); del G.wv.expandos['point']", "either"),
+            ("counts zero", "G = g(); G.wv.expandos['count'][:] = 0", "either"),
+            ("vector_size mismatch", "G = g(); G.vector_size = 3", "either"),
+            ("key_to_index edited", "G = g(); G.wv.key_to_index['system'] = 10**6", "either")]:
+        statement = source if source.startswith("G = g()") else f"G = {source}"
         cases.append(case("gensim", f"Word2Vec.from_gensim(<{label}>)", f"""
             import gensim
             def g():
-                global G
-                G = gensim.models.Word2Vec(common_texts, min_count=1, vector_size=8, hs=1, negative=0, workers=1, seed=1)
-            G = None
-            G = {source} if not {source!r}.startswith("g()") else G
-            if {source!r}.startswith("g()"):
-                exec({source!r})
+                return gensim.models.Word2Vec(common_texts, min_count=1, vector_size=8, hs=1, negative=0, workers=1,
+                                              seed=1)
+            {statement}
             m = hsmcy.Word2Vec.from_gensim(G)
             check_word2vec(m)
             if len(m.wv) >= 2:
@@ -1016,7 +1019,7 @@ def cli_cases():
     cases.append(case("cli", "train a gzipped corpus", argv=["train", "c.txt.gz", "-o", "o.txt", "--min-count", "1", "--quiet",
                                                             "--epochs", "1"],
                       files={"c.txt.gz": gzip.compress(small)}, expect="ok", timeout=90,
-                      check="open(os.path.join(folder, 'o.txt')).readline().split() == ['6', '100']"))
+                      check="open(os.path.join(folder, 'o.txt')).readline().split() == ['7', '100']"))
     cases.append(case("cli", "train a unicode-named corpus", argv=["train", "\u00e9\U0001F600.txt", "-o", "\u00e9.hsmcy",
                                                                   "--min-count", "1", "--quiet", "--epochs", "1"],
                       files={"\u00e9\U0001F600.txt": small}, expect="ok", timeout=90,
@@ -1187,7 +1190,7 @@ def concurrency_cases():
             m = w2v()
             first_clean_error(run_threads([lambda: m.save('x.hsmcy'), lambda: m.save('x.hsmcy'), lambda: m.save('x.hsmcy')]))
             check(np.array_equal(hsmcy.Word2Vec.load('x.hsmcy').wv.vectors, m.wv.vectors), "a whole file")
-            check(sorted(os.listdir('.')) == ['x.hsmcy'], "no temporary file left")
+            check(sorted(set(os.listdir('.')) - {'_case.py'}) == ['x.hsmcy'], "no temporary file left")
         """,
         "load one file from 4 threads, mmap": """
             models = []
@@ -1353,6 +1356,8 @@ def classify(spec, code, out, err, folder):
     """The outcome of one finished process, and a short detail."""
     memory_words = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
     if code is None:
+        if spec["known_limit"]:
+            return "known limit", f"timed out: {spec['known_limit']}"
         return "hang", "timed out"
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(code)

@@ -180,3 +180,12 @@ def test_score_with_vectors_replaced_by_a_list_is_a_clear_error(model):
     edited.wv.vectors = edited.wv.vectors.tolist()
     with pytest.raises(ValueError, match="model.wv.vectors must be"):
         edited.score([["the", "fire"]])
+
+
+def test_a_gensim_model_without_syn1_is_a_clear_error():
+    import gensim
+    from gensim.test.utils import common_texts
+    gensim_model = gensim.models.Word2Vec(common_texts, min_count=1, vector_size=4, hs=1, negative=0, workers=1)
+    del gensim_model.syn1
+    with pytest.raises(ValueError, match="has no syn1"):
+        hsmcy.Word2Vec.from_gensim(gensim_model)
