@@ -193,7 +193,7 @@ def _load_hsmcy(path):
 
 
 def _check_word2vec_header(path, binary):
-    """``FormatError`` if a word2vec header declares more values than the file can hold.
+    """``ValueError`` if a word2vec header declares more values than the file can hold.
 
     gensim allocates ``words x dimensions`` floats from the header before reading a
     row: a 30-byte file saying ``1000000000000 4`` asked for 15 TB.  Every value takes
@@ -207,7 +207,7 @@ def _check_word2vec_header(path, binary):
         return   # no header of two numbers: gensim's own error says so
     size = os.path.getsize(path)
     if words < 0 or dimensions < 0 or words * dimensions * (4 if binary else 1) > size:
-        raise FormatError(f"{path!r}: its header declares {words:,} words x {dimensions:,} dimensions, more values "
+        raise ValueError(f"its header declares {words:,} words x {dimensions:,} dimensions, more values "
                           f"than its {size:,} bytes can hold (truncated, or not word2vec vectors)")
 
 
