@@ -1390,7 +1390,8 @@ def classify(spec, code, out, err, folder):
     if marker < 0:
         if any(word in err for word in memory_words):
             return "memory", err.strip()[-300:]
-        return "crash", f"exit {code} without a result; stderr: {err.strip()[-700:]}"
+        # an exit status without a signal: the case's own code failed (not a crash of hsmcy)
+        return "internal error", f"exit {code} without a result; stderr: {err.strip()[-700:]}"
     result = json.loads(out[marker + len(RESULT_MARK):].splitlines()[0])
     status = result["status"]
     if status == "memory":
@@ -1469,12 +1470,12 @@ def run_cases(cases, jobs=2, timeout=60, memory_gib=3.0, progress=True, fixtures
         shutil.rmtree(fixture_folder, ignore_errors=True)
 
 
-def markdown(results, command, seconds):
+def markdown(results, command, seconds, finished=None):
     categories = list(dict.fromkeys(r["category"] for r in results))
     columns = [o for o in OUTCOMES if any(r["outcome"] == o for r in results)] or list(OUTCOMES)
     lines = [f"Command: `{command}`", "",
              f"{len(results)} cases, {seconds:.0f} s wall clock, Python {platform.python_version()}, "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+             f"finished {finished or time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              "| category | cases | " + " | ".join(columns) + " |",
              "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |"]
     for category in categories + ["**all**"]:
@@ -1485,8 +1486,16 @@ def markdown(results, command, seconds):
         chosen = [r for r in results if r["outcome"] == outcome]
         if chosen:
             lines += ["", f"### {outcome} ({len(chosen)})", ""]
-            lines += [f"- {r['category']}: {r['name']}: {r['detail'][:300]}".replace("\n", " ") for r in chosen]
+            lines += [f"- {r['category']}: {r['name']}: {short_detail(r['detail'])}" for r in chosen]
     return "\n".join(lines) + "\n"
+
+
+def short_detail(detail):
+    """One line of a case's detail for the tables (without the list of extension modules of a signal)."""
+    detail = detail.split("Extension modules")[0].replace("\n", " ")
+    if "stderr: ._shortest_path" in detail:      # older runs kept the tail of the module list only
+        detail = detail.split(";")[0] + " (see the JSON)"
+    return detail[:300]
 
 
 def main(argv=None):
@@ -1497,9 +1506,11 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--match", help="run only cases whose name contains this text")
     parser.add_argument("--rerun", metavar="JSON",
-                        help="run again only the cases of an earlier run's JSON whose outcome was one of --outcomes")
-    parser.add_argument("--outcomes", default="crash,hang,memory,internal error,wrong/silent",
-                        help="outcomes that --rerun selects (comma-separated)")
+                        help="run again the cases of an earlier run's JSON whose outcome was one of --outcomes "
+                             "(and every case of the --only categories)")
+    parser.add_argument("--outcomes", default="crash;hang;memory;internal error;wrong/silent",
+                        help="outcomes that --rerun selects (separated by ;)")
+    parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run's JSON and exit")
     parser.add_argument("--every", type=int, default=1, help="run every Nth case only (a quick sample)")
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds per case unless it sets its own")
@@ -1507,14 +1518,24 @@ def main(argv=None):
     parser.add_argument("--json", default="adversarial.json", help="where to write every case's outcome")
     parser.add_argument("--markdown", help="also write the tables to this file")
     options = parser.parse_args(argv)
-    cases = catalogue(set(options.only))
-    if options.match:
-        cases = [c for c in cases if options.match in c["name"]]
-    if options.rerun:
+    if options.report:
+        with open(options.report) as handle:
+            earlier = json.load(handle)
+        table = markdown(earlier["cases"], earlier["command"], earlier["seconds"], earlier.get("finished"))
+        print(table)
+        if options.markdown:
+            with open(options.markdown, "w") as handle:
+                handle.write(table)
+        return 0
+    if options.rerun:   # the selected outcomes of the earlier run, and every case of the --only categories
         with open(options.rerun) as handle:
             wanted = {(r["category"], r["name"]) for r in json.load(handle)["cases"]
-                      if r["outcome"] in options.outcomes.split(",")}
-        cases = [c for c in cases if (c["category"], c["name"]) in wanted]
+                      if r["outcome"] in options.outcomes.split(";")}
+        cases = [c for c in catalogue() if (c["category"], c["name"]) in wanted or c["category"] in options.only]
+    else:
+        cases = catalogue(set(options.only))
+    if options.match:
+        cases = [c for c in cases if options.match in c["name"]]
     cases = cases[::options.every]
     if options.list:
         for category in dict.fromkeys(c["category"] for c in cases):
@@ -1531,7 +1552,8 @@ def main(argv=None):
     table = markdown(results, command.strip(), seconds)
     print(table)
     with open(options.json, "w") as handle:
-        json.dump({"command": command.strip(), "seconds": round(seconds, 1), "cases": results}, handle, indent=1)
+        json.dump({"command": command.strip(), "seconds": round(seconds, 1),
+                   "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cases": results}, handle, indent=1)
     if options.markdown:
         with open(options.markdown, "w") as handle:
             handle.write(table)
