@@ -757,7 +757,7 @@ def doc2vec_cases():
         for source in values:
             expect = "either" if source in ("10**18",) and parameter in ("dm_tag_count", "vector_size") else "error"
             cases.append(case("doc2vec", f"Doc2Vec({parameter}={source})", documents + f"""
-model = hsmcy.Doc2Vec(docs, min_count=1, vector_size=8, epochs=2, workers=1, **dict(dict(vector_size=8), {parameter}={source}))
+model = hsmcy.Doc2Vec(docs, **dict(dict(min_count=1, vector_size=8, epochs=2, workers=1), {parameter}={source}))
 check(len(model.dv) == len(docs), "one vector per document")
 """, expect=expect, names=[parameter]))
     tags = [("tag 10**12", "[hsmcy.TaggedDocument(['a', 'b'], [10**12])]", "either"),
@@ -1009,7 +1009,8 @@ def cli_cases():
         for value in values:
             expect = "either" if (option, value) in (("--alpha", "1e30"),) else "error"
             runs.append((f"train {option} {value}", ["train", "c.txt", "-o", "o.kv", option, value, "--min-count" if option != "--min-count" else "--quiet", "1" if option != "--min-count" else "--quiet"],
-                         expect, [option, "diverged"]))
+                         expect, [option, option.strip("-").replace("-", "_"), "vector_size" if option == "--size" else option,
+                                  "diverged"]))
     for label, argv, expect, names in runs:
         argv = [a for a in argv if a != "--quiet"] + (["--quiet"] if argv and argv[0] == "train" else [])
         cases.append(case("cli", label, argv=argv, files={**files, "empty.txt": b"", "junk.hsmcy": b"PK\x03\x04junk" * 10,
