@@ -8,6 +8,10 @@ import sys
 
 import pytest
 
+import hsmcy
+
+# The cases import the hsmcy under test (the installed one in CI, not the uncompiled source tree).
+os.environ["ADVERSARIAL_PACKAGE_PARENT"] = os.path.dirname(os.path.dirname(os.path.abspath(hsmcy.__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fuzz"))
 import adversarial  # noqa: E402
 
