@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import _kernels
 from ._runner import run_batches
-from .checks import all_finite
+from .checks import INT64_MAX, all_finite, check_integer
 from .corpus import BatchReader, chunks_of
 
 logger = logging.getLogger(__name__)
@@ -199,6 +200,26 @@ class TrainingRun:
                  resume=None, document_vectors=None, window_words=True, sentinels=None):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        # The model's attributes may have been edited since its constructor checked them:
+        # check again, by name, what sizes the run (a NaN window, batch_words = 0, 10**18
+        # epochs whose word count overflows int64 and would never finish).
+        for name, value in (("sg", sg), ("cbow_mean", cbow_mean)):
+            if value not in (0, 1):
+                raise ValueError(f"{name} must be 0 or 1, got {value!r}")
+        window = check_integer("window", window, 1, 2**31 - 1)
+        batch_words = check_integer("batch_words", batch_words, 1)
+        workers = check_integer("workers", workers, -INT64_MAX)
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be in [1, {MAX_WORKERS}], got {workers}")
+        seed = check_integer("seed", seed, 0)
+        epochs = check_integer("epochs", epochs, 1)
+        for name, value, low in (("start_alpha (alpha)", start_alpha, 0.0), ("end_alpha (min_alpha)", end_alpha, 0.0)):
+            if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                    or value < low):
+                raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
+        if epochs > INT64_MAX // max(corpus.n_words, 1):
+            raise ValueError(f"epochs = {epochs} x {corpus.n_words:,} words per epoch is more words than a run can "
+                             f"count (2**63 - 1)")
         self.corpus = corpus
         self.input_vectors = input_vectors
         self.syn1 = syn1
@@ -230,9 +251,6 @@ class TrainingRun:
         self.batch_word_starts = np.asarray(corpus.sentence_bounds[self.edges], dtype=np.int64)
         # More threads than batches would only wait: each gets its own random stream,
         # and stream w is the same whatever the number of threads.
-        workers = int(workers)
-        if not 1 <= workers <= MAX_WORKERS:
-            raise ValueError(f"workers must be in [1, {MAX_WORKERS}], got {workers}")
         self.workers = min(workers, max(self.n_batches, 1))
         seeds = np.random.SeedSequence(self.seed).spawn(self.workers)
         self._rng_states = [int(s.generate_state(1, dtype=np.uint64)[0]) for s in seeds]

@@ -50,7 +50,7 @@ from . import persistence
 from ._training import DEFAULT_KERNEL
 from .checks import all_finite, check_array
 from .corpus import EncodedCorpus
-from .memory import CACHE_LINE, aligned_zeros
+from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_float, _check_int
@@ -161,6 +161,9 @@ class _DocumentScan:
                 elif isinstance(tag, str):
                     self.values.append(-1 - self.strings.setdefault(tag, len(self.strings)))
                 else:
+                    if int(tag) > 2**63 - 1:   # an int64 cannot hold it (np.uint64 2**64 - 1 was an OverflowError)
+                        raise ValueError(f"{self.name}: document #{number} has the int tag {tag!r}; int tags are "
+                                         "row numbers of dv and this one is far beyond any possible row")
                     self.values.append(int(tag))
                     self.max_int = max(self.max_int, int(tag))
             self.ends.append(len(self.values))
@@ -480,6 +483,9 @@ class Doc2Vec(Word2Vec):
     def _init_weights(self):
         """gensim's initialisation: words as :class:`hsmcy.Word2Vec`, document vectors uniform in
         ``[-1/size, 1/size)`` from the seed ``seed + 7919``, ``syn1`` zero."""
+        check_fits_in_memory(len(self._tags) * self.vector_size * 4,
+                             f"{len(self._tags):,} document vectors of vector_size {self.vector_size} (int tags are "
+                             f"row numbers of dv: the largest is {self._tags.n_int - 1:,})")
         super()._init_weights()
         vectors = aligned_zeros((len(self._tags), self.vector_size))
         np.random.default_rng(self.seed + 7919).random(out=vectors, dtype=np.float32)
@@ -746,11 +752,16 @@ class Doc2Vec(Word2Vec):
         from . import inference
 
         index = self.wv.key_to_index
+        n_words = min(len(self.wv.index_to_key), len(self.wv.vectors), self.tree.n_leaves)
         hidden, labels, owners = [], [], []
         for number, (words, rows) in enumerate(zip(word_lists, vectors)):
             ids = np.array([index[w] for w in words if w in index], dtype=np.int64)
             if not len(ids):
                 continue
+            if ids.min() < 0 or ids.max() >= n_words:
+                raise ValueError(f"wv.key_to_index maps a word of document #{number} to row "
+                                 f"{ids[(ids < 0) | (ids >= n_words)][0]}, outside [0, {n_words}) of wv.vectors and "
+                                 "the tree: the vocabulary was edited")
             if self.dm:
                 hidden.append(self._dm_hidden(ids, rows))
                 labels.append(ids)

@@ -88,6 +88,8 @@ def _gensim_words(gensim_model):
     if "code" not in wv.expandos or "point" not in wv.expandos:
         raise ValueError("gensim_model has no Huffman codes/points (was build_vocab run with hs=1?)")
     tree = BinaryTree.from_gensim_codes(list(wv.expandos["code"]), list(wv.expandos["point"]))
+    if getattr(gensim_model, "syn1", None) is None:
+        raise ValueError("gensim_model has no syn1 (inner-node vectors): nothing to import the tree's weights from")
     syn1 = np.ascontiguousarray(gensim_model.syn1, dtype=np.float32)
     if syn1.shape != (len(words), gensim_model.vector_size):
         raise ValueError(f"gensim_model.syn1 has shape {syn1.shape}, expected {(len(words), gensim_model.vector_size)}")

@@ -30,8 +30,8 @@ from gensim.models import KeyedVectors
 from . import corpus as corpus_io
 from . import persistence
 from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, private_tree_rows
-from .checks import all_finite
-from .memory import CACHE_LINE, aligned_zeros, return_free_memory
+from .checks import all_finite, check_integer
+from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory, return_free_memory
 from .progress import TrainingProgress
 from .tree import HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
@@ -45,14 +45,7 @@ __all__ = ["Word2Vec"]
 _MAX_WINDOW = 2**31 - 1
 
 
-def _check_int(name, value, minimum, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return int(value)
+_check_int = check_integer
 
 
 def _check_float(name, value, minimum=None, strictly_above=None):
@@ -416,6 +409,8 @@ class Word2Vec:
     def _init_weights(self):
         """gensim 4's initialisation: input vectors uniform in [-1/size, 1/size), ``syn1`` zero."""
         vocab_size = len(self.wv.index_to_key)
+        check_fits_in_memory(2 * max(vocab_size, 1) * self.vector_size * 4,
+                             f"vector_size = {self.vector_size} for {vocab_size:,} words (wv.vectors and syn1)")
         rng = np.random.default_rng(self.seed)
         vectors = aligned_zeros((vocab_size, self.vector_size))   # whole rows on cache lines: memory.py
         rng.random(out=vectors, dtype=np.float32)
@@ -527,6 +522,10 @@ class Word2Vec:
         return {}
 
     def _check_trainable(self):
+        width = getattr(self.wv.vectors, "shape", (0, 0))[-1]
+        if self.vector_size != width:
+            raise ValueError(f"model.vector_size is {self.vector_size!r} but wv.vectors has {width} columns "
+                             "(was one of them edited?)")
         for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
             if not all_finite(array):
                 raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "
