@@ -189,12 +189,15 @@ class TrainingRun:
     window_words : bool
         With ``document_vectors`` and ``sg``: whether the window's words are context
         too (gensim's ``dbow_words``).
+    sentinels : int64 array, optional
+        ``sentinel_nodes(tree)``, for a caller that makes many short runs on one tree
+        (a Dask worker's rounds): computing it takes milliseconds.
     """
 
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
                  kernel=DEFAULT_KERNEL, callbacks=(), model=None, report_delay=1.0, progress_bar=None,
-                 resume=None, document_vectors=None, window_words=True):
+                 resume=None, document_vectors=None, window_words=True, sentinels=None):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         # The model's attributes may have been edited since its constructor checked them:
@@ -251,7 +254,7 @@ class TrainingRun:
         self.workers = min(workers, max(self.n_batches, 1))
         seeds = np.random.SeedSequence(self.seed).spawn(self.workers)
         self._rng_states = [int(s.generate_state(1, dtype=np.uint64)[0]) for s in seeds]
-        self.sentinel_nodes = sentinel_nodes(tree)
+        self.sentinel_nodes = sentinel_nodes(tree) if sentinels is None else sentinels
         self.loss_per_worker = [0.0] * self.workers
         self.words_seen = 0
         self.words_trained = 0
