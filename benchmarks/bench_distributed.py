@@ -1,29 +1,37 @@
 #!/usr/bin/env python
-"""Distributed (Dask, local SGD) against single-process hsmcy: quality, speed, bytes per synchronisation.
+"""Distributed (Dask) against single-process hsmcy: quality, words/s, bytes per synchronisation.
 
-Usage::
+Usage (the committed results; ~1 hour on a shared 2-core machine)::
 
-    python benchmarks/make_corpus.py --out /tmp/hsmcy_bench/corpus.txt     # once
-    python benchmarks/bench_distributed.py --corpus /tmp/hsmcy_bench/corpus.txt --tokens 3000000 \
-        --out /tmp/hsmcy_bench/distributed.json
+    python benchmarks/make_corpus.py --out /tmp/hsmcy_bench/corpus.txt --tokens 0     # once
+    python benchmarks/bench_distributed.py --corpus /tmp/hsmcy_bench/corpus.txt \\
+        --tokens 2000000,6000000 --shards 2,4 --modes cbow,sg --seeds 1,2,3 \\
+        --out benchmarks/results/distributed.json
 
-What it runs, all in one process run on this machine and at equal epochs:
+An interrupted run continues with ``--resume`` (the same options and ``--out``): the rows
+already in the file are kept and only the missing runs are made; the file's
+``commands`` list every command that contributed rows.
 
-* single-process ``hsmcy.Word2Vec`` with ``workers=2`` threads (the reference);
-* ``hsmcy.distributed.train`` on a ``LocalCluster`` of 1 worker process x 2 threads (the
-  training file as one shard: the distributed code path with nothing to average) and of
-  2 worker processes x 1 thread (the file split into 2 contiguous shards);
-* for 2 processes: averaging rules and synchronisation intervals (``--configs``).
+What it runs, on this machine, at equal epochs and parameters (vector_size 100,
+window 5, min_count 5, sample 1e-3, epochs 5, hierarchical softmax):
 
-Quality: gensim's ``evaluate_word_analogies`` (questions-words.txt, the 30,000 most
-frequent words) and ``evaluate_word_pairs`` (wordsim353, simlex999), plus the loss
-per word on held-out sentences (the last ``--heldout`` fraction of the lines, not
-trained on): the mean ``-log P(centre word | context)`` under the trained model,
-with full windows, no down-sampling, no update.  The held-out loss averages over
-~100k predictions, so it separates runs whose analogy scores are within noise.
+* for each corpus size, the first ``N`` tokens of the corpus minus the last
+  ``--heldout`` fraction of its lines (held out, never trained on), as one training
+  file and cut into 2 and 4 contiguous shards;
+* per mode and seed: single-process ``hsmcy.Word2Vec(corpus_file=..., workers=2)``
+  (the reference: 2 threads on the machine's 2 cores), then
+  ``hsmcy.distributed.train`` on a ``LocalCluster`` of 2 worker processes x 1
+  thread with each shard count, with the defaults (a user passes shards and the
+  usual parameters; 2 model copies, one per worker).
 
-Volume: bytes of row ids + deltas sent by the workers and of merged rows broadcast
-back, per synchronisation, next to the size of the whole model.
+Quality: gensim's ``questions-words.txt`` analogies over the 30,000 most frequent
+words (gensim's scoring, batched), ``wordsim353`` and ``simlex999`` Spearman
+correlations, and the held-out log-likelihood per token (``Word2Vec.score``).
+Speed: words per second from the start of the call to the trained model (vocabulary
+included, for both).  Volume: bytes of deltas sent between the workers per
+synchronisation (all workers together), against the size of the model (input
+vectors + ``syn1``).  The table gives medians over seeds and, per seed, the
+distributed run against the single-process run of the same seed.
 """
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -42,12 +51,12 @@ from gensim.test.utils import datapath
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import hsmcy  # noqa: E402
-from hsmcy import _kernels  # noqa: E402
-from hsmcy.corpus import encode_file  # noqa: E402
+
+PARAMS = dict(vector_size=100, window=5, min_count=5, sample=1e-3, epochs=5)
 
 
-def write_shards(corpus, tokens, heldout, n_shards, directory):
-    """The first ``tokens`` tokens, minus a held-out tail, as ``n_shards`` contiguous files (and the whole)."""
+def write_shards(corpus, tokens, heldout, shard_counts, directory):
+    """The first ``tokens`` tokens, minus a held-out tail of lines, as one file and as contiguous shards."""
     lines, count = [], 0
     with open(corpus, encoding="utf-8") as handle:
         for line in handle:
@@ -64,26 +73,23 @@ def write_shards(corpus, tokens, heldout, n_shards, directory):
     for name, chunk in (("train", train), ("heldout", test)):
         with open(paths[name], "w", encoding="utf-8") as handle:
             handle.writelines(chunk)
-    shards = []
-    for i in range(n_shards):
-        path = os.path.join(directory, f"shard-{i}.txt")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.writelines(train[len(train) * i // n_shards:len(train) * (i + 1) // n_shards])
-        shards.append(path)
+    shards = {}
+    for k in shard_counts:
+        shards[k] = []
+        for i in range(k):
+            path = os.path.join(directory, f"shard-{k}-{i}.txt")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.writelines(train[len(train) * i // k:len(train) * (i + 1) // k])
+            shards[k].append(path)
     return paths, shards, sum(len(line.split()) for line in train)
 
 
-def heldout_loss(model, path):
-    """Mean loss per predicted word on ``path``: full windows, no down-sampling, alpha 0 (no update)."""
-    encoded = encode_file(path, model.wv.key_to_index)
-    tree, size = model.tree, model.vector_size
-    _, trained, loss = _kernels.train_batch(
-        bool(model.sg), encoded.token_ids, encoded.sentence_bounds, np.ones(len(model.wv), np.float32),
-        model.wv.vectors.copy(), model.syn1.copy(), tree.path_nodes, tree.path_codes, tree.path_offsets,
-        model.window, False, bool(model.cbow_mean), 0.0, 0.0, np.array([1], np.uint64),
-        np.zeros(size, np.float32), np.zeros(size, np.float32), np.zeros(max(encoded.longest_sentence, 1), np.int32),
-        True)
-    return loss / max(trained, 1)
+def heldout_log_likelihood(model, path):
+    """Mean ``Word2Vec.score`` log-likelihood per in-vocabulary held-out token (higher is better)."""
+    with open(path, encoding="utf-8") as handle:
+        sentences = [line.split() for line in handle]
+    known = sum(1 for sentence in sentences for word in sentence if word in model.wv.key_to_index)
+    return float(np.sum(model.score(sentences, total_sentences=len(sentences)))) / max(known, 1)
 
 
 def analogy_accuracy(wv, path=None, restrict_vocab=30000):
@@ -126,115 +132,173 @@ def analogy_accuracy(wv, path=None, restrict_vocab=30000):
 
 
 def quality(model, heldout_path):
+    started = time.perf_counter()
     analogy, covered = analogy_accuracy(model.wv)
     wordsim = model.wv.evaluate_word_pairs(datapath("wordsim353.tsv"))[1][0]
     simlex = model.wv.evaluate_word_pairs(datapath("simlex999.txt"))[1][0]
-    return {"analogy": 100 * float(analogy), "analogy_questions": covered, "wordsim353_spearman": float(wordsim),
-            "simlex999_spearman": float(simlex), "heldout_loss_per_word": float(heldout_loss(model, heldout_path))}
+    return {"analogy": 100 * float(analogy), "analogy_questions": covered, "wordsim353": float(wordsim),
+            "simlex999": float(simlex), "heldout_ll": heldout_log_likelihood(model, heldout_path),
+            "evaluation_seconds": time.perf_counter() - started}
+
+
+def workers_cpu_seconds(client):
+    """CPU seconds used so far by the worker processes (user + system), summed."""
+    def cpu():
+        import psutil
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+    return sum(client.run(cpu).values())
+
+
+def summarise(rows):
+    """Medians per (tokens, mode, run) and the comparisons with single-process training."""
+    keys = sorted({(r["tokens"], r["mode"]) for r in rows})
+    lines = [("| tokens | mode | run | seeds | analogy % | vs single | WS353 | Δ | SimLex | Δ | held-out LL | words/s "
+              "| × single (per seed) | words/CPU-s × single | syncs/epoch | MB per sync | × model |"),
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    verdicts = []
+    for tokens, mode in keys:
+        group = [r for r in rows if r["tokens"] == tokens and r["mode"] == mode]
+        single = [r for r in group if r["run"] == "single"]
+        if not single:
+            continue
+        median = {m: statistics.median(r[m] for r in single) for m in ("analogy", "wordsim353", "simlex999",
+                                                                        "heldout_ll", "words_per_second")}
+        by_seed = {r["seed"]: r for r in single}
+        for run in sorted({r["run"] for r in group}, key=lambda name: (name != "single", name)):
+            runs = [r for r in group if r["run"] == run]
+            m = {k: statistics.median(r[k] for r in runs) for k in ("analogy", "wordsim353", "simlex999", "heldout_ll",
+                                                                     "words_per_second")}
+            speed = [r["words_per_second"] / by_seed[r["seed"]]["words_per_second"] for r in runs if r["seed"] in by_seed]
+            speed_ratio = statistics.median(speed) if speed else float("nan")
+            cpu = [r["words_per_cpu_second"] / by_seed[r["seed"]]["words_per_cpu_second"] for r in runs
+                   if r["seed"] in by_seed]
+            cpu_ratio = statistics.median(cpu) if cpu else float("nan")
+            if run == "single":
+                lines.append(f"| {tokens:,} | {mode} | single process, 2 threads | {len(runs)} | {m['analogy']:.2f} | "
+                             f"| {m['wordsim353']:.3f} | | {m['simlex999']:.3f} | | {m['heldout_ll']:.4f} | "
+                             f"{m['words_per_second']:,.0f} | | | | | |")
+                continue
+            relative = m["analogy"] / median["analogy"] if median["analogy"] else float("nan")
+            d_ws, d_sl = m["wordsim353"] - median["wordsim353"], m["simlex999"] - median["simlex999"]
+            syncs = statistics.median(r["syncs_per_epoch"] for r in runs)
+            mb = statistics.median(r["bytes_per_sync"] for r in runs) / 1e6
+            model_mb = runs[0]["model_bytes"] / 1e6
+            lines.append(f"| {tokens:,} | {mode} | {run} | {len(runs)} | {m['analogy']:.2f} | {relative:.3f} | "
+                         f"{m['wordsim353']:.3f} | {d_ws:+.3f} | {m['simlex999']:.3f} | {d_sl:+.3f} | "
+                         f"{m['heldout_ll']:.4f} | {m['words_per_second']:,.0f} | {speed_ratio:.2f} | {cpu_ratio:.2f} | "
+                         f"{syncs:g} | "
+                         f"{mb:.2f} | {mb / model_mb:.2f} |")
+            # word-pair correlations: not more than 0.02 below single-process (higher is better)
+            verdicts.append((tokens, mode, run, relative >= 0.95, d_ws >= -0.02, d_sl >= -0.02, speed_ratio >= 0.7))
+    lines.append("")
+    lines.append("| tokens | mode | run | analogy >= 95% | WS353 >= single - 0.02 | SimLex >= single - 0.02 "
+                 "| words/s >= 0.7x |")
+    lines.append("|---:|---|---|---|---|---|---|")
+    for tokens, mode, run, *met in verdicts:
+        lines.append(f"| {tokens:,} | {mode} | {run} | " + " | ".join("yes" if x else "**no**" for x in met) + " |")
+    return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default = "/tmp/hsmcy_bench/corpus.txt"
-    if not os.path.exists(default) and os.path.exists("/tmp/hsmcy_bench/corpus_1pass.txt"):
-        default = "/tmp/hsmcy_bench/corpus_1pass.txt"
-    parser.add_argument("--corpus", default=default)
-    parser.add_argument("--tokens", type=int, default=3_000_000, help="use the first N tokens (0 = all)")
-    parser.add_argument("--heldout", type=float, default=0.02, help="fraction of lines held out for the loss")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--sg", type=int, default=0)
-    parser.add_argument("--vector-size", type=int, default=100)
-    parser.add_argument("--configs", default="adaptive:4,sum:4,mean:4,adaptive:1,adaptive:16",
-                        help="averaging:syncs_per_epoch runs on 2 processes; the first also runs on 1 process")
-    parser.add_argument("--curvature", type=float, default=None,
-                        help="override the adaptive rule's curvature scale (hsmcy.distributed._CURVATURE)")
-    parser.add_argument("--skip-single", action="store_true", help="skip the single-process reference run")
-    parser.add_argument("--skip-one-process", action="store_true", help="skip the 1 process x 2 threads cluster")
+    parser.add_argument("--corpus", default="/tmp/hsmcy_bench/corpus.txt")
+    parser.add_argument("--tokens", default="2000000,6000000", help="corpus sizes (first N tokens; 0 = all)")
+    parser.add_argument("--heldout", type=float, default=0.02, help="fraction of lines held out")
+    parser.add_argument("--shards", default="2,4")
+    parser.add_argument("--modes", default="cbow,sg")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--epochs", type=int, default=PARAMS["epochs"])
+    parser.add_argument("--syncs-per-epoch", type=int, default=None, help="override the default rounds")
+    parser.add_argument("--replicas", type=int, default=None, help="override the default copies (one per worker)")
+    parser.add_argument("--skip-single", action="store_true", help="distributed runs only (no reference)")
     parser.add_argument("--out", default="/tmp/hsmcy_bench/distributed.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --out and run only the missing ones (same options)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("distributed").setLevel(logging.ERROR)
     from dask.distributed import Client, LocalCluster
 
     import hsmcy.distributed
-    if args.curvature is not None:
-        hsmcy.distributed._CURVATURE = args.curvature
 
-    params = dict(vector_size=args.vector_size, window=5, min_count=5, sample=1e-3, sg=args.sg, epochs=args.epochs,
-                  seed=1)
-    configs = [(rule, int(syncs)) for rule, syncs in (item.split(":") for item in args.configs.split(","))]
-    rows = []
+    shard_counts = [int(k) for k in args.shards.split(",")]
+    params = {**PARAMS, "epochs": args.epochs}
+    options = {k: v for k, v in (("syncs_per_epoch", args.syncs_per_epoch), ("replicas", args.replicas)) if v}
+    rows, commands = [], [" ".join(sys.argv)]
+    if args.resume and os.path.exists(args.out):
+        with open(args.out) as handle:
+            previous = json.load(handle)
+        if (previous["parameters"], previous["distributed_options"]) != (params, options):
+            parser.error(f"--resume: {args.out} was measured with other parameters or options")
+        rows = previous["rows"]
+        commands = previous.get("commands", [previous["command"]]) + commands
+    done = {(r["tokens"], r["mode"], r["seed"], r["run"]) for r in rows}
+    header = {"corpus": args.corpus, "parameters": params, "distributed_options": options,
+              "command": " ; ".join(commands), "commands": commands,
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+                          "load_at_start": os.getloadavg()}}
 
     def record(row):
         rows.append(row)
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as handle:  # after every run: a partial result survives an interruption
-            json.dump({"corpus": args.corpus, "train_tokens": train_tokens, "parameters": params,
-                       "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "rows": rows},
-                      handle, indent=1)
+            json.dump({**header, "rows": rows}, handle, indent=1)
 
-    def evaluate(model):
-        started = time.perf_counter()
-        scores = quality(model, paths["heldout"])
-        scores["evaluation_seconds"] = time.perf_counter() - started
-        return scores
-
-    with tempfile.TemporaryDirectory() as directory:
-        paths, shards, train_tokens = write_shards(args.corpus, args.tokens, args.heldout, 2, directory)
-        print(f"corpus {args.corpus}: {train_tokens:,} training tokens in 2 shards, epochs={args.epochs}, "
-              f"sg={args.sg}, vector_size={args.vector_size}", flush=True)
-
-        started = time.perf_counter()
-        single = hsmcy.Word2Vec(corpus_file=paths["train"], workers=2, **{**params, "epochs": 1} if
-                                args.skip_single else params)
-        seconds = time.perf_counter() - started
-        words = single.corpus_total_words * args.epochs
-        model_bytes = single.wv.vectors.nbytes + single.syn1.nbytes
-        if not args.skip_single:
-            record({"run": "single process, 2 threads", "seconds": seconds, "words_per_second": words / seconds,
-                    **evaluate(single)})
-        del single
-
-        # 2 processes first: the comparisons that matter most come first
-        for n_workers, threads in ((2, 1), (1, 2)):
-            if n_workers == 1 and args.skip_one_process:
-                continue
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
-            client = Client(cluster)
-            try:
-                for rule, per_epoch in configs[:1] if n_workers == 1 else configs:
-                    # 1 process trains the whole training file as one shard: the distributed code path
-                    # with nothing to average, which should match the single-process run
-                    files = [paths["train"]] if n_workers == 1 else shards
-                    started = time.perf_counter()
-                    model = hsmcy.distributed.train(client, files, syncs_per_epoch=per_epoch, averaging=rule,
-                                                    **params)
-                    seconds = time.perf_counter() - started
-                    report = model.distributed_report
-                    label = f"{rule}" if rule != "adaptive" else f"adaptive(c={hsmcy.distributed._CURVATURE:g})"
-                    record({"run": f"dask {n_workers} proc x {threads} thr, {len(files)} shard(s), {label}, "
-                                   f"{per_epoch} syncs/epoch",
-                            "seconds": seconds, "words_per_second": report["words_seen"] / seconds,
-                            "bytes_up_per_sync": report["bytes_up_per_sync"],
-                            "bytes_down_per_sync": report["bytes_down_per_sync"],
-                            "model_bytes": model_bytes, "vocab_size": report["vocab_size"],
-                            "tasks_recomputed": report["tasks_recomputed"], **evaluate(model)})
-            finally:
-                client.close()
-                cluster.close()
-
-    reference = rows[0]
-    print(f"\n{'run':62s} {'s':>6s} {'words/s':>9s} {'analogy':>8s} {'d-anal':>7s} {'ws353':>6s} {'slx999':>6s} "
-          f"{'loss/w':>7s} {'MB up':>6s} {'MB down':>7s}")
-    for row in rows:
-        print(f"{row['run']:62s} {row['seconds']:6.1f} {row['words_per_second']:9,.0f} {row['analogy']:8.2f} "
-              f"{row['analogy'] - reference['analogy']:+7.2f} {row['wordsim353_spearman']:6.3f} "
-              f"{row['simlex999_spearman']:6.3f} {row['heldout_loss_per_word']:7.4f} "
-              f"{row.get('bytes_up_per_sync', 0) / 1e6:6.2f} {row.get('bytes_down_per_sync', 0) / 1e6:7.2f}")
-    print(f"(whole model: {model_bytes / 1e6:.2f} MB; MB up/down = per synchronisation, all workers together)")
-    print(f"wrote {args.out}")
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.ERROR)
+    client = Client(cluster)
+    try:
+        for tokens in (int(t) for t in args.tokens.split(",")):
+            with tempfile.TemporaryDirectory() as directory:
+                paths, shards, train_tokens = write_shards(args.corpus, tokens, args.heldout, shard_counts, directory)
+                print(f"{train_tokens:,} training tokens (first {tokens:,} of {args.corpus}), held out "
+                      f"{args.heldout:.0%} of the lines", flush=True)
+                for mode in args.modes.split(","):
+                    sg = {"cbow": 0, "sg": 1}[mode]
+                    for seed in (int(s) for s in args.seeds.split(",")):
+                        base = {"tokens": tokens, "train_tokens": train_tokens, "mode": mode, "seed": seed,
+                                "load": os.getloadavg()[0]}
+                        if not args.skip_single and (tokens, mode, seed, "single") not in done:
+                            started, cpu_started = time.perf_counter(), time.process_time()
+                            model = hsmcy.Word2Vec(corpus_file=paths["train"], workers=2, sg=sg, seed=seed, **params)
+                            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+                            words = model.corpus_total_words * params["epochs"]
+                            record({**base, "run": "single", "seconds": seconds, "words_per_second": words / seconds,
+                                    "cpu_seconds": cpu, "words_per_cpu_second": words / cpu,
+                                    "model_bytes": model.wv.vectors.nbytes + model.syn1.nbytes,
+                                    **quality(model, paths["heldout"])})
+                        for k in shard_counts:
+                            if (tokens, mode, seed, f"{k} shards, 2 workers") in done:
+                                continue
+                            workers_cpu = workers_cpu_seconds(client)
+                            started, cpu_started = time.perf_counter(), time.process_time()
+                            model = hsmcy.distributed.train(client, shards[k], sg=sg, seed=seed, **params, **options)
+                            seconds = time.perf_counter() - started
+                            # the client and the scheduler (in this process) and the worker processes
+                            cpu = time.process_time() - cpu_started + workers_cpu_seconds(client) - workers_cpu
+                            report = model.distributed_report
+                            record({**base, "run": f"{k} shards, 2 workers", "seconds": seconds,
+                                    "words_per_second": report["words_seen"] / seconds, "cpu_seconds": cpu,
+                                    "words_per_cpu_second": report["words_seen"] / cpu,
+                                    **{key: report[key] for key in ("replicas", "syncs_per_epoch", "bytes_per_sync",
+                                                                    "model_bytes", "vocab_size", "seconds_training",
+                                                                    "seconds_exchanging", "seconds_vocabulary",
+                                                                    "epochs_repeated")},
+                                    **quality(model, paths["heldout"])})
+    finally:
+        client.close()
+        cluster.close()
+    table = summarise(rows)
+    print(table)
+    markdown = os.path.splitext(args.out)[0] + ".md"
+    with open(markdown, "w") as handle:
+        handle.write("Commands (in order; rows of a later command were missing after the earlier ones): "
+                     + ", ".join(f"`{c}`" for c in commands) + "\n\n"
+                     f"Parameters: {params}; distributed options: "
+                     f"{options or 'defaults'}.\n\n{table}\n")
+    print(f"wrote {args.out} and {markdown}")
 
 
 if __name__ == "__main__":

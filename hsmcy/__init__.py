@@ -4,6 +4,8 @@ The main entry points:
 
 * :class:`hsmcy.Word2Vec` -- gensim-compatible word2vec (skip-gram / CBOW) trained
   with hierarchical softmax on nogil Cython/BLAS kernels;
+* :class:`hsmcy.Doc2Vec` -- gensim-compatible paragraph vectors (PV-DBOW / PV-DM) on
+  the same kernels;
 * :class:`hsmcy.HuffmanTree` -- the tree as flat path arrays;
 * :class:`hsmcy.HierarchicalSoftmax` -- HS as a general output layer (NumPy in and out);
 * :mod:`hsmcy.reference` -- the maths in plain NumPy.
@@ -15,7 +17,9 @@ from .word2vec import Word2Vec
 
 # Imported on first use (PEP 562): a word2vec run need not load the classifier's
 # and the output layer's compiled code, which would count in its memory.
-_LAZY = {"HSClassifier": ("classifier", "HSClassifier"), "read_fasttext_file": ("classifier", "read_fasttext_file"),
+_LAZY = {"Doc2Vec": ("doc2vec", "Doc2Vec"), "TaggedDocument": ("doc2vec", "TaggedDocument"),
+         "TaggedLineDocument": ("doc2vec", "TaggedLineDocument"),
+         "HSClassifier": ("classifier", "HSClassifier"), "read_fasttext_file": ("classifier", "read_fasttext_file"),
          "HierarchicalSoftmax": ("layer", "HierarchicalSoftmax"), "callbacks": ("callbacks", None),
          "reference": ("reference", None)}
 
@@ -35,5 +39,5 @@ def __dir__():
 
 __version__ = "0.1.0"
 
-__all__ = ["BinaryTree", "HSClassifier", "HierarchicalSoftmax", "HuffmanTree", "Word2Vec", "read_fasttext_file",
-           "__version__"]
+__all__ = ["BinaryTree", "Doc2Vec", "HSClassifier", "HierarchicalSoftmax", "HuffmanTree", "TaggedDocument",
+           "TaggedLineDocument", "Word2Vec", "read_fasttext_file", "__version__"]

@@ -21,9 +21,10 @@
  * sums (a single running sum cannot be vectorised without -ffast-math).
  *
  * The maths, stated in NumPy, is in hsmcy/reference.py: `path_step`
- * (hs_path_step), `sg_window_step` (hs_sg_window_step), `cbow_step`
- * (hs_cbow_step).  The tests hold these functions to it.  The sigmoid is the
- * one every kernel shares (_maths.h).
+ * (hs_path_step), `sg_window_step` (hs_sg_window_step, and
+ * hs_single_context_step for one context row), `cbow_step` (hs_cbow_step).
+ * The tests hold these functions to it.  The sigmoid is the one every kernel
+ * shares (_maths.h).
  */
 #ifndef HSMCY_FAST_H
 #define HSMCY_FAST_H
@@ -321,6 +322,23 @@ static double hs_sg_window_step(int size, float *const *context_rows, int n_cont
     }
     for (j = 0; j < n_context; j++)
         hs_axpy(size, 1.0f, scratch + (size_t)j * size, context_rows[j]);
+    return loss;
+}
+
+/* Skip-gram with a single context row (PV-DBOW: a document's one vector predicts
+ * each of its words), which is the plain path step: reference.sg_window_step with
+ * one context row, or path_step followed by row += hidden_grad.  hs_path_rows takes
+ * four independent path nodes at a time, where the window step goes node by node
+ * (it must, to share each path row between many context rows); with one row that
+ * hides more of each dot product's latency.  `hidden_grad` holds `size` floats. */
+HS_DISPATCH
+static double hs_single_context_step(int size, float *context_row, float *const *path_rows, const uint8_t *codes,
+                                     int64_t length, float alpha, int compute_loss, float *hidden_grad)
+{
+    double loss;
+    memset(hidden_grad, 0, (size_t)size * sizeof(float));
+    loss = hs_path_rows(size, context_row, hidden_grad, path_rows, codes, length, alpha, compute_loss);
+    hs_axpy(size, 1.0f, hidden_grad, context_row);
     return loss;
 }
 

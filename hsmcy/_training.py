@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import _kernels
 from ._runner import run_batches
-from .checks import all_finite
+from .checks import INT64_MAX, all_finite, check_integer
 from .corpus import BatchReader, chunks_of
 
 logger = logging.getLogger(__name__)
@@ -181,21 +182,55 @@ class TrainingRun:
         A state from :meth:`resume_state` of an earlier, unfinished run with the same
         settings: training continues at its epoch, skips the batches it finished,
         and continues its random streams, counters and loss.
+    document_vectors : float32 array, optional, updated in place
+        Doc2Vec: each sentence of ``corpus`` is a document, and ``corpus.document_tags``
+        / ``corpus.tag_bounds`` name its rows of ``document_vectors`` (see
+        ``hsmcy._kernels.TrainingWorker``); ``sg`` is then PV-DBOW, CBOW PV-DM.
+    window_words : bool
+        With ``document_vectors`` and ``sg``: whether the window's words are context
+        too (gensim's ``dbow_words``).
+    sentinels : int64 array, optional
+        ``sentinel_nodes(tree)``, for a caller that makes many short runs on one tree
+        (a Dask worker's rounds): computing it takes milliseconds.
     """
 
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
                  kernel=DEFAULT_KERNEL, callbacks=(), model=None, report_delay=1.0, progress_bar=None,
-                 resume=None):
+                 resume=None, document_vectors=None, window_words=True, sentinels=None):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        # The model's attributes may have been edited since its constructor checked them:
+        # check again, by name, what sizes the run (a NaN window, batch_words = 0, 10**18
+        # epochs whose word count overflows int64 and would never finish).
+        for name, value in (("sg", sg), ("cbow_mean", cbow_mean)):
+            if value not in (0, 1):
+                raise ValueError(f"{name} must be 0 or 1, got {value!r}")
+        window = check_integer("window", window, 1, 2**31 - 1)
+        batch_words = check_integer("batch_words", batch_words, 1)
+        workers = check_integer("workers", workers, -INT64_MAX)
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be in [1, {MAX_WORKERS}], got {workers}")
+        seed = check_integer("seed", seed, 0)
+        epochs = check_integer("epochs", epochs, 1)
+        for name, value, low in (("start_alpha (alpha)", start_alpha, 0.0), ("end_alpha (min_alpha)", end_alpha, 0.0)):
+            if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                    or value < low):
+                raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
+        if epochs > INT64_MAX // max(corpus.n_words, 1):
+            raise ValueError(f"epochs = {epochs} x {corpus.n_words:,} words per epoch is more words than a run can "
+                             f"count (2**63 - 1)")
         self.corpus = corpus
         self.input_vectors = input_vectors
         self.syn1 = syn1
         self.tree = tree
         self.keep_probability = np.ascontiguousarray(keep_probability, dtype=np.float32)
         self.settings = dict(sg=bool(sg), kernel=kernel, window=int(window), shrink_windows=bool(shrink_windows),
-                             cbow_mean=bool(cbow_mean), compute_loss=bool(compute_loss))
+                             cbow_mean=bool(cbow_mean), compute_loss=bool(compute_loss),
+                             document_vectors=document_vectors, window_words=bool(window_words))
+        self.document_vectors = document_vectors
+        if document_vectors is not None and corpus.file_backed:
+            raise ValueError("documents are trained from memory, not from a corpus_buffer file")
         self.sg = bool(sg)
         self.epochs = int(epochs)
         self.start_alpha = float(start_alpha)
@@ -216,13 +251,10 @@ class TrainingRun:
         self.batch_word_starts = np.asarray(corpus.sentence_bounds[self.edges], dtype=np.int64)
         # More threads than batches would only wait: each gets its own random stream,
         # and stream w is the same whatever the number of threads.
-        workers = int(workers)
-        if not 1 <= workers <= MAX_WORKERS:
-            raise ValueError(f"workers must be in [1, {MAX_WORKERS}], got {workers}")
         self.workers = min(workers, max(self.n_batches, 1))
         seeds = np.random.SeedSequence(self.seed).spawn(self.workers)
         self._rng_states = [int(s.generate_state(1, dtype=np.uint64)[0]) for s in seeds]
-        self.sentinel_nodes = sentinel_nodes(tree)
+        self.sentinel_nodes = sentinel_nodes(tree) if sentinels is None else sentinels
         self.loss_per_worker = [0.0] * self.workers
         self.words_seen = 0
         self.words_trained = 0
@@ -341,8 +373,12 @@ class TrainingRun:
             token_ids, bounds = self._batch_reader.read(first, last, (words_before, words_after))
         else:
             token_ids, bounds = self.corpus.token_ids, self.corpus.sentence_bounds[first:last + 1]
+        documents = {}
+        if self.document_vectors is not None:   # sentence s is a document: its rows of document_vectors
+            documents = dict(document_tags=self.corpus.document_tags,
+                             tag_bounds=self.corpus.tag_bounds[first:last + 1])
         seen, trained, loss = worker.train(token_ids, bounds, self.alpha_at(epoch, words_before),
-                                           self.alpha_at(epoch, words_after))
+                                           self.alpha_at(epoch, words_after), **documents)
         with self._lock:
             self.words_seen += seen
             self.words_trained += trained
@@ -398,7 +434,10 @@ class TrainingRun:
                                      alpha=self.alpha_at(epoch, words_into_epoch), loss=self.epoch_mean_loss())
 
     def _check_finite_after_epoch(self, epoch):
-        for name, array in (("input vectors", self.input_vectors), ("syn1", self.syn1)):
+        weights = [("input vectors", self.input_vectors), ("syn1", self.syn1)]
+        if self.document_vectors is not None:
+            weights.append(("document vectors", self.document_vectors))
+        for name, array in weights:
             if not all_finite(array):
                 raise FloatingPointError(
                     f"training diverged: the {name} hold NaN or infinite values after epoch {epoch + 1} "

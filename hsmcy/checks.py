@@ -10,10 +10,25 @@ One home for them, shared by the model loaders (:mod:`hsmcy.persistence`,
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
-__all__ = ["all_finite", "check_array", "check_dtype_and_shape", "check_finite"]
+__all__ = ["all_finite", "check_array", "check_dtype_and_shape", "check_finite", "check_integer"]
+
+INT64_MAX = 2**63 - 1
+
+
+def check_integer(name, value, minimum, maximum=None):
+    """``value`` as an ``int`` if it is an integer (not a bool) in ``[minimum, maximum]``;
+    else ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return int(value)
 
 
 def all_finite(array, rows_per_chunk=1 << 14):

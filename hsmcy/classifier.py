@@ -42,14 +42,14 @@ import numpy as np
 
 from . import _classifier
 from ._runner import run_batches
-from .checks import check_array, check_finite
+from .checks import INT64_MAX, check_array, check_finite
 from .persistence import (ArchiveReader, decode_strings, encode_strings, malformed_file_is_value_error, read_tree,
                           save_archive)
 from .tokens import hashed_ngrams, labels_per_text, tokenize, unique_codes
 from .tree import BinaryTree, HuffmanTree
 
 from .layer import HierarchicalSoftmax  # exact top-k and full distributions in nogil kernels
-from .memory import aligned_zeros
+from .memory import aligned_zeros, check_fits_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +293,9 @@ class HSClassifier:
         n_rows = len(self.vocabulary_) + (self.bucket if self.word_ngrams > 1 else 0)
         if n_rows > np.iinfo(np.int32).max:
             raise ValueError(f"bucket={self.bucket} plus {len(self.vocabulary_)} words exceeds the int32 token ids")
+        check_fits_in_memory((n_rows + self.tree_.n_inner) * self.dim * 4,
+                             f"dim = {self.dim} for {n_rows:,} input rows (words + bucket) and {self.tree_.n_inner:,} "
+                             "inner nodes")
         # Rows on cache lines (memory.aligned_zeros).
         self.input_vectors_ = aligned_zeros((n_rows, self.dim))
         self.input_vectors_[...] = rng.uniform(-1.0 / self.dim, 1.0 / self.dim, size=(n_rows, self.dim))
@@ -463,6 +466,9 @@ class HSClassifier:
         self.n_skipped_texts_ = int(n_texts - len(trainable))
         if len(trainable) == 0:
             raise ValueError("no text has a word in the vocabulary (min_count too high?)")
+        if self.epochs > INT64_MAX // len(trainable):   # the schedule counts examples in int64: it would never end
+            raise ValueError(f"epochs = {self.epochs} x {len(trainable):,} texts is more examples than a run can count "
+                             "(2**63 - 1)")
         # The run's own references: whatever happens to the attributes meanwhile,
         # the workers index these arrays, which the ids were made for.
         input_vectors, inner_node_vectors, tree = self.input_vectors_, self.inner_node_vectors_, self.tree_

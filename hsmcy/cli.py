@@ -469,7 +469,7 @@ def main(argv=None):
         return _COMMANDS[args.command](args, sys.stdout)
     except (CommandError, FormatError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
-    except (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError) as error:
+    except (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError, FloatingPointError) as error:
         if os.environ.get("HSMCY_TRACEBACK"):  # for bug reports: the full story
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -600,7 +600,8 @@ def scan_iterable(corpus_iterable, buffer_path=None, progress_per=100_000) -> Ra
     ------
     TypeError
         If a sentence is a plain string (``['hello world', ...]``) rather than a
-        list of tokens.
+        list of tokens, or a token is not a ``str`` (ints, bytes, None, lists: a model
+        could neither save nor score them).
     """
     check_corpus_iterable(corpus_iterable)
     if buffer_path is not None:
@@ -616,13 +617,21 @@ def scan_iterable(corpus_iterable, buffer_path=None, progress_per=100_000) -> Ra
                 f"corpus_iterable: sentence #{sentence_no} is a {type(sentence).__name__} ({sentence[:40]!r}); "
                 "each sentence must be a list of tokens, e.g. 'hello world'.split()"
             )
-        buffer.current.extend(map(lookup, sentence))
+        try:
+            buffer.current.extend(map(lookup, sentence))
+        except TypeError as error:   # an unhashable token (a list), or a sentence that is not iterable
+            raise TypeError(f"corpus_iterable: sentence #{sentence_no} must be a list of str tokens: {error}") from None
         total = buffer.length + len(buffer.current)
         bounds.append(total)
         buffer.flush_if_large()
         if progress_per and sentence_no % progress_per == 0 and sentence_no:
             logger.info("PROGRESS: at sentence #%i, processed %i words, keeping %i word types",
                         sentence_no, total, len(token_index))
+    # Checked once per distinct word, not per token: cheap, and the token loop stays in C.
+    for word in token_index:
+        if not isinstance(word, str):
+            raise TypeError(f"corpus_iterable: token {word!r} is a {type(word).__name__}; tokens must be str "
+                            "(decode bytes, convert numbers with str())")
     return _finish_scan(token_index, buffer, bounds)
 
 

@@ -1,7 +1,8 @@
 """Data-parallel training on a Dask cluster (``pip install hsmcy[dask]``).
 
 :func:`train` trains one :class:`hsmcy.Word2Vec` from several corpus files (shards)
-on the workers of a ``dask.distributed.Client``, by *local SGD*:
+on the workers of a ``dask.distributed.Client``, by *model averaging with a scaled
+learning rate*:
 
 1. **Vocabulary.**  Every shard is counted on a worker (:func:`hsmcy.corpus.scan_file`);
    the counts are merged pairwise on the workers (a tree reduction that keeps the
@@ -9,32 +10,42 @@ on the workers of a ``dask.distributed.Client``, by *local SGD*:
    client applies gensim's vocabulary rules once
    (:meth:`hsmcy.vocab.Vocabulary.from_raw_counts`) and builds the Huffman tree once.
    Words, down-sampling probabilities and tree are broadcast to every worker.
-2. **Rounds.**  An epoch is cut into ``syncs_per_epoch`` rounds.  In round ``r`` every
-   shard trains the ``r``-th slice of its sentences, starting from the same
-   parameters (*version* ``r``), with the nogil kernels on all the threads of its
-   worker.  Its task returns only the rows it changed: ``(row ids, new - old)`` for
-   the input vectors and for the inner-node vectors.
-3. **Synchronisation.**  The client combines the deltas row by row (see
-   ``averaging``), applies them to its own copy of the parameters, and broadcasts the
-   merged rows (ids and new values) back.  A worker applies them to its replica when
-   its next task starts.  Replicas therefore stay bit-identical to the client's copy.
-4. **Learning rate.**  It follows *global* progress: round ``r`` of epoch ``e`` runs
-   from ``alpha(e + r / S)`` to ``alpha(e + (r + 1) / S)`` on the linear schedule over
-   all words of all epochs, since all shards advance through their slices together.
-5. **Failures.**  A round's task is a pure function of (shard, round, parameters at
-   version ``r``): the worker-side caches (replica, encoded shard) only save work.
-   If a worker dies, Dask reschedules its tasks (and recomputes finished results that
-   died with it) on another worker, which re-reads and re-encodes the shard if it has
-   not got it, and receives the full parameters if it holds no up-to-date replica.
-   The client merges a round only when every shard's result is in, so no shard's
-   updates are dropped; what happened is counted in ``model.distributed_report``
-   (from the scheduler's task history) and logged.
+2. **Copies and rounds.**  The shards are dealt to ``replicas`` model copies (by
+   default one per worker); each worker holds the parameters and trains the copies
+   it hosts.  A copy reads its shards as one stream (in shard order), cut into one
+   slice per round.  In a round every copy trains its next slice on all the threads
+   of its worker (as single-process training does), starting from the common
+   parameters, and keeps its change: the rows it changed, as bfloat16 deltas
+   (:mod:`hsmcy._exchange`).
+3. **Averaging, with the learning rate times the number of copies.**  After each
+   round the workers exchange the copies' deltas directly with each other (a Dask
+   worker plugin adds the message handler; the scheduler and the client are not in
+   the data path) and every worker adds their *mean* to its parameters, in the same
+   order, so all workers hold bit-identical parameters.  Each copy trains with
+   ``replicas`` times the learning rate of the single-process schedule: a row that
+   only one copy changes then moves as far as in a single process, a row that every
+   copy drives to the same place moves there once (the mean), and SGD noise is
+   averaged down to single-process size.  Averaging at the plain learning rate
+   (Spark MLlib's model averaging, this module's former ``"mean"``) divides the
+   learning rate by the number of copies; adding the deltas (``"sum"``) overshoots
+   rows every copy saturates and diverges beyond 2 copies (docs/distributed.md).
+4. **Epochs as checkpoints.**  One Dask task per worker and epoch trains all its
+   rounds; at the end of an epoch the first worker returns the parameters, which the
+   client installs in the model (callbacks see them) and keeps as the checkpoint.
+5. **Failures.**  If a worker taking part in an epoch is lost (or an exchange with
+   it fails), the client aborts that epoch on every worker and runs it again from
+   the checkpoint on the workers that are alive, which host the lost worker's
+   copies; a worker that lacks the checkpoint (a restarted one) receives it.  An
+   epoch's words are counted only from the attempt that completed, so a lost worker
+   costs time, never a shard's updates; ``model.distributed_report`` says what
+   happened, and a warning is logged.
 
 Corpus files must be readable by the workers under the same path (a shared or
 replicated file system), one sentence per line, as for ``Word2Vec(corpus_file=...)``.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -45,40 +56,36 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _exchange
 from . import corpus as corpus_io
-from ._training import DEFAULT_KERNEL, TrainingRun
+from ._training import DEFAULT_KERNEL, TrainingRun, sentinel_nodes
 from .tree import BinaryTree, HuffmanTree
 from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_int
 
+try:  # the worker plugin needs its base class; hsmcy itself does not need dask
+    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
+except ImportError:  # pragma: no cover -- train() raises a clear error without dask
+    _WorkerPlugin = object
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["train", "AVERAGING_RULES"]
+__all__ = ["train"]
 
-#: How the deltas of one row from several shards are combined at a synchronisation.
-#: ``"sum"``: add the deltas (as if the shards' updates had been applied one after
-#: the other, Hogwild-style): single-process progress per word, but ``K`` copies of
-#: the same step add up on rows that every shard drives to the same optimum (the
-#: top inner nodes, frequent words), which oscillates and, for ``K > 2``, diverges.
-#: ``"mean"``: average over all shards of the round (model averaging); a shard that
-#: did not touch the row contributes a zero delta, so rare words learn ``K`` times
-#: slower.  ``"touched"``: average over the shards that changed the row (Spark
-#: MLlib's rule).  ``"adaptive"`` (default): per row, between the two -- the sum
-#: scaled by ``f(sum_k n_k) / sum_k f(n_k)`` with ``f(n) = 1 - exp(-alpha c n)``, the
-#: fraction of the way to its optimum that ``n`` SGD steps move a row of curvature
-#: ``c``; ``n_k`` is the number of updates the row got in shard ``k``'s slice and
-#: ``c`` an upper estimate from the current vectors (:func:`_curvatures`).  Rows far
-#: from saturation are summed, rows that every shard saturated are averaged.
-AVERAGING_RULES = ("adaptive", "sum", "mean", "touched")
+# Without sync_every / syncs_per_epoch: about this many words per model copy between
+# two averagings.  Skip-gram makes about ``window + 1`` path walks per word where CBOW
+# makes one, and its copies drift apart sooner: with 2 copies on 2M tokens of text
+# (window 5, 5 epochs, medians of 3 seeds) skip-gram kept 95% of single-process analogy
+# accuracy with 8k-word rounds and 89% with 16k.  CBOW with 200k-word rounds kept 87-93%
+# of it in the benchmark (2M and 6M tokens, 2 and 4 shards; docs/distributed.md).
+_ROUND_WORDS = {"cbow": 200_000, "sg": 8_000}
 
-# Multiplies the "adaptive" rule's curvature estimates (see _curvatures); 1 is the
-# estimate itself, smaller values lean towards "sum", larger towards "mean".
-_CURVATURE = 1.0
+# An exchange that sees no message from a peer for this long gives up (the client
+# normally aborts an epoch within a second of losing a worker).
+_EXCHANGE_TIMEOUT = 600.0
 
-# Without sync_every / syncs_per_epoch: about this many words per shard between two
-# synchronisations (at least 4 per epoch).  On a 3M-token corpus, 92k words per shard
-# and round came within 0.7 analogy points of single-process training, 367k within 1.4.
-_DEFAULT_SHARD_WORDS_PER_ROUND = 100_000
+# An epoch is attempted at most this many times before train() gives up.
+_MAX_ATTEMPTS = 6
 
 # Parameters that make no sense here: the corpus comes as files, and training
 # happens inside train(), not in the constructor.
@@ -105,40 +112,49 @@ class _Static:
     compute_loss: bool
     kernel: str = DEFAULT_KERNEL   # "fast" or "blas", as the model's
 
+    def tree_and_sentinels(self):
+        """The tree and its sentinel rows, made once per worker process (every round needs them)."""
+        cached = getattr(self, "_tree_cache", None)
+        if cached is None:
+            tree = BinaryTree(self.path_nodes, self.path_codes, self.path_offsets, validate=False)
+            cached = self._tree_cache = (tree, sentinel_nodes(tree))
+        return cached
+
+    def __getstate__(self):  # the cache is rebuilt where it is needed, never sent
+        state = dict(self.__dict__)
+        state.pop("_tree_cache", None)
+        return state
+
 
 @dataclass
-class _RoundSpec:
-    """Which slice of which shard to train in a round, and with what learning rates."""
+class _EpochSpec:
+    """One worker's part of one attempt at one epoch."""
 
     run_id: str
-    round: int           # global round number = parameter version trained from
+    attempt: int              # attempts at this epoch so far; messages are keyed by it
     epoch: int
-    slice_index: int     # position of the round within its epoch
-    slices: int          # rounds per epoch
-    shard: int
-    path: str
-    alpha_start: float
-    alpha_end: float
+    worker: int               # this worker's position in ``addresses``
+    addresses: list           # the workers taking part, in order
+    hosting: list             # per worker: [(copy, [(shard, path), ...]), ...]
+    copies: int               # model copies in all (the learning rate is multiplied by it)
+    rounds: int               # rounds in this epoch
+    first_round: int          # global number of this epoch's first round
+    total_rounds: int
+    alpha: float
+    min_alpha: float
     seed: int
 
 
 @dataclass
 class _Rows:
-    """Rows of both parameter matrices: the merged update of a round (or, all rows, a full state)."""
+    """The whole parameters (input vectors and inner-node vectors)."""
 
-    input_ids: np.ndarray | None
     input_values: np.ndarray
-    inner_ids: np.ndarray | None
     inner_values: np.ndarray
-
-    @classmethod
-    def full(cls, input_vectors, inner_vectors):
-        return cls(None, input_vectors, None, inner_vectors)
 
     @property
     def nbytes(self):
-        return sum(a.nbytes for a in (self.input_ids, self.input_values, self.inner_ids, self.inner_values)
-                   if a is not None)
+        return self.input_values.nbytes + self.inner_values.nbytes
 
 
 @dataclass
@@ -146,13 +162,13 @@ class _Replica:
     """One worker's copy of a run: parameters at ``version``, encoded shards, scratch."""
 
     static: _Static
-    version: int = -1
-    base_input: np.ndarray | None = None      # parameters at `version`
+    version: int = -1                         # global round the parameters stand at; -1: unknown
+    base_input: np.ndarray | None = None      # the parameters all workers share
     base_inner: np.ndarray | None = None
-    work_input: np.ndarray | None = None      # trained in place; equal to base between tasks
+    work_input: np.ndarray | None = None      # a copy trains here; equal to base between copies
     work_inner: np.ndarray | None = None
     word_index: dict | None = None
-    encoded: dict = field(default_factory=dict)     # shard -> EncodedCorpus
+    encoded: dict = field(default_factory=dict)     # shard, or ("copy", copy, shards) -> EncodedCorpus
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, state, version):
@@ -161,13 +177,6 @@ class _Replica:
         self.base_inner = np.array(state.inner_values, dtype=np.float32, order="C")
         self.work_input = self.base_input.copy()
         self.work_inner = self.base_inner.copy()
-        self.version = version
-
-    def apply(self, update, version):
-        for ids, values, base, work in ((update.input_ids, update.input_values, self.base_input, self.work_input),
-                                        (update.inner_ids, update.inner_values, self.base_inner, self.work_inner)):
-            base[ids] = values
-            work[ids] = values
         self.version = version
 
 
@@ -243,13 +252,27 @@ def _slice_sentences(sentence_bounds, slice_index, slices):
     return first, last
 
 
+class _SliceRun(TrainingRun):
+    """Single-process training of one round's slice, without the NaN check over both whole matrices.
+
+    A round of skip-gram trains ~8k words (~13 ms); reading 20-40 MB of parameters
+    after each would cost about as much again.  Nothing is left unchecked: the
+    per-batch checks run, and every value a slice changed is checked when the copies'
+    deltas are averaged (:func:`_average_into` raises ``FloatingPointError``).
+    """
+
+    def _check_finite_after_epoch(self, epoch):
+        pass
+
+
 def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alpha_start, alpha_end, seed,
                  threads):
     """Train sentences ``[first, last)`` once, on ``threads`` threads; returns (seen, trained, loss).
 
     This is single-process training (:class:`hsmcy._training.TrainingRun`, one epoch
     from ``alpha_start`` to ``alpha_end``): the same workers, private tree rows,
-    batches and finiteness checks.  ``seed`` is a sequence of integers (run seed,
+    batches and per-batch finiteness checks (the whole matrices are checked through
+    the deltas, :class:`_SliceRun`).  ``seed`` is a sequence of integers (run seed,
     shard, round) that names the random streams.
     """
     if last <= first:
@@ -259,48 +282,66 @@ def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alph
         return 0, 0, 0.0
     piece = corpus_io.EncodedCorpus(corpus.token_ids[start:stop],
                                     np.asarray(corpus.sentence_bounds[first:last + 1], dtype=np.int64) - start)
-    tree = BinaryTree(static.path_nodes, static.path_codes, static.path_offsets, validate=False)
-    run = TrainingRun(corpus=piece, input_vectors=input_vectors, syn1=inner_vectors, tree=tree,
+    tree, sentinels = static.tree_and_sentinels()
+    run = _SliceRun(corpus=piece, input_vectors=input_vectors, syn1=inner_vectors, tree=tree,
                       keep_probability=static.keep_probability, sg=static.sg, window=static.window,
                       shrink_windows=static.shrink_windows, cbow_mean=static.cbow_mean, kernel=static.kernel,
                       epochs=1, start_alpha=alpha_start, end_alpha=alpha_end, workers=threads,
                       batch_words=static.batch_words, compute_loss=static.compute_loss,
-                      seed=int(np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]), report_delay=None)
+                      seed=int(np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]), report_delay=None,
+                      sentinels=sentinels)
     trained, _ = run.run()
     return run.words_seen, trained, run.total_loss
 
 
 def _touched_rows(token_ids, static, vocab_size):
-    """Rows a slice can change: its words' input vectors and the inner nodes on their paths."""
-    present = np.bincount(token_ids, minlength=vocab_size) > 0
-    lengths = np.diff(static.path_offsets)
-    on_path = np.repeat(present, lengths)
-    inner_rows = np.unique(static.path_nodes[on_path]).astype(np.int32)
-    return np.flatnonzero(present).astype(np.int32), inner_rows
+    """Rows a slice can change: its words' input vectors and the inner nodes on their paths (sorted)."""
+    words = np.flatnonzero(np.bincount(token_ids, minlength=vocab_size)).astype(np.int32)
+    lengths = np.diff(static.path_offsets)[words]
+    starts = static.path_offsets[:-1][words]
+    # every position of every present word's path: starts[w], starts[w] + 1, ..., starts[w] + lengths[w] - 1
+    ends = np.cumsum(lengths)
+    positions = np.repeat(starts - ends + lengths, lengths) + np.arange(int(ends[-1]) if len(ends) else 0)
+    on_path = np.zeros(max(vocab_size - 1, 1), dtype=bool)
+    on_path[static.path_nodes[positions]] = True
+    return words, np.flatnonzero(on_path).astype(np.int32)
 
 
-def _update_counts(token_ids, static, vocab_size):
-    """Expected number of SGD updates each row gets from a slice: ``(per input row, per inner node)``.
+def _take_delta(rows, work, base):
+    """``(ids, bfloat16 bits of work - base)`` of the rows of ``rows`` that changed; resets ``work`` there."""
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    if work.shape != base.shape or (len(rows) and not (0 <= rows.min() and rows.max() < len(work))):
+        raise ValueError("rows out of range, or working copy and parameters of different shapes")
+    ids = np.empty(len(rows), dtype=np.int32)
+    delta = np.empty((len(rows), work.shape[1]), dtype=np.uint16)
+    n = _exchange.take_delta(work, base, rows, ids, delta)
+    return ids[:n].copy(), delta[:n].copy()
 
-    A kept occurrence is a context word in about ``window + 1`` windows (``2 * window``
-    without shrinking); its path is walked once per CBOW centre word, once per
-    context pair in skip-gram.
+
+def _check_delta(ids, delta, vocab_rows, width):
+    """A delta from a peer, checked before the nogil loop reads it."""
+    if (not isinstance(ids, np.ndarray) or ids.dtype != np.int32 or ids.ndim != 1
+            or not isinstance(delta, np.ndarray) or delta.dtype != np.uint16 or delta.shape != (len(ids), width)):
+        raise _ExchangeFailed("a peer sent a malformed delta (wrong types or shapes)")
+    if len(ids) and not (0 <= ids.min() and ids.max() < vocab_rows and np.all(np.diff(ids) > 0)):
+        raise _ExchangeFailed("a peer sent a delta with row ids out of range or not increasing")
+    return np.ascontiguousarray(ids), np.ascontiguousarray(delta)
+
+
+def _average_into(base, work, ids_per_copy, deltas_per_copy, copies):
+    """Add the mean of the copies' deltas to ``base`` (and set ``work`` to it).
+
+    Copies that did not change a row add zero to it.  The copies' deltas are added
+    one after the other, in the order given (copy order), each times ``1/copies``, so
+    every worker computes the same bits.
     """
-    kept = np.bincount(token_ids, minlength=vocab_size) * static.keep_probability.astype(np.float64)
-    pairs = (static.window + 1) if static.shrink_windows else 2 * static.window
-    lengths = np.diff(static.path_offsets)
-    walks = kept * pairs if static.sg else kept
-    inner = np.bincount(static.path_nodes, weights=np.repeat(walks, lengths),
-                        minlength=max(vocab_size - 1, 1))
-    return kept * pairs, inner
-
-
-def _changed(rows, work, base):
-    """``(ids, work - base)`` for the rows that changed; resets ``work`` to ``base`` there."""
-    delta = work[rows] - base[rows]
-    moved = np.any(delta != 0, axis=1)
-    work[rows] = base[rows]
-    return rows[moved], np.ascontiguousarray(delta[moved])
+    scale = np.float32(1.0 / copies)
+    for ids, delta in zip(ids_per_copy, deltas_per_copy):
+        ids, delta = _check_delta(ids, delta, len(base), base.shape[1])
+        if _exchange.add_delta(base, work, ids, delta, scale):
+            raise FloatingPointError(
+                "training diverged: averaging the copies' changes gave NaN or infinite values; "
+                "lower alpha (each copy trains with alpha times the number of copies)")
 
 
 def _worker_threads(static):
@@ -313,52 +354,220 @@ def _worker_threads(static):
         return os.cpu_count() or 1
 
 
-def _train_round(spec, static, update, full_state):
-    """One shard's round: bring the replica to version ``spec.round``, train the slice, return deltas.
+# ---------------------------------------------------------------- exchange
+class _AttemptAborted(Exception):
+    """The client aborted this attempt at an epoch (a worker taking part was lost)."""
 
-    ``update`` holds the rows merged at the end of the previous round (version
-    ``round - 1`` -> ``round``); ``full_state`` the whole parameters at version
-    ``round`` (round 0, or a worker without an up-to-date replica).  Without either
-    usable, the task asks the client for the full state instead of guessing.
+
+class _ExchangeFailed(Exception):
+    """Sending to or hearing from a peer worker failed; the client runs the epoch again."""
+
+
+class _Mailbox:
+    """Messages from peer workers, keyed ``(run id, epoch, attempt, round, sender)``."""
+
+    def __init__(self):
+        self.changed = threading.Condition()
+        self.messages = {}
+        self.aborted = set()     # (run id, epoch, attempt)
+
+    def put(self, key, payload):
+        with self.changed:
+            if key[:3] not in self.aborted:
+                self.messages[key] = payload
+            self.changed.notify_all()
+
+    def take(self, key, timeout):
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while key not in self.messages:
+                if key[:3] in self.aborted:
+                    raise _AttemptAborted(f"epoch {key[1]}, attempt {key[2]} was aborted by the client")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _ExchangeFailed(f"no message from worker {key[4]} for round {key[3]} of epoch {key[1]} "
+                                          f"within {timeout:.0f}s")
+                self.changed.wait(min(left, 1.0))
+            return self.messages.pop(key)
+
+    def abort(self, run_id, epoch, attempt):
+        with self.changed:
+            self.aborted.add((run_id, epoch, attempt))
+            for key in [k for k in self.messages if k[:3] == (run_id, epoch, attempt)]:
+                del self.messages[key]
+            self.changed.notify_all()
+
+    def forget(self, run_id):
+        with self.changed:
+            for key in [k for k in self.messages if k[0] == run_id]:
+                del self.messages[key]
+            self.aborted = {k for k in self.aborted if k[0] != run_id}
+            self.changed.notify_all()
+
+
+_MAILBOX = _Mailbox()
+
+
+async def _deliver(run_id=None, epoch=None, attempt=None, round=None, sender=None, payload=None):
+    """Handler ``hsmcy_deliver`` on every worker: file a peer's message for the training thread."""
+    _MAILBOX.put((run_id, epoch, attempt, round, sender), payload)
+    return "ok"
+
+
+class _ExchangePlugin(_WorkerPlugin):
+    """Adds the ``hsmcy_deliver`` handler to every worker (and to workers that join later).
+
+    This is how Dask's own extensions add handlers; it lets training threads send
+    deltas straight to each other, without a round trip through the scheduler.
     """
-    started = time.perf_counter()
-    replica = _replica(spec.run_id, static)
-    with replica.lock:  # one task at a time trains on this worker's working copy
-        if replica.version != spec.round:
-            if full_state is not None:
-                replica.install(full_state, spec.round)
-            elif update is not None and replica.version == spec.round - 1:
-                replica.apply(update, spec.round)
-            else:
-                return {"need_state": True, "shard": spec.shard, "round": spec.round,
-                        "replica_version": replica.version}
-        corpus, how = _encoded_shard(replica, spec.run_id, spec.shard, spec.path)
-        first, last = _slice_sentences(corpus.sentence_bounds, spec.slice_index, spec.slices)
-        try:
-            seen, trained, loss = _train_slice(
-                static, corpus, first, last, replica.work_input, replica.work_inner, spec.alpha_start,
-                spec.alpha_end, [spec.seed, spec.shard, spec.round], _worker_threads(static))
-            words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
-            input_rows, inner_rows = _touched_rows(np.asarray(words), static, len(static.words))
-            input_ids, input_delta = _changed(input_rows, replica.work_input, replica.base_input)
-            inner_ids, inner_delta = _changed(inner_rows, replica.work_inner, replica.base_inner)
-        except BaseException:
-            # a half-trained working copy must not leak into a retry on this worker
-            replica.work_input[...] = replica.base_input
-            replica.work_inner[...] = replica.base_inner
-            raise
-        input_updates, inner_updates = _update_counts(np.asarray(words), static, len(static.words))
+
+    name = "hsmcy-distributed-exchange"
+
+    def setup(self, worker):
+        worker.handlers["hsmcy_deliver"] = _deliver
+
+
+def _abort_attempt(run_id, epoch, attempt):
+    """Run on every worker by the client: wake and stop the threads of an aborted attempt."""
+    _MAILBOX.abort(run_id, epoch, attempt)
+
+
+def _send_to_peers(spec, round_index, payload, peers):
+    """Start sending ``payload`` to every peer worker; returns a future that is done when all have filed it.
+
+    The training thread waits for its peers' messages meanwhile: the two directions overlap.
+    """
+    from distributed import get_worker
+    from distributed.protocol import to_serialize
+
+    worker = get_worker()
+    message = {"run_id": spec.run_id, "epoch": spec.epoch, "attempt": spec.attempt, "round": round_index,
+               "sender": spec.worker}
+
+    async def send_all():
+        await asyncio.gather(*(worker.rpc(address).hsmcy_deliver(payload=to_serialize(payload), **message)
+                               for address in peers))
+
+    return asyncio.run_coroutine_threadsafe(send_all(), worker.loop.asyncio_loop)
+
+
+def _sent(sending, spec, round_index):
+    """Wait until a send started by :func:`_send_to_peers` is done; a failure becomes ``_ExchangeFailed``."""
     try:
-        from distributed import get_worker
-        address = get_worker().address
-    except (ImportError, ValueError):
-        address = None
-    return {"need_state": False, "shard": spec.shard, "round": spec.round, "words_seen": seen,
-            "words_trained": trained, "loss": loss, "input_ids": input_ids, "input_delta": input_delta,
-            "inner_ids": inner_ids, "inner_delta": inner_delta,
-            "input_updates": input_updates[input_ids].astype(np.float32),
-            "inner_updates": inner_updates[inner_ids].astype(np.float32), "worker": address, "encoding": how,
-            "seconds": time.perf_counter() - started}
+        sending.result(timeout=_EXCHANGE_TIMEOUT)
+    except Exception as error:  # any failure to reach a peer: the client decides what to do
+        raise _ExchangeFailed(f"could not send round {round_index} of epoch {spec.epoch} to a peer: "
+                              f"{type(error).__name__}: {error}") from error
+
+
+# ---------------------------------------------------------------- an epoch
+def _train_epoch(spec, static, state):
+    """One worker's part of an epoch: train its copies round by round, averaging with its peers.
+
+    ``state`` holds the parameters at the start of the epoch when this worker may not
+    have them (the first epoch, a new worker, a repeated epoch); otherwise ``None``
+    and the worker's replica must stand at ``spec.first_round``.  Returns totals
+    (words, loss, bytes, seconds) and, from worker 0, the parameters at the end.
+    """
+    started, cpu_started = time.perf_counter(), time.process_time()
+    replica = _replica(spec.run_id, static)
+    with replica.lock:  # one epoch task at a time trains on this worker's replica
+        if state is not None:
+            replica.install(state, spec.first_round)
+        elif replica.version != spec.first_round:
+            return {"need_state": True, "worker": spec.worker, "replica_version": replica.version}
+        replica.version = -1  # until the epoch completes: an aborted epoch leaves no usable replica
+        totals = _run_rounds(spec, static, replica)
+        replica.version = spec.first_round + spec.rounds
+        result = {"need_state": False, "worker": spec.worker, **totals,
+                  "seconds": time.perf_counter() - started,
+                  "cpu_seconds_workers": time.process_time() - cpu_started}   # the whole worker process
+        if spec.worker == 0:
+            result["state"] = _Rows(replica.base_input.copy(), replica.base_inner.copy())
+        return result
+
+
+def _copy_corpus(replica, run_id, copy, shards):
+    """A copy's shards as one encoded stream (in shard order), cached on this worker."""
+    key = ("copy", copy, tuple(shard for shard, _ in shards))
+    corpus = replica.encoded.get(key)
+    if corpus is None:
+        parts = [_encoded_shard(replica, run_id, shard, path)[0] for shard, path in shards]
+        if len(parts) == 1:
+            corpus = parts[0]
+        else:
+            offsets = np.cumsum([0] + [part.n_words for part in parts])
+            bounds = [parts[0].sentence_bounds[:1].astype(np.int64)]
+            bounds += [np.asarray(part.sentence_bounds[1:], dtype=np.int64) + offset
+                       for part, offset in zip(parts, offsets)]
+            corpus = corpus_io.EncodedCorpus(np.concatenate([np.asarray(part.token_ids) for part in parts]),
+                                             np.concatenate(bounds))
+            for shard, _ in shards:  # the stream replaces them
+                replica.encoded.pop(shard, None)
+        replica.encoded[key] = corpus
+    return corpus
+
+
+def _run_rounds(spec, static, replica):
+    hosted = spec.hosting[spec.worker]
+    vocab_size = len(static.words)
+    corpora = {copy: _copy_corpus(replica, spec.run_id, copy, shards) for copy, shards in hosted}
+    peers = [address for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
+    peer_ids = [i for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
+    threads = _worker_threads(static)
+    totals = {"words_seen": 0, "words_trained": 0, "loss": 0.0, "bytes_sent": 0,
+              "seconds_training": 0.0, "seconds_exchanging": 0.0, "cpu_seconds_training": 0.0}
+
+    def alpha_at(global_round):
+        progress = global_round / spec.total_rounds
+        return spec.copies * (spec.alpha + (spec.min_alpha - spec.alpha) * progress)
+
+    for round_index in range(spec.rounds):
+        round_started, round_cpu = time.perf_counter(), time.process_time()
+        global_round = spec.first_round + round_index
+        own = []
+        for copy, corpus in corpora.items():
+            first, last = _slice_sentences(corpus.sentence_bounds, round_index, spec.rounds)
+            try:
+                seen, trained, loss = _train_slice(static, corpus, first, last, replica.work_input,
+                                                   replica.work_inner, alpha_at(global_round),
+                                                   alpha_at(global_round + 1), [spec.seed, copy, global_round],
+                                                   threads)
+                totals["words_seen"] += seen
+                totals["words_trained"] += trained
+                totals["loss"] += loss
+                words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
+                input_rows, inner_rows = _touched_rows(np.asarray(words), static, vocab_size)
+                input_ids, input_delta = _take_delta(input_rows, replica.work_input, replica.base_input)
+                inner_ids, inner_delta = _take_delta(inner_rows, replica.work_inner, replica.base_inner)
+            except BaseException:
+                # a half-trained working copy must not leak into anything else
+                replica.work_input[...] = replica.base_input
+                replica.work_inner[...] = replica.base_inner
+                raise
+            own.append((copy, input_ids, input_delta, inner_ids, inner_delta))
+        exchange_started = time.perf_counter()
+        totals["seconds_training"] += exchange_started - round_started
+        totals["cpu_seconds_training"] += time.process_time() - round_cpu   # training and taking the deltas
+        received = list(own)
+        if peers:
+            totals["bytes_sent"] += sum(a.nbytes for entry in own for a in entry[1:]) * len(peers)
+            sending = _send_to_peers(spec, round_index, own, peers)
+            try:
+                for sender in peer_ids:
+                    received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender),
+                                                  _EXCHANGE_TIMEOUT))
+            finally:
+                _sent(sending, spec, round_index)
+        received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
+        if len(received) != spec.copies:
+            raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, expected {spec.copies}")
+        _average_into(replica.base_input, replica.work_input, [e[1] for e in received], [e[2] for e in received],
+                      spec.copies)
+        _average_into(replica.base_inner, replica.work_inner, [e[3] for e in received], [e[4] for e in received],
+                      spec.copies)
+        totals["seconds_exchanging"] += time.perf_counter() - exchange_started
+    return totals
 
 
 def _forget_run(run_id):
@@ -366,123 +575,11 @@ def _forget_run(run_id):
     with _RUNS_LOCK:
         for key in [k for k in _RUNS if k == run_id or (isinstance(k, tuple) and k[0] == run_id)]:
             del _RUNS[key]
-
-
-def _round_status(keys, dask_scheduler=None):
-    """On the scheduler: the live workers, and for each task how often it was started / lost with a worker."""
-    history = {}
-    for key in keys:
-        starts = sum(1 for entry in dask_scheduler.story(key) if len(entry) > 2 and entry[2] == "processing")
-        task = dask_scheduler.tasks.get(key)
-        history[key] = (starts, task.suspicious if task is not None else 0)
-    return sorted(dask_scheduler.workers), history
+    _MAILBOX.forget(run_id)
 
 
 # =============================================================== client side
-def _top_eigenvalue(vectors, weights, samples=4096, iterations=200):
-    """Largest eigenvalue of ``sum_i weights[i] x_i x_i^T`` (non-negative ``weights``).
-
-    The moment is exact up to ``samples`` rows; beyond, estimated from ``samples``
-    rows drawn with probability proportional to ``weights`` (a fixed stream), an
-    unbiased estimate costing ``samples x d^2`` instead of ``V x d^2`` per round.  Its
-    top eigenvalue comes from power iteration on the ``d x d`` moment.
-    """
-    weights = np.asarray(weights, dtype=np.float64)
-    total = float(weights.sum())
-    if total <= 0 or len(weights) == 0:
-        return 0.0
-    if len(weights) <= samples:
-        rows = np.asarray(vectors, dtype=np.float32)
-        moment = (rows * (weights / total).astype(np.float32)[:, None]).T @ rows
-    else:
-        picked = np.random.default_rng(len(weights)).choice(len(weights), size=samples, p=weights / total)
-        rows = np.asarray(vectors[picked], dtype=np.float32)
-        moment = rows.T @ rows / np.float32(samples)
-    # float32 throughout: on some OpenBLAS builds double-precision gemv/gemm is far slower
-    direction = np.sqrt(np.maximum(np.diag(moment), 0.0)).astype(np.float32) + np.float32(1e-6)
-    for _ in range(iterations):  # power iteration; the start is not orthogonal to the top eigenvector
-        image = moment @ direction
-        norm = float(np.sqrt(image @ image))
-        if norm == 0.0:
-            return 0.0
-        direction = image / np.float32(norm)
-    return total * float(direction @ (moment @ direction))
-
-
-def _curvatures(input_vectors, inner_vectors, tree, counts, sg=True, cbow_mean=True, contexts=1.0):
-    """Estimates of the loss curvature per update of an inner-node row and of an input row.
-
-    What saturates a row within a round is its expected Hessian, ``E[sigmoid' h h^T]``
-    for an inner node (``h`` the hidden vector) and ``E[sum over the centre word's path
-    of sigmoid' v v^T]`` for an input row.  With ``sigmoid' <= 1/4`` their largest
-    eigenvalues are at most a quarter of those of the count-weighted second moments
-    ``sum_w p(w) u_w u_w^T`` (a CBOW mean of context vectors has a smaller one; a CBOW
-    sum of ``contexts`` vectors at most ``contexts^2`` times larger) and
-    ``sum_nodes P(node on the path) v v^T``.  In CBOW with the mean, moving one context
-    vector by ``d`` moves ``h`` by ``d / contexts``, dividing its curvature by ``contexts``.
-    """
-    weights = np.asarray(counts, dtype=np.float64)
-    weights = weights / max(weights.sum(), 1.0)
-    inner_curvature = 0.25 * _top_eigenvalue(input_vectors, weights)
-    n_inner = tree.n_inner
-    if n_inner and len(tree.path_nodes):
-        usage = np.bincount(tree.path_nodes, weights=np.repeat(weights, np.diff(tree.path_offsets)),
-                            minlength=n_inner)[:n_inner]
-        input_curvature = 0.25 * _top_eigenvalue(inner_vectors[:n_inner], usage)
-    else:
-        input_curvature = 0.0
-    if not sg:
-        if cbow_mean:
-            input_curvature /= contexts
-        else:
-            inner_curvature *= contexts ** 2
-    return max(inner_curvature, 0.0), max(input_curvature, 0.0)
-
-
-def _combine(results, name, matrix, rule, alpha=None, curvature=None):
-    """Apply the shards' deltas of one parameter matrix; returns the merged ``(ids, new values)``.
-
-    The ``"adaptive"`` rule needs the round's mean learning rate ``alpha`` and the
-    curvature per update of this matrix's rows (:func:`_curvatures`).
-    """
-    n_shards = len(results)
-    ids_all = [r[f"{name}_ids"] for r in results]
-    if not any(len(ids) for ids in ids_all):
-        return np.zeros(0, dtype=np.int32), np.zeros((0, matrix.shape[1]), dtype=np.float32)
-    rows = np.unique(np.concatenate(ids_all)).astype(np.int32)
-    position = np.full(matrix.shape[0], -1, dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    summed = np.zeros((len(rows), matrix.shape[1]), dtype=np.float32)
-    count = np.zeros(len(rows), dtype=np.int32)
-    step = _CURVATURE * (curvature or 0.0) * (alpha or 0.0)  # fraction of the way to the optimum per update
-    updates = np.zeros(len(rows), dtype=np.float64)       # sum of n_k
-    saturation = np.zeros(len(rows), dtype=np.float64)    # sum of f(n_k)
-    for result in results:  # in shard order: a deterministic summation order
-        where = position[result[f"{name}_ids"]]
-        summed[where] += result[f"{name}_delta"]  # ids are unique within one shard's result
-        count[where] += 1
-        if rule == "adaptive":
-            n = result[f"{name}_updates"].astype(np.float64)
-            updates[where] += n
-            saturation[where] += -np.expm1(-step * n)
-    if rule == "adaptive":
-        # f(n) = 1 - exp(-alpha c n): how far n updates move a row towards its optimum
-        # (curvature c).  Scale the sum of deltas by f(sum n_k) / sum f(n_k): 1 for
-        # rows far from saturation (sum, as sequential SGD), 1/K for rows every shard
-        # saturated (mean: K copies of the same step must not add up).
-        scale = np.ones(len(rows), dtype=np.float64)
-        positive = saturation > 0
-        scale[positive] = -np.expm1(-step * updates[positive]) / saturation[positive]
-        summed *= np.clip(scale, 1.0 / n_shards, 1.0).astype(np.float32)[:, None]
-    elif rule == "mean":
-        summed /= np.float32(n_shards)
-    elif rule == "touched":
-        summed /= count[:, None].astype(np.float32)
-    matrix[rows] += summed
-    return rows, matrix[rows].copy()
-
-
-def _check_parameters(corpus_files, word2vec_parameters, sync_every, syncs_per_epoch, averaging):
+def _check_parameters(corpus_files, word2vec_parameters, sync_every, syncs_per_epoch, replicas):
     if isinstance(corpus_files, (str, bytes, os.PathLike)):
         raise TypeError("corpus_files must be a list of corpus file paths (one shard or more per worker), "
                         f"got a single path {corpus_files!r}: wrap it in a list")
@@ -495,6 +592,9 @@ def _check_parameters(corpus_files, word2vec_parameters, sync_every, syncs_per_e
     for name in _REFUSED_PARAMETERS:
         if name in word2vec_parameters:
             raise TypeError(f"{name} is not a parameter of hsmcy.distributed.train: the corpus is corpus_files")
+    if "averaging" in word2vec_parameters:
+        raise TypeError("averaging is no longer a parameter of hsmcy.distributed.train: the copies are averaged "
+                        "with the learning rate scaled by their number (docs/distributed.md)")
     if sync_every is not None and syncs_per_epoch is not None:
         raise ValueError("give sync_every or syncs_per_epoch, not both")
     # Each round is a synchronisation of every worker (tens of milliseconds at least): beyond
@@ -505,8 +605,10 @@ def _check_parameters(corpus_files, word2vec_parameters, sync_every, syncs_per_e
     if sync_every is not None and (isinstance(sync_every, bool) or not isinstance(sync_every, int)
                                    or sync_every < 1):
         raise ValueError(f"sync_every must be an integer >= 1 (words), got {sync_every!r}")
-    if averaging not in AVERAGING_RULES:
-        raise ValueError(f"averaging must be one of {AVERAGING_RULES}, got {averaging!r}")
+    if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int)
+                                 or not 1 <= replicas <= len(files)):
+        raise ValueError(f"replicas must be an integer from 1 to the number of shards ({len(files)}), "
+                         f"got {replicas!r}")
     return files
 
 
@@ -514,8 +616,7 @@ def _nbytes(*arrays):
     return int(sum(np.asarray(a).nbytes for a in arrays))
 
 
-def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averaging="adaptive",
-          **word2vec_parameters):
+def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replicas=None, **word2vec_parameters):
     """Train a :class:`hsmcy.Word2Vec` on a Dask cluster, one or more corpus files per worker.
 
     Parameters
@@ -523,35 +624,39 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     client : dask.distributed.Client
     corpus_files : list of str or PathLike
         The shards: UTF-8 text files, one sentence per line, readable by the workers
-        under these paths.  Each shard's rounds prefer one worker (round robin), so
-        give at least as many shards as workers to use them all.
+        under these paths.  They are dealt round robin to the model copies, and each
+        copy to a worker, so give at least as many shards as workers to use them all.
     sync_every : int, optional
-        Synchronise after about this many words, counted over all workers.
+        Average the copies after about this many words, counted over all copies.
     syncs_per_epoch : int, optional
-        Synchronise this many times per epoch (give this or ``sync_every``).  Default:
-        about every 100,000 words per shard, at least 4 times per epoch.  Shorter
-        intervals cost traffic and latency and buy quality (``docs/distributed.md``).
-    averaging : {"adaptive", "sum", "mean", "touched"}, default "adaptive"
-        How a row changed by several shards is combined: see :data:`AVERAGING_RULES`.
+        Average the copies this many times per epoch (give this or ``sync_every``).
+        Default: about every 200,000 words per copy for CBOW, 8,000 for skip-gram
+        (measured: ``docs/distributed.md``).  Longer intervals save messages and cost
+        quality, skip-gram's sooner.
+    replicas : int, optional
+        Model copies trained in parallel and averaged (at most the number of shards).
+        Default: the number of workers (at most the number of shards).  The vectors
+        depend on it, not on the workers: a worker hosts several copies if needed,
+        e.g. after losing a worker.
     **word2vec_parameters
         :class:`hsmcy.Word2Vec`'s parameters (``vector_size``, ``window``, ``min_count``,
         ``sg``, ``epochs``, ``alpha``, ``seed``, ...).  ``workers`` is the number of
         training threads per Dask worker (default: the worker's own ``nthreads``).
         ``callbacks`` get ``on_train_begin/end`` and ``on_epoch_begin/end`` with the
-        client's model, which holds the merged parameters.
+        client's model, which holds the averaged parameters after each epoch.
 
     Returns
     -------
     hsmcy.Word2Vec
         An ordinary model (``wv``, ``syn1``, ``save``, ``to_gensim()``), with one extra
-        attribute ``distributed_report``, a dict: ``n_workers``, ``shards``, ``rounds``,
-        ``syncs_per_epoch``, ``words_per_epoch``, ``words_seen`` (always ``epochs x
-        words_per_epoch``: every shard's every slice was merged), ``words_trained``,
-        ``bytes_up_per_sync`` / ``bytes_down_per_sync`` (payload: row ids and values,
-        all workers together), ``workers_lost``, ``tasks_recomputed`` and the
-        ``recomputed`` task keys (re-run by Dask, or submitted again by hsmcy), of
-        which ``tasks_resubmitted`` / ``resubmitted`` were submitted again (their
-        scattered inputs died with a worker) with the full state, ``state_resends``, ``seconds``, ``words_per_second``.
+        attribute ``distributed_report``, a dict: ``n_workers``, ``shards``,
+        ``replicas``, ``rounds``, ``syncs_per_epoch``, ``words_per_epoch``,
+        ``words_seen`` (always ``epochs x words_per_epoch``: every shard's every slice
+        was trained once, in the attempt that completed), ``words_trained``,
+        ``bytes_per_sync`` (deltas sent between workers per round, all workers
+        together), ``model_bytes``, ``workers_lost``, ``epochs_repeated``,
+        ``tasks_recomputed`` and the ``recomputed`` task keys (the tasks of aborted
+        attempts), ``state_sends``, ``seconds``, ``words_per_second``.
 
     Raises
     ------
@@ -565,50 +670,51 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, averag
     >>> import hsmcy.distributed
     >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
     >>> model = hsmcy.distributed.train(client, ["part-0.txt", "part-1.txt"], vector_size=100,
-    ...                                 sg=1, epochs=5, syncs_per_epoch=8)  # doctest: +SKIP
+    ...                                 sg=1, epochs=5)                    # doctest: +SKIP
     >>> model.to_gensim().wv.most_similar("king")                        # doctest: +SKIP
     """
-    files = _check_parameters(corpus_files, word2vec_parameters, sync_every, syncs_per_epoch, averaging)
+    files = _check_parameters(corpus_files, word2vec_parameters, sync_every, syncs_per_epoch, replicas)
     threads = word2vec_parameters.pop("workers", None)
     callbacks = tuple(word2vec_parameters.pop("callbacks", None) or ())
     model = Word2Vec(**word2vec_parameters)  # validates every parameter, trains nothing
     if threads is not None:
         model.workers = threads = _check_int("workers", threads, 1)
+    if _WorkerPlugin is object:
+        raise ImportError("hsmcy.distributed needs dask.distributed: pip install 'hsmcy[dask]'")
     started = time.perf_counter()
     run_id = f"hsmcy-{uuid.uuid4().hex[:12]}"
-    report = {"run_id": run_id, "shards": len(files), "averaging": averaging, "workers_lost": [],
-              "tasks_recomputed": 0, "recomputed": [], "tasks_resubmitted": 0, "resubmitted": [],
-              "state_resends": 0, "bytes_resent": 0, "bytes_up": [],
-              "bytes_down": [], "words_seen": 0, "words_trained": 0}
+    report = {"run_id": run_id, "shards": len(files), "workers_lost": [], "epochs_repeated": 0,
+              "tasks_recomputed": 0, "recomputed": [], "state_sends": 0, "bytes_state_sent": 0,
+              "bytes_sent": 0, "words_seen": 0, "words_trained": 0, "seconds_training": 0.0,
+              "seconds_exchanging": 0.0, "cpu_seconds_training": 0.0, "cpu_seconds_workers": 0.0}
     try:
-        _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, averaging)
+        _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, replicas)
     finally:
         try:
             client.run(_forget_run, run_id)
         except Exception as error:  # noqa: BLE001 -- cleanup must not mask the real outcome
             logger.warning("could not drop the run's worker caches: %s", error)
     expected = report["words_per_epoch"] * report["epochs"]
-    if report["words_seen"] != expected:  # cannot happen unless a slice was lost or merged twice
-        raise RuntimeError(f"distributed training merged {report['words_seen']} words instead of {expected}")
+    if report["words_seen"] != expected:  # cannot happen unless a slice was lost or counted twice
+        raise RuntimeError(f"distributed training counted {report['words_seen']} words instead of {expected}")
     elapsed = time.perf_counter() - started
     report["seconds"] = elapsed
     report["words_per_second"] = report["words_seen"] / elapsed if elapsed > 0 else 0.0
-    report["bytes_up_per_sync"] = float(np.mean(report["bytes_up"])) if report["bytes_up"] else 0.0
-    report["bytes_down_per_sync"] = float(np.mean(report["bytes_down"])) if report["bytes_down"] else 0.0
+    report["bytes_per_sync"] = report["bytes_sent"] / max(report["rounds"], 1)
     model.distributed_report = report
     model.total_train_time += elapsed
     model.train_count += 1
     model.min_alpha_yet_reached = model.min_alpha
     model.wv.norms = None
-    if report["tasks_recomputed"] or report["workers_lost"] or report["tasks_resubmitted"]:
-        logger.warning("distributed training completed after losing %d worker(s) (%s); %d task(s) were recomputed "
-                       "on other workers (%d resubmitted with the full state), no shard's updates were dropped",
+    if report["workers_lost"] or report["epochs_repeated"]:
+        logger.warning("distributed training completed after losing %d worker(s) (%s); %d epoch attempt(s) were "
+                       "aborted and run again from the last checkpoint (%d task(s)), no shard's updates were dropped",
                        len(report["workers_lost"]), ", ".join(report["workers_lost"]) or "-",
-                       report["tasks_recomputed"], report["tasks_resubmitted"])
-    logger.info("distributed training: %d shards, %d rounds, %d words in %.1fs (%.0f words/s), "
-                "%.0f bytes up + %.0f bytes down per synchronisation", len(files), report["rounds"],
-                report["words_seen"], elapsed, report["words_per_second"], report["bytes_up_per_sync"],
-                report["bytes_down_per_sync"])
+                       report["epochs_repeated"], report["tasks_recomputed"])
+    logger.info("distributed training: %d shards, %d copies on %d workers, %d rounds, %d words in %.1fs "
+                "(%.0f words/s), %.0f bytes between workers per round", len(files), report["replicas"],
+                report["n_workers"], report["rounds"], report["words_seen"], elapsed, report["words_per_second"],
+                report["bytes_per_sync"])
     return model
 
 
@@ -640,8 +746,72 @@ def _build_vocabulary(client, files, model, run_id, preferred):
     return vocabulary, HuffmanTree.from_counts(vocabulary.counts)
 
 
-# A round whose inputs keep vanishing is given up after this many resubmissions.
-_MAX_ROUND_RESUBMISSIONS = 5
+
+def _live_workers(client):
+    """Addresses of the workers the scheduler knows now, sorted."""
+    return client.run_on_scheduler(_scheduler_workers)
+
+
+def _scheduler_workers(dask_scheduler=None):
+    return sorted(dask_scheduler.workers)
+
+
+def _rounds_per_epoch(words_per_epoch, copies, sg, sync_every, syncs_per_epoch):
+    if syncs_per_epoch is not None:
+        return syncs_per_epoch
+    if sync_every is not None:
+        return max(1, round(words_per_epoch / sync_every))
+    if copies == 1:
+        return 1  # nothing to average
+    return max(1, math.ceil(words_per_epoch / (copies * _ROUND_WORDS["sg" if sg else "cbow"])))
+
+
+def _host(copies, workers, previous=None):
+    """Copy -> worker address: round robin over ``workers``, keeping live ones where they were."""
+    placement = {}
+    for copy in range(copies):
+        if previous is not None and previous.get(copy) in workers:
+            placement[copy] = previous[copy]
+        else:
+            placement[copy] = workers[copy % len(workers)]
+    return placement
+
+
+def _wait_for_epoch(client, futures, addresses, report):
+    """Wait for an epoch's tasks; ``(results, None)``, or ``(None, reason)`` if the attempt must be repeated.
+
+    A worker taking part that leaves the cluster, or an exchange that fails, makes the
+    attempt repeatable; any other error in a task is raised.
+    """
+    from distributed import wait
+
+    lost_error = _lost_data_errors()
+    results = {}
+    while True:
+        pending = [f for f in futures if f.key not in results]
+        try:
+            wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            pass
+        live = set(_live_workers(client))
+        lost = [address for address in addresses if address not in live]
+        if lost:
+            report["workers_lost"].extend(a for a in lost if a not in report["workers_lost"])
+            return None, f"worker(s) {', '.join(lost)} left the cluster"
+        for future in futures:
+            if future.status in ("error", "cancelled"):
+                try:
+                    future.result()
+                except (_ExchangeFailed, _AttemptAborted) as error:
+                    return None, f"{type(error).__name__}: {error}"
+                except lost_error as error:
+                    return None, f"task {future.key} lost its worker ({type(error).__name__})"
+            elif future.status == "finished" and future.key not in results:
+                results[future.key] = future.result()
+                if results[future.key]["need_state"]:  # its peers wait for it: repeat with the parameters
+                    return None, f"worker {results[future.key]['worker']} did not hold the parameters"
+        if len(results) == len(futures):
+            return [results[f.key] for f in futures], None
 
 
 def _lost_data_errors():
@@ -651,84 +821,21 @@ def _lost_data_errors():
     return (CancelledError, KilledWorker)
 
 
-def _run_round(client, specs, keys, static, static_future, update_future, state_future, input_vectors,
-               inner_vectors, preferred, report):
-    """Run one round's tasks until every shard has a result; returns ``(results, static_future)``.
-
-    Dask re-runs a task whose worker died, but not data that was scattered: the
-    scheduler's active memory manager trims broadcast copies down to one, and when
-    the worker holding the last copy dies the data is forgotten and every task
-    needing it is cancelled.  Such tasks are submitted again here with freshly
-    scattered inputs and the full parameters at this round's version (the client's
-    ``input_vectors``/``inner_vectors``): a task is a pure function of (shard,
-    round, parameters), a failed task changed no replica, and a replica either
-    installs the full state or already holds exactly this version, so a shard's
-    updates are counted once.  Workers without a replica at this version (new or
-    restarted) ask for the full state the same way.  ``keys`` gets the keys of
-    the extra tasks, for the recomputation report.
-    """
-    lost_data = _lost_data_errors()
-    results = [None] * len(specs)
-    pending = {i: client.submit(_train_round, spec, static_future, update_future, state_future, key=key,
-                                workers=preferred(spec.shard), allow_other_workers=True, pure=False)
-               for i, (spec, key) in enumerate(zip(specs, keys))}
-    resubmissions = 0
-    while pending:
-        need_state, lost = [], []
-        for i, future in pending.items():
-            try:
-                result = future.result()
-            except lost_data as error:
-                lost.append(i)
-                report["resubmitted"].append(future.key)
-                report["recomputed"].append(future.key)
-                report["tasks_recomputed"] += 1
-                logger.warning("task %s lost its inputs or its worker (%s: %s); submitting it again with "
-                               "the full state", future.key, type(error).__name__, error)
-                continue
-            if result["need_state"]:
-                need_state.append(i)
-            else:
-                results[i] = result
-        pending = {}
-        if not (need_state or lost):
-            break
-        resubmissions += 1
-        if resubmissions > _MAX_ROUND_RESUBMISSIONS:
-            raise RuntimeError(f"round {specs[0].round}: shard tasks kept losing their inputs to dying workers "
-                               f"after {_MAX_ROUND_RESUBMISSIONS} resubmissions")
-        if lost:
-            # the shared inputs may be gone for good: scatter them again
-            static_future = client.scatter(static, broadcast=True, hash=False)
-            report["tasks_resubmitted"] += len(lost)
-        full = client.scatter(_Rows.full(input_vectors, inner_vectors), hash=False)
-        report["state_resends"] += len(need_state) + len(lost)
-        report["bytes_resent"] += _nbytes(input_vectors, inner_vectors) * (len(need_state) + len(lost))
-        suffix = "-full" if resubmissions == 1 else f"-full{resubmissions}"
-        for i in need_state + lost:
-            key = f"{keys[i]}{suffix}"
-            pending[i] = client.submit(_train_round, specs[i], static_future, None, full, key=key, pure=False)
-            keys.append(key)
-        del full
-    return results, static_future
-
-
-def _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, averaging):
-    workers, _ = client.run_on_scheduler(_round_status, [])
+def _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, replicas):
+    workers = _live_workers(client)
     if not workers:
         raise ValueError("the Dask client has no workers")
-    home = {}  # shard -> preferred worker (its cache lives there)
+    copies = replicas if replicas is not None else min(len(workers), len(files))
+    shards_of = {copy: [(shard, files[shard]) for shard in range(copy, len(files), copies)] for copy in range(copies)}
+    placement = _host(copies, workers)
 
-    def preferred(shard):
-        address = home.get(shard)
-        return [address] if address is not None else None
+    def preferred(shard):  # where a shard is counted: the worker that will train it
+        return [placement[shard % copies]]
 
-    for shard in range(len(files)):
-        home[shard] = workers[shard % len(workers)]
-    report["n_workers"] = len(workers)
-    live = workers
-
+    report.update(n_workers=len(workers), replicas=copies)
+    vocabulary_started = time.perf_counter()
     vocabulary, tree = _build_vocabulary(client, files, model, run_id, preferred)
+    report["seconds_vocabulary"] = time.perf_counter() - vocabulary_started
     model._set_vocabulary(vocabulary.words, vocabulary.counts, tree)
     model.effective_min_count = int(vocabulary.counts.min())
     model._init_weights()
@@ -736,13 +843,11 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
 
     # Every in-vocabulary token is trained once per epoch, wherever it lives.
     words_per_epoch = int(vocabulary.counts.sum())
-    if syncs_per_epoch is None:
-        syncs_per_epoch = (max(1, round(words_per_epoch / sync_every)) if sync_every is not None
-                           else max(4, math.ceil(words_per_epoch / (len(files) * _DEFAULT_SHARD_WORDS_PER_ROUND))))
+    rounds = _rounds_per_epoch(words_per_epoch, copies, model.sg, sync_every, syncs_per_epoch)
     epochs = model.epochs
-    n_rounds = epochs * syncs_per_epoch
-    report.update(words_per_epoch=words_per_epoch, syncs_per_epoch=syncs_per_epoch, epochs=epochs,
-                  rounds=n_rounds, vocab_size=len(vocabulary), vector_size=model.vector_size)
+    model_bytes = _nbytes(input_vectors, syn1)
+    report.update(words_per_epoch=words_per_epoch, syncs_per_epoch=rounds, epochs=epochs, rounds=epochs * rounds,
+                  vocab_size=len(vocabulary), vector_size=model.vector_size, model_bytes=model_bytes)
 
     static = _Static(words=list(vocabulary.words), keep_probability=model._keep_probability,
                      path_nodes=tree.path_nodes, path_codes=tree.path_codes, path_offsets=tree.path_offsets,
@@ -751,76 +856,79 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                      batch_words=model.batch_words, threads=threads, compute_loss=model.compute_loss,
                      kernel=model.kernel)
     static_future = client.scatter(static, broadcast=True, hash=False)
-    state_future = client.scatter(_Rows.full(input_vectors, syn1), broadcast=True, hash=False)
-    report["bytes_broadcast_once"] = _nbytes(input_vectors, syn1) * len(workers)
-    update_future = None
-    total_rounds_words = max(words_per_epoch * epochs, 1)
+    client.register_plugin(_ExchangePlugin(), name=_ExchangePlugin.name)
     model.running_training_loss = 0.0
-
-    # context words per CBOW window, on average (window sizes drawn from 1..window when shrinking)
-    contexts = float(model.window + 1) if model.shrink_windows else float(2 * model.window)
-
-    def alpha_at(fraction_of_training):
-        return model.alpha + (model.min_alpha - model.alpha) * fraction_of_training
+    holding = set()  # workers whose replica stands at the start of the next epoch
 
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(model)
-    epoch_started = time.perf_counter()
-    for round_no in range(n_rounds):
-        epoch, slice_index = divmod(round_no, syncs_per_epoch)
-        if slice_index == 0:
-            epoch_started = time.perf_counter()
-            for callback in callbacks:
-                if hasattr(callback, "on_epoch_begin"):
-                    callback.on_epoch_begin(model)
-        for shard, address in home.items():
-            if address not in live and live:
-                home[shard] = live[shard % len(live)]  # its cache went with the worker: any live one will do
-        specs = [_RoundSpec(run_id=run_id, round=round_no, epoch=epoch, slice_index=slice_index,
-                            slices=syncs_per_epoch, shard=shard, path=path,
-                            alpha_start=alpha_at(round_no / n_rounds), alpha_end=alpha_at((round_no + 1) / n_rounds),
-                            seed=model.seed)
-                 for shard, path in enumerate(files)]
-        keys = [f"{run_id}-r{round_no}-s{spec.shard}" for spec in specs]
-        results, static_future = _run_round(client, specs, keys, static, static_future, update_future,
-                                            state_future, input_vectors, syn1, preferred, report)
-        previous = set(live)
-        live, history = client.run_on_scheduler(_round_status, keys)
-        report["workers_lost"].extend(sorted(previous - set(live)))
-        for key, (starts, suspicious) in history.items():
-            if (starts > 1 or suspicious) and key not in report["resubmitted"]:  # those are counted already
-                report["tasks_recomputed"] += max(starts - 1, suspicious, 1)
-                report["recomputed"].append(key)
-                logger.warning("task %s was re-run (%d starts, %d lost with a worker): its worker died; "
-                               "its updates are included", key, starts, suspicious)
-
+    for epoch in range(epochs):
+        epoch_started = time.perf_counter()
+        for callback in callbacks:
+            if hasattr(callback, "on_epoch_begin"):
+                callback.on_epoch_begin(model)
+        for attempt in range(_MAX_ATTEMPTS):
+            live = _live_workers(client)
+            if not live:
+                raise RuntimeError(f"epoch {epoch + 1}: the Dask cluster has no workers left")
+            placement = _host(copies, live, placement)
+            addresses = sorted(set(placement.values()), key=live.index)
+            hosting = [[(copy, shards_of[copy]) for copy in range(copies) if placement[copy] == address]
+                       for address in addresses]
+            needing = [address for address in addresses if address not in holding]
+            state_future = None
+            if needing:  # the parameters at the start of this epoch, the client's checkpoint
+                state_future = client.scatter(_Rows(input_vectors, syn1), workers=needing, broadcast=True,
+                                              hash=False)
+                report["state_sends"] += len(needing)
+                report["bytes_state_sent"] += model_bytes * len(needing)
+            futures = []
+            for index, address in enumerate(addresses):
+                spec = _EpochSpec(run_id=run_id, attempt=attempt, epoch=epoch, worker=index, addresses=addresses,
+                                  hosting=hosting, copies=copies, rounds=rounds, first_round=epoch * rounds,
+                                  total_rounds=epochs * rounds, alpha=model.alpha, min_alpha=model.min_alpha,
+                                  seed=model.seed)
+                futures.append(client.submit(_train_epoch, spec, static_future,
+                                             state_future if address in needing else None,
+                                             key=f"{run_id}-e{epoch}-a{attempt}-w{index}", workers=[address],
+                                             allow_other_workers=False, pure=False))
+            del state_future
+            results, reason = _wait_for_epoch(client, futures, addresses, report)
+            if results is not None:
+                break
+            # abort: stop the attempt's threads everywhere, forget its tasks, start again from the checkpoint
+            logger.warning("epoch %d, attempt %d aborted (%s): running it again from the parameters at its start",
+                           epoch + 1, attempt + 1, reason)
+            try:
+                client.run(_abort_attempt, run_id, epoch, attempt)
+            except Exception as error:  # noqa: BLE001 -- a worker dying right now: its threads die with it
+                logger.warning("could not reach every worker to abort the attempt: %s", error)
+            client.cancel(futures)
+            report["epochs_repeated"] += 1
+            report["tasks_recomputed"] += len(futures)
+            report["recomputed"].extend(f.key for f in futures)
+            holding = set()
+            del futures
+        else:
+            raise RuntimeError(f"epoch {epoch + 1} could not be completed in {_MAX_ATTEMPTS} attempts: workers kept "
+                               "failing (see the log)")
+        holding = set(addresses)
+        state = results[0].pop("state")
+        input_vectors[...] = state.input_values
+        syn1[...] = state.inner_values
+        del state
         for result in results:
-            report["words_seen"] += result["words_seen"]
-            report["words_trained"] += result["words_trained"]
+            for key in ("words_seen", "words_trained", "bytes_sent", "seconds_training", "seconds_exchanging",
+                        "cpu_seconds_training", "cpu_seconds_workers"):
+                report[key] += result[key]
             model.running_training_loss += result["loss"]
-        report["bytes_up"].append(sum(_nbytes(r["input_ids"], r["input_delta"], r["inner_ids"], r["inner_delta"])
-                                      for r in results))
-        round_alpha = 0.5 * (specs[0].alpha_start + specs[0].alpha_end)
-        inner_curvature, input_curvature = (_curvatures(input_vectors, syn1, tree, vocabulary.counts, static.sg,
-                                                        static.cbow_mean, contexts)
-                                            if averaging == "adaptive" else (None, None))
-        input_ids, input_values = _combine(results, "input", input_vectors, averaging, round_alpha, input_curvature)
-        inner_ids, inner_values = _combine(results, "inner", syn1, averaging, round_alpha, inner_curvature)
-        del results
-        if round_no + 1 < n_rounds:
-            update = _Rows(input_ids, input_values, inner_ids, inner_values)
-            update_future = client.scatter(update, broadcast=True, hash=False)
-            report["bytes_down"].append(update.nbytes * len(live))
-        state_future = None  # only round 0 starts from the broadcast initial state
-        if slice_index == syncs_per_epoch - 1:
-            model.wv.norms = None
-            seconds = time.perf_counter() - epoch_started
-            logger.info("EPOCH %d: %d of %d words done, alpha %.6f, %.1fs", epoch, report["words_seen"],
-                        total_rounds_words, alpha_at((round_no + 1) / n_rounds), seconds)
-            for callback in callbacks:
-                if hasattr(callback, "on_epoch_end"):
-                    callback.on_epoch_end(model)
+        model.wv.norms = None
+        logger.info("EPOCH %d: %d of %d words done, %.1fs", epoch, report["words_seen"], words_per_epoch * epochs,
+                    time.perf_counter() - epoch_started)
+        for callback in callbacks:
+            if hasattr(callback, "on_epoch_end"):
+                callback.on_epoch_end(model)
     for callback in callbacks:
         if hasattr(callback, "on_train_end"):
             callback.on_train_end(model)

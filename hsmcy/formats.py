@@ -192,6 +192,25 @@ def _load_hsmcy(path):
         raise FormatError(str(error)) from None
 
 
+def _check_word2vec_header(path, binary):
+    """``ValueError`` if a word2vec header declares more values than the file can hold.
+
+    gensim allocates ``words x dimensions`` floats from the header before reading a
+    row: a 30-byte file saying ``1000000000000 4`` asked for 15 TB.  Every value takes
+    at least one byte of text (four in the binary format), so the file's size bounds it.
+    """
+    with open(path, "rb") as handle:
+        header = handle.readline(200).split()
+    try:
+        words, dimensions = (int(field) for field in header)
+    except ValueError:
+        return   # no header of two numbers: gensim's own error says so
+    size = os.path.getsize(path)
+    if words < 0 or dimensions < 0 or words * dimensions * (4 if binary else 1) > size:
+        raise ValueError(f"its header declares {words:,} words x {dimensions:,} dimensions, more values "
+                          f"than its {size:,} bytes can hold (truncated, or not word2vec vectors)")
+
+
 def load_vectors(path, fmt=None):
     """Load word vectors (a gensim ``KeyedVectors``) from a file in any of :data:`FORMATS`.
 
@@ -219,6 +238,7 @@ def load_vectors(path, fmt=None):
             if not isinstance(wv, KeyedVectors):
                 raise FormatError(f"{path!r} holds a {type(loaded).__name__}, not word vectors")
             return wv
+        _check_word2vec_header(path, binary=(fmt == "word2vec-binary"))
         return KeyedVectors.load_word2vec_format(path, binary=(fmt == "word2vec-binary"))
     except FormatError:
         raise

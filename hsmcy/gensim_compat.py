@@ -16,7 +16,7 @@ import numpy as np
 
 from .tree import BinaryTree
 
-__all__ = ["to_gensim", "from_gensim"]
+__all__ = ["to_gensim", "from_gensim", "doc2vec_to_gensim", "doc2vec_from_gensim"]
 
 
 def to_gensim(model):
@@ -32,6 +32,12 @@ def to_gensim(model):
         sorted_vocab=model.sorted_vocab, batch_words=model.batch_words, compute_loss=model.compute_loss,
         max_final_vocab=model.max_final_vocab, shrink_windows=model.shrink_windows,
     )
+    _export_words(model, exported)
+    return exported
+
+
+def _export_words(model, exported):
+    """Vocabulary, tree, word vectors, ``syn1`` and counters of ``model`` into the gensim model ``exported``."""
     words = list(model.wv.index_to_key)
     wv = exported.wv
     wv.index_to_key = words
@@ -54,11 +60,25 @@ def to_gensim(model):
     exported.raw_vocab = {}
     exported.train_count = model.train_count
     exported.min_alpha_yet_reached = model.min_alpha_yet_reached
-    return exported
 
 
 def from_gensim(cls, gensim_model):
     """Import a gensim hierarchical-softmax ``Word2Vec`` into ``cls`` (hsmcy.Word2Vec)."""
+    words, tree, syn1 = _gensim_words(gensim_model)
+    model = cls(
+        vector_size=gensim_model.vector_size, alpha=gensim_model.alpha, window=gensim_model.window,
+        min_count=gensim_model.min_count, max_vocab_size=gensim_model.max_vocab_size, sample=gensim_model.sample,
+        seed=gensim_model.seed, workers=gensim_model.workers, min_alpha=gensim_model.min_alpha,
+        sg=gensim_model.sg, cbow_mean=gensim_model.cbow_mean, epochs=gensim_model.epochs,
+        sorted_vocab=gensim_model.sorted_vocab, batch_words=gensim_model.batch_words,
+        max_final_vocab=gensim_model.max_final_vocab, shrink_windows=getattr(gensim_model, "shrink_windows", True),
+    )
+    _import_words(model, gensim_model, words, tree, syn1)
+    return model
+
+
+def _gensim_words(gensim_model):
+    """``(words, tree, syn1)`` of a gensim hierarchical-softmax model, checked."""
     if not getattr(gensim_model, "hs", 0):
         raise ValueError("gensim_model was not trained with hierarchical softmax (hs=1): it has no tree to import")
     wv = gensim_model.wv
@@ -68,20 +88,20 @@ def from_gensim(cls, gensim_model):
     if "code" not in wv.expandos or "point" not in wv.expandos:
         raise ValueError("gensim_model has no Huffman codes/points (was build_vocab run with hs=1?)")
     tree = BinaryTree.from_gensim_codes(list(wv.expandos["code"]), list(wv.expandos["point"]))
+    if getattr(gensim_model, "syn1", None) is None:
+        raise ValueError("gensim_model has no syn1 (inner-node vectors): nothing to import the tree's weights from")
     syn1 = np.ascontiguousarray(gensim_model.syn1, dtype=np.float32)
     if syn1.shape != (len(words), gensim_model.vector_size):
         raise ValueError(f"gensim_model.syn1 has shape {syn1.shape}, expected {(len(words), gensim_model.vector_size)}")
     if getattr(gensim_model, "negative", 0):
         import logging
         logging.getLogger(__name__).warning("gensim_model also used negative sampling; its syn1neg is not imported")
-    model = cls(
-        vector_size=gensim_model.vector_size, alpha=gensim_model.alpha, window=gensim_model.window,
-        min_count=gensim_model.min_count, max_vocab_size=gensim_model.max_vocab_size, sample=gensim_model.sample,
-        seed=gensim_model.seed, workers=gensim_model.workers, min_alpha=gensim_model.min_alpha,
-        sg=gensim_model.sg, cbow_mean=gensim_model.cbow_mean, epochs=gensim_model.epochs,
-        sorted_vocab=gensim_model.sorted_vocab, batch_words=gensim_model.batch_words,
-        max_final_vocab=gensim_model.max_final_vocab, shrink_windows=getattr(gensim_model, "shrink_windows", True),
-    )
+    return words, tree, syn1
+
+
+def _import_words(model, gensim_model, words, tree, syn1):
+    """Install what :func:`_gensim_words` read (and the gensim model's counters) into ``model``."""
+    wv = gensim_model.wv
     counts = np.asarray(wv.expandos["count"], dtype=np.int64) if "count" in wv.expandos else \
         np.ones(len(words), dtype=np.int64)
     model._set_vocabulary(words, counts, tree)
@@ -92,4 +112,71 @@ def from_gensim(cls, gensim_model):
     model.corpus_count = int(getattr(gensim_model, "corpus_count", 0) or 0)
     model.corpus_total_words = int(getattr(gensim_model, "corpus_total_words", 0) or 0)
     model.effective_min_count = int(getattr(gensim_model, "effective_min_count", model.min_count) or 0)
+
+
+# ------------------------------------------------------------------ Doc2Vec
+def doc2vec_to_gensim(model):
+    """Build a ``gensim.models.Doc2Vec`` (hs=1, negative=0) carrying ``model``'s state (an ``hsmcy.Doc2Vec``)."""
+    from gensim.models import Doc2Vec as GensimDoc2Vec
+
+    if model.tree is None:
+        raise RuntimeError("the model has no vocabulary yet: nothing to export")
+    exported = GensimDoc2Vec(
+        dm=model.dm, dbow_words=model.dbow_words, dm_mean=model.cbow_mean, dm_tag_count=model.dm_tag_count,
+        vector_size=model.vector_size, alpha=model.alpha, window=model.window, min_count=model.min_count,
+        max_vocab_size=model.max_vocab_size, sample=model.sample, seed=model.seed, workers=model.workers,
+        min_alpha=model.min_alpha, hs=1, negative=0, epochs=model.epochs, sorted_vocab=model.sorted_vocab,
+        batch_words=model.batch_words, compute_loss=model.compute_loss, max_final_vocab=model.max_final_vocab,
+        shrink_windows=model.shrink_windows,
+    )
+    _export_words(model, exported)
+    dv = exported.dv
+    dv.index_to_key = list(model.dv.index_to_key)
+    dv.key_to_index = dict(model.dv.key_to_index)   # string tags only: gensim's layout
+    dv.expandos = {}
+    dv.allocate_vecattrs(["doc_count", "word_count"], [np.int64, np.int64])
+    dv.expandos["doc_count"][:] = model._document_counts("doc_count")
+    dv.expandos["word_count"][:] = model._document_counts("word_count")
+    dv.vectors = np.array(model.dv.vectors, dtype=np.float32, copy=True)
+    dv.norms = None
+    return exported
+
+
+def doc2vec_from_gensim(cls, gensim_model):
+    """Import a gensim hierarchical-softmax ``Doc2Vec`` into ``cls`` (hsmcy.Doc2Vec)."""
+    if getattr(gensim_model, "dm_concat", 0):
+        raise ValueError("gensim_model uses dm_concat=1, which hsmcy does not support")
+    if not hasattr(gensim_model, "dv"):
+        raise ValueError("gensim_model is not a Doc2Vec model (it has no dv)")
+    words, tree, syn1 = _gensim_words(gensim_model)
+    keys = list(gensim_model.dv.index_to_key)
+    n_int = 0
+    while n_int < len(keys) and not isinstance(keys[n_int], str):
+        if keys[n_int] != n_int or isinstance(keys[n_int], bool):
+            raise ValueError(f"gensim_model.dv has key {keys[n_int]!r} at row {n_int}: hsmcy imports gensim's own "
+                             "layout (int tags 0 .. n - 1, then string tags)")
+        n_int += 1
+    if not all(isinstance(key, str) for key in keys[n_int:]):
+        raise ValueError("gensim_model.dv mixes int tags among its string tags: hsmcy imports gensim's own layout "
+                         "(int tags 0 .. n - 1, then string tags)")
+    vectors = np.array(gensim_model.dv.vectors, dtype=np.float32, copy=True)
+    if vectors.shape != (len(keys), gensim_model.vector_size):
+        raise ValueError(f"gensim_model.dv.vectors has shape {vectors.shape}, expected "
+                         f"{(len(keys), gensim_model.vector_size)}")
+    if not np.all(np.isfinite(vectors)):
+        raise ValueError("gensim_model holds NaN or infinite document vectors")
+    model = cls(
+        dm=int(gensim_model.dm), dbow_words=int(gensim_model.dbow_words), dm_mean=int(gensim_model.cbow_mean),
+        dm_tag_count=int(getattr(gensim_model, "dm_tag_count", 1)), vector_size=gensim_model.vector_size,
+        alpha=gensim_model.alpha, window=gensim_model.window, min_count=gensim_model.min_count,
+        max_vocab_size=gensim_model.max_vocab_size, sample=gensim_model.sample, seed=gensim_model.seed,
+        workers=gensim_model.workers, min_alpha=gensim_model.min_alpha, epochs=gensim_model.epochs,
+        sorted_vocab=gensim_model.sorted_vocab, batch_words=gensim_model.batch_words,
+        max_final_vocab=gensim_model.max_final_vocab, shrink_windows=getattr(gensim_model, "shrink_windows", True),
+    )
+    _import_words(model, gensim_model, words, tree, syn1)
+    expandos = gensim_model.dv.expandos
+    counts = [np.asarray(expandos[name], dtype=np.int64) if name in expandos else np.zeros(len(keys), np.int64)
+              for name in ("doc_count", "word_count")]
+    model._install_documents(n_int, keys[n_int:], vectors, *counts)
     return model

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _inference
 from ._runner import run_batches
+from .memory import check_fits_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -133,11 +134,27 @@ def run_chunks(n_items, workers, job, min_per_thread=_MIN_ROWS_PER_THREAD, chunk
 
 
 # ============================================================ row operations
+def _checked_row_inputs(tree, inner_node_vectors, hidden, labels):
+    """The labels a row kernel will index paths with, checked where they are used.
+
+    Callers check first, with their own names (:func:`check_hidden`, :func:`check_labels`);
+    this is the last line, cheap (O(1) plus a min/max of the labels), so that no caller
+    can forget: ``Doc2Vec.score`` with an edited vocabulary once handed word ids beyond
+    the tree to the kernel (SIGSEGV).
+    """
+    if not (isinstance(hidden, np.ndarray) and hidden.dtype == np.float32 and hidden.ndim == 2
+            and hidden.flags.c_contiguous):
+        raise ValueError("hidden rows must be a C-contiguous 2-D float32 array")
+    check_inner_node_vectors(inner_node_vectors, tree, hidden.shape[1])
+    return check_labels(labels, len(hidden), tree.n_leaves, "labels")
+
+
 def log_prob_rows(tree, inner_node_vectors, hidden, labels, workers=1):
     """``log P(labels[i] | hidden[i])`` for every row (float64, shape (n,)).
 
     ``hidden`` and ``labels`` must already be checked (:func:`check_hidden`, :func:`check_labels`).
     """
+    labels = _checked_row_inputs(tree, inner_node_vectors, hidden, labels)
     out = np.zeros(len(hidden), dtype=np.float64)
     if tree.n_inner == 0:
         return out  # one class: probability 1
@@ -160,6 +177,7 @@ def loss_and_grad_rows(tree, inner_node_vectors, hidden, labels, workers=1):
     grad_values : ndarray of float32, shape (m, dim)
         ``d losses[i] / d inner_node_vectors[grad_nodes[p]]`` for that position.
     """
+    labels = _checked_row_inputs(tree, inner_node_vectors, hidden, labels)
     n, dim = hidden.shape
     lengths = np.diff(tree.path_offsets)[labels] if n else np.zeros(0, dtype=np.int64)
     grad_offsets = np.zeros(n + 1, dtype=np.int64)
@@ -195,6 +213,7 @@ def sgd_rows(tree, inner_node_vectors, hidden, labels, learning_rate, workers=1)
     of rows run concurrently on the shared weights (Hogwild); ``workers=1`` is
     deterministic.
     """
+    labels = _checked_row_inputs(tree, inner_node_vectors, hidden, labels)
     n, dim = hidden.shape
     losses = np.zeros(n, dtype=np.float64)
     hidden_grad = np.zeros((n, dim), dtype=np.float32)
@@ -251,6 +270,7 @@ def sample_rows(tree, inner_node_vectors, hidden, n_samples, seed, workers=1):
     Row ``i``'s draws depend only on ``seed`` and ``i``, not on ``workers``.
     """
     n = len(hidden)
+    check_fits_in_memory(n * n_samples * 8, f"n_samples = {n_samples} draws for each of {n} rows")
     out = np.zeros((n, n_samples), dtype=np.int64)
     if tree.n_inner:
         run_chunks(n, workers, lambda start, end: _inference.sample_rows(
@@ -263,7 +283,7 @@ def _check_model(model):
     if model.tree is None or not len(model.wv.index_to_key):
         raise RuntimeError("the model has no vocabulary yet: build_vocab and train it first")
     vectors = model.wv.vectors
-    if vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.shape != \
+    if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.shape != \
             (len(model.wv.index_to_key), model.vector_size):
         raise ValueError("model.wv.vectors must be a C-contiguous float32 (vocab size, vector_size) array")
     if model.tree.n_leaves != len(vectors):

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import inference
 from .inference import check_hidden, check_k, check_labels, check_workers
-from .memory import aligned_zeros
+from .memory import aligned_zeros, check_fits_in_memory
 from .checks import check_finite
 from .persistence import ArchiveReader, malformed_file_is_value_error, read_tree, save_archive
 from .tree import BinaryTree
@@ -81,6 +81,7 @@ class HierarchicalSoftmax:
         self.dim = int(dim)
         self.seed = int(seed)
         self.workers = check_workers(workers)
+        check_fits_in_memory(tree.n_inner * self.dim * 4, f"dim = {self.dim} for {tree.n_inner:,} inner nodes")
         rng = np.random.default_rng(self.seed)
         self.inner_node_vectors = aligned_zeros((tree.n_inner, self.dim))   # rows on cache lines: memory.py
         self.inner_node_vectors[...] = rng.standard_normal((tree.n_inner, self.dim)) * (0.1 / np.sqrt(self.dim))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 
 import numpy as np
 
@@ -121,3 +122,25 @@ def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers
     }
     report["total"] = sum(report.values())
     return report
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine, or ``None`` where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(nbytes, what):
+    """``ValueError`` naming ``what`` if ``nbytes`` exceed the machine's physical memory.
+
+    For arrays whose size a caller chooses (draws per row, document rows): refused at
+    once with the reason, instead of an allocation that the OS grants lazily and then
+    kills the process for, or a ``MemoryError`` that does not say which parameter asked.
+    """
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} needs {nbytes / 2**30:,.1f} GiB, more than this machine's "
+                         f"{total / 2**30:,.1f} GiB of memory")
+

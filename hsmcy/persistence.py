@@ -35,9 +35,11 @@ __all__ = [
     "decode_strings",
     "encode_strings",
     "load_archive",
+    "load_doc2vec",
     "load_word2vec",
     "malformed_file_is_value_error",
     "save_archive",
+    "save_doc2vec",
     "save_word2vec",
 ]
 
@@ -411,12 +413,18 @@ def _word2vec_parameters_saved_later():
 
 def save_word2vec(model, path):
     """Write ``model`` (an ``hsmcy.Word2Vec``) to ``path``: see :meth:`hsmcy.Word2Vec.save`."""
+    metadata, arrays = _word_model_contents(model, (*WORD2VEC_PARAMETERS, *_word2vec_parameters_saved_later()))
+    save_archive(path, _WORD2VEC_KIND, metadata, arrays)
+
+
+def _word_model_contents(model, parameters):
+    """``(metadata, arrays)`` of what a Word2Vec file holds (a Doc2Vec file holds it too)."""
     if model.tree is None:
         raise RuntimeError("nothing to save: the model has no vocabulary yet")
     for name, array in (("wv.vectors", model.wv.vectors), ("syn1", model.syn1)):
         check_finite(array, name, "refusing to save a diverged model")
     words_blob, words_offsets = encode_strings(model.wv.index_to_key)
-    metadata = {name: getattr(model, name) for name in (*WORD2VEC_PARAMETERS, *_word2vec_parameters_saved_later())}
+    metadata = {name: getattr(model, name) for name in parameters}
     metadata.update(corpus_count=model.corpus_count, corpus_total_words=model.corpus_total_words,
                     train_count=model.train_count, total_train_time=model.total_train_time,
                     running_training_loss=model.running_training_loss,
@@ -432,7 +440,7 @@ def save_word2vec(model, path):
         "path_nodes": model.tree.path_nodes, "path_codes": model.tree.path_codes,
         "path_offsets": model.tree.path_offsets,
     }
-    save_archive(path, _WORD2VEC_KIND, metadata, arrays)
+    return metadata, arrays
 
 
 def load_word2vec(cls, path, mmap=None):
@@ -442,41 +450,46 @@ def load_word2vec(cls, path, mmap=None):
     matrices last, with the shape the vocabulary and ``vector_size`` require checked
     before they are read or mapped.
     """
-    from ._training import validate_resume_state
-
     mapped = _check_mmap(mmap)
     with ArchiveReader(path, _WORD2VEC_KIND) as archive:
-        metadata, where = archive.metadata, archive.where
+        return _read_word_model(archive, cls, WORD2VEC_PARAMETERS, _word2vec_parameters_saved_later(), mapped)
+
+
+def _read_word_model(archive, cls, parameter_names, parameters_saved_later, mapped):
+    """A new ``cls`` made from what :func:`_word_model_contents` wrote into ``archive``, every array checked."""
+    from ._training import validate_resume_state
+
+    metadata, where = archive.metadata, archive.where
+    try:
+        parameters = {name: metadata[name] for name in parameter_names}
+    except KeyError as missing:
+        raise ValueError(f"{where}: metadata lacks {missing}") from None
+    for name, default in parameters_saved_later.items():   # files written before they were saved
+        parameters[name] = metadata.get(name, default)
+    try:
+        model = cls(**parameters)   # checks every parameter, with upper bounds (workers, window)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: invalid parameters ({error})") from error
+    words = decode_strings(archive.array("words_utf8", np.uint8, (None,)),
+                           archive.array("words_offsets", np.int64, (None,)), f"{where}: words")
+    vocab_size = len(words)
+    if len(set(words)) != vocab_size:
+        raise ValueError(f"{where}: duplicate words in the vocabulary")
+    counts = check_array(archive.array("counts", np.int64, (vocab_size,)), "counts", np.int64, (vocab_size,),
+                         where, non_negative=True)
+    tree = read_tree(archive)
+    if tree.n_leaves != vocab_size:
+        raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
+    state = metadata.get("training_state")
+    if state is not None:
         try:
-            parameters = {name: metadata[name] for name in WORD2VEC_PARAMETERS}
-        except KeyError as missing:
-            raise ValueError(f"{where}: metadata lacks {missing}") from None
-        for name, default in _word2vec_parameters_saved_later().items():   # files written before they were saved
-            parameters[name] = metadata.get(name, default)
-        try:
-            model = cls(**parameters)   # checks every parameter, with upper bounds (workers, window)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: invalid parameters ({error})") from error
-        words = decode_strings(archive.array("words_utf8", np.uint8, (None,)),
-                               archive.array("words_offsets", np.int64, (None,)), f"{where}: words")
-        vocab_size = len(words)
-        if len(set(words)) != vocab_size:
-            raise ValueError(f"{where}: duplicate words in the vocabulary")
-        counts = check_array(archive.array("counts", np.int64, (vocab_size,)), "counts", np.int64, (vocab_size,),
-                             where, non_negative=True)
-        tree = read_tree(archive)
-        if tree.n_leaves != vocab_size:
-            raise ValueError(f"{where}: the tree has {tree.n_leaves} leaves for {vocab_size} words")
-        state = metadata.get("training_state")
-        if state is not None:
-            try:
-                validate_resume_state(state)   # also bounds its number of workers (random streams)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from error
-        weights = {}
-        for name, rows in (("input_vectors", vocab_size), ("syn1", max(vocab_size, 1))):
-            weights[name] = check_finite(archive.array(name, np.float32, (rows, model.vector_size), mmap=mapped),
-                                         name, where)
+            validate_resume_state(state)   # also bounds its number of workers (random streams)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
+    weights = {}
+    for name, rows in (("input_vectors", vocab_size), ("syn1", max(vocab_size, 1))):
+        weights[name] = check_finite(archive.array(name, np.float32, (rows, model.vector_size), mmap=mapped),
+                                     name, where)
     model._set_vocabulary(words, counts, tree)
     model.training_state = state
     model.wv.vectors = weights["input_vectors"]
@@ -491,4 +504,56 @@ def load_word2vec(cls, path, mmap=None):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
         setattr(model, name, float(value))
+    return model
+
+
+# ------------------------------------------------------------ Doc2Vec's file layout
+# A Word2Vec file's contents, plus the document vectors and their tags: ``int_tags``
+# int tags (rows 0 .. int_tags - 1), then the string tags (UTF-8 + offsets), and each
+# tag's document and word counts.
+_DOC2VEC_KIND = "doc2vec"
+DOC2VEC_PARAMETERS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
+                      "min_alpha", "dm", "dbow_words", "dm_tag_count", "cbow_mean", "epochs", "sorted_vocab",
+                      "batch_words", "compute_loss", "max_final_vocab", "shrink_windows", "kernel")
+# Document rows are int32 in the kernels.
+MAX_DOCUMENT_ROWS = 2**31 - 1
+
+
+def save_doc2vec(model, path):
+    """Write ``model`` (an ``hsmcy.Doc2Vec``) to ``path``: see :meth:`hsmcy.Doc2Vec.save`."""
+    metadata, arrays = _word_model_contents(model, DOC2VEC_PARAMETERS)
+    check_finite(model.dv.vectors, "dv.vectors", "refusing to save a diverged model")
+    int_tags, string_tags = model._tag_layout()
+    tags_blob, tags_offsets = encode_strings(string_tags)
+    metadata["int_tags"] = int_tags
+    arrays.update(document_vectors=model.dv.vectors, string_tags_utf8=tags_blob, string_tags_offsets=tags_offsets,
+                  document_counts=model._document_counts("doc_count"),
+                  document_word_counts=model._document_counts("word_count"))
+    save_archive(path, _DOC2VEC_KIND, metadata, arrays)
+
+
+def load_doc2vec(cls, path, mmap=None):
+    """Read a file written by :func:`save_doc2vec` into a new ``cls`` (``hsmcy.Doc2Vec``), every array checked."""
+    mapped = _check_mmap(mmap)
+    with ArchiveReader(path, _DOC2VEC_KIND) as archive:
+        where = archive.where
+        model = _read_word_model(archive, cls, DOC2VEC_PARAMETERS, {}, mapped)
+        int_tags = archive.metadata.get("int_tags")
+        if isinstance(int_tags, bool) or not isinstance(int_tags, int) or not 0 <= int_tags <= MAX_DOCUMENT_ROWS:
+            raise ValueError(f"{where}: metadata 'int_tags' must be an integer in [0, {MAX_DOCUMENT_ROWS}], "
+                             f"got {int_tags!r}")
+        string_tags = decode_strings(archive.array("string_tags_utf8", np.uint8, (None,)),
+                                     archive.array("string_tags_offsets", np.int64, (None,)), f"{where}: tags")
+        if len(set(string_tags)) != len(string_tags):
+            raise ValueError(f"{where}: duplicate string tags")
+        n_documents = int_tags + len(string_tags)
+        if n_documents > MAX_DOCUMENT_ROWS:
+            raise ValueError(f"{where}: more than {MAX_DOCUMENT_ROWS} document vectors")
+        counts = {name: check_array(archive.array(name, np.int64, (n_documents,)), name, np.int64, (n_documents,),
+                                    where, non_negative=True)
+                  for name in ("document_counts", "document_word_counts")}
+        vectors = check_finite(archive.array("document_vectors", np.float32, (n_documents, model.vector_size),
+                                             mmap=mapped), "document_vectors", where)
+    model._install_documents(int_tags, string_tags, vectors, counts["document_counts"],
+                             counts["document_word_counts"])
     return model

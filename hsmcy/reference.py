@@ -56,6 +56,9 @@ Both compute the sigmoid in single precision with a polynomial ``exp``
 (:func:`sigmoid_float32` says exactly what it returns): relative error about 1e-7,
 no table, no clipping of the gradient.  Both also share the subsampling and window
 draws of :func:`train_sentence` and its random stream (:class:`SplitMix64`).
+
+Doc2Vec is the same steps on more input rows (the document vectors):
+:func:`train_document`, :func:`infer_document_vector` and :func:`score_document`.
 """
 from __future__ import annotations
 
@@ -67,6 +70,7 @@ __all__ = [
     "sigmoid_float32",
     "log_prob_rows", "loss_and_grad_rows", "sgd_rows", "distribution_rows", "top_k_rows", "sample_rows",
     "score_sentence", "text_vectors", "classifier_step", "grow_tree",
+    "subsample", "window_context", "train_document", "infer_document_vector", "score_document",
 ]
 
 
@@ -250,37 +254,47 @@ class SplitMix64:
         return float(np.float32((self.next() >> 40) * (1.0 / 16777216.0)))
 
 
-def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, window, alpha,
-                   keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None, sg_window=False):
-    """Train on one sentence exactly as ``_kernels.TrainingWorker`` does.
-
-    1. Subsampling: a word with ``keep_probability[w] < 1`` is kept when a uniform
-       draw is below that probability; dropped words vanish before windows are formed.
-    2. For each remaining position, the window is ``window - b`` with
-       ``b = draw % window`` when ``shrink_windows``, else ``window``.
-    3. skip-gram: one :func:`sg_pair_step` per context word, in order (kernel
-       ``"blas"``), or with ``sg_window=True`` one :func:`sg_window_step` per
-       centre word (kernel ``"fast"``);
-       CBOW: one :func:`cbow_step` with all context words.
-
-    Returns ``(words_trained, loss)``.
-    """
-    if rng is None:
-        rng = SplitMix64(0)
+def subsample(sentence, keep_probability, rng):
+    """Down-sampling: a word with ``keep_probability[w] < 1`` is kept when a uniform
+    draw is below that probability; dropped words vanish before windows are formed."""
     words = []
     for word in sentence:
         keep = 1.0 if keep_probability is None else float(np.float32(keep_probability[word]))
         if keep < 1.0 and rng.uniform() >= keep:
             continue
         words.append(int(word))
+    return words
+
+
+def window_context(words, centre, window, shrink_windows, rng):
+    """The context words of position ``centre``: within ``window - b`` of it, with
+    ``b = draw % window`` when ``shrink_windows`` (one draw), else ``b = 0``."""
+    reduction = rng.next() % window if shrink_windows else 0
+    low = max(0, centre - window + reduction)
+    high = min(len(words), centre + window + 1 - reduction)
+    return [words[j] for j in range(low, high) if j != centre]
+
+
+def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, window, alpha,
+                   keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None, sg_window=False):
+    """Train on one sentence exactly as ``_kernels.TrainingWorker.train`` does.
+
+    1. Subsampling (:func:`subsample`).
+    2. For each remaining position, the window (:func:`window_context`).
+    3. skip-gram: one :func:`sg_pair_step` per context word, in order (kernel
+       ``"blas"``), or with ``sg_window=True`` one :func:`sg_window_step` per centre
+       word (kernel ``"fast"``); CBOW: one :func:`cbow_step` with all context words.
+
+    Returns ``(words_trained, loss)``.
+    """
+    if rng is None:
+        rng = SplitMix64(0)
+    words = subsample(sentence, keep_probability, rng)
     total_loss = 0.0
     if len(words) < 2:
         return len(words), 0.0
     for centre in range(len(words)):
-        reduction = rng.next() % window if shrink_windows else 0
-        low = max(0, centre - window + reduction)
-        high = min(len(words), centre + window + 1 - reduction)
-        context = [words[j] for j in range(low, high) if j != centre]
+        context = window_context(words, centre, window, shrink_windows, rng)
         if sg and sg_window:
             total_loss += sg_window_step(input_vectors, inner_node_vectors, tree, words[centre], context, alpha)
         elif sg:
@@ -291,6 +305,126 @@ def train_sentence(sentence, input_vectors, inner_node_vectors, tree, *, sg, win
             total_loss += cbow_step(input_vectors, inner_node_vectors, tree, words[centre], context,
                                     alpha, cbow_mean)
     return len(words), total_loss
+
+
+# --------------------------------------------------------- documents (Doc2Vec)
+# Paragraph vectors (Le & Mikolov 2014) are word2vec with more input rows: every
+# document has a vector of its own (one per tag), and it joins the context of every
+# centre word of the document.  The paths, the targets and the steps are Word2Vec's:
+#
+# * PV-DBOW (``dm=0``) is skip-gram whose context rows are the document's vectors,
+#   plus, with ``dbow_words``, the window's words (gensim: the word pairs first, then
+#   the document's);
+# * PV-DM (``dm=1``) is CBOW whose hidden vector is the mean (or sum) of the
+#   window's words *and* the document's vectors, and whose step goes to all of them.
+#
+# So this section states Doc2Vec with the Word2Vec steps above, on one table of
+# input rows: the word vectors, then the document vectors (document ``t`` is row
+# ``V + t``).  ``infer_vector`` trains a new document's vector with every other
+# weight frozen: each step acts on the rows as they were, and its updates of word
+# and inner-node rows are discarded.
+def train_document(words, tags, word_vectors, document_vectors, inner_node_vectors, tree, *, dm, window, alpha,
+                   keep_probability=None, shrink_windows=True, cbow_mean=True, dbow_words=False, rng=None,
+                   sg_window=False, learn_words=True, learn_inner_nodes=True):
+    """Train on one document exactly as a ``TrainingWorker`` with document vectors does.
+
+    ``words`` are the document's word ids, ``tags`` its rows of ``document_vectors``.
+    Subsampling as :func:`train_sentence`; a window is drawn for each centre word
+    only if words are context (always in PV-DM, with ``dbow_words`` in PV-DBOW).
+    The context is the window's words, then the document's rows; then one
+    :func:`cbow_step` (PV-DM), one :func:`sg_window_step` (PV-DBOW, ``sg_window``,
+    kernel ``"fast"``) or one :func:`sg_pair_step` per context row (kernel
+    ``"blas"``, the order of gensim's PV-DBOW).  A document of one kept word still
+    trains its vector; a document with no tag trains its words only.
+
+    ``learn_words=False`` / ``learn_inner_nodes=False`` freeze those weights
+    (``infer_vector``): every step sees them as they were, and what it would have
+    added to them is thrown away.  Updates ``word_vectors``, ``document_vectors``
+    and ``inner_node_vectors`` in place; returns ``(words_trained, loss)``.
+    """
+    if rng is None:
+        rng = SplitMix64(0)
+    words = subsample(words, keep_probability, rng)
+    if not words or (len(words) == 1 and not tags):
+        return len(words), 0.0
+    n_words = len(word_vectors)
+    rows = np.concatenate([word_vectors, document_vectors])        # the one table of input rows
+    document_rows = [n_words + int(tag) for tag in tags]
+    words_are_context = dm or dbow_words
+
+    def step(train, context):
+        """One step on ``rows``, undoing what it did to frozen weights."""
+        inner = inner_node_vectors if learn_inner_nodes else inner_node_vectors.copy()
+        word_rows = None if learn_words else rows[:n_words].copy()
+        loss = train(inner, context)
+        if word_rows is not None:
+            rows[:n_words] = word_rows
+        return loss
+
+    total_loss = 0.0
+    for centre in range(len(words)):
+        context = window_context(words, centre, window, shrink_windows, rng) if words_are_context else []
+        context += document_rows
+        if not context:
+            continue
+        if dm:
+            total_loss += step(lambda inner, c: cbow_step(rows, inner, tree, words[centre], c, alpha, cbow_mean),
+                               context)
+        elif sg_window:
+            total_loss += step(lambda inner, c: sg_window_step(rows, inner, tree, words[centre], c, alpha), context)
+        else:
+            for row in context:
+                total_loss += step(lambda inner, c: sg_pair_step(rows, inner, tree, words[centre], c, alpha), row)
+    word_vectors[...] = rows[:n_words]
+    document_vectors[...] = rows[n_words:]
+    return len(words), total_loss
+
+
+def infer_document_vector(words, vector, word_vectors, inner_node_vectors, tree, *, dm, window, alpha, min_alpha,
+                          epochs, keep_probability=None, shrink_windows=True, cbow_mean=True, rng=None,
+                          sg_window=False):
+    """``Doc2Vec.infer_vector``: train a new document's ``vector`` with every other weight frozen.
+
+    ``epochs`` passes over ``words``; the learning rate is ``alpha`` in the first,
+    falls by ``(alpha - min_alpha) / max(epochs - 1, 1)`` after each, and is constant
+    within a pass (as gensim).  PV-DBOW trains the document's vector only (no word
+    pairs, whatever ``dbow_words``: they could not change it).  Returns the vector.
+    """
+    document_vectors = np.array(vector, dtype=np.float64).reshape(1, -1)
+    step = (alpha - min_alpha) / max(epochs - 1, 1)
+    for _ in range(epochs):
+        train_document(words, [0], word_vectors, document_vectors, inner_node_vectors, tree, dm=dm, window=window,
+                       alpha=alpha, keep_probability=keep_probability, shrink_windows=shrink_windows,
+                       cbow_mean=cbow_mean, rng=rng, sg_window=sg_window, learn_words=False,
+                       learn_inner_nodes=False)
+        alpha -= step
+    return document_vectors[0]
+
+
+def score_document(words, document_vector_rows, word_vectors, inner_node_vectors, tree, *, dm, window,
+                   cbow_mean=True):
+    """The log-likelihood of a document's words under the model, given its document vectors.
+
+    What training maximises, without down-sampling and with the full window:
+    PV-DBOW: the sum over words and over the document's vectors of
+    ``log P(word | document vector)``; PV-DM: the sum over words of
+    ``log P(word_i | mean or sum of the window's words and the document's vectors)``.
+    ``words`` are known word ids; ``document_vector_rows`` a (tags, dim) array.
+    """
+    document_vector_rows = np.asarray(document_vector_rows, dtype=np.float64).reshape(-1, word_vectors.shape[1])
+    total = 0.0
+    for i, centre in enumerate(words):
+        path = tree.path(int(centre))
+        if not dm:
+            total += sum(log_prob(d, inner_node_vectors, *path) for d in document_vector_rows)
+            continue
+        context = [words[j] for j in range(max(0, i - window), min(len(words), i + window + 1)) if j != i]
+        rows = np.concatenate([word_vectors[context].astype(np.float64), document_vector_rows])
+        hidden = rows.sum(axis=0)
+        if cbow_mean and len(rows):
+            hidden /= len(rows)
+        total += log_prob(hidden, inner_node_vectors, *path)
+    return total
 
 
 # ------------------------------------------------- using a trained tree (inference)

@@ -42,11 +42,34 @@ class BinaryTree:
 
     def __init__(self, path_nodes, path_codes, path_offsets, validate=True):
         # Checked before they are converted: 2**32 must not become node 0, nor 257 code 1.
-        self.path_nodes = checked_integers(path_nodes, "tree: path_nodes", np.int32)
-        self.path_codes = checked_integers(path_codes, "tree: path_codes", np.uint8)
-        self.path_offsets = checked_integers(path_offsets, "tree: path_offsets", np.int64)
+        # Kept read-only, in arrays no caller holds: kernels index with them long after
+        # validate() (score, predict), so an edit in place must not be possible.
+        self._path_nodes = _frozen(checked_integers(path_nodes, "tree: path_nodes", np.int32), path_nodes)
+        self._path_codes = _frozen(checked_integers(path_codes, "tree: path_codes", np.uint8), path_codes)
+        self._path_offsets = _frozen(checked_integers(path_offsets, "tree: path_offsets", np.int64), path_offsets)
         if validate:
             self.validate()
+
+    @property
+    def path_nodes(self) -> np.ndarray:
+        """Inner-node ids along every leaf's path (int32, read-only)."""
+        return self._path_nodes
+
+    @property
+    def path_codes(self) -> np.ndarray:
+        """Branch taken at each node of ``path_nodes`` (uint8, read-only)."""
+        return self._path_codes
+
+    @property
+    def path_offsets(self) -> np.ndarray:
+        """Leaf ``w``'s path is ``[path_offsets[w], path_offsets[w + 1])`` (int64, read-only)."""
+        return self._path_offsets
+
+    def __setstate__(self, state):
+        # An unpickled array is writeable again: freeze the copies the pickle made.
+        self.__dict__.update(state)
+        for name in ("_path_nodes", "_path_codes", "_path_offsets"):
+            setattr(self, name, _frozen(getattr(self, name), None))
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -572,6 +595,18 @@ class HuffmanTree(BinaryTree):
 # Validation before conversion, shared by the constructors.
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _frozen(array, given):
+    """A read-only view of ``array`` (copied first if the caller may still write to its memory).
+
+    A view of a read-only array cannot be made writeable again (``setflags(write=True)``
+    raises), so nobody can switch the protection off.
+    """
+    if array is given or not array.flags.owndata:
+        array = array.copy()
+    array.setflags(write=False)
+    return array.view()
 
 
 def checked_integers(values, what, dtype, low=None, high=None, meaning=None, names=None):

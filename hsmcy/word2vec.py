@@ -30,8 +30,8 @@ from gensim.models import KeyedVectors
 from . import corpus as corpus_io
 from . import persistence
 from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, private_tree_rows
-from .checks import all_finite
-from .memory import CACHE_LINE, aligned_zeros, return_free_memory
+from .checks import all_finite, check_integer
+from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory, return_free_memory
 from .progress import TrainingProgress
 from .tree import HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
@@ -49,14 +49,7 @@ _MAX_WINDOW = 2**31 - 1
 REBUILD_SUGGESTED_ABOVE = 1.05
 
 
-def _check_int(name, value, minimum, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return int(value)
+_check_int = check_integer
 
 
 def _check_float(name, value, minimum=None, strictly_above=None):
@@ -694,6 +687,8 @@ class Word2Vec:
     def _init_weights(self):
         """gensim 4's initialisation: input vectors uniform in [-1/size, 1/size), ``syn1`` zero."""
         vocab_size = len(self.wv.index_to_key)
+        check_fits_in_memory(2 * max(vocab_size, 1) * self.vector_size * 4,
+                             f"vector_size = {self.vector_size} for {vocab_size:,} words (wv.vectors and syn1)")
         rng = np.random.default_rng(self.seed)
         vectors = aligned_zeros((vocab_size, self.vector_size))   # whole rows on cache lines: memory.py
         rng.random(out=vectors, dtype=np.float32)
@@ -787,7 +782,7 @@ class Word2Vec:
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,
             shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, kernel=self.kernel,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
-            resume=resume, **settings)
+            resume=resume, **self._more_inputs(), **settings)
         with Word2Vec._RUNS_LOCK:
             if self._current_run is not None:
                 raise RuntimeError("this model is already training (train() runs in another thread); "
@@ -799,7 +794,16 @@ class Word2Vec:
             self.running_training_loss = 0.0
         return self._execute_run(run, encoded, progress_bar)
 
+    def _more_inputs(self):
+        """Input rows beyond the words for the training run: none here (``hsmcy.Doc2Vec``
+        adds its document vectors)."""
+        return {}
+
     def _check_trainable(self):
+        width = getattr(self.wv.vectors, "shape", (0, 0))[-1]
+        if self.vector_size != width:
+            raise ValueError(f"model.vector_size is {self.vector_size!r} but wv.vectors has {width} columns "
+                             "(was one of them edited?)")
         for name, array in (("wv.vectors", self.wv.vectors), ("syn1", self.syn1)):
             if not all_finite(array):
                 raise ValueError(f"{name} holds NaN or infinite values (an earlier run diverged?): "

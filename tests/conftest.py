@@ -50,10 +50,10 @@ class RecordingWorker(_kernels.TrainingWorker):
 
     log = []
 
-    def train(self, token_ids, sentence_bounds, alpha_start, alpha_end):
+    def train(self, token_ids, sentence_bounds, alpha_start, alpha_end, **documents):
         RecordingWorker.log.append(("train", self.kernel, self.private_levels, len(token_ids),
                                     int(sentence_bounds[0]), int(sentence_bounds[-1]), alpha_start, alpha_end))
-        return super().train(token_ids, sentence_bounds, alpha_start, alpha_end)
+        return super().train(token_ids, sentence_bounds, alpha_start, alpha_end, **documents)
 
     def finish(self):
         RecordingWorker.log.append(("finish", self.private_rows_pending))

@@ -1,4 +1,4 @@
-"""hsmcy.distributed: local-SGD training on a Dask LocalCluster (2 worker processes).
+"""hsmcy.distributed: averaged model copies on a Dask LocalCluster (2 worker processes).
 
 Skipped when dask.distributed is not installed (``pip install hsmcy[dask]``).
 
@@ -17,8 +17,11 @@ two single-process runs with different seeds.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import pickle
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -27,7 +30,7 @@ distributed = pytest.importorskip("distributed", reason="hsmcy[dask] (dask.distr
 
 import hsmcy  # noqa: E402
 import hsmcy.distributed as hd  # noqa: E402
-from hsmcy import _kernels  # noqa: E402
+from hsmcy import _exchange, _kernels  # noqa: E402
 from hsmcy.corpus import encode_file  # noqa: E402
 
 from gensim.test.utils import datapath  # noqa: E402
@@ -96,57 +99,6 @@ def test_merge_counts_keeps_first_appearance_order():
     assert sentences == 6
 
 
-def test_combine_rules():
-    matrix = np.zeros((4, 2), dtype=np.float32)
-    results = [{"input_ids": np.array([0, 2], np.int32), "input_delta": np.array([[2, 2], [4, 4]], np.float32)},
-               {"input_ids": np.array([2, 3], np.int32), "input_delta": np.array([[2, 2], [6, 6]], np.float32)}]
-    expected = {"sum": [[2, 2], [0, 0], [6, 6], [6, 6]], "mean": [[1, 1], [0, 0], [3, 3], [3, 3]],
-                "touched": [[2, 2], [0, 0], [3, 3], [6, 6]]}
-    for rule, rows in expected.items():
-        merged = matrix.copy()
-        ids, values = hd._combine(results, "input", merged, rule)
-        assert merged.tolist() == rows, rule
-        assert ids.tolist() == [0, 2, 3] and values.tolist() == [rows[0], rows[2], rows[3]]
-
-
-def test_adaptive_rule_sums_unsaturated_rows_and_averages_saturated_ones():
-    matrix = np.zeros((2, 1), dtype=np.float32)
-    delta = np.array([[1.0], [1.0]], np.float32)
-    results = [{"input_ids": np.array([0, 1], np.int32), "input_delta": delta,
-                "input_updates": np.array([1.0, 1e6], np.float32)} for _ in range(3)]
-    hd._combine(results, "input", matrix, "adaptive", alpha=0.025, curvature=0.25)
-    # row 0: 3 updates in all, far from saturation -> the sum; row 1: saturated by every shard -> the mean
-    assert matrix[0, 0] == pytest.approx(3.0, rel=0.01) and matrix[1, 0] == pytest.approx(1.0, rel=1e-6)
-    # with a known quadratic: n steps of size a*c move a fraction 1 - (1 - a c)^n of the way; the rule
-    # combines K shards' moves into about what K*n sequential steps would do
-    a_c, n, shards = 0.01, 60, 4
-    moved = 1 - (1 - a_c) ** n
-    results = [{"input_ids": np.array([0], np.int32), "input_delta": np.array([[moved]], np.float32),
-                "input_updates": np.array([n], np.float32)} for _ in range(shards)]
-    matrix = np.zeros((1, 1), dtype=np.float32)
-    hd._combine(results, "input", matrix, "adaptive", alpha=a_c, curvature=1.0)
-    assert matrix[0, 0] == pytest.approx(1 - (1 - a_c) ** (shards * n), rel=0.03)
-
-
-def test_curvature_estimates():
-    tree = hsmcy.HuffmanTree.from_counts(np.array([5, 3, 2, 1]))
-    rng = np.random.default_rng(0)
-    input_vectors = rng.standard_normal((4, 3)).astype(np.float32)
-    inner = rng.standard_normal((4, 3)).astype(np.float32)
-    counts = np.array([5, 3, 2, 1])
-    weights = counts / counts.sum()
-    c_inner, c_input = hd._curvatures(input_vectors, inner, tree, counts)
-    # largest eigenvalue of a quarter of the expected Hessian's bound, written out word by word
-    second_moment = sum(p * np.outer(u, u) for p, u in zip(weights, input_vectors.astype(np.float64)))
-    assert c_inner == pytest.approx(0.25 * np.linalg.eigvalsh(second_moment)[-1], rel=1e-6)
-    path_moment = sum(p * sum(np.outer(inner[node], inner[node]) for node in tree.path(w)[0])
-                      for w, p in enumerate(weights))
-    assert c_input == pytest.approx(0.25 * np.linalg.eigvalsh(path_moment)[-1], rel=1e-5)
-    assert hd._curvatures(input_vectors, np.zeros_like(inner), tree, counts)[1] == 0.0  # untrained nodes
-    cbow = hd._curvatures(input_vectors, inner, tree, counts, sg=False, cbow_mean=True, contexts=6.0)
-    assert cbow == (pytest.approx(c_inner), pytest.approx(c_input / 6))
-
-
 def test_touched_rows_cover_every_changed_row(single):
     """The rows a slice can change (its words, their paths' nodes) include all rows training changes."""
     model = single
@@ -168,9 +120,8 @@ def test_touched_rows_cover_every_changed_row(single):
         changed_inner = np.flatnonzero(np.any(work_inner != base_inner, axis=1))
         assert len(changed_input) and len(changed_inner)
         assert np.isin(changed_input, input_rows).all() and np.isin(changed_inner, inner_rows).all()
-        ids, delta = hd._changed(input_rows, work_input, base_input)
+        ids, _ = hd._take_delta(input_rows, work_input, base_input)
         assert np.array_equal(ids, changed_input) and np.array_equal(work_input, base_input)
-        assert np.allclose(delta, (base_input[ids] + delta) - base_input[ids])
 
 
 @pytest.mark.parametrize("kernel", [None, "blas", "fast"])
@@ -209,99 +160,203 @@ def test_slices_partition_the_shard():
         assert all(parts[k][1] == parts[k + 1][0] for k in range(slices - 1))
 
 
-class _FakeFuture:
-    def __init__(self, key, value=None, error=None):
-        self.key, self.value, self.error = key, value, error
-
-    def result(self):
-        if self.error is not None:
-            raise self.error
-        return self.value
+def _bfloat16(values):
+    """NumPy twin of the exchange's encoding: the top 16 bits of float32, rounded to nearest even."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
 
 
-class _FakeClient:
-    """Runs tasks in this process; tasks whose key is in ``lose`` fail as if their inputs died with a worker."""
-
-    def __init__(self, lose=()):
-        self.lose, self.submitted = set(lose), []
-
-    def scatter(self, value, **kwargs):
-        return _FakeFuture("scattered", value)
-
-    def submit(self, function, *args, key, **kwargs):
-        from distributed.client import FutureCancelledError
-
-        if kwargs.get("allow_other_workers") and not kwargs.get("workers"):
-            raise ValueError("Only use allow_other_workers= if using workers=")  # as Dask does
-        self.submitted.append(key)
-        if key in self.lose:
-            return _FakeFuture(key, error=FutureCancelledError(key, "already forgotten"))
-        args = [a.value if isinstance(a, _FakeFuture) else a for a in args]
-        return _FakeFuture(key, function(*args))
+def _from_bfloat16(bits):
+    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
 
 
-def _round_inputs(single, run_id, round_no=1):
+def test_bfloat16_encoding_rounds_to_nearest_even():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([(rng.standard_normal(10_000) * 10.0 ** rng.integers(-30, 30, 10_000)).astype(np.float32),
+                             np.array([0.0, -0.0, 1.0, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -9, 3.4e38, -3.4e38,
+                                       1e-45, np.inf, -np.inf], np.float32)])
+    bits = _exchange.to_bfloat16_array(values)
+    assert np.array_equal(bits, _bfloat16(values))
+    decoded = _from_bfloat16(bits)
+    normal = np.isfinite(values) & (np.abs(values) < 3e38) & (np.abs(values) >= np.finfo(np.float32).tiny)
+    assert np.all(np.abs(decoded[normal] - values[normal]) <= np.abs(values[normal]) * 2.0 ** -8)  # 8 bits kept
+    # 7 stored bits: 1 + 2**-8 and 1 + 3 * 2**-8 are ties, which go to the even neighbour
+    assert decoded[-8] == 1.0 and decoded[-7] == 1 + 2 ** -6 and decoded[-6] == 1.0
+    assert np.isnan(_from_bfloat16(_exchange.to_bfloat16_array(np.array([np.nan], np.float32))))[0]
+
+
+def test_take_delta_sends_only_changed_rows_and_resets_the_working_copy():
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((50, 7)).astype(np.float32)
+    work = base.copy()
+    work[[3, 8, 40]] += rng.standard_normal((3, 7)).astype(np.float32)
+    work[9, 2] -= 2.0
+    expected = work - base
+    ids, delta = hd._take_delta(np.array([0, 3, 8, 9, 20, 40], np.int32), work, base)
+    assert ids.tolist() == [3, 8, 9, 40] and delta.dtype == np.uint16
+    assert np.array_equal(delta, _bfloat16(expected[ids]))
+    assert np.array_equal(work, base)
+    with pytest.raises(ValueError, match="out of range"):
+        hd._take_delta(np.array([50], np.int32), work, base)
+
+
+def test_a_slice_that_diverged_is_caught_when_averaged(single):
+    """A slice no longer reads both whole matrices for NaN after training (_SliceRun): a row
+    it spoiled travels in its delta, and averaging refuses it."""
+    model = single
+    static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
+                        path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
+                        path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=False, window=3,
+                        shrink_windows=True, cbow_mean=True, batch_words=10_000, threads=1, compute_loss=False)
+    base = model.wv.vectors.copy()
+    work = base.copy()
+    rows = np.arange(len(base), dtype=np.int32)
+    work[5, 1] = np.nan                      # as if the slice's training had produced it
+    ids, delta = hd._take_delta(rows, work, base)
+    assert 5 in ids.tolist()
+    with pytest.raises(FloatingPointError, match="diverged"):
+        hd._average_into(base, work, [ids], [delta], copies=1)
+    assert hd._SliceRun._check_finite_after_epoch is not hd.TrainingRun._check_finite_after_epoch
+    tree, sentinels = static.tree_and_sentinels()
+    assert np.array_equal(sentinels, hd.sentinel_nodes(model.tree))
+    assert static.tree_and_sentinels()[0] is tree          # made once per worker process
+    assert "_tree_cache" not in pickle.loads(pickle.dumps(static)).__dict__   # and never sent
+
+
+def test_a_copy_reads_its_shards_as_one_stream(single, shards):
     model = single
     static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
                         path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
                         path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=False, window=5,
                         shrink_windows=True, cbow_mean=True, batch_words=1000, threads=1, compute_loss=False)
-    specs = [hd._RoundSpec(run_id=run_id, round=round_no, epoch=0, slice_index=round_no, slices=4, shard=shard,
-                           path=LEE, alpha_start=0.025, alpha_end=0.02, seed=1) for shard in range(2)]
-    keys = [f"{run_id}-r{round_no}-s{shard}" for shard in range(2)]
-    return static, specs, keys
+    replica = hd._Replica(static=static)
+    stream = hd._copy_corpus(replica, "hsmcy-test-stream", 0, [(0, shards[0]), (1, shards[1])])
+    parts = [encode_file(path, model.wv.key_to_index) for path in shards]
+    whole = encode_file(LEE, model.wv.key_to_index)
+    assert np.array_equal(stream.token_ids, whole.token_ids)
+    assert np.array_equal(stream.sentence_bounds, whole.sentence_bounds)
+    assert stream.n_sentences == sum(p.n_sentences for p in parts)
+    assert hd._copy_corpus(replica, "hsmcy-test-stream", 0, [(0, shards[0]), (1, shards[1])]) is stream  # cached
 
 
-def _empty_report():
-    return {"tasks_recomputed": 0, "recomputed": [], "tasks_resubmitted": 0, "resubmitted": [], "state_resends": 0,
-            "bytes_resent": 0}
+def test_average_adds_the_mean_of_the_copies_deltas():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((6, 3)).astype(np.float32)
+    original = base.copy()
+    work = base.copy()
+    ids = [np.array([0, 2], np.int32), np.array([2, 3, 5], np.int32), np.zeros(0, np.int32)]
+    deltas = [_bfloat16(rng.standard_normal((len(i), 3))).reshape(len(i), 3) for i in ids]
+    hd._average_into(base, work, ids, deltas, copies=3)
+    # NumPy twin: each copy's delta times 1/3, added in copy order; a copy that changed nothing adds zero
+    expected = original.copy()
+    for row_ids, delta in zip(ids, deltas):
+        expected[row_ids] += np.float32(1 / 3) * _from_bfloat16(delta)
+    assert np.array_equal(base, expected) and np.array_equal(work, base)
+    assert np.array_equal(base[[1, 4]], original[[1, 4]])
+    # a row one copy changed moves by 1/copies of its delta (that copy trained at copies x the rate)
+    assert np.allclose(base[0] - original[0], _from_bfloat16(deltas[0][0]) / 3)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        hd._average_into(base, work, [np.array([1], np.int32)], [_bfloat16(np.array([[np.inf, 0, 0]]))], copies=1)
+    for bad_ids, bad_delta in ((np.array([6], np.int32), deltas[0][:1]),          # row out of range
+                               (np.array([2, 0], np.int32), deltas[0]),             # not increasing
+                               (np.array([0, 2], np.int64), deltas[0]),             # wrong dtype
+                               (np.array([0, 2], np.int32), deltas[0][:, :2])):     # wrong width
+        with pytest.raises(hd._ExchangeFailed, match="delta"):
+            hd._average_into(base, work, [bad_ids], [bad_delta], copies=1)
 
 
-def test_round_resubmits_tasks_whose_inputs_died_with_a_worker(single):
-    """A task cancelled because its scattered inputs were lost is run again with the full state, once."""
-    input_vectors, inner_vectors = single.wv.vectors.copy(), single.syn1.copy()
-    state = hd._Rows.full(input_vectors, inner_vectors)
+def test_mailbox_delivers_and_aborts():
+    box = hd._Mailbox()
+    box.put(("run", 0, 0, 3, 1), "hello")
+    assert box.take(("run", 0, 0, 3, 1), timeout=1.0) == "hello"
+    with pytest.raises(hd._ExchangeFailed, match="no message from worker 1"):
+        box.take(("run", 0, 0, 4, 1), timeout=0.05)
+    outcome = []
+
+    def waiter():
+        try:
+            box.take(("run", 0, 1, 0, 1), timeout=30.0)
+        except hd._AttemptAborted as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    box.abort("run", 0, 1)   # the client aborts attempt 1 of epoch 0: the waiting thread stops at once
+    thread.join(timeout=5.0)
+    assert not thread.is_alive() and len(outcome) == 1
+    box.put(("run", 0, 1, 0, 1), "late")   # a message for an aborted attempt is dropped
+    assert ("run", 0, 1, 0, 1) not in box.messages
+    box.forget("run")
+    assert not box.messages and not box.aborted
+
+
+def test_rounds_and_placement():
+    assert hd._rounds_per_epoch(1_000_000, 2, False, None, None) == math.ceil(1_000_000 / (2 * hd._ROUND_WORDS["cbow"]))
+    assert hd._rounds_per_epoch(1_000_000, 2, True, None, None) == math.ceil(1_000_000 / (2 * hd._ROUND_WORDS["sg"]))
+    assert hd._rounds_per_epoch(1_000_000, 1, True, None, None) == 1       # one copy: nothing to average
+    assert hd._rounds_per_epoch(1_000_000, 2, True, 250_000, None) == 4
+    assert hd._rounds_per_epoch(1_000_000, 2, True, None, 7) == 7
+    assert hd._host(4, ["a", "b"]) == {0: "a", 1: "b", 2: "a", 3: "b"}
+    # a lost worker's copies go to the live ones; the others stay where their caches are
+    assert hd._host(4, ["b", "c"], {0: "a", 1: "b", 2: "a", 3: "b"}) == {0: "b", 1: "b", 2: "b", 3: "b"}
+    assert hd._host(3, ["a", "c"], {0: "a", 1: "b", 2: "c"}) == {0: "a", 1: "c", 2: "c"}
+
+
+def _epoch_inputs(model, shards, copies, rounds, threads=1):
+    static = hd._Static(words=model.wv.index_to_key, keep_probability=model._keep_probability,
+                        path_nodes=model.tree.path_nodes, path_codes=model.tree.path_codes,
+                        path_offsets=model.tree.path_offsets, vector_size=model.vector_size, sg=bool(model.sg),
+                        window=model.window, shrink_windows=True, cbow_mean=True, batch_words=model.batch_words,
+                        threads=threads, compute_loss=False)
+    hosting = [[(copy, [(shard, shards[shard]) for shard in range(copy, len(shards), copies)])
+                for copy in range(copies)]]
+    spec = hd._EpochSpec(run_id="hsmcy-test-local", attempt=0, epoch=0, worker=0, addresses=["local"],
+                         hosting=hosting, copies=copies, rounds=rounds, first_round=0, total_rounds=rounds,
+                         alpha=model.alpha, min_alpha=model.min_alpha, seed=model.seed)
+    return spec, static
+
+
+def test_copies_train_at_the_learning_rate_times_their_number(shards, monkeypatch):
+    """Each copy runs the single-process schedule times the number of copies, over its share of the words."""
+    model = hsmcy.Word2Vec(**{**PARAMS, "epochs": 1})
+    model.build_vocab(corpus_file=LEE)
+    spec, static = _epoch_inputs(model, shards, copies=2, rounds=3)
+    calls = []
+    original = hd._train_slice
+
+    def recording(static, corpus, first, last, input_vectors, inner_vectors, alpha_start, alpha_end, seed, threads):
+        calls.append((seed[1], seed[2], alpha_start, alpha_end))
+        return original(static, corpus, first, last, input_vectors, inner_vectors, alpha_start, alpha_end, seed,
+                        threads)
+
+    monkeypatch.setattr(hd, "_train_slice", recording)
     try:
-        # reference: both shards of round 1 from the full state, nothing lost
-        static, specs, keys = _round_inputs(single, "hsmcy-test-ref")
-        expected, _ = hd._run_round(_FakeClient(), specs, keys, static, _FakeFuture("s", static), None,
-                                    _FakeFuture("f", state), input_vectors, inner_vectors, lambda shard: ["worker"],
-                                    _empty_report())
-        # this "worker" already holds version 1 (it applied round 0's update); shard 1's
-        # inputs are lost, and it is lost again on its first resubmission
-        static, specs, keys = _round_inputs(single, "hsmcy-test-lost")
-        replica = hd._replica("hsmcy-test-lost", static)
-        replica.install(state, 1)
-        client = _FakeClient(lose={keys[1], keys[1] + "-full"})
-        report = _empty_report()
-        update = hd._Rows(np.zeros(0, np.int32), np.zeros((0, 32), np.float32), np.zeros(0, np.int32),
-                          np.zeros((0, 32), np.float32))
-        results, _ = hd._run_round(client, specs, keys, static, _FakeFuture("s", static), _FakeFuture("u", update),
-                                   None, input_vectors, inner_vectors, lambda shard: ["worker"], report)
+        result = hd._train_epoch(spec, static, hd._Rows(model.wv.vectors, model.syn1))
     finally:
-        hd._forget_run("hsmcy-test-ref")
-        hd._forget_run("hsmcy-test-lost")
-    assert report["tasks_resubmitted"] == 2 and report["resubmitted"] == [keys[1], keys[1] + "-full"]
-    assert report["tasks_recomputed"] == 2 and report["recomputed"] == report["resubmitted"]
-    assert keys[-2:] == [keys[1] + "-full", keys[1] + "-full2"]
-    assert client.submitted.count(keys[1] + "-full2") == 1 and keys[0] + "-full" not in client.submitted
-    for got, want in zip(results, expected):  # same deltas as without the loss: nothing lost or counted twice
-        assert got["shard"] == want["shard"] and got["words_seen"] == want["words_seen"] > 0
-        for name in ("input_ids", "input_delta", "inner_ids", "inner_delta"):
-            assert np.array_equal(got[name], want[name]), name
-    assert np.array_equal(input_vectors, single.wv.vectors)  # the client's state is only read
+        hd._forget_run(spec.run_id)
+    assert [(shard, round_no) for shard, round_no, _, _ in calls] == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]
+    schedule = np.linspace(model.alpha, model.min_alpha, 4)
+    for shard, round_no, start, end in calls:
+        assert start == pytest.approx(2 * schedule[round_no]) and end == pytest.approx(2 * schedule[round_no + 1])
+    assert result["words_seen"] == int(model.wv.expandos["count"].sum())   # each word once per epoch
+    assert result["bytes_sent"] == 0 and "state" in result  # one worker: nothing to send
 
 
-def test_round_gives_up_when_inputs_keep_vanishing(single):
-    static, specs, keys = _round_inputs(single, "hsmcy-test-gone")
-    state = hd._Rows.full(single.wv.vectors, single.syn1)
-    lose = {keys[0]} | {keys[0] + "-full"} | {f"{keys[0]}-full{n}" for n in range(2, 10)}
+def test_copies_not_workers_decide_the_vectors(client, shards):
+    """Two workers exchanging deltas give bit for bit what one worker hosting both copies gives."""
+    params = {**PARAMS, "epochs": 1, "workers": 1}
+    model = hd.train(client, shards, syncs_per_epoch=3, replicas=2, **params)
+    assert model.distributed_report["n_workers"] == 2 and model.distributed_report["bytes_per_sync"] > 0
+    local = hsmcy.Word2Vec(**{k: v for k, v in params.items() if k != "workers"})
+    local.build_vocab(corpus_file=LEE)
+    spec, static = _epoch_inputs(local, shards, copies=2, rounds=3)
     try:
-        with pytest.raises(RuntimeError, match="resubmissions"):
-            hd._run_round(_FakeClient(lose=lose), specs, keys, static, _FakeFuture("s", static), None,
-                          _FakeFuture("f", state), single.wv.vectors, single.syn1, lambda shard: ["worker"], _empty_report())
+        state = hd._train_epoch(spec, static, hd._Rows(local.wv.vectors, local.syn1))["state"]
     finally:
-        hd._forget_run("hsmcy-test-gone")
+        hd._forget_run(spec.run_id)
+    assert np.array_equal(state.input_values, model.wv.vectors)
+    assert np.array_equal(state.inner_values, model.syn1)
+    assert not np.array_equal(state.input_values, local.wv.vectors)  # it trained
 
 
 # -------------------------------------------------------------- bad input
@@ -311,7 +366,9 @@ def test_round_gives_up_when_inputs_keep_vanishing(single):
     (["a.txt"], {"sentences": [["a"]]}, TypeError, "sentences"),
     (["a.txt"], {"syncs_per_epoch": 0}, ValueError, "syncs_per_epoch"),
     (["a.txt"], {"sync_every": 10, "syncs_per_epoch": 2}, ValueError, "sync_every"),
-    (["a.txt"], {"averaging": "median"}, ValueError, "averaging"),
+    (["a.txt"], {"averaging": "mean"}, TypeError, "averaging"),
+    (["a.txt", "b.txt"], {"replicas": 3}, ValueError, "replicas"),
+    (["a.txt"], {"replicas": 0}, ValueError, "replicas"),
     (["a.txt"], {"vector_size": 0}, ValueError, "vector_size"),
     (["a.txt"], {"hs": 0}, ValueError, "hs"),
 ])
@@ -329,24 +386,49 @@ def test_missing_shard_and_empty_vocabulary(client, shards, tmp_path):
 
 # ------------------------------------------------------------- on the cluster
 class _EpochCounter:
-    def __init__(self):
-        self.events = []
+    """Records epochs, and checks at each epoch end that every worker's replica equals the client's model."""
+
+    def __init__(self, client=None):
+        self.events, self.client, self.replicas_checked = [], client, 0
 
     def on_train_begin(self, model):
         self.events.append("begin")
 
     def on_epoch_end(self, model):
         self.events.append(len(model.wv))
+        if self.client is not None:
+            expected = _digest(model.wv.vectors, model.syn1)
+            digests = [d for found in self.client.run(_replica_digests).values() for d in found]
+            assert digests and all(d == expected for d in digests), "a replica differs from the model"
+            self.replicas_checked += len(digests)
 
     def on_train_end(self, model):
         self.events.append("end")
 
 
+def _digest(input_vectors, inner_vectors):
+    import hashlib
+    return hashlib.sha1(np.ascontiguousarray(input_vectors).tobytes() +
+                        np.ascontiguousarray(inner_vectors).tobytes()).hexdigest()
+
+
+def _replica_digests():
+    """On a worker: digests of the parameters of the runs it holds."""
+    return [_digest(r.base_input, r.base_inner) for r in list(hd._RUNS.values()) if isinstance(r, hd._Replica)]
+
+
 def test_trains_an_ordinary_word2vec(client, shards, single, tmp_path):
-    counter = _EpochCounter()
-    model = hd.train(client, shards, syncs_per_epoch=4, averaging="sum", compute_loss=True, callbacks=[counter],
-                     **PARAMS)
+    import cloudpickle
+
+    counter = _EpochCounter(client)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    try:
+        model = hd.train(client, shards, syncs_per_epoch=4, compute_loss=True, callbacks=[counter], **PARAMS)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     report = model.distributed_report
+    # after every epoch, both workers held exactly the client's parameters
+    assert counter.replicas_checked == 2 * PARAMS["epochs"]
     assert isinstance(model, hsmcy.Word2Vec)
     assert counter.events == ["begin"] + [len(single.wv)] * PARAMS["epochs"] + ["end"]
     assert model.get_latest_training_loss() > 0
@@ -358,11 +440,11 @@ def test_trains_an_ordinary_word2vec(client, shards, single, tmp_path):
     # every word of every shard was trained once per epoch: no round was dropped
     assert report["words_seen"] == PARAMS["epochs"] * report["words_per_epoch"] == \
         PARAMS["epochs"] * int(single.wv.expandos["count"].sum())
-    assert report["rounds"] == 4 * PARAMS["epochs"] and report["n_workers"] == 2
-    assert report["tasks_recomputed"] == 0 and report["workers_lost"] == []
-    # only changed rows travel: less than the whole model per synchronisation
+    assert report["rounds"] == 4 * PARAMS["epochs"] and report["n_workers"] == 2 and report["replicas"] == 2
+    assert report["tasks_recomputed"] == 0 and report["workers_lost"] == [] and report["epochs_repeated"] == 0
+    # only changed rows travel, as float16: less than the whole model per synchronisation
     model_bytes = model.wv.vectors.nbytes + model.syn1.nbytes
-    assert 0 < report["bytes_up_per_sync"] < 2 * model_bytes
+    assert report["model_bytes"] == model_bytes and 0 < report["bytes_per_sync"] < model_bytes
     assert np.all(np.isfinite(model.wv.vectors)) and np.any(model.syn1 != 0)
     # ordinary: gensim export, save/load
     gensim_model = model.to_gensim()
@@ -372,15 +454,20 @@ def test_trains_an_ordinary_word2vec(client, shards, single, tmp_path):
     assert np.array_equal(loaded.wv.vectors, model.wv.vectors)
 
 
-def test_sync_every_sets_the_rounds(client, shards, single):
+def test_sync_every_and_replicas(client, shards, single):
     words = int(single.wv.expandos["count"].sum())
     model = hd.train(client, shards, sync_every=words // 3, **{**PARAMS, "epochs": 1})
     assert model.distributed_report["syncs_per_epoch"] == 3 and model.distributed_report["rounds"] == 3
     assert model.distributed_report["words_seen"] == words
+    # one copy (one worker trains both shards): nothing to exchange, one round per epoch by default
+    model = hd.train(client, shards, replicas=1, **{**PARAMS, "epochs": 1})
+    report = model.distributed_report
+    assert report["replicas"] == 1 and report["rounds"] == 1 and report["bytes_sent"] == 0
+    assert report["words_seen"] == words
 
 
 def test_quality_close_to_single_process(client, shards, single):
-    """At equal epochs, local SGD over 2 shards gets (nearly) all of single-process training's progress."""
+    """At equal epochs, averaging 2 copies gets (nearly) all of single-process training's progress."""
     untrained = hsmcy.Word2Vec(**PARAMS)
     untrained.build_vocab(corpus_file=LEE)
     initial_loss = corpus_loss(untrained)
@@ -388,8 +475,8 @@ def test_quality_close_to_single_process(client, shards, single):
     progress = initial_loss - single_loss
     assert progress > 0.1  # the measure can tell a trained model from an untrained one
 
-    model = hd.train(client, shards, syncs_per_epoch=4, **PARAMS)  # default averaging: "adaptive"
-    assert model.distributed_report["averaging"] == "adaptive"
+    model = hd.train(client, shards, **PARAMS)  # the defaults
+    assert model.distributed_report["replicas"] == 2
     assert corpus_loss(model) <= single_loss + 0.2 * progress
 
     # the measure can fail: 2 epochs instead of 5 do not reach the bound
@@ -404,16 +491,14 @@ def test_quality_close_to_single_process(client, shards, single):
 
 
 def test_skip_gram(client, shards):
-    """Skip-gram runs the same way (its own update counts and curvature).
-
-    Within 10% of single-process progress at 2 epochs (measured: 4%; single-process
-    training with 1 epoch is at 16%, outside the bound).
+    """Skip-gram, with its default (shorter) rounds: within 10% of single-process progress at 2 epochs
+    (single-process training with 1 epoch is at 16%, outside the bound).
     """
     params = {**PARAMS, "sg": 1, "epochs": 2, "vector_size": 16}
     single_sg = hsmcy.Word2Vec(corpus_file=LEE, workers=1, **params)
     untrained = hsmcy.Word2Vec(**params)
     untrained.build_vocab(corpus_file=LEE)
-    model = hd.train(client, shards, syncs_per_epoch=4, **params)
+    model = hd.train(client, shards, **params)
     assert model.sg == 1 and model.distributed_report["words_seen"] == 2 * model.distributed_report["words_per_epoch"]
     single_loss = corpus_loss(single_sg)
     assert corpus_loss(model) <= single_loss + 0.1 * (corpus_loss(untrained) - single_loss)
@@ -443,7 +528,7 @@ def test_worker_lost_mid_run_completes_and_says_so(client, shards, single, tmp_p
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
     plugin = type("DieWhenExecuting", (_DieWhenExecuting, WorkerPlugin), {})(
-        suffix="-r1-s1", marker=str(tmp_path / "died"))
+        suffix="-e1-a0-w1", marker=str(tmp_path / "died"))
     client.register_plugin(plugin, name="hsmcy-test-die")
     try:
         with caplog.at_level(logging.WARNING, logger="hsmcy.distributed"):
@@ -451,12 +536,13 @@ def test_worker_lost_mid_run_completes_and_says_so(client, shards, single, tmp_p
     finally:
         client.unregister_worker_plugin("hsmcy-test-die")
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    assert os.path.exists(tmp_path / "died")  # a worker really died in round 1, shard 1
+    assert os.path.exists(tmp_path / "died")  # worker 1 really died as it started epoch 1 (its peer waiting)
     report = model.distributed_report
-    assert report["tasks_recomputed"] >= 1 and any(key.endswith("-r1-s1") for key in report["recomputed"])
+    assert report["epochs_repeated"] >= 1 and any(key.endswith("-e1-a0-w1") for key in report["recomputed"])
+    assert report["tasks_recomputed"] == len(report["recomputed"]) >= 2   # the whole attempt, both workers
     assert len(report["workers_lost"]) >= 1
-    assert report["tasks_resubmitted"] == len(report["resubmitted"])  # > 0 when scattered inputs died too
-    assert set(report["resubmitted"]) <= set(report["recomputed"])
+    assert report["state_sends"] >= 2 + 1   # epoch 0's, then the checkpoint to the worker(s) of the repeat
+    # every shard's words counted once per epoch: the aborted attempt's are not
     assert report["words_seen"] == PARAMS["epochs"] * report["words_per_epoch"]
     assert "completed after losing" in caplog.text
     single_loss = corpus_loss(single)
