@@ -303,6 +303,117 @@ class HSClassifier:
         self._train(token_ids, text_bounds, label_ids, label_bounds, rng)
         return self
 
+    def partial_fit(self, texts, labels):
+        """Continue training a fitted classifier on more examples, growing its words and labels.
+
+        The first call on an unfitted model is :meth:`fit`.  After that, each call:
+
+        * adds the words of ``texts`` that occur at least ``min_count`` times in them
+          and are not yet known (their vectors start as in :meth:`fit`; the n-gram
+          buckets keep their trained rows);
+        * adds the labels not yet known as new leaves of the label tree
+          (``hsmcy.HierarchicalSoftmax.add_classes``): every known label keeps its
+          path and trained inner-node vectors, so until training moves them its
+          probabilities are unchanged, except for the few labels whose leaf was
+          split to make room, which lose half (documented in ``hsmcy.tree_growth``);
+          new labels are appended to ``classes_`` by descending frequency;
+        * trains ``epochs`` passes over the given examples, the learning rate falling
+          from ``lr`` to 0, as :meth:`fit` does.
+
+        Unlike scikit-learn's ``partial_fit`` (one pass, classes declared up front), a
+        call runs ``epochs`` passes and needs no ``classes=``.  With a user label
+        hierarchy (``tree=`` edges) new labels cannot be placed and are refused.
+
+        Parameters
+        ----------
+        texts : sequence of str or of list of str
+        labels : sequence
+            One label or a list of labels per text.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "inner_node_vectors_"):
+            return self.fit(texts, labels)
+        with _FITTING_LOCK:
+            if getattr(self, "_fitting", False):
+                raise RuntimeError("this HSClassifier is already being fitted (fit() or partial_fit() runs in "
+                                   "another thread); wait for it to finish")
+            self._fitting = True
+        try:
+            return self._partial_fit(texts, labels)
+        finally:
+            self._fitting = False
+
+    def _partial_fit(self, texts, labels):
+        self._check_params()
+        codes, distinct, lengths = tokenize(texts)
+        flat_labels, label_bounds = labels_per_text(labels, len(lengths))
+        label_codes, distinct_labels = unique_codes(flat_labels)
+        label_types = {type(label) for label in distinct_labels} | {type(label) for label in self.classes_.tolist()}
+        if len(label_types) > 1:
+            raise TypeError("labels must be all strings or all integers, like the labels the model was fitted on")
+        label_counts = np.bincount(label_codes, minlength=len(distinct_labels))
+        unknown = [code for code, label in enumerate(distinct_labels) if label not in self._class_index]
+        if unknown and not isinstance(self.tree, str):
+            shown = ", ".join(repr(distinct_labels[code]) for code in unknown[:5])
+            raise ValueError(f"labels {shown} are not in the label hierarchy (tree=...): a user hierarchy "
+                             "cannot place new labels; refit with a hierarchy that has them")
+
+        # New words: frequent enough in these texts, not known yet; appended before the n-gram rows.
+        token_counts = np.bincount(codes, minlength=len(distinct))
+        known_word = np.fromiter(map(self.vocabulary_.get, distinct, itertools.repeat(-1)), dtype=np.int64,
+                                 count=len(distinct))
+        fresh = np.flatnonzero((known_word < 0) & (token_counts >= self.min_count))
+        fresh = fresh[np.argsort(-token_counts[fresh], kind="stable")]
+        n_words = len(self.vocabulary_)
+        n_rows = n_words + len(fresh) + (self.bucket if self.word_ngrams > 1 else 0)
+        if n_rows > np.iinfo(np.int32).max:
+            raise ValueError(f"bucket={self.bucket} plus {n_words + len(fresh)} words exceeds the int32 token ids")
+        rng = np.random.default_rng([self.seed, getattr(self, "n_updates_", 0) + 1])
+        input_vectors = aligned_zeros((n_rows, self.dim))
+        input_vectors[:n_words] = self.input_vectors_[:n_words]
+        input_vectors[n_words:n_words + len(fresh)] = rng.uniform(-1.0 / self.dim, 1.0 / self.dim,
+                                                                   size=(len(fresh), self.dim))
+        input_vectors[n_words + len(fresh):] = self.input_vectors_[n_words:]
+        word_counts = self.word_counts_.copy()
+        word_counts[known_word[known_word >= 0]] += token_counts[known_word >= 0]
+
+        # New labels: new leaves (most frequent first), known labels' counts summed.
+        new_codes = np.array(unknown, dtype=np.int64)
+        new_codes = new_codes[np.argsort(-label_counts[new_codes], kind="stable")]
+        class_counts = self.class_counts_.copy()
+        for code, label in enumerate(distinct_labels):
+            if label in self._class_index:
+                class_counts[self._class_index[label]] += label_counts[code]
+        layer = HierarchicalSoftmax(self.tree_, self.dim, workers=self.workers)
+        layer.inner_node_vectors = np.ascontiguousarray(self.inner_node_vectors_[:self.tree_.n_inner])
+        layer.add_classes(label_counts[new_codes], counts=class_counts)
+
+        # Everything checked and built: install.
+        for position, code in enumerate(fresh.tolist()):
+            self.vocabulary_[distinct[code]] = n_words + position
+        self.word_counts_ = np.concatenate([word_counts, token_counts[fresh]]).astype(np.int64)
+        self.input_vectors_ = input_vectors
+        classes = self.classes_.tolist() + [distinct_labels[code] for code in new_codes.tolist()]
+        self.classes_ = np.array(classes)
+        self._class_index = {label: index for index, label in enumerate(classes)}
+        self.class_counts_ = np.concatenate([class_counts, label_counts[new_codes]]).astype(np.int64)
+        self.tree_ = layer.tree
+        self.inner_node_vectors_ = aligned_zeros((max(layer.tree.n_inner, 1), self.dim))
+        self.inner_node_vectors_[:layer.tree.n_inner] = layer.inner_node_vectors
+        self.n_updates_ = getattr(self, "n_updates_", 0) + 1
+
+        word_of_code = np.fromiter(map(self.vocabulary_.get, distinct, itertools.repeat(-1)), dtype=np.int64,
+                                   count=len(distinct))
+        class_of_code = np.fromiter(map(self._class_index.__getitem__, distinct_labels), dtype=np.int64,
+                                    count=len(distinct_labels))
+        label_ids = class_of_code[label_codes].astype(np.int32)
+        token_ids, text_bounds = self._encode(codes, lengths, distinct, word_of_code)
+        self._train(token_ids, text_bounds, label_ids, label_bounds, rng)
+        return self
+
     def _build_tree(self, classes, counts):
         if isinstance(self.tree, str):
             if self.tree == "huffman":

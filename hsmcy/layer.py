@@ -103,6 +103,91 @@ class HierarchicalSoftmax:
         hidden = check_hidden(H, self.dim, "H")
         return hidden, check_labels(y, len(hidden), self.n_classes, "y")
 
+    # ------------------------------------------------------------ growing
+    def add_classes(self, new_counts, counts=None):
+        """Add classes to a trained layer: new leaves, every old class's probabilities kept.
+
+        Each new class splits one existing leaf (``hsmcy.tree_growth.grow_tree``): the
+        leaf's place becomes a new inner node with a zero vector, so the split class's
+        probability is halved (for every ``H``) and the new class gets the other half;
+        every other class's probability is unchanged, bit for bit.  Leaves are chosen
+        so that the tree stays close to the Huffman tree of the weights.
+
+        Parameters
+        ----------
+        new_counts : int or array_like of int
+            The new classes' weights (e.g. their frequencies), or how many new classes
+            (weight 1 each).  They get the ids ``n_classes``, ``n_classes + 1``, ...
+        counts : array_like of int, shape (n_classes,), optional
+            The existing classes' weights, on the same scale.  Default: 1 each (the
+            new classes then split the shallowest leaves).
+
+        Returns
+        -------
+        ndarray of int64
+            The new classes' ids.
+        """
+        from .tree_growth import grow_tree
+        if isinstance(new_counts, numbers.Integral) and not isinstance(new_counts, bool):
+            if new_counts < 0:
+                raise ValueError(f"new_counts must be >= 0 classes, got {new_counts}")
+            new_counts = np.ones(int(new_counts), dtype=np.int64)
+        counts = np.ones(self.n_classes, dtype=np.int64) if counts is None else counts
+        tree = grow_tree(self.tree, counts, new_counts)   # validates both
+        weights = aligned_zeros((tree.n_inner, self.dim))
+        weights[:self.tree.n_inner] = self._weights()[:self.tree.n_inner]   # new inner nodes start at zero
+        first_new = self.n_classes
+        self.tree = tree
+        self.inner_node_vectors = weights
+        return np.arange(first_new, tree.n_leaves, dtype=np.int64)
+
+    def rebuild_tree(self, tree, H=None, fit_iterations=10):
+        """Move the layer onto another tree over the same classes, carrying the weights over.
+
+        An inner node of ``tree`` that separates the same two sets of classes as an
+        old node takes its vector (so its branch probabilities are unchanged); with
+        ``H`` given, every vector is then fitted so that the new tree's distribution
+        matches the old one on the rows of ``H`` (``fit_iterations`` L-BFGS steps on
+        ``KL(P_old || P_new)``, ``hsmcy.tree_growth.fit_inner_vectors``); without it,
+        the other nodes start at zero.
+
+        Parameters
+        ----------
+        tree : hsmcy.BinaryTree
+            Same number of leaves (e.g. ``HuffmanTree.from_counts(class_counts)``
+            after :meth:`add_classes`).
+        H : ndarray of float32, shape (n, dim), optional
+            Hidden vectors like the ones the layer sees.
+        fit_iterations : int, default 10
+
+        Returns
+        -------
+        dict
+            ``carried`` (fraction of inner nodes that kept an old vector) and, with
+            ``H``, the fit's ``initial_loss`` / ``final_loss``.
+        """
+        from .tree_growth import fit_inner_vectors, map_inner_vectors
+        if not isinstance(tree, BinaryTree):
+            raise TypeError(f"tree must be an hsmcy.BinaryTree, got {type(tree).__name__}")
+        if tree.n_leaves != self.n_classes:
+            raise ValueError(f"tree has {tree.n_leaves} leaves, the layer {self.n_classes} classes")
+        if isinstance(fit_iterations, bool) or not isinstance(fit_iterations, numbers.Integral) \
+                or fit_iterations < 0:
+            raise ValueError(f"fit_iterations must be an integer >= 0, got {fit_iterations!r}")
+        old_weights = self._weights()
+        vectors, carried = map_inner_vectors(self.tree, old_weights, tree)
+        report = {"carried": float(carried.mean()) if len(carried) else 1.0}
+        if H is not None and fit_iterations:
+            hidden = check_hidden(H, self.dim, "H")
+            vectors, fit = fit_inner_vectors(self.tree, old_weights, tree, hidden, initial=vectors,
+                                             iterations=int(fit_iterations), workers=self.workers)
+            report.update(fit)
+        weights = aligned_zeros((tree.n_inner, self.dim))
+        weights[...] = vectors
+        self.tree = tree
+        self.inner_node_vectors = weights
+        return report
+
     # ------------------------------------------------------------- forward
     def log_prob(self, H, y):
         """``log P(y[i] | H[i])`` per row: float64, shape (n,).

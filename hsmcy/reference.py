@@ -69,7 +69,7 @@ __all__ = [
     "path_step", "sg_pair_step", "sg_window_step", "cbow_step", "SplitMix64", "train_sentence",
     "sigmoid_float32",
     "log_prob_rows", "loss_and_grad_rows", "sgd_rows", "distribution_rows", "top_k_rows", "sample_rows",
-    "score_sentence", "text_vectors", "classifier_step",
+    "score_sentence", "text_vectors", "classifier_step", "grow_tree",
     "subsample", "window_context", "train_document", "infer_document_vector", "score_document",
 ]
 
@@ -553,3 +553,32 @@ def classifier_step(tokens, labels, input_vectors, inner_node_vectors, tree, lr)
     for token in tokens:
         input_vectors[token] += hidden_step
     return total_loss
+
+
+# ------------------------------------------------- growing a trained tree (online vocabulary)
+def grow_tree(tree, counts, new_counts):
+    """New leaves by splitting leaves, by brute force: the rule :func:`hsmcy.tree_growth.grow_tree` implements.
+
+    New leaf ``j`` (id ``n_old + j``) is placed in order of descending
+    ``new_counts[j]`` (ties: lower ``j`` first).  Among the leaves placed so far,
+    the one ``l`` with the smallest ``(counts[l] + new_count * (depth[l] + 1),
+    depth[l], l)`` is split: the ``i``-th split makes inner node ``n_old - 1 + i``,
+    which takes ``l``'s place; ``l`` continues on its branch 1, the new leaf is its
+    branch 0.  Returns every leaf's ``(points, codes)`` as Python lists.
+    """
+    n_old = tree.n_leaves
+    points = [list(map(int, tree.path(leaf)[0])) for leaf in range(n_old)] + [None] * len(new_counts)
+    codes = [list(map(int, tree.path(leaf)[1])) for leaf in range(n_old)] + [None] * len(new_counts)
+    weight = [int(c) for c in counts] + [int(c) for c in new_counts]
+    next_node = n_old - 1
+    for new in sorted(range(len(new_counts)), key=lambda j: (-int(new_counts[j]), j)):
+        new_leaf = n_old + new
+        placed = [leaf for leaf in range(len(points)) if points[leaf] is not None]
+        donor = min(placed, key=lambda leaf: (weight[leaf] + weight[new_leaf] * (len(points[leaf]) + 1),
+                                              len(points[leaf]), leaf))
+        points[new_leaf] = points[donor] + [next_node]
+        codes[new_leaf] = codes[donor] + [0]
+        points[donor] = points[donor] + [next_node]
+        codes[donor] = codes[donor] + [1]
+        next_node += 1
+    return points, codes

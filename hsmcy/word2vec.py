@@ -44,6 +44,10 @@ __all__ = ["Word2Vec"]
 # The kernels take the window as a C int.
 _MAX_WINDOW = 2**31 - 1
 
+#: ``build_vocab(update=True)`` logs a warning suggesting :meth:`Word2Vec.rebuild_tree` when the
+#: grown tree's mean path length per word occurrence exceeds a fresh Huffman tree's by this factor.
+REBUILD_SUGGESTED_ABOVE = 1.05
+
 
 _check_int = check_integer
 
@@ -307,16 +311,21 @@ class Word2Vec:
         corpus_file : str or PathLike, optional
             Exactly one of the two.
         update : bool
-            Online vocabulary growth is not supported (``ValueError``).
+            Grow the vocabulary of a trained model instead of replacing it (online
+            training, gensim's ``update=True``): the counts of this corpus are added,
+            its new words that pass ``min_count`` (on this corpus's counts, as gensim)
+            are appended after the old ones, and the tree *grows*: every old word
+            keeps its path and its trained inner-node vectors (see
+            :meth:`grow_vocabulary` and ``hsmcy.tree_growth``).  Old weights are kept;
+            new words' input vectors start as gensim's do.
         trim_rule : callable, optional
             Overrides the constructor's ``trim_rule``.
         """
-        if update:
-            raise ValueError("build_vocab(update=True) is not supported: hsmcy builds the Huffman tree once; "
-                             "build a new vocabulary from the combined corpus instead")
         if kwargs:
             raise TypeError(f"build_vocab() got unexpected arguments: {sorted(kwargs)}")
         self._check_one_corpus(corpus_iterable, corpus_file)
+        if update:
+            self._check_growable()
         started = time.perf_counter()
         if corpus_file is not None:
             scan = corpus_io.scan_file(corpus_file, buffer_path=self._buffer_path())
@@ -326,6 +335,16 @@ class Word2Vec:
         if scan.corpus.n_sentences == 0 or scan.corpus.n_words == 0:
             source = f"corpus_file {os.fspath(corpus_file)!r}" if corpus_file is not None else "corpus_iterable"
             raise ValueError(f"{source} is empty: it holds no tokens")
+        if update:
+            remap = self._grow_from_raw_counts(scan.words, scan.counts, trim_rule)
+            self.corpus_count = scan.corpus.n_sentences
+            self.corpus_total_words = int(scan.counts.sum())
+            self._encoded = scan.encode(remap)
+            self._encoded_source = self._source_key(corpus_iterable, corpus_file)
+            logger.info("build_vocab(update=True): %d sentences, %d tokens (%d in vocabulary) read in %.2fs",
+                        self.corpus_count, self.corpus_total_words, self._encoded.n_words,
+                        time.perf_counter() - started)
+            return
         vocabulary, remap = Vocabulary.from_raw_counts(
             scan.words, scan.counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
             max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
@@ -361,11 +380,11 @@ class Word2Vec:
             Number of sentences the counts came from (kept as ``corpus_count``).
         trim_rule : callable, optional
             Overrides the constructor's ``trim_rule``.
-        keep_raw_vocab, update :
-            gensim compatibility; ``update=True`` is not supported.
+        update : bool
+            Grow the vocabulary of a trained model, as ``build_vocab(update=True)``.
+        keep_raw_vocab :
+            gensim compatibility.
         """
-        if update:
-            raise ValueError("build_vocab_from_freq(update=True) is not supported")
         if not hasattr(word_freq, "keys") or not hasattr(word_freq, "__getitem__"):
             raise TypeError(f"word_freq must be a mapping of word -> count, got {type(word_freq).__name__}")
         words = list(word_freq)
@@ -374,6 +393,13 @@ class Word2Vec:
         # Checked before any conversion: a count of 3.7 is refused (naming its word), not
         # truncated to 3, and counts whose total exceeds int64 (corpus_total_words) are refused.
         counts = check_counts([word_freq[w] for w in words], len(words), "word_freq count", names=words)
+        if update:
+            self._check_growable()
+            self._grow_from_raw_counts(words, counts, trim_rule)
+            self.corpus_count = int(corpus_count or 0)
+            self.corpus_total_words = int(counts.sum())
+            self._encoded, self._encoded_source = None, None
+            return
         vocabulary, _ = Vocabulary.from_raw_counts(
             words, counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
             max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
@@ -390,6 +416,253 @@ class Word2Vec:
         self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
         self._init_weights()
 
+    # -------------------------------------------------- online vocabulary growth
+    def _check_growable(self):
+        """What ``update=True`` needs: a vocabulary to grow, no training running, nothing unfinished."""
+        if self.tree is None or not len(self.wv.index_to_key):
+            raise RuntimeError("build_vocab(update=True) grows an existing vocabulary, and this model has none: "
+                               "call build_vocab() without update first")
+        if self._current_run is not None:
+            raise RuntimeError("cannot grow the vocabulary while train() is running on this model")
+        if self.training_state is not None:
+            raise ValueError("this model has an unfinished training run (training_state): finish it with "
+                             "resume_training(), or discard it with model.training_state = None, before "
+                             "growing the vocabulary")
+
+    def _grow_from_raw_counts(self, raw_words, raw_counts, trim_rule):
+        """Add a corpus's raw counts to the vocabulary; returns ``remap`` (raw id -> word id, -1 dropped).
+
+        gensim's rules: every known word's count grows by its count here; an unknown
+        word joins if it passes ``min_count`` / ``trim_rule`` / ``max_vocab_size`` /
+        ``max_final_vocab`` on this corpus's counts; new words are appended in order
+        of first appearance.
+        """
+        raw_counts = np.asarray(raw_counts, dtype=np.int64)
+        word_index = self.wv.key_to_index
+        known = np.fromiter((word_index.get(word, -1) for word in raw_words), dtype=np.int64, count=len(raw_words))
+        _, kept = Vocabulary.from_raw_counts(
+            raw_words, raw_counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
+            max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=False,
+            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
+        new_raw_ids = np.flatnonzero((kept >= 0) & (known < 0))   # ascending raw id = first appearance
+        added = np.zeros(len(self.wv.index_to_key), dtype=np.int64)
+        added[known[known >= 0]] = raw_counts[known >= 0]
+        remap = known.astype(np.int32)
+        remap[new_raw_ids] = len(self.wv.index_to_key) + np.arange(len(new_raw_ids), dtype=np.int32)
+        self.grow_vocabulary([raw_words[i] for i in new_raw_ids], raw_counts[new_raw_ids], added_counts=added)
+        return remap
+
+    def grow_vocabulary(self, new_words, new_counts, added_counts=None):
+        """Append words to a trained model's vocabulary, growing its tree (what ``build_vocab(update=True)`` does).
+
+        Parameters
+        ----------
+        new_words : sequence of str
+            Words not yet in the vocabulary; they get the ids ``len(wv)``, ``len(wv) + 1``, ...
+        new_counts : array_like of int, shape (len(new_words),)
+            Their counts.
+        added_counts : array_like of int, shape (len(wv),), optional
+            Counts to add to the existing words (default none).
+
+        Notes
+        -----
+        The tree grows by splitting leaves (``hsmcy.tree_growth``): every old word
+        keeps its path, node ids and branch bits, and the new inner nodes start at
+        zero, so right after the update and for every context::
+
+            log P_new(w | context) = log P_old(w | context) - k_w * log 2
+
+        where ``k_w`` is the number of times word ``w``'s leaf was split (0 for all
+        but a few rare words; ``grown_depth - old_depth`` per word).  The new words'
+        input vectors are the rows gensim gives them (a uniform draw seeded by
+        ``seed``); ``syn1`` keeps gensim's layout (``len(wv)`` rows, row ``n`` = inner
+        node ``n``, the last unused), old rows unchanged.  Down-sampling
+        probabilities are recomputed from the summed counts.  :meth:`tree_cost`
+        says how far the grown tree is from a fresh Huffman tree, and
+        :meth:`rebuild_tree` rebuilds it.
+        """
+        from .tree_growth import grow_tree
+        self._check_growable()
+        wv = self.wv
+        n_old = len(wv.index_to_key)
+        new_words = list(new_words)
+        bad = next((w for w in new_words if not isinstance(w, str)), None)
+        if bad is not None:
+            raise TypeError(f"new_words must be strings, got {bad!r}")
+        if len(set(new_words)) != len(new_words):
+            raise ValueError("new_words lists a word twice")
+        known = [w for w in new_words if w in wv.key_to_index]
+        if known:
+            raise ValueError(f"new_words holds {len(known)} words already in the vocabulary, e.g. {known[0]!r}")
+        new_counts = np.asarray(new_counts)
+        if new_counts.shape != (len(new_words),):
+            raise ValueError(f"new_counts must have one count per new word ({len(new_words)}), "
+                             f"got shape {new_counts.shape}")
+        old_counts = np.asarray(wv.expandos["count"], dtype=np.int64)
+        if added_counts is not None:
+            added_counts = np.asarray(added_counts)
+            if added_counts.shape != (n_old,):
+                raise ValueError(f"added_counts must have one count per existing word ({n_old}), "
+                                 f"got shape {added_counts.shape}")
+            if added_counts.dtype.kind not in "iu" or (n_old and added_counts.min() < 0):
+                raise ValueError("added_counts must be non-negative integers")
+            old_counts = old_counts + added_counts.astype(np.int64)
+        if n_old + len(new_words) > np.iinfo(np.int32).max - 1:
+            raise ValueError(f"{n_old} + {len(new_words)} words exceed the kernels' int32 word ids")
+        old_depths = self.tree.path_lengths
+        tree = grow_tree(self.tree, old_counts, new_counts)   # validates new_counts
+        new_counts = new_counts.astype(np.int64)
+        n_total = n_old + len(new_words)
+
+        # Input vectors: old rows kept; new rows as gensim's prep_vectors (one uniform
+        # draw of the whole grown shape, seeded by `seed`, old rows written over it).
+        vectors = aligned_zeros((n_total, self.vector_size))
+        np.random.default_rng(self.seed).random(out=vectors, dtype=np.float32)
+        vectors *= 2.0
+        vectors -= 1.0
+        vectors /= self.vector_size
+        vectors[:n_old] = wv.vectors
+        # Inner nodes 0 .. n_old - 2 keep their rows; rows from n_old - 1 on are the new nodes (zero).
+        syn1 = aligned_zeros((max(n_total, 1), self.vector_size))
+        syn1[:max(n_old - 1, 0)] = self.syn1[:max(n_old - 1, 0)]
+
+        # wv is updated in place, as gensim does (references to model.wv stay valid).
+        wv.index_to_key = list(wv.index_to_key) + new_words
+        for position, word in enumerate(new_words):
+            wv.key_to_index[word] = n_old + position
+        wv.allocate_vecattrs()
+        self._set_counts(np.concatenate([old_counts, new_counts]))
+        wv.vectors = vectors
+        wv.norms = None
+        self.syn1 = syn1
+        self.tree = tree
+        cost = self.tree_cost()
+        split = int(np.count_nonzero(tree.path_lengths[:n_old] > old_depths))
+        logger.info("grew the vocabulary from %d to %d words (%d old words moved one or more levels down); "
+                    "mean path length per word occurrence %.3f against %.3f for a fresh Huffman tree (%.2f%% more)",
+                    n_old, n_total, split, cost["mean_path_length"], cost["huffman_mean_path_length"],
+                    100.0 * (cost["ratio"] - 1.0))
+        if cost["ratio"] > REBUILD_SUGGESTED_ABOVE:
+            logger.warning("the grown tree's paths are %.1f%% longer than a fresh Huffman tree's: "
+                           "model.rebuild_tree() rebuilds it", 100.0 * (cost["ratio"] - 1.0))
+
+    def tree_cost(self):
+        """How much longer the tree's paths are than a fresh Huffman tree's, per word occurrence.
+
+        After :meth:`grow_vocabulary` (``build_vocab(update=True)``) the tree is no
+        longer the Huffman tree of the summed counts; training time per word grows
+        with the mean path length.
+
+        Returns
+        -------
+        dict
+            ``mean_path_length``: ``sum(count x depth) / sum(count)`` of the current tree;
+            ``huffman_mean_path_length``: the same for ``HuffmanTree.from_counts(counts)``;
+            ``ratio``: their quotient (1.0 for a fresh tree).
+        """
+        from .tree_growth import path_length_cost
+        if self.tree is None:
+            raise RuntimeError("the model has no vocabulary yet")
+        return path_length_cost(self.tree, self.wv.expandos["count"])
+
+    def rebuild_tree(self, fit_iterations=10, fit_samples=512):
+        """Replace the tree by the Huffman tree of the current counts, carrying the trained inner-node vectors over.
+
+        For a model whose vocabulary has grown (see :meth:`tree_cost`): training
+        time per word follows the mean path length, which a grown tree lets rise.
+        A rebuilt tree has a different shape, so its inner nodes need new vectors:
+
+        1. a node that separates exactly the same two sets of words as an old node
+           takes that node's vector (negated if the sides are swapped): its branch
+           probabilities are unchanged (``hsmcy.tree_growth.map_inner_vectors``);
+        2. all inner-node vectors are then fitted so that the new tree's
+           distribution matches the old one on ``fit_samples`` hidden vectors drawn
+           from the corpus given to the last ``build_vocab`` (if it has not been
+           trained on yet; else from the input vectors of words drawn by frequency):
+           ``fit_iterations`` L-BFGS steps on ``KL(P_old || P_new)``
+           (``hsmcy.tree_growth.fit_inner_vectors``).  ``fit_iterations=0`` skips it
+           (nodes not carried over stay zero).
+
+        Words, ids and input vectors do not change; ``syn1`` is rewritten in
+        gensim's layout (the root is again row ``V - 2``).  docs/online.md has the
+        measured effect on probabilities, time and trained vectors.
+
+        Parameters
+        ----------
+        fit_iterations : int, default 10
+        fit_samples : int, default 512
+            Hidden vectors to fit on (fewer for large vocabularies: at most
+            ``2**25 / V``, to bound the memory of the targets).
+
+        Returns
+        -------
+        dict
+            :meth:`tree_cost` ``before`` and ``after``, ``carried`` (fraction of inner
+            nodes that kept an old vector) and the fit's ``initial_loss`` / ``final_loss``.
+        """
+        from .tree_growth import fit_inner_vectors, map_inner_vectors
+        if self.tree is None:
+            raise RuntimeError("the model has no vocabulary yet: nothing to rebuild")
+        if self._current_run is not None:
+            raise RuntimeError("cannot rebuild the tree while train() is running on this model")
+        if self.training_state is not None:
+            raise ValueError("this model has an unfinished training run (training_state): finish it with "
+                             "resume_training(), or discard it with model.training_state = None, first")
+        fit_iterations = _check_int("fit_iterations", fit_iterations, 0)
+        fit_samples = _check_int("fit_samples", fit_samples, 1)
+        before = self.tree_cost()
+        counts = np.asarray(self.wv.expandos["count"], dtype=np.int64)
+        tree = HuffmanTree.from_counts(counts)
+        vectors, carried = map_inner_vectors(self.tree, self.syn1, tree)
+        report = {"initial_loss": None, "final_loss": None}
+        if fit_iterations and tree.n_inner:
+            n_samples = max(1, min(fit_samples, (1 << 25) // tree.n_inner))
+            hidden = self._hidden_samples(n_samples)
+            vectors, report = fit_inner_vectors(self.tree, self.syn1, tree, hidden, initial=vectors,
+                                                iterations=fit_iterations, workers=self.workers)
+        syn1 = aligned_zeros(self.syn1.shape)
+        syn1[:tree.n_inner] = vectors
+        self.syn1 = syn1
+        self.tree = tree
+        after = self.tree_cost()
+        logger.info("rebuilt the Huffman tree: mean path length per word occurrence %.3f -> %.3f; %.1f%% of the "
+                    "inner nodes kept their vector", before["mean_path_length"], after["mean_path_length"],
+                    100.0 * float(carried.mean()) if len(carried) else 100.0)
+        return {"before": before, "after": after, "carried": float(carried.mean()) if len(carried) else 1.0,
+                **report}
+
+    def _hidden_samples(self, n_samples):
+        """Hidden vectors as training forms them: from the encoded corpus if there is one, else from word counts.
+
+        skip-gram: the input vector of a context word (a token drawn at random);
+        CBOW: the mean (or sum) of the input vectors of a full window around a
+        random position.  Without an encoded corpus, words are drawn by their
+        down-sampled frequency and their vectors used alone.
+        """
+        rng = np.random.default_rng(self.seed)
+        vectors = self.wv.vectors
+        encoded = self._encoded
+        if encoded is None or encoded.n_words == 0:
+            weights = self.wv.expandos["count"] * self._keep_probability.astype(np.float64)
+            weights = weights / weights.sum() if weights.sum() > 0 else None
+            words = rng.choice(len(vectors), size=n_samples, p=weights)
+            return np.ascontiguousarray(vectors[words], dtype=np.float32)
+        token_ids, bounds = encoded.token_ids, np.asarray(encoded.sentence_bounds)
+        positions = np.sort(rng.integers(0, encoded.n_words, size=n_samples))
+        if self.sg:
+            return np.ascontiguousarray(vectors[np.asarray(token_ids[positions])], dtype=np.float32)
+        hidden = np.zeros((n_samples, self.vector_size), dtype=np.float32)
+        sentence = np.searchsorted(bounds, positions, side="right") - 1
+        for row, (position, first, last) in enumerate(zip(positions.tolist(), bounds[sentence].tolist(),
+                                                           bounds[sentence + 1].tolist())):
+            context = [token_ids[j] for j in range(max(first, position - self.window),
+                                                   min(last, position + self.window + 1)) if j != position]
+            if context:
+                hidden[row] = vectors[context].sum(axis=0)
+                if self.cbow_mean:
+                    hidden[row] /= len(context)
+        return hidden
+
     def _set_vocabulary(self, words, counts, tree):
         """Install words, counts and tree into ``wv`` (gensim's attribute layout)."""
         counts = np.asarray(counts, dtype=np.int64)
@@ -397,14 +670,19 @@ class Word2Vec:
         wv.index_to_key = list(words)
         wv.key_to_index = {word: i for i, word in enumerate(wv.index_to_key)}
         wv.expandos = {}
+        self.wv = wv
+        self._set_counts(counts)
+        self.tree = tree
+
+    def _set_counts(self, counts):
+        """Word counts, and the down-sampling probabilities that follow from them, into ``wv``'s expandos."""
+        wv = self.wv
         wv.allocate_vecattrs(["count"], [np.int64])
         wv.expandos["count"][:] = counts
         self._keep_probability = keep_probabilities(counts, self.sample)
         # gensim's own encoding of the down-sampling probability, for to_gensim().
         wv.allocate_vecattrs(["sample_int"], [np.uint32])
         wv.expandos["sample_int"][:] = (self._keep_probability.astype(np.float64) * (2 ** 32 - 1)).astype(np.uint32)
-        self.wv = wv
-        self.tree = tree
 
     def _init_weights(self):
         """gensim 4's initialisation: input vectors uniform in [-1/size, 1/size), ``syn1`` zero."""
