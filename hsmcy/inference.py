@@ -304,6 +304,11 @@ def _context_ids(model, context_words, name="context"):
         words = list(context_words)
     except TypeError:
         raise TypeError(f"{name} must be a list of words, got {type(context_words).__name__}") from None
+    # Bytes are refused, not dropped as unknown: b"the" is never a key, and a silent None
+    # would hide text that was not decoded (score() refuses bytes sentences the same way).
+    for word in words:
+        if isinstance(word, (bytes, bytearray)):
+            raise TypeError(f"{name} must hold str words, got {word!r}: decode the text first")
     index = model.wv.key_to_index
     return np.array([index[word] for word in words if word in index], dtype=np.int64)
 

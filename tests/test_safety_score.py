@@ -104,6 +104,16 @@ def test_score_refuses_bytes_sentences_and_tokens(model):
         model.score([["the", 3]])
 
 
+def test_context_words_refuse_bytes(model):
+    # Dropped as unknown words, b"the" made predict_output_word return None without a word of why.
+    for query in (model.predict_output_word, model.predict_proba):
+        with pytest.raises(TypeError, match="decode the text first"):
+            query([b"the", "fire"])
+    with pytest.raises(TypeError, match="decode the text first"):
+        model.log_prob("fire", [b"the"])
+    assert model.predict_output_word(["the", "zzqq-unknown"], topn=3) is not None
+
+
 def test_an_unsigned_id_never_becomes_padding(model):
     huge = np.array([[2**64 - 1, 3]], dtype=np.uint64)
     with pytest.raises(ValueError, match="outside"):
