@@ -60,7 +60,6 @@ from . import _exchange
 from . import corpus as corpus_io
 from ._training import DEFAULT_KERNEL, TrainingRun, sentinel_nodes
 from .tree import BinaryTree, HuffmanTree
-from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_int
 
 try:  # the worker plugin needs its base class; hsmcy itself does not need dask
@@ -733,10 +732,7 @@ def _build_vocabulary(client, files, model, run_id, preferred):
     del counted
     if not len(counts) or int(np.sum(counts)) == 0:
         raise ValueError(f"corpus_files {files!r} are empty: they hold no tokens")
-    vocabulary, _ = Vocabulary.from_raw_counts(
-        words, counts, min_count=model.min_count, max_vocab_size=model.max_vocab_size,
-        max_final_vocab=model.max_final_vocab, sample=model.sample, sorted_vocab=model.sorted_vocab,
-        trim_rule=model.trim_rule)
+    vocabulary, _ = model._vocabulary_rules(words, counts)
     if len(vocabulary) == 0:
         raise ValueError(f"no word occurs at least min_count={model.min_count} times in corpus_files "
                          f"({len(words)} distinct words, the most frequent {int(np.max(counts))} times): "

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import numbers
-import os
 import threading
 import zlib
 from array import array
@@ -52,7 +51,6 @@ from .checks import all_finite, check_array
 from .corpus import EncodedCorpus
 from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory
 from .tree import BinaryTree, HuffmanTree
-from .vocab import Vocabulary
 from .word2vec import Word2Vec, _check_float, _check_int
 
 logger = logging.getLogger(__name__)
@@ -415,14 +413,7 @@ class Doc2Vec(Word2Vec):
         scan = corpus_io.scan_iterable(tags.words_of(documents), progress_per=progress_per)
         if scan.corpus.n_words == 0:
             raise ValueError(f"{name} holds no words")
-        vocabulary, remap = Vocabulary.from_raw_counts(
-            scan.words, scan.counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
-            max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
-            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
-        if len(vocabulary) == 0:
-            raise ValueError(f"no word occurs at least min_count={self.min_count} times "
-                             f"(the corpus has {len(scan.words)} distinct words, the most frequent "
-                             f"{int(scan.counts.max())} times): lower min_count")
+        vocabulary, remap = self._vocabulary_of_scan(scan, trim_rule)
         n_documents = scan.corpus.n_sentences
         document_tags, tag_bounds = self._check_tag_rows(tags, n_documents, name)
         self.corpus_count = n_documents

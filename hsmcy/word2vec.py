@@ -298,6 +298,23 @@ class Word2Vec:
     __repr__ = __str__
 
     # ------------------------------------------------------------ vocabulary
+    def _vocabulary_rules(self, words, counts, trim_rule=None, sorted_vocab=None):
+        """gensim's vocabulary rules with this model's settings: ``(Vocabulary, raw id -> kept id or -1)``."""
+        return Vocabulary.from_raw_counts(
+            words, counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
+            max_final_vocab=self.max_final_vocab, sample=self.sample,
+            sorted_vocab=self.sorted_vocab if sorted_vocab is None else sorted_vocab,
+            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
+
+    def _vocabulary_of_scan(self, scan, trim_rule):
+        """The vocabulary rules applied to a corpus scan; an empty result is an error saying why."""
+        vocabulary, remap = self._vocabulary_rules(scan.words, scan.counts, trim_rule)
+        if len(vocabulary) == 0:
+            raise ValueError(f"no word occurs at least min_count={self.min_count} times "
+                             f"(the corpus has {len(scan.words)} distinct words, the most frequent "
+                             f"{int(scan.counts.max())} times): lower min_count")
+        return vocabulary, remap
+
     def build_vocab(self, corpus_iterable=None, corpus_file=None, update=False, progress_per=10000,
                     keep_raw_vocab=False, trim_rule=None, **kwargs):
         """Read the corpus once: count words, build the vocabulary and Huffman tree, reset weights.
@@ -345,14 +362,7 @@ class Word2Vec:
                         self.corpus_count, self.corpus_total_words, self._encoded.n_words,
                         time.perf_counter() - started)
             return
-        vocabulary, remap = Vocabulary.from_raw_counts(
-            scan.words, scan.counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
-            max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
-            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
-        if len(vocabulary) == 0:
-            raise ValueError(f"no word occurs at least min_count={self.min_count} times "
-                             f"(the corpus has {len(scan.words)} distinct words, the most frequent "
-                             f"{int(scan.counts.max())} times): lower min_count")
+        vocabulary, remap = self._vocabulary_of_scan(scan, trim_rule)
         self.corpus_count = scan.corpus.n_sentences
         self.corpus_total_words = int(scan.counts.sum())
         self._encoded = scan.encode(remap)
@@ -400,10 +410,7 @@ class Word2Vec:
             self.corpus_total_words = int(counts.sum())
             self._encoded, self._encoded_source = None, None
             return
-        vocabulary, _ = Vocabulary.from_raw_counts(
-            words, counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
-            max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=self.sorted_vocab,
-            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
+        vocabulary, _ = self._vocabulary_rules(words, counts, trim_rule)
         if len(vocabulary) == 0:
             raise ValueError(f"no word in word_freq reaches min_count={self.min_count}")
         if corpus_count is not None and (isinstance(corpus_count, bool)
@@ -440,10 +447,7 @@ class Word2Vec:
         raw_counts = np.asarray(raw_counts, dtype=np.int64)
         word_index = self.wv.key_to_index
         known = np.fromiter((word_index.get(word, -1) for word in raw_words), dtype=np.int64, count=len(raw_words))
-        _, kept = Vocabulary.from_raw_counts(
-            raw_words, raw_counts, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
-            max_final_vocab=self.max_final_vocab, sample=self.sample, sorted_vocab=False,
-            trim_rule=trim_rule if trim_rule is not None else self.trim_rule)
+        _, kept = self._vocabulary_rules(raw_words, raw_counts, trim_rule, sorted_vocab=False)
         new_raw_ids = np.flatnonzero((kept >= 0) & (known < 0))   # ascending raw id = first appearance
         added = np.zeros(len(self.wv.index_to_key), dtype=np.int64)
         added[known[known >= 0]] = raw_counts[known >= 0]
