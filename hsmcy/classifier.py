@@ -247,13 +247,18 @@ class HSClassifier:
         -------
         self
         """
+        return self._fit_alone(self._fit, texts, labels)
+
+    def _fit_alone(self, fit, texts, labels):
+        """``fit(texts, labels)`` unless this object is being fitted already: a second concurrent fit is refused
+        (two fits would write the same weight arrays from two sets of threads)."""
         with _FITTING_LOCK:
             if getattr(self, "_fitting", False):
-                raise RuntimeError("this HSClassifier is already being fitted (fit() runs in another thread); "
-                                   "fit another instance, or wait for that fit to finish")
+                raise RuntimeError("this HSClassifier is already being fitted (fit() or partial_fit() runs in "
+                                   "another thread); fit another instance, or wait for that fit to finish")
             self._fitting = True
         try:
-            return self._fit(texts, labels)
+            return fit(texts, labels)
         finally:
             self._fitting = False
 
@@ -336,15 +341,7 @@ class HSClassifier:
         """
         if not hasattr(self, "inner_node_vectors_"):
             return self.fit(texts, labels)
-        with _FITTING_LOCK:
-            if getattr(self, "_fitting", False):
-                raise RuntimeError("this HSClassifier is already being fitted (fit() or partial_fit() runs in "
-                                   "another thread); wait for it to finish")
-            self._fitting = True
-        try:
-            return self._partial_fit(texts, labels)
-        finally:
-            self._fitting = False
+        return self._fit_alone(self._partial_fit, texts, labels)
 
     def _partial_fit(self, texts, labels):
         self._check_params()

@@ -19,19 +19,23 @@ from .tree import BinaryTree
 __all__ = ["to_gensim", "from_gensim", "doc2vec_to_gensim", "doc2vec_from_gensim"]
 
 
+def _shared_parameters(model):
+    """The constructor parameters gensim's Word2Vec and Doc2Vec share, from ``model`` (hs=1, negative=0)."""
+    return dict(vector_size=model.vector_size, alpha=model.alpha, min_alpha=model.min_alpha, window=model.window,
+                min_count=model.min_count, max_vocab_size=model.max_vocab_size,
+                max_final_vocab=model.max_final_vocab, sample=model.sample, seed=model.seed,
+                workers=model.workers, hs=1, negative=0, epochs=model.epochs, sorted_vocab=model.sorted_vocab,
+                batch_words=model.batch_words, compute_loss=model.compute_loss,
+                shrink_windows=model.shrink_windows)
+
+
 def to_gensim(model):
     """Build a ``gensim.models.Word2Vec`` (hs=1, negative=0) carrying ``model``'s state."""
     from gensim.models import Word2Vec as GensimWord2Vec
 
     if model.tree is None:
         raise RuntimeError("the model has no vocabulary yet: nothing to export")
-    exported = GensimWord2Vec(
-        vector_size=model.vector_size, alpha=model.alpha, window=model.window, min_count=model.min_count,
-        max_vocab_size=model.max_vocab_size, sample=model.sample, seed=model.seed, workers=model.workers,
-        min_alpha=model.min_alpha, sg=model.sg, hs=1, negative=0, cbow_mean=model.cbow_mean, epochs=model.epochs,
-        sorted_vocab=model.sorted_vocab, batch_words=model.batch_words, compute_loss=model.compute_loss,
-        max_final_vocab=model.max_final_vocab, shrink_windows=model.shrink_windows,
-    )
+    exported = GensimWord2Vec(sg=model.sg, cbow_mean=model.cbow_mean, **_shared_parameters(model))
     _export_words(model, exported)
     return exported
 
@@ -121,14 +125,8 @@ def doc2vec_to_gensim(model):
 
     if model.tree is None:
         raise RuntimeError("the model has no vocabulary yet: nothing to export")
-    exported = GensimDoc2Vec(
-        dm=model.dm, dbow_words=model.dbow_words, dm_mean=model.cbow_mean, dm_tag_count=model.dm_tag_count,
-        vector_size=model.vector_size, alpha=model.alpha, window=model.window, min_count=model.min_count,
-        max_vocab_size=model.max_vocab_size, sample=model.sample, seed=model.seed, workers=model.workers,
-        min_alpha=model.min_alpha, hs=1, negative=0, epochs=model.epochs, sorted_vocab=model.sorted_vocab,
-        batch_words=model.batch_words, compute_loss=model.compute_loss, max_final_vocab=model.max_final_vocab,
-        shrink_windows=model.shrink_windows,
-    )
+    exported = GensimDoc2Vec(dm=model.dm, dbow_words=model.dbow_words, dm_mean=model.cbow_mean,
+                             dm_tag_count=model.dm_tag_count, **_shared_parameters(model))
     _export_words(model, exported)
     dv = exported.dv
     dv.index_to_key = list(model.dv.index_to_key)
