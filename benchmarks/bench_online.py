@@ -86,6 +86,7 @@ PROTOCOLS = {"restart": (PARAMS["alpha"], PARAMS["epochs"], "second"),
              "low": (PARAMS["alpha"] / 5, PARAMS["epochs"], "second"),
              "replay": (PARAMS["alpha"] / 2, PARAMS["epochs"], "whole")}
 NEW_WORD_PROBES = 1000
+REHEARSAL_WORDS = None   # hsmcy's rehearsal_words (None: the library's default); --rehearsal-words
 SCORE_SENTENCES = 2000
 
 
@@ -210,6 +211,8 @@ def new_model(impl, sg, seed):
     import hsmcy
     params = dict(PARAMS, sg=sg, seed=seed)
     if impl == "hsmcy":
+        if REHEARSAL_WORDS is not None:
+            params["rehearsal_words"] = REHEARSAL_WORDS
         return hsmcy.Word2Vec(**params)
     return gensim.models.Word2Vec(hs=1, negative=0, **params)
 
@@ -472,6 +475,8 @@ def main():
     parser.add_argument("--controls", action="store_true",
                         help="also evaluate the first-half model and run the fixed-vocab/continue control")
     parser.add_argument("--quick", action="store_true", help="1M tokens, seed 1, sg only")
+    parser.add_argument("--rehearsal-words", type=int, default=None,
+                        help="hsmcy's rehearsal_words (default: the library's; 0: no rehearsal, gensim's behaviour)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--render", action="store_true",
                         help="only write the tables again from the runs and settings in --resume's online.json")
@@ -479,6 +484,8 @@ def main():
                         help="reuse the finished runs in FILE (this script's log, or its online.json); "
                              "run only the groups it does not complete")
     args = parser.parse_args()
+    global REHEARSAL_WORDS
+    REHEARSAL_WORDS = args.rehearsal_words
     if args.quick:
         args.tokens, args.seeds, args.modes = 1_000_000, [1], "sg"
     corpus = Path(args.corpus)
@@ -505,7 +512,9 @@ def main():
     stem = "online_quick" if args.quick else "online"
     meta = {"corpus": str(corpus), "tokens": None, "seeds": args.seeds, "machine": machine, "commit": commit,
             "params": PARAMS, "old_questions": None, "command": " ".join(sys.argv),
-            "protocols": {name: PROTOCOLS[name] for name in protocols}}
+            "protocols": {name: PROTOCOLS[name] for name in protocols},
+            "rehearsal_words": args.rehearsal_words if args.rehearsal_words is not None else
+            hsmcy.rehearsal.DEFAULT_REHEARSAL_WORDS}
 
     def write_results(final=False):
         rows = summarise(runs, modes)

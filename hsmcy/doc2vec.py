@@ -302,6 +302,9 @@ class Doc2Vec(Word2Vec):
     >>> model.dv.most_similar([vector], topn=2)  # doctest: +SKIP
     """
 
+    _collects_rehearsal = False   # no update=True here, and its sentences carry tags
+
+
     def __init__(self, documents=None, corpus_file=None, vector_size=100, dm_mean=None, dm=1, dbow_words=0,
                  dm_concat=0, dm_tag_count=1, dv=None, dv_mapfile=None, comment=None, trim_rule=None, callbacks=(),
                  window=5, epochs=10, shrink_windows=True, alpha=0.025, min_count=5, max_vocab_size=None,

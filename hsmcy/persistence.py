@@ -408,7 +408,9 @@ def _word2vec_parameters_saved_later():
     """Parameters saved since a later version, with the value a file without them gets."""
     from ._training import DEFAULT_KERNEL
 
-    return {"kernel": DEFAULT_KERNEL}
+    from .rehearsal import DEFAULT_REHEARSAL_WORDS
+
+    return {"kernel": DEFAULT_KERNEL, "rehearsal_words": DEFAULT_REHEARSAL_WORDS}
 
 
 def save_word2vec(model, path):
@@ -440,6 +442,14 @@ def _word_model_contents(model, parameters):
         "path_nodes": model.tree.path_nodes, "path_codes": model.tree.path_codes,
         "path_offsets": model.tree.path_offsets,
     }
+    sample = model._rehearsal   # hsmcy.rehearsal: what online training rehearses
+    if sample.n_sentences:
+        sample.check(len(model.wv.index_to_key), "refusing to save the rehearsal sample")
+        metadata.update(rehearsal_words_seen=sample.words_seen, rehearsal_inclusion=sample.inclusion,
+                        rehearse=bool(model._rehearse))
+        arrays.update(rehearsal_token_ids=sample.token_ids, rehearsal_sentence_bounds=sample.sentence_bounds)
+    elif model._rehearse:
+        metadata["rehearse"] = True
     return metadata, arrays
 
 
@@ -492,6 +502,7 @@ def _read_word_model(archive, cls, parameter_names, parameters_saved_later, mapp
                                      name, where)
     model._set_vocabulary(words, counts, tree)
     model.training_state = state
+    _read_rehearsal(archive, model, vocab_size)
     model.wv.vectors = weights["input_vectors"]
     model.syn1 = weights["syn1"]
     for name in ("corpus_count", "corpus_total_words", "train_count"):
@@ -505,6 +516,29 @@ def _read_word_model(archive, cls, parameter_names, parameters_saved_later, mapp
             raise ValueError(f"{where}: metadata {name!r} must be a number, got {value!r}")
         setattr(model, name, float(value))
     return model
+
+
+def _read_rehearsal(archive, model, vocab_size):
+    """The rehearsal sample (files since online rehearsal; older ones have none), checked."""
+    from .rehearsal import RehearsalSample
+
+    metadata, where = archive.metadata, archive.where
+    rehearse = metadata.get("rehearse", False)
+    if not isinstance(rehearse, bool):
+        raise ValueError(f"{where}: metadata 'rehearse' must be true or false, got {rehearse!r}")
+    model._rehearse = rehearse
+    if "rehearsal_token_ids" not in archive:
+        return
+    token_ids = np.array(archive.array("rehearsal_token_ids", np.int32, (None,)))
+    bounds = np.array(archive.array("rehearsal_sentence_bounds", np.int64, (None,)))
+    words_seen, inclusion = metadata.get("rehearsal_words_seen"), metadata.get("rehearsal_inclusion")
+    if isinstance(words_seen, bool) or not isinstance(words_seen, int):
+        raise ValueError(f"{where}: metadata 'rehearsal_words_seen' must be an integer, got {words_seen!r}")
+    if isinstance(inclusion, bool) or not isinstance(inclusion, (int, float)):
+        raise ValueError(f"{where}: metadata 'rehearsal_inclusion' must be a number, got {inclusion!r}")
+    sample = RehearsalSample(token_ids, bounds, words_seen, inclusion)
+    sample.check(vocab_size, f"{where}: rehearsal sample")
+    model._rehearsal = sample
 
 
 # ------------------------------------------------------------ Doc2Vec's file layout

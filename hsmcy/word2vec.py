@@ -33,6 +33,7 @@ from ._training import DEFAULT_KERNEL, KERNELS, MAX_WORKERS, TrainingRun, privat
 from .checks import all_finite, check_integer
 from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory, return_free_memory
 from .progress import TrainingProgress
+from .rehearsal import DEFAULT_REHEARSAL_WORDS, RehearsalSample
 from .tree import HuffmanTree, check_counts
 from .vocab import Vocabulary, keep_probabilities
 
@@ -141,6 +142,14 @@ class Word2Vec:
         and row update a BLAS call (``scipy.linalg.cython_blas``): the readable kernel,
         about gensim's speed, 3-4x slower than ``"fast"``.  CBOW takes the same step in
         both, vectorised or through BLAS.
+    rehearsal_words : int, default 10,000,000
+        Online training (``build_vocab(update=True)``): the model keeps a uniform
+        random sample of the sentences it was trained on, up to this many words (4
+        bytes a word, saved with the model), and a ``train()`` call after a
+        vocabulary update trains sampled old sentences interleaved with the new ones
+        (at most as many old words as the new text has), so that the old text is not
+        forgotten (:mod:`hsmcy.rehearsal`, docs/online.md).  0: no sample, and
+        training after an update sees the new text only, as in gensim.
     null_word, hashfxn, ns_exponent, comment :
         Accepted for signature compatibility with gensim; they do not affect
         hierarchical-softmax training (``null_word`` must be 0).
@@ -158,6 +167,12 @@ class Word2Vec:
         Where an unfinished ``train()`` stopped (Ctrl-C, an error, or a checkpoint
         saved mid-run); :meth:`resume_training` continues from it.  ``None`` once a
         run has finished.  Saved with the model.
+    rehearsal_sample_words : (int, int)
+        Words in the rehearsal sample, and words of training text it was drawn from.
+    last_rehearsed_words : int
+        Words of earlier text that the last ``train()`` interleaved with its corpus
+        in each epoch (0 unless it followed a vocabulary update); ``train()``'s
+        returned counts include them.
 
     Examples
     --------
@@ -189,7 +204,8 @@ class Word2Vec:
                  max_vocab_size=None, sample=1e-3, seed=1, workers=3, min_alpha=0.0001, sg=0, hs=1, negative=0,
                  ns_exponent=0.75, cbow_mean=1, hashfxn=hash, epochs=5, null_word=0, trim_rule=None,
                  sorted_vocab=1, batch_words=10000, compute_loss=False, callbacks=(), comment=None,
-                 max_final_vocab=None, shrink_windows=True, corpus_buffer=None, kernel=DEFAULT_KERNEL):
+                 max_final_vocab=None, shrink_windows=True, corpus_buffer=None, kernel=DEFAULT_KERNEL,
+                 rehearsal_words=DEFAULT_REHEARSAL_WORDS):
         if hs != 1:
             raise ValueError(f"hs must be 1: hsmcy trains hierarchical softmax only (got hs={hs!r}); "
                              "use gensim for negative sampling")
@@ -210,6 +226,7 @@ class Word2Vec:
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         self.kernel = kernel
+        self.rehearsal_words = _check_int("rehearsal_words", rehearsal_words, 0)
         if sg not in (0, 1, True, False):
             raise ValueError(f"sg must be 0 (CBOW) or 1 (skip-gram), got {sg!r}")
         self.sg = int(sg)
@@ -242,6 +259,9 @@ class Word2Vec:
         self._encoded_source = None   # what it was read from, to recognise it in train()
         self._current_run = None
         self.training_state = None    # where an unfinished run stopped, see resume_training()
+        self._rehearsal = RehearsalSample()   # sentences trained on so far (hsmcy.rehearsal)
+        self._rehearse = False        # whether train() mixes them in: after a vocabulary update
+        self.last_rehearsed_words = 0  # words of earlier text the last train() added to each epoch
 
         if sentences is not None or corpus_file is not None:
             self._check_one_corpus(sentences, corpus_file, "sentences")
@@ -354,6 +374,7 @@ class Word2Vec:
             raise ValueError(f"{source} is empty: it holds no tokens")
         if update:
             remap = self._grow_from_raw_counts(scan.words, scan.counts, trim_rule)
+            self._rehearse = True
             self.corpus_count = scan.corpus.n_sentences
             self.corpus_total_words = int(scan.counts.sum())
             self._encoded = scan.encode(remap)
@@ -372,6 +393,7 @@ class Word2Vec:
         self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
         self.effective_min_count = int(vocabulary.counts.min())
         self._init_weights()
+        self._forget_rehearsal()
         depths = self.tree.path_lengths
         logger.info("build_vocab: %d words, %d sentences, %d tokens (%d in vocabulary) in %.2fs; Huffman paths of "
                     "%d to %d nodes, %.2f per token", len(vocabulary), self.corpus_count, self.corpus_total_words,
@@ -406,6 +428,7 @@ class Word2Vec:
         if update:
             self._check_growable()
             self._grow_from_raw_counts(words, counts, trim_rule)
+            self._rehearse = True
             self.corpus_count = int(corpus_count or 0)
             self.corpus_total_words = int(counts.sum())
             self._encoded, self._encoded_source = None, None
@@ -422,6 +445,7 @@ class Word2Vec:
         self._encoded, self._encoded_source = None, None
         self._set_vocabulary(vocabulary.words, vocabulary.counts, HuffmanTree.from_counts(vocabulary.counts))
         self._init_weights()
+        self._forget_rehearsal()
 
     # -------------------------------------------------- online vocabulary growth
     def _check_growable(self):
@@ -779,10 +803,13 @@ class Word2Vec:
                            total_examples, encoded.n_sentences)
         encoded.check(len(self.wv.index_to_key))
         self._check_trainable()
+        # checked before training: an edited attribute must not fail a finished run
+        rehearsal_budget = check_integer("rehearsal_words", self.rehearsal_words, 0)
+        trained_on = self._with_rehearsal(encoded)
         self._align_weights()
-        progress_bar = TrainingProgress(encoded.n_words * settings["epochs"]) if progress else None
+        progress_bar = TrainingProgress(trained_on.n_words * settings["epochs"]) if progress else None
         run = TrainingRun(
-            corpus=encoded, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
+            corpus=trained_on, input_vectors=self.wv.vectors, syn1=self.syn1, tree=self.tree,
             keep_probability=self._keep_probability, sg=self.sg, window=self.window,
             shrink_windows=self.shrink_windows, cbow_mean=self.cbow_mean, kernel=self.kernel,
             callbacks=tuple(callbacks or ()), model=self, report_delay=report_delay, progress_bar=progress_bar,
@@ -796,7 +823,44 @@ class Word2Vec:
         self.compute_loss = run.compute_loss
         if resume is None:
             self.running_training_loss = 0.0
-        return self._execute_run(run, encoded, progress_bar)
+        result = self._execute_run(run, encoded, progress_bar)
+        self._remember_for_rehearsal(encoded, rehearsal_budget)
+        return result
+
+    # -------------------------------------------------- rehearsal (hsmcy.rehearsal)
+    _collects_rehearsal = True   # Doc2Vec: False (its sentences carry document tags)
+
+    def _forget_rehearsal(self):
+        """A new vocabulary: the sample's ids mean nothing any more."""
+        self._rehearsal, self._rehearse = RehearsalSample(), False
+
+    def _with_rehearsal(self, encoded):
+        """What a training call trains on: ``encoded``, and after a vocabulary update sampled old sentences too."""
+        sample = self._rehearsal
+        self.last_rehearsed_words = 0
+        if not (self._collects_rehearsal and self._rehearse and sample.n_words):
+            return encoded
+        sample.check(len(self.wv.index_to_key))   # it may have been edited since it was made
+        if encoded.file_backed:
+            logger.warning("the corpus is in a corpus_buffer file: training on the new text only, without "
+                           "rehearsing the %d sampled words of earlier text", sample.n_words)
+            return encoded
+        mixed, old_words = sample.mixed_into(encoded, self.seed, self.train_count)
+        self.last_rehearsed_words = old_words
+        logger.info("rehearsal: %d words of earlier text (from a sample of %d of the %d trained on before) "
+                    "interleaved with the %d new words", old_words, sample.n_words, sample.words_seen,
+                    encoded.n_words)
+        return mixed
+
+    def _remember_for_rehearsal(self, encoded, budget):
+        """After a completed training call: its sentences join the sample's population."""
+        if self._collects_rehearsal:
+            self._rehearsal = self._rehearsal.after_training_on(encoded, budget, self.seed, self.train_count)
+
+    @property
+    def rehearsal_sample_words(self):
+        """Words in the rehearsal sample (see ``rehearsal_words``), and how many words it was drawn from."""
+        return self._rehearsal.n_words, self._rehearsal.words_seen
 
     def _more_inputs(self):
         """Input rows beyond the words for the training run: none here (``hsmcy.Doc2Vec``

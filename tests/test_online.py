@@ -96,7 +96,9 @@ def test_train_after_update_trains_old_and_new_words(halves):
     model.build_vocab(second, update=True)
     vectors, syn1 = model.wv.vectors.copy(), model.syn1.copy()
     trained_words, seen = model.train(second, total_examples=model.corpus_count, epochs=2)
-    assert seen == 2 * model.corpus_total_words          # raw words read, as gensim counts them
+    # raw words read, as gensim counts them, and the earlier text rehearsed beside them (hsmcy.rehearsal)
+    assert model.last_rehearsed_words > 0
+    assert seen == 2 * (model.corpus_total_words + model.last_rehearsed_words)
     changed = np.any(model.wv.vectors != vectors, axis=1)
     assert changed[:n_old].mean() > 0.5 and changed[n_old:].mean() > 0.9
     assert np.any(model.syn1[n_old - 1:] != syn1[n_old - 1:])        # new inner nodes train
