@@ -20,6 +20,10 @@ What is counted (bytes), each an entry of the report:
   ``min(2**levels - 1, V - 1)`` rows; ``hsmcy._training.PRIVATE_TOP_LEVELS``), each
   padded to whole cache lines (``whole_line_floats``), an upper bound since only
   the rows that paths reach become resident;
+* ``rehearsal_sample``: the sample of trained sentences a model keeps for online
+  training (``hsmcy.rehearsal``): ``min(corpus words, rehearsal_words)`` ids of 4
+  bytes and 8 bytes per sampled sentence, made at the end of ``train()`` while the
+  encoded corpus is still held;
 * ``build_vocab_scratch``: temporaries of ``build_vocab`` while it encodes the
   corpus chunk by chunk (about 21 bytes per token of one chunk of
   ``hsmcy.corpus._CHUNK_TOKENS`` tokens).
@@ -106,7 +110,8 @@ _BUILD_BYTES_PER_CHUNK_TOKEN = 21
 
 
 def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers, longest_sentence,
-             path_steps=None, average_word_bytes=8, corpus_in_memory=True, private_rows_per_worker=0):
+             path_steps=None, average_word_bytes=8, corpus_in_memory=True, private_rows_per_worker=0,
+             rehearsal_words=0):
     """Bytes per component and ``total`` (see the module docstring)."""
     if path_steps is None:  # a balanced tree: log2(V) steps per word
         path_steps = vocab_size * max(math.ceil(math.log2(max(vocab_size, 2))), 1)
@@ -120,6 +125,8 @@ def estimate(*, vocab_size, vector_size, corpus_words, corpus_sentences, workers
         "private_tree_rows": int(workers * 2 * private_rows_per_worker * whole_line_floats(vector_size) * 4),
         "build_vocab_scratch": int(min(corpus_words, _CHUNK_TOKENS) * _BUILD_BYTES_PER_CHUNK_TOKEN),
     }
+    sampled = min(corpus_words, rehearsal_words)
+    report["rehearsal_sample"] = int(sampled * 4 + (corpus_sentences * sampled / max(corpus_words, 1) + 1) * 8)
     report["total"] = sum(report.values())
     return report
 

@@ -47,30 +47,45 @@ def _rng(seed, calls, purpose):
     return np.random.default_rng([int(seed), int(calls), _STREAM, purpose])
 
 
-def _sentences_of(corpus, keep):
-    """``(token_ids, bounds)`` of the sentences ``keep`` (a boolean mask) of ``corpus``, in order.
+# Read at most about this many tokens of a corpus at once (a buffer file's, too).
+_BLOCK_TOKENS = 1 << 18
+# Old sentences are spread over the new text in this many blocks (fewer for a small text).
+_MIX_BLOCKS = 4096
 
-    Reads a buffer-file corpus chunk by chunk (never all of it at once).
-    """
-    bounds = corpus.sentence_bounds
-    pieces, lengths = [], []
-    step = 1 << 16
-    for first in range(0, len(keep), step):
-        chosen = np.flatnonzero(keep[first:first + step])
+
+def _sentence_blocks(corpus):
+    """``(first, bounds)`` per block of whole sentences: ``bounds`` (int64, in memory) are
+    ``sentence_bounds[first:first + len(bounds)]``; a block spans at most ~_BLOCK_TOKENS
+    tokens, or one sentence."""
+    all_bounds, n = corpus.sentence_bounds, corpus.n_sentences
+    first = 0
+    while first < n:
+        bounds = np.asarray(all_bounds[first:min(first + 65536, n) + 1], dtype=np.int64)
+        fit = int(np.searchsorted(bounds, bounds[0] + _BLOCK_TOKENS, side="right")) - 1
+        bounds = bounds[:max(fit, 1) + 1]
+        yield first, bounds
+        first += len(bounds) - 1
+
+
+def _chosen_sizes(corpus, keep):
+    """Lengths of the sentences ``keep`` (a boolean mask) of ``corpus``, in order."""
+    return np.concatenate([np.diff(bounds)[keep[first:first + len(bounds) - 1]]
+                           for first, bounds in _sentence_blocks(corpus)] or [np.zeros(0, np.int64)])
+
+
+def _gather(corpus, keep, out, at):
+    """Copy the sentences ``keep`` of ``corpus``, in order, into ``out[at:]``; returns the new ``at``."""
+    for first, bounds in _sentence_blocks(corpus):
+        chosen = np.flatnonzero(keep[first:first + len(bounds) - 1])
         if not len(chosen):
             continue
-        block_bounds = np.asarray(bounds[first:min(first + step, len(keep)) + 1], dtype=np.int64)
-        ids = np.asarray(corpus.token_ids[int(block_bounds[0]):int(block_bounds[-1])])
-        starts = block_bounds[chosen] - block_bounds[0]
-        ends = block_bounds[chosen + 1] - block_bounds[0]
-        sizes = ends - starts
-        # every position of every chosen sentence: starts[i], ..., ends[i] - 1
-        offsets = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
-        pieces.append(ids[offsets])
-        lengths.append(sizes)
-    token_ids = np.concatenate(pieces).astype(np.int32, copy=False) if pieces else np.zeros(0, np.int32)
-    sizes = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-    return token_ids, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        ids = np.asarray(corpus.token_ids[int(bounds[0]):int(bounds[-1])])
+        starts, sizes = bounds[chosen] - bounds[0], bounds[chosen + 1] - bounds[chosen]
+        # every position of every chosen sentence: starts[i], ..., starts[i] + sizes[i] - 1
+        positions = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+        out[at:at + len(positions)] = ids[positions]
+        at += len(positions)
+    return at
 
 
 class RehearsalSample:
@@ -125,56 +140,60 @@ class RehearsalSample:
         rng = _rng(seed, calls, 1)
         keep_old = rng.random(self.n_sentences) < inclusion / self.inclusion
         keep_new = rng.random(corpus.n_sentences) < inclusion
-        old_ids, old_bounds = _sentences_of(self.as_corpus(), keep_old)
-        new_ids, new_bounds = _sentences_of(corpus, keep_new)
-        token_ids = np.concatenate([old_ids, new_ids])
-        bounds = np.concatenate([old_bounds, new_bounds[1:] + old_bounds[-1]])
-        if len(token_ids) > budget:   # a hard cap: drop whole sentences at random
-            order = rng.permutation(len(bounds) - 1)
-            sizes = np.diff(bounds)[order]
-            keep = np.zeros(len(bounds) - 1, dtype=bool)
-            keep[order[np.cumsum(sizes) <= budget]] = True
-            token_ids, bounds = _sentences_of(corpus_io.EncodedCorpus(token_ids, bounds), keep)
+        sizes = np.concatenate([np.diff(self.sentence_bounds)[keep_old], _chosen_sizes(corpus, keep_new)])
+        if sizes.sum() > budget:   # a hard cap: drop whole sentences at random
+            order = rng.permutation(len(sizes))
+            kept = np.zeros(len(sizes), dtype=bool)
+            kept[order[np.cumsum(sizes[order]) <= budget]] = True
+            n_old = int(keep_old.sum())
+            keep_old[np.flatnonzero(keep_old)[~kept[:n_old]]] = False
+            keep_new[np.flatnonzero(keep_new)[~kept[n_old:]]] = False
+            sizes = sizes[kept]
+        # one array for the sample: it is made while the trained corpus is still held
+        token_ids = np.empty(int(sizes.sum()), dtype=np.int32)
+        at = _gather(self.as_corpus(), keep_old, token_ids, 0)
+        _gather(corpus, keep_new, token_ids, at)
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         return RehearsalSample(token_ids, bounds, words_seen, inclusion)
 
     def as_corpus(self):
         return corpus_io.EncodedCorpus(self.token_ids, self.sentence_bounds)
 
     def mixed_into(self, corpus, seed, calls):
-        """``corpus`` with sampled sentences interleaved: at most as many old words as ``corpus`` has.
+        """``corpus`` (in memory) with sampled sentences interleaved: at most as many old words as it has.
 
-        Returns ``(mixed EncodedCorpus, old words added)``.  The old sentences are spread
-        evenly among the new ones, so every part of the call (and of its falling
-        learning rate) sees both.
+        Returns ``(mixed EncodedCorpus, old words added)``.  The old sentences, drawn in
+        random order, are spread evenly among the new ones (in up to ``_MIX_BLOCKS``
+        blocks), so every part of the call, and of its falling learning rate, sees both.
         """
         rng = _rng(seed, calls, 2)
         # old sentences in random order, as many as fit in the new text's number of words
         order = rng.permutation(self.n_sentences)
-        sizes = np.diff(self.sentence_bounds)[order]
-        order = order[np.cumsum(sizes) <= corpus.n_words]
+        old_sizes = np.diff(self.sentence_bounds)[order]
+        fits = np.cumsum(old_sizes) <= corpus.n_words
+        order, old_sizes = order[fits], old_sizes[fits]
         if not len(order):
             return corpus, 0
-        keep = np.zeros(self.n_sentences, dtype=bool)
-        keep[order] = True
-        old_ids, old_bounds = _sentences_of(self.as_corpus(), keep)   # in sample order
-        n_old, n_new = len(order), corpus.n_sentences
-        old_order = np.searchsorted(np.sort(order), order)   # the drawn order, as positions in old_ids
-        new_ids = np.asarray(corpus.token_ids[:corpus.n_words])
+        n_new, n_old, old_words = corpus.n_sentences, len(order), int(old_sizes.sum())
         new_bounds = np.asarray(corpus.sentence_bounds, dtype=np.int64)
-        # sentence k of each part goes to position (k + 0.5) / count: an even interleave
-        where = np.concatenate([(np.arange(n_new) + 0.5) / n_new, (np.arange(n_old) + 0.5) / n_old])
-        source = np.concatenate([np.zeros(n_new, np.int8), np.ones(n_old, np.int8)])
-        index = np.concatenate([np.arange(n_new), old_order])
-        sequence = np.argsort(where, kind="stable")
-        all_ids = np.concatenate([new_ids, old_ids])
-        starts = np.concatenate([new_bounds[:-1], old_bounds[:-1] + len(new_ids)])
-        sizes = np.concatenate([np.diff(new_bounds), np.diff(old_bounds)])
-        pick = np.where(source[sequence] == 0, index[sequence], n_new + index[sequence])
-        chosen_starts, chosen_sizes = starts[pick], sizes[pick]
-        offsets = (np.repeat(chosen_starts - np.cumsum(chosen_sizes) + chosen_sizes, chosen_sizes)
-                   + np.arange(int(chosen_sizes.sum())))
-        bounds = np.concatenate([[0], np.cumsum(chosen_sizes)])
-        mixed = corpus_io.EncodedCorpus(all_ids[offsets].astype(np.int32, copy=False),
-                                        bounds.astype(corpus_io.bounds_dtype(len(offsets))),
-                                        raw_words=corpus.raw_words + len(old_ids))
-        return mixed, len(old_ids)
+        blocks = max(1, min(n_new, n_old, _MIX_BLOCKS))
+        new_cut = np.arange(blocks + 1) * n_new // blocks     # block b: new sentences new_cut[b]:new_cut[b + 1]
+        old_cut = np.arange(blocks + 1) * n_old // blocks     # then old ones old_cut[b]:old_cut[b + 1]
+        token_ids = np.empty(corpus.n_words + old_words, dtype=np.int32)
+        bounds = np.empty(n_new + n_old + 1, dtype=np.int64)
+        bounds[0] = at = sentence = 0
+        for b in range(blocks):
+            first, last = new_cut[b], new_cut[b + 1]
+            low, high = new_bounds[first], new_bounds[last]
+            token_ids[at:at + high - low] = corpus.token_ids[low:high]
+            bounds[sentence + 1:sentence + 1 + last - first] = new_bounds[first + 1:last + 1] - low + at
+            at, sentence = at + high - low, sentence + last - first
+            sizes = old_sizes[old_cut[b]:old_cut[b + 1]]
+            starts = self.sentence_bounds[order[old_cut[b]:old_cut[b + 1]]]
+            positions = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+            token_ids[at:at + len(positions)] = self.token_ids[positions]
+            bounds[sentence + 1:sentence + 1 + len(sizes)] = at + np.cumsum(sizes)
+            at, sentence = at + len(positions), sentence + len(sizes)
+        mixed = corpus_io.EncodedCorpus(token_ids, bounds.astype(corpus_io.bounds_dtype(len(token_ids))),
+                                        raw_words=corpus.raw_words + old_words)
+        return mixed, old_words

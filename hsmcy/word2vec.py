@@ -985,7 +985,8 @@ class Word2Vec:
         """Estimate the memory training needs, in bytes, per component (like gensim's).
 
         Counts the vectors, ``syn1``, the tree's path arrays, the vocabulary's Python
-        objects, the encoded corpus (4 bytes per token) and per-worker scratch; see
+        objects, the encoded corpus (4 bytes per token), the rehearsal sample and
+        per-worker scratch; see
         :mod:`hsmcy.memory` for what each entry means.  It matches the growth of the
         process's peak RSS over ``build_vocab`` + ``train`` within 20% (tested).
 
@@ -1015,7 +1016,8 @@ class Word2Vec:
             workers=self.workers, longest_sentence=encoded.longest_sentence if encoded is not None else 10000,
             path_steps=path_steps, average_word_bytes=average_word_bytes,
             corpus_in_memory=self.corpus_buffer is None,
-            private_rows_per_worker=private_tree_rows(self.workers, self.sg, self.kernel, vocab_size))
+            private_rows_per_worker=private_tree_rows(self.workers, self.sg, self.kernel, vocab_size),
+            rehearsal_words=self.rehearsal_words if self._collects_rehearsal else 0)
         if report is None:
             report = {}
         report.update(result)
