@@ -75,9 +75,10 @@ __all__ = ["train"]
 # two averagings.  Skip-gram makes about ``window + 1`` path walks per word where CBOW
 # makes one, and its copies drift apart sooner: with 2 copies on 2M tokens of text
 # (window 5, 5 epochs, medians of 3 seeds) skip-gram kept 95% of single-process analogy
-# accuracy with 8k-word rounds and 89% with 16k.  CBOW with 200k-word rounds kept 87-93%
-# of it in the benchmark (2M and 6M tokens, 2 and 4 shards; docs/distributed.md).
-_ROUND_WORDS = {"cbow": 200_000, "sg": 8_000}
+# accuracy with 8k-word rounds and 89% with 16k.  CBOW kept 93% of it at 6M tokens with
+# 200k-word rounds and 96-97% with 25k (2 and 4 shards, 3 seeds; docs/distributed.md),
+# at about 3x the traffic per epoch.
+_ROUND_WORDS = {"cbow": 25_000, "sg": 8_000}
 
 # An exchange that sees no message from a peer for this long gives up (the client
 # normally aborts an epoch within a second of losing a worker).
@@ -629,7 +630,7 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         Average the copies after about this many words, counted over all copies.
     syncs_per_epoch : int, optional
         Average the copies this many times per epoch (give this or ``sync_every``).
-        Default: about every 200,000 words per copy for CBOW, 8,000 for skip-gram
+        Default: about every 25,000 words per copy for CBOW, 8,000 for skip-gram
         (measured: ``docs/distributed.md``).  Longer intervals save messages and cost
         quality, skip-gram's sooner.
     replicas : int, optional
