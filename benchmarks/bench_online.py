@@ -4,7 +4,10 @@
 Usage::
 
     python benchmarks/make_corpus.py --out /tmp/hsmcy_bench/corpus.txt --tokens 0   # once
-    python benchmarks/bench_online.py --tokens 4000000         # sg and CBOW, seeds 1 2 3 (the committed run)
+    python benchmarks/bench_online.py --tokens 4000000         # sg and CBOW, seeds 1 2 3
+    # the committed run (gensim's rows taken from the earlier run: gensim has not changed)
+    python benchmarks/bench_online.py --tokens 4000000 --seeds 1 2 3 --modes sg,cbow --no-rebuild \
+        --resume benchmarks/results/online_gensim_runs.json
     python benchmarks/bench_online.py --quick                  # 1M tokens, one seed, sg only
 
 What is measured
@@ -25,6 +28,9 @@ epochs, 2 workers:
   epochs from ``alpha / 2``; and, on request (``--protocols``), ``low`` -- 5 epochs
   from ``alpha / 5`` -- and ``replay`` -- 5 epochs from ``alpha / 2`` over the whole
   text (first half again, then the second), for a user who still has the old text;
+  hsmcy's models keep their default ``rehearsal_words`` (``--rehearsal-words`` sets
+  it; 0 is gensim's behaviour), so their second call also trains a sample of the
+  first half (``hsmcy.rehearsal``);
 * ``grown+rebuild/continue`` (hsmcy only): ``continue`` with ``rebuild_tree()`` between
   the update and the training;
 * with ``--controls``: ``first-half`` (the model before the update, evaluated as it
