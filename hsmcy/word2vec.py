@@ -374,7 +374,6 @@ class Word2Vec:
             raise ValueError(f"{source} is empty: it holds no tokens")
         if update:
             remap = self._grow_from_raw_counts(scan.words, scan.counts, trim_rule)
-            self._rehearse = True
             self.corpus_count = scan.corpus.n_sentences
             self.corpus_total_words = int(scan.counts.sum())
             self._encoded = scan.encode(remap)
@@ -428,7 +427,6 @@ class Word2Vec:
         if update:
             self._check_growable()
             self._grow_from_raw_counts(words, counts, trim_rule)
-            self._rehearse = True
             self.corpus_count = int(corpus_count or 0)
             self.corpus_total_words = int(counts.sum())
             self._encoded, self._encoded_source = None, None
@@ -564,6 +562,7 @@ class Word2Vec:
         wv.norms = None
         self.syn1 = syn1
         self.tree = tree
+        self._rehearse = True   # the next train() rehearses the earlier text (hsmcy.rehearsal)
         cost = self.tree_cost()
         split = int(np.count_nonzero(tree.path_lengths[:n_old] > old_depths))
         logger.info("grew the vocabulary from %d to %d words (%d old words moved one or more levels down); "

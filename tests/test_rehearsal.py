@@ -146,6 +146,17 @@ def test_rehearsal_is_deterministic_with_one_worker(two_texts):
         np.testing.assert_array_equal(a, b)
 
 
+def test_every_way_of_growing_turns_rehearsal_on(two_texts):
+    first, second = two_texts
+    for grow in (lambda m: m.build_vocab(first[:50], update=True),          # no new word at all
+                 lambda m: m.build_vocab_from_freq({"b1": 5, "b2": 7}, update=True),
+                 lambda m: m.grow_vocabulary(["b1"], [5])):
+        model = hsmcy.Word2Vec(first, **PARAMS)
+        grow(model)
+        model.train(first[:100], total_examples=100, epochs=1)     # words the model knows in every case
+        assert model.last_rehearsed_words > 0
+
+
 def test_plain_training_and_a_new_vocabulary_do_not_rehearse(two_texts):
     first, second = two_texts
     model = hsmcy.Word2Vec(first, **PARAMS)
