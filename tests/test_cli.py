@@ -294,12 +294,19 @@ def test_console_script_is_installed(workdir):
     assert result.stdout.strip() == f"hsmcy {hsmcy.__version__}"
 
 
+def default_sigint():
+    """In the child: Ctrl-C's default disposition, so that Python installs its handler even when
+    the test run itself ignores SIGINT (a shell's background job does)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_training_is_one_line_and_status_130(workdir):
     import signal
 
     process = subprocess.Popen([sys.executable, "-m", "hsmcy", "train", "-o", "interrupted.kv", "--epochs", "500",
                                 "--workers", "1"], cwd=workdir, env=run_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     lines = []
     for line in process.stderr:  # wait until an epoch has been trained
         lines.append(line)
@@ -328,7 +335,7 @@ def test_ctrl_c_with_checkpoint_then_resume_gives_the_uninterrupted_result(workd
     common = ["--size", "12", "--epochs", "200", "--workers", "1", "--min-count", "2"]
     process = subprocess.Popen([sys.executable, "-m", "hsmcy", "train", corpus.name, "-o", "resumed.hsmcy", *common,
                                 "--checkpoint", "run.hsmcy"], cwd=workdir, env=run_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     for line in process.stderr:  # wait for the first checkpoint
         if "checkpoint after epoch" in line:
             break

@@ -8,6 +8,7 @@ import hsmcy
 from hsmcy import persistence
 from hsmcy.corpus import EncodedCorpus
 from hsmcy.rehearsal import RehearsalSample
+from test_safety_training import RaiseAt
 
 PARAMS = dict(vector_size=16, window=3, min_count=2, epochs=2, workers=1, seed=5, sg=1)
 
@@ -239,22 +240,13 @@ def test_a_file_with_a_bad_sample_is_refused_by_name(two_texts, tmp_path, edit, 
 def test_an_interrupted_rehearsing_call_resumes_on_the_same_mixture(two_texts):
     first, second = two_texts
 
-    class StopAfter:
-        def __init__(self):
-            self.calls = 0
-
-        def on_epoch_end(self, model):
-            self.calls += 1
-            if self.calls == 1:
-                raise KeyboardInterrupt
-
     whole = hsmcy.Word2Vec(first, **PARAMS)
     whole.build_vocab(second, update=True)
     whole.train(second, total_examples=len(second), epochs=2)
     model = hsmcy.Word2Vec(first, **PARAMS)
     model.build_vocab(second, update=True)
     with pytest.raises(KeyboardInterrupt):
-        model.train(second, total_examples=len(second), epochs=2, callbacks=[StopAfter()])
+        model.train(second, total_examples=len(second), epochs=2, callbacks=[RaiseAt("on_epoch_end", 1, KeyboardInterrupt())])
     assert model.rehearsal_sample_words == (6000, 6000)     # an unfinished call adds nothing
     model.resume_training(second)
     np.testing.assert_array_equal(model.wv.vectors, whole.wv.vectors)
