@@ -145,7 +145,7 @@ class Word2Vec:
     rehearsal_words : int, default 10,000,000
         Online training (``build_vocab(update=True)``): the model keeps a uniform
         random sample of the sentences it was trained on, up to this many words (4
-        bytes a word, saved with the model), and a ``train()`` call after a
+        bytes a word, saved with the model), and every ``train()`` call after a
         vocabulary update trains sampled old sentences interleaved with the new ones
         (at most as many old words as the new text has), so that the old text is not
         forgotten (:mod:`hsmcy.rehearsal`, docs/online.md).  0: no sample, and

@@ -1,5 +1,6 @@
 """Shared fixtures: small real corpora from gensim's test data, random trees and weights."""
 import os
+import signal
 import threading
 
 import numpy as np
@@ -24,6 +25,19 @@ def lee_path():
 def lee_sentences(lee_path):
     with open(lee_path, encoding="utf-8") as handle:
         return [line.split() for line in handle if line.split()]
+
+
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own Ctrl-C handler in every test, even when the test run was started with
+    SIGINT ignored (a shell's background job is, and Python then installs no handler):
+    the tests that interrupt training or scoring need it to see the interrupt at all."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -100,18 +100,8 @@ def big_sentences():
     return synthetic_sentences(20_000, 20, 5_000, seed=1)  # 400k tokens
 
 
-@pytest.fixture
-def python_sigint_handler():
-    """Python's own Ctrl-C handler, even when the test run was started with SIGINT ignored
-    (a shell's background job is; Python then installs no handler)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("how", ["interrupt_main", "SIGINT"])
-def test_ctrl_c_in_the_caller_stops_all_workers_within_a_second(big_sentences, tmp_path, how,
-                                                                python_sigint_handler):
+def test_ctrl_c_in_the_caller_stops_all_workers_within_a_second(big_sentences, tmp_path, how):
     model = fresh_model(big_sentences, workers=4, vector_size=32, batch_words=10_000)
     timer, interrupted_at = _interrupt_after(0.5, how)
     try:
