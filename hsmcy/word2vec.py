@@ -837,7 +837,12 @@ class Word2Vec:
         """What a training call trains on: ``encoded``, and after a vocabulary update sampled old sentences too."""
         sample = self._rehearsal
         self.last_rehearsed_words = 0
-        if not (self._collects_rehearsal and self._rehearse and sample.n_words):
+        if not (self._collects_rehearsal and self._rehearse):
+            return encoded
+        if not sample.n_words:
+            if self.rehearsal_words:
+                logger.info("no rehearsal: this model holds no sample of earlier text (made by from_gensim or "
+                            "hsmcy.distributed, loaded from a file saved without one, or not trained yet)")
             return encoded
         sample.check(len(self.wv.index_to_key))   # it may have been edited since it was made
         if encoded.file_backed:

@@ -261,3 +261,17 @@ def test_a_buffer_file_corpus_trains_without_rehearsal_and_says_so(two_texts, tm
     with caplog.at_level(logging.WARNING, logger="hsmcy.word2vec"):
         model.train(second, total_examples=len(second), epochs=1)
     assert model.last_rehearsed_words == 0 and "without rehearsing" in caplog.text
+
+
+def test_a_model_without_a_sample_grows_and_trains_on_the_new_text_and_says_so(two_texts, caplog):
+    import gensim
+    first, second = two_texts
+    imported = hsmcy.Word2Vec.from_gensim(gensim.models.Word2Vec(first, hs=1, negative=0, vector_size=16,
+                                                                min_count=2, epochs=1, workers=1, seed=1))
+    assert imported.rehearsal_sample_words == (0, 0)
+    imported.build_vocab(second, update=True)
+    with caplog.at_level(logging.INFO, logger="hsmcy.word2vec"):
+        trained, seen = imported.train(second, total_examples=len(second), epochs=1)
+    assert imported.last_rehearsed_words == 0 and seen == 5000
+    assert "no rehearsal: this model holds no sample" in caplog.text
+    assert imported.rehearsal_sample_words == (5000, 5000)      # from now on it keeps one
