@@ -53,6 +53,11 @@ _BLOCK_TOKENS = 1 << 18
 _MIX_BLOCKS = 4096
 
 
+def _positions(starts, sizes):
+    """Every position of every run: ``starts[i], ..., starts[i] + sizes[i] - 1``, runs in order."""
+    return np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+
+
 def _sentence_blocks(corpus):
     """``(first, bounds)`` per block of whole sentences: ``bounds`` (int64, in memory) are
     ``sentence_bounds[first:first + len(bounds)]``; a block spans at most ~_BLOCK_TOKENS
@@ -80,9 +85,7 @@ def _gather(corpus, keep, out, at):
         if not len(chosen):
             continue
         ids = np.asarray(corpus.token_ids[int(bounds[0]):int(bounds[-1])])
-        starts, sizes = bounds[chosen] - bounds[0], bounds[chosen + 1] - bounds[chosen]
-        # every position of every chosen sentence: starts[i], ..., starts[i] + sizes[i] - 1
-        positions = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+        positions = _positions(bounds[chosen] - bounds[0], bounds[chosen + 1] - bounds[chosen])
         out[at:at + len(positions)] = ids[positions]
         at += len(positions)
     return at
@@ -190,7 +193,7 @@ class RehearsalSample:
             at, sentence = at + high - low, sentence + last - first
             sizes = old_sizes[old_cut[b]:old_cut[b + 1]]
             starts = self.sentence_bounds[order[old_cut[b]:old_cut[b + 1]]]
-            positions = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+            positions = _positions(starts, sizes)
             token_ids[at:at + len(positions)] = self.token_ids[positions]
             bounds[sentence + 1:sentence + 1 + len(sizes)] = at + np.cumsum(sizes)
             at, sentence = at + len(positions), sentence + len(sizes)
