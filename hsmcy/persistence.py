@@ -444,7 +444,11 @@ def _word_model_contents(model, parameters):
     }
     sample = model._rehearsal   # hsmcy.rehearsal: what online training rehearses
     if sample.n_sentences:
-        sample.check(len(model.wv.index_to_key), "refusing to save the rehearsal sample")
+        try:
+            sample.check(len(model.wv.index_to_key), "the rehearsal sample")
+        except ValueError as error:
+            raise ValueError(f"refusing to save: {error} (the vocabulary, wv.index_to_key, has "
+                             f"{len(model.wv.index_to_key)} words: was it edited?)") from None
         metadata.update(rehearsal_words_seen=sample.words_seen, rehearsal_inclusion=sample.inclusion,
                         rehearse=bool(model._rehearse))
         arrays.update(rehearsal_token_ids=sample.token_ids, rehearsal_sentence_bounds=sample.sentence_bounds)

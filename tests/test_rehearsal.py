@@ -275,3 +275,12 @@ def test_a_model_without_a_sample_grows_and_trains_on_the_new_text_and_says_so(t
     assert imported.last_rehearsed_words == 0 and seen == 5000
     assert "no rehearsal: this model holds no sample" in caplog.text
     assert imported.rehearsal_sample_words == (5000, 5000)      # from now on it keeps one
+
+
+def test_saving_after_the_vocabulary_was_cut_names_the_vocabulary(two_texts, tmp_path):
+    first, _ = two_texts
+    model = hsmcy.Word2Vec(first, **PARAMS)
+    del model.wv.index_to_key[10:]
+    with pytest.raises(ValueError, match=r"rehearsal sample: word ids must lie in \[0, 10\).*index_to_key.*edited"):
+        model.save(tmp_path / "cut.hsmcy")
+    assert not (tmp_path / "cut.hsmcy").exists()
