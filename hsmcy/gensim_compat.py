@@ -29,6 +29,18 @@ def _shared_parameters(model):
                 shrink_windows=model.shrink_windows)
 
 
+def _imported_parameters(gensim_model):
+    """The constructor parameters hsmcy's Word2Vec and Doc2Vec take from a gensim model alike
+    (gensim before 4.0 has no ``shrink_windows``: it always shrank windows)."""
+    return dict(vector_size=gensim_model.vector_size, alpha=gensim_model.alpha, min_alpha=gensim_model.min_alpha,
+                window=gensim_model.window, min_count=gensim_model.min_count,
+                max_vocab_size=gensim_model.max_vocab_size, max_final_vocab=gensim_model.max_final_vocab,
+                sample=gensim_model.sample, seed=gensim_model.seed, workers=gensim_model.workers,
+                epochs=gensim_model.epochs, sorted_vocab=gensim_model.sorted_vocab,
+                batch_words=gensim_model.batch_words,
+                shrink_windows=getattr(gensim_model, "shrink_windows", True))
+
+
 def to_gensim(model):
     """Build a ``gensim.models.Word2Vec`` (hs=1, negative=0) carrying ``model``'s state."""
     from gensim.models import Word2Vec as GensimWord2Vec
@@ -69,14 +81,7 @@ def _export_words(model, exported):
 def from_gensim(cls, gensim_model):
     """Import a gensim hierarchical-softmax ``Word2Vec`` into ``cls`` (hsmcy.Word2Vec)."""
     words, tree, syn1 = _gensim_words(gensim_model)
-    model = cls(
-        vector_size=gensim_model.vector_size, alpha=gensim_model.alpha, window=gensim_model.window,
-        min_count=gensim_model.min_count, max_vocab_size=gensim_model.max_vocab_size, sample=gensim_model.sample,
-        seed=gensim_model.seed, workers=gensim_model.workers, min_alpha=gensim_model.min_alpha,
-        sg=gensim_model.sg, cbow_mean=gensim_model.cbow_mean, epochs=gensim_model.epochs,
-        sorted_vocab=gensim_model.sorted_vocab, batch_words=gensim_model.batch_words,
-        max_final_vocab=gensim_model.max_final_vocab, shrink_windows=getattr(gensim_model, "shrink_windows", True),
-    )
+    model = cls(sg=gensim_model.sg, cbow_mean=gensim_model.cbow_mean, **_imported_parameters(gensim_model))
     _import_words(model, gensim_model, words, tree, syn1)
     return model
 
@@ -163,15 +168,8 @@ def doc2vec_from_gensim(cls, gensim_model):
                          f"{(len(keys), gensim_model.vector_size)}")
     if not np.all(np.isfinite(vectors)):
         raise ValueError("gensim_model holds NaN or infinite document vectors")
-    model = cls(
-        dm=int(gensim_model.dm), dbow_words=int(gensim_model.dbow_words), dm_mean=int(gensim_model.cbow_mean),
-        dm_tag_count=int(getattr(gensim_model, "dm_tag_count", 1)), vector_size=gensim_model.vector_size,
-        alpha=gensim_model.alpha, window=gensim_model.window, min_count=gensim_model.min_count,
-        max_vocab_size=gensim_model.max_vocab_size, sample=gensim_model.sample, seed=gensim_model.seed,
-        workers=gensim_model.workers, min_alpha=gensim_model.min_alpha, epochs=gensim_model.epochs,
-        sorted_vocab=gensim_model.sorted_vocab, batch_words=gensim_model.batch_words,
-        max_final_vocab=gensim_model.max_final_vocab, shrink_windows=getattr(gensim_model, "shrink_windows", True),
-    )
+    model = cls(dm=int(gensim_model.dm), dbow_words=int(gensim_model.dbow_words), dm_mean=int(gensim_model.cbow_mean),
+                dm_tag_count=int(getattr(gensim_model, "dm_tag_count", 1)), **_imported_parameters(gensim_model))
     _import_words(model, gensim_model, words, tree, syn1)
     expandos = gensim_model.dv.expandos
     counts = [np.asarray(expandos[name], dtype=np.int64) if name in expandos else np.zeros(len(keys), np.int64)
