@@ -443,17 +443,15 @@ def _word_model_contents(model, parameters):
         "path_offsets": model.tree.path_offsets,
     }
     sample = model._rehearsal   # hsmcy.rehearsal: what online training rehearses
+    metadata.update(rehearse=bool(model._rehearse), rehearsal_words_seen=sample.words_seen,
+                    rehearsal_inclusion=sample.inclusion)
     if sample.n_sentences:
         try:
             sample.check(len(model.wv.index_to_key), "the rehearsal sample")
         except ValueError as error:
             raise ValueError(f"refusing to save: {error} (the vocabulary, wv.index_to_key, has "
                              f"{len(model.wv.index_to_key)} words: was it edited?)") from None
-        metadata.update(rehearsal_words_seen=sample.words_seen, rehearsal_inclusion=sample.inclusion,
-                        rehearse=bool(model._rehearse))
         arrays.update(rehearsal_token_ids=sample.token_ids, rehearsal_sentence_bounds=sample.sentence_bounds)
-    elif model._rehearse:
-        metadata["rehearse"] = True
     return metadata, arrays
 
 
@@ -523,7 +521,8 @@ def _read_word_model(archive, cls, parameter_names, parameters_saved_later, mapp
 
 
 def _read_rehearsal(archive, model, vocab_size):
-    """The rehearsal sample (files since online rehearsal; older ones have none), checked."""
+    """The rehearsal sample and how many words it was drawn from (files before online
+    rehearsal have none: an empty sample), checked."""
     from .rehearsal import RehearsalSample
 
     metadata, where = archive.metadata, archive.where
@@ -531,15 +530,15 @@ def _read_rehearsal(archive, model, vocab_size):
     if not isinstance(rehearse, bool):
         raise ValueError(f"{where}: metadata 'rehearse' must be true or false, got {rehearse!r}")
     model._rehearse = rehearse
-    if "rehearsal_token_ids" not in archive:
-        return
-    token_ids = np.array(archive.array("rehearsal_token_ids", np.int32, (None,)))
-    bounds = np.array(archive.array("rehearsal_sentence_bounds", np.int64, (None,)))
-    words_seen, inclusion = metadata.get("rehearsal_words_seen"), metadata.get("rehearsal_inclusion")
+    words_seen, inclusion = metadata.get("rehearsal_words_seen", 0), metadata.get("rehearsal_inclusion", 1.0)
     if isinstance(words_seen, bool) or not isinstance(words_seen, int):
         raise ValueError(f"{where}: metadata 'rehearsal_words_seen' must be an integer, got {words_seen!r}")
     if isinstance(inclusion, bool) or not isinstance(inclusion, (int, float)):
         raise ValueError(f"{where}: metadata 'rehearsal_inclusion' must be a number, got {inclusion!r}")
+    token_ids = bounds = None   # an empty sample
+    if "rehearsal_token_ids" in archive:
+        token_ids = np.array(archive.array("rehearsal_token_ids", np.int32, (None,)))
+        bounds = np.array(archive.array("rehearsal_sentence_bounds", np.int64, (None,)))
     sample = RehearsalSample(token_ids, bounds, words_seen, inclusion)
     sample.check(vocab_size, f"{where}: rehearsal sample")
     model._rehearsal = sample

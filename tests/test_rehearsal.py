@@ -284,3 +284,12 @@ def test_saving_after_the_vocabulary_was_cut_names_the_vocabulary(two_texts, tmp
     with pytest.raises(ValueError, match=r"rehearsal sample: word ids must lie in \[0, 10\).*index_to_key.*edited"):
         model.save(tmp_path / "cut.hsmcy")
     assert not (tmp_path / "cut.hsmcy").exists()
+
+
+def test_words_trained_on_survive_save_and_load_without_a_sample(two_texts, tmp_path):
+    """The population a later sample is drawn from counts the words trained before the file was written."""
+    first, _ = two_texts
+    model = hsmcy.Word2Vec(first, **PARAMS, rehearsal_words=0)
+    model.save(tmp_path / "none.hsmcy")
+    loaded = hsmcy.Word2Vec.load(tmp_path / "none.hsmcy")
+    assert loaded.rehearsal_sample_words == model.rehearsal_sample_words == (0, 6000)
