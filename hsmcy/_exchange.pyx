@@ -7,7 +7,9 @@ as bfloat16 (the top 16 bits of a float32, rounded to nearest even: float32's ra
 delta to its parameters in the same order, so all workers compute the same bits.
 NumPy twins in ``tests/test_distributed.py`` hold these loops to the same results.
 """
-from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t
+cimport cython
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 import numpy as np
@@ -102,6 +104,90 @@ def add_delta(float[:, ::1] base, float[:, ::1] work, const int32_t[::1] ids, co
                 base_row[j] = value
                 work_row[j] = value
     return bad
+
+
+def add_deltas(float[:, ::1] base, float[:, ::1] work, list ids_per_copy, list deltas_per_copy, float scale):
+    """:func:`add_delta` of every copy's delta, in copy order, in one pass over the rows.
+
+    Each row any copy changed is read once, gets ``scale x`` each delta that holds it,
+    copy after copy (the same additions, in the same order, as calling
+    :func:`add_delta` once per copy: the same bits), and is written once to ``base``
+    and ``work``.  A merge of the copies' increasing row ids.  Returns the number of
+    values that came out NaN or infinite.  The caller checks every delta's shape and
+    ids (:func:`hsmcy.distributed._check_delta`).
+    """
+    cdef Py_ssize_t copies = len(ids_per_copy), width = base.shape[1], c, j, row
+    cdef const int32_t[::1] ids_view
+    cdef const uint16_t[:, ::1] delta_view
+    cdef int64_t bad = 0
+    if len(deltas_per_copy) != copies:
+        raise ValueError("one delta per copy's row ids")
+    # raw pointers for the nogil merge; the lists keep the arrays alive meanwhile
+    cdef const int32_t** ids = <const int32_t**>malloc(max(copies, 1) * sizeof(int32_t*))
+    cdef const uint16_t** deltas = <const uint16_t**>malloc(max(copies, 1) * sizeof(uint16_t*))
+    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* cursors = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
+    if ids == NULL or deltas == NULL or lengths == NULL or cursors == NULL:
+        free(ids); free(deltas); free(lengths); free(cursors)
+        raise MemoryError()
+    cdef float* base_row
+    cdef float* work_row
+    cdef const uint16_t* delta_row
+    cdef float value
+    try:
+        for c in range(copies):
+            ids_view = ids_per_copy[c]
+            delta_view = deltas_per_copy[c]
+            if delta_view.shape[0] != ids_view.shape[0] or (ids_view.shape[0] and delta_view.shape[1] != width):
+                raise ValueError("a delta's shape does not match its row ids and the parameters")
+            lengths[c] = ids_view.shape[0]
+            cursors[c] = 0
+            ids[c] = &ids_view[0] if lengths[c] else NULL
+            deltas[c] = &delta_view[0, 0] if lengths[c] else NULL
+        with nogil:
+            while True:
+                row = -1   # the smallest row id not yet added, over all copies
+                for c in range(copies):
+                    if cursors[c] < lengths[c] and (row < 0 or ids[c][cursors[c]] < row):
+                        row = ids[c][cursors[c]]
+                if row < 0:
+                    break
+                base_row = &base[row, 0]
+                work_row = &work[row, 0]
+                for c in range(copies):   # copy order: every worker adds alike
+                    if cursors[c] < lengths[c] and ids[c][cursors[c]] == row:
+                        delta_row = deltas[c] + cursors[c] * width
+                        for j in range(width):
+                            base_row[j] = base_row[j] + scale * from_bfloat16(delta_row[j])
+                        cursors[c] += 1
+                for j in range(width):
+                    bad += not is_finite(base_row[j])
+                    work_row[j] = base_row[j]
+    finally:
+        free(ids); free(deltas); free(lengths); free(cursors)
+    return bad
+
+
+@cython.boundscheck(True)   # ids from a message or a file: never write outside the arrays
+@cython.wraparound(False)
+def mark_touched(const int32_t[::1] token_ids, const int64_t[::1] path_offsets, const int32_t[::1] path_nodes,
+                 uint8_t[::1] word_touched, uint8_t[::1] node_touched):
+    """Mark the rows training ``token_ids`` can change: each word, and the inner nodes on its path.
+
+    A word's path is walked only the first time the word is met (a slice of 8,000
+    words holds ~3,000 distinct ones).  Indexing is bounds-checked: an id out of
+    range raises ``IndexError`` instead of writing outside the arrays.
+    """
+    cdef Py_ssize_t i, position
+    cdef int32_t word
+    with nogil:
+        for i in range(token_ids.shape[0]):
+            word = token_ids[i]
+            if word_touched[word]:
+                continue
+            word_touched[word] = 1
+            for position in range(path_offsets[word], path_offsets[word + 1]):
+                node_touched[path_nodes[position]] = 1
 
 
 def to_bfloat16_array(const float[::1] values):

@@ -194,6 +194,10 @@ class TrainingRun:
         (a Dask worker's rounds): computing it takes milliseconds.
     """
 
+    #: With one thread, train the batches in the calling thread instead of a worker
+    #: thread (``run_batches(in_caller=True)``): only for runs that Ctrl-C cannot reach.
+    batches_in_caller = False
+
     def __init__(self, *, corpus, input_vectors, syn1, tree, keep_probability, sg, window, shrink_windows,
                  cbow_mean, epochs, start_alpha, end_alpha, workers, batch_words, compute_loss, seed,
                  kernel=DEFAULT_KERNEL, callbacks=(), model=None, report_delay=1.0, progress_bar=None,
@@ -417,7 +421,8 @@ class TrainingRun:
                 next_report[0] = now + self.report_delay
 
         run_batches(todo, self.workers, lambda index, batch: self._train_batch(index, int(batch), epoch),
-                    make_state=lambda index: index, finish=lambda index: self._workers[index].finish(), poll=poll)
+                    make_state=lambda index: index, finish=lambda index: self._workers[index].finish(), poll=poll,
+                    in_caller=self.batches_in_caller)
         return time.perf_counter() - started
 
     def epoch_mean_loss(self):

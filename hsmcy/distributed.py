@@ -261,6 +261,10 @@ class _SliceRun(TrainingRun):
     deltas are averaged (:func:`_average_into` raises ``FloatingPointError``).
     """
 
+    # A round runs in the Dask task's thread, where Ctrl-C never lands; with one
+    # training thread, starting one per round cost 3-5 ms of a ~15 ms round.
+    batches_in_caller = True
+
     def _check_finite_after_epoch(self, epoch):
         pass
 
@@ -296,15 +300,11 @@ def _train_slice(static, corpus, first, last, input_vectors, inner_vectors, alph
 
 def _touched_rows(token_ids, static, vocab_size):
     """Rows a slice can change: its words' input vectors and the inner nodes on their paths (sorted)."""
-    words = np.flatnonzero(np.bincount(token_ids, minlength=vocab_size)).astype(np.int32)
-    lengths = np.diff(static.path_offsets)[words]
-    starts = static.path_offsets[:-1][words]
-    # every position of every present word's path: starts[w], starts[w] + 1, ..., starts[w] + lengths[w] - 1
-    ends = np.cumsum(lengths)
-    positions = np.repeat(starts - ends + lengths, lengths) + np.arange(int(ends[-1]) if len(ends) else 0)
-    on_path = np.zeros(max(vocab_size - 1, 1), dtype=bool)
-    on_path[static.path_nodes[positions]] = True
-    return words, np.flatnonzero(on_path).astype(np.int32)
+    word_touched = np.zeros(vocab_size, dtype=np.uint8)
+    node_touched = np.zeros(max(vocab_size - 1, 1), dtype=np.uint8)
+    _exchange.mark_touched(np.ascontiguousarray(token_ids, dtype=np.int32), static.path_offsets, static.path_nodes,
+                           word_touched, node_touched)
+    return np.flatnonzero(word_touched).astype(np.int32), np.flatnonzero(node_touched).astype(np.int32)
 
 
 def _take_delta(rows, work, base):
@@ -333,15 +333,15 @@ def _average_into(base, work, ids_per_copy, deltas_per_copy, copies):
 
     Copies that did not change a row add zero to it.  The copies' deltas are added
     one after the other, in the order given (copy order), each times ``1/copies``, so
-    every worker computes the same bits.
+    every worker computes the same bits (one pass over the rows,
+    :func:`hsmcy._exchange.add_deltas`).
     """
-    scale = np.float32(1.0 / copies)
-    for ids, delta in zip(ids_per_copy, deltas_per_copy):
-        ids, delta = _check_delta(ids, delta, len(base), base.shape[1])
-        if _exchange.add_delta(base, work, ids, delta, scale):
-            raise FloatingPointError(
-                "training diverged: averaging the copies' changes gave NaN or infinite values; "
-                "lower alpha (each copy trains with alpha times the number of copies)")
+    checked = [_check_delta(ids, delta, len(base), base.shape[1]) for ids, delta in zip(ids_per_copy, deltas_per_copy)]
+    if _exchange.add_deltas(base, work, [ids for ids, _ in checked], [delta for _, delta in checked],
+                            np.float32(1.0 / copies)):
+        raise FloatingPointError(
+            "training diverged: averaging the copies' changes gave NaN or infinite values; "
+            "lower alpha (each copy trains with alpha times the number of copies)")
 
 
 def _worker_threads(static):
@@ -522,6 +522,7 @@ def _run_rounds(spec, static, replica):
         progress = global_round / spec.total_rounds
         return spec.copies * (spec.alpha + (spec.min_alpha - spec.alpha) * progress)
 
+    sending = None   # the last round's messages to the peers, until they confirm them
     for round_index in range(spec.rounds):
         round_started, round_cpu = time.perf_counter(), time.process_time()
         global_round = spec.first_round + round_index
@@ -552,13 +553,12 @@ def _run_rounds(spec, static, replica):
         received = list(own)
         if peers:
             totals["bytes_sent"] += sum(a.nbytes for entry in own for a in entry[1:]) * len(peers)
+            if sending is not None:  # the previous round's messages reached the peers long ago: no wait
+                _sent(sending, spec, round_index - 1)
             sending = _send_to_peers(spec, round_index, own, peers)
-            try:
-                for sender in peer_ids:
-                    received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender),
-                                                  _EXCHANGE_TIMEOUT))
-            finally:
-                _sent(sending, spec, round_index)
+            for sender in peer_ids:
+                received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender),
+                                              _EXCHANGE_TIMEOUT))
         received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
         if len(received) != spec.copies:
             raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, expected {spec.copies}")
@@ -567,6 +567,8 @@ def _run_rounds(spec, static, replica):
         _average_into(replica.base_inner, replica.work_inner, [e[3] for e in received], [e[4] for e in received],
                       spec.copies)
         totals["seconds_exchanging"] += time.perf_counter() - exchange_started
+    if sending is not None:  # the epoch ends when every peer holds this worker's last delta
+        _sent(sending, spec, spec.rounds - 1)
     return totals
 
 

@@ -122,6 +122,13 @@ def test_touched_rows_cover_every_changed_row(single):
         assert np.isin(changed_input, input_rows).all() and np.isin(changed_inner, inner_rows).all()
         ids, _ = hd._take_delta(input_rows, work_input, base_input)
         assert np.array_equal(ids, changed_input) and np.array_equal(work_input, base_input)
+        # exactly the slice's words and the nodes on their paths (NumPy twin of mark_touched)
+        present = np.unique(words)
+        on_paths = np.unique(np.concatenate([model.tree.path_nodes[model.tree.path_offsets[w]:
+                                                                   model.tree.path_offsets[w + 1]] for w in present]))
+        assert np.array_equal(input_rows, present) and np.array_equal(inner_rows, on_paths)
+    with pytest.raises(IndexError):   # an id out of range is refused, never written past the arrays
+        hd._touched_rows(np.array([0, len(model.wv)], np.int32), static, len(model.wv))
 
 
 @pytest.mark.parametrize("kernel", [None, "blas", "fast"])
