@@ -41,6 +41,35 @@ def test_one_thread_takes_the_batches_in_order():
     assert order == [3, 1, 2]
 
 
+def test_in_caller_runs_one_threads_batches_in_the_calling_thread():
+    """A Dask round's batches (run_batches(in_caller=True)) run in the task's own thread,
+    with the same promises: every batch in order, finish after the last, an error
+    raised with its traceback after finish; more than one thread still starts threads."""
+    calls, finished, polled = [], [], []
+    caller = threading.current_thread()
+    used = run_batches([4, 2, 9], 1, lambda state, batch: calls.append((state, batch, threading.current_thread())),
+                       make_state=lambda index: f"state-{index}", finish=finished.append,
+                       poll=lambda: polled.append(True), in_caller=True)
+    assert used == 1 and [(s, b) for s, b, _ in calls] == [("state-0", 4), ("state-0", 2), ("state-0", 9)]
+    assert all(thread is caller for _, _, thread in calls)
+    assert finished == ["state-0"] and polled == [True]
+
+    def failing(state, batch):
+        if batch == 2:
+            raise ValueError("simulated failure in the caller's batch")
+        calls.append(batch)
+
+    calls.clear(), finished.clear()
+    with pytest.raises(ValueError, match="simulated failure") as caught:
+        run_batches([1, 2, 3], 1, failing, make_state=lambda index: index, finish=finished.append, in_caller=True)
+    assert "failing" in [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert calls == [1] and finished == [0]
+    threads = set()
+    run_batches(list(range(20)), 2, lambda state, batch: (threads.add(threading.current_thread()), time.sleep(0.001)),
+                in_caller=True, name="test-in-caller")
+    assert caller not in threads and live_threads("test-in-caller") == []
+
+
 def test_a_workers_error_stops_the_others_and_keeps_its_traceback():
     calls, finished, lock = [], [], threading.Lock()
 
