@@ -168,6 +168,155 @@ def add_deltas(float[:, ::1] base, float[:, ::1] work, list ids_per_copy, list d
     return bad
 
 
+# ------------------------------------------------------------------ block momentum
+# With block momentum (hsmcy.distributed, skip-gram) the parameters move every round
+# by a velocity, ``v <- mu v + mean delta`` and ``w <- w + v``, on every row with a
+# velocity, not only the rows a round changed.  Doing that to the whole model every
+# round would cost more than the round's training, so it is done lazily: a row keeps
+# its ``anchor`` (its value after the last round that changed it), its velocity then,
+# and that round's number ``last``; n rounds without a change later it stands at
+# ``anchor + velocity x partial[n]`` (``partial[n] = mu + mu^2 + ... + mu^n``) with
+# velocity ``power[n] x velocity`` (``power[n] = mu^n``).  Every worker evaluates the
+# same expressions on the same rows in the same order, so they keep identical bits.
+# Rounds count within an epoch; ``last = -1`` is the end of the previous epoch.
+
+def momentum_start(float[:, ::1] work, const float[:, ::1] anchor, const float[:, ::1] velocity,
+                   const int32_t[::1] last, int32_t round_index, const float[::1] partial, const int32_t[::1] rows):
+    """``work[row]`` = where ``row`` stands before round ``round_index``, for each row of ``rows``.
+
+    The caller checks shapes, rows in range, ``last < round_index`` and the table's length.
+    """
+    cdef Py_ssize_t i, j, width = work.shape[1]
+    cdef int32_t row
+    cdef float steps
+    with nogil:
+        for i in range(rows.shape[0]):
+            row = rows[i]
+            steps = partial[round_index - 1 - last[row]]
+            for j in range(width):
+                work[row, j] = anchor[row, j] + velocity[row, j] * steps
+
+
+def momentum_take_delta(const float[:, ::1] work, const float[:, ::1] anchor, const float[:, ::1] velocity,
+                        const int32_t[::1] last, int32_t round_index, const float[::1] partial,
+                        const int32_t[::1] rows, int32_t[::1] out_ids, uint16_t[:, ::1] out_delta):
+    """:func:`take_delta` against where each row stood before the round (:func:`momentum_start`'s
+    values, recomputed to the same bits).  ``work`` is left as it is: the next copy's
+    :func:`momentum_start` sets the rows it reads.  Returns ``n``."""
+    cdef Py_ssize_t i, j, n = 0, width = work.shape[1]
+    cdef int32_t row, moved
+    cdef float steps, start, difference
+    cdef uint32_t bits
+    with nogil:
+        for i in range(rows.shape[0]):
+            row = rows[i]
+            steps = partial[round_index - 1 - last[row]]
+            moved = 0
+            for j in range(width):
+                start = anchor[row, j] + velocity[row, j] * steps
+                difference = work[row, j] - start
+                memcpy(&bits, &difference, 4)
+                out_delta[n, j] = to_bfloat16_select(bits)
+                moved = moved | (difference != 0.0)
+            if moved:
+                out_ids[n] = row
+                n += 1
+    return n
+
+
+def momentum_add_deltas(float[:, ::1] anchor, float[:, ::1] velocity, int32_t[::1] last,
+                        int32_t round_index, const float[::1] power, const float[::1] partial,
+                        list ids_per_copy, list deltas_per_copy, float scale):
+    """End of round ``round_index``, on each row any copy changed (a merge of the copies' ids):
+    ``mean = sum of scale x delta`` (copy order), ``velocity <- power[n] velocity + mean``,
+    ``anchor <- (anchor + old velocity x partial[n - 1]) + velocity`` and ``last`` =
+    round_index, with n the rounds since the row last changed.  (The working copy is not
+    written: :func:`momentum_start` sets the rows a copy reads before it trains.)
+    Returns the number of values that came out NaN or infinite.  The caller checks the
+    deltas (:func:`hsmcy.distributed._check_delta`), shapes and ``last < round_index``.
+    """
+    cdef Py_ssize_t copies = len(ids_per_copy), width = anchor.shape[1], c, j, row
+    cdef const int32_t[::1] ids_view
+    cdef const uint16_t[:, ::1] delta_view
+    cdef int64_t bad = 0
+    cdef int32_t steps
+    cdef float decay, catch_up, old, new
+    cdef const uint16_t* delta_row
+    if len(deltas_per_copy) != copies:
+        raise ValueError("one delta per copy's row ids")
+    cdef const int32_t** ids = <const int32_t**>malloc(max(copies, 1) * sizeof(int32_t*))
+    cdef const uint16_t** deltas = <const uint16_t**>malloc(max(copies, 1) * sizeof(uint16_t*))
+    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* cursors = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
+    cdef float* mean = <float*>malloc(max(width, 1) * sizeof(float))
+    if ids == NULL or deltas == NULL or lengths == NULL or cursors == NULL or mean == NULL:
+        free(ids); free(deltas); free(lengths); free(cursors); free(mean)
+        raise MemoryError()
+    try:
+        for c in range(copies):
+            ids_view = ids_per_copy[c]
+            delta_view = deltas_per_copy[c]
+            if delta_view.shape[0] != ids_view.shape[0] or (ids_view.shape[0] and delta_view.shape[1] != width):
+                raise ValueError("a delta's shape does not match its row ids and the parameters")
+            lengths[c] = ids_view.shape[0]
+            cursors[c] = 0
+            ids[c] = &ids_view[0] if lengths[c] else NULL
+            deltas[c] = &delta_view[0, 0] if lengths[c] else NULL
+        with nogil:
+            while True:
+                row = -1
+                for c in range(copies):
+                    if cursors[c] < lengths[c] and (row < 0 or ids[c][cursors[c]] < row):
+                        row = ids[c][cursors[c]]
+                if row < 0:
+                    break
+                for j in range(width):
+                    mean[j] = 0.0
+                for c in range(copies):   # copy order: every worker adds alike
+                    if cursors[c] < lengths[c] and ids[c][cursors[c]] == row:
+                        delta_row = deltas[c] + cursors[c] * width
+                        for j in range(width):
+                            mean[j] = mean[j] + scale * from_bfloat16(delta_row[j])
+                        cursors[c] += 1
+                steps = round_index - last[row]
+                decay = power[steps]
+                catch_up = partial[steps - 1]
+                for j in range(width):
+                    old = velocity[row, j]
+                    new = decay * old + mean[j]
+                    velocity[row, j] = new
+                    anchor[row, j] = (anchor[row, j] + old * catch_up) + new
+                    bad += not (is_finite(anchor[row, j]) and is_finite(new))
+                last[row] = round_index
+    finally:
+        free(ids); free(deltas); free(lengths); free(cursors); free(mean)
+    return bad
+
+
+def momentum_settle(float[:, ::1] anchor, float[:, ::1] velocity, int32_t[::1] last, int32_t last_round,
+                    const float[::1] power, const float[::1] partial):
+    """End of an epoch whose last round is ``last_round``: every row's anchor becomes where it
+    stands now, its velocity is decayed to now, and ``last`` = -1 (the next epoch's start).
+    Returns the number of values that came out NaN or infinite."""
+    cdef Py_ssize_t row, j, width = anchor.shape[1]
+    cdef int32_t steps
+    cdef int64_t bad = 0
+    cdef float new
+    with nogil:
+        for row in range(anchor.shape[0]):
+            steps = last_round - last[row]
+            if steps > 0:
+                for j in range(width):
+                    anchor[row, j] = anchor[row, j] + velocity[row, j] * partial[steps]
+                    new = power[steps] * velocity[row, j]
+                    # a velocity too small to move anything becomes 0, never subnormal
+                    # (subnormal arithmetic is ~100x slower on x86)
+                    velocity[row, j] = new if (new > 1e-30 or new < -1e-30) else 0.0
+                    bad += not is_finite(anchor[row, j])
+            last[row] = -1
+    return bad
+
+
 @cython.boundscheck(True)   # ids from a message or a file: never write outside the arrays
 @cython.wraparound(False)
 def mark_touched(const int32_t[::1] token_ids, const int64_t[::1] path_offsets, const int32_t[::1] path_nodes,

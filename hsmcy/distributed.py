@@ -17,21 +17,25 @@ learning rate*:
    of its worker (as single-process training does), starting from the common
    parameters, and keeps its change: the rows it changed, as bfloat16 deltas
    (:mod:`hsmcy._exchange`).
-3. **Averaging, with the learning rate times the number of copies.**  After each
-   round the workers exchange the copies' deltas directly with each other (a Dask
-   worker plugin adds the message handler; the scheduler and the client are not in
-   the data path) and every worker adds their *mean* to its parameters, in the same
-   order, so all workers hold bit-identical parameters.  Each copy trains with
-   ``replicas`` times the learning rate of the single-process schedule: a row that
-   only one copy changes then moves as far as in a single process, a row that every
-   copy drives to the same place moves there once (the mean), and SGD noise is
-   averaged down to single-process size.  Averaging at the plain learning rate
-   (Spark MLlib's model averaging, this module's former ``"mean"``) divides the
-   learning rate by the number of copies; adding the deltas (``"sum"``) overshoots
-   rows every copy saturates and diverges beyond 2 copies (docs/distributed.md).
+3. **Averaging with block momentum.**  After each round the workers exchange the
+   copies' deltas directly with each other (a Dask worker plugin adds the message
+   handler; the scheduler and the client are not in the data path) and every worker
+   takes their *mean*, in copy order, so all workers hold bit-identical parameters.
+   The copies train at the single-process learning rate; the mean drives a velocity,
+   ``v <- mu v + mean`` with ``mu = 1 - 1/copies``, which is added to the
+   parameters every round (block momentum, Chen & Huo 2016): a change that recurs
+   every round moves a row ``copies`` times the mean, as far as one process would
+   have moved it, while within a round each copy moves at the single-process rate.
+   Rows a round does not change still move with their velocity; every worker keeps
+   that lazily (:class:`_Parameters`).  Plain averaging (Spark MLlib's model
+   averaging) divides the learning rate by the number of copies; adding the deltas
+   overshoots the rows every copy saturates; training each copy at ``copies x`` the
+   rate and averaging (the former rule) lets skip-gram's copies drift apart within
+   8,000 words (docs/distributed.md).
 4. **Epochs as checkpoints.**  One Dask task per worker and epoch trains all its
-   rounds; at the end of an epoch the first worker returns the parameters, which the
-   client installs in the model (callbacks see them) and keeps as the checkpoint.
+   rounds; at the end of an epoch the first worker returns the parameters (and the
+   velocities), which the client installs in the model (callbacks see them) and
+   keeps as the checkpoint.
 5. **Failures.**  If a worker taking part in an epoch is lost (or an exchange with
    it fails), the client aborts that epoch on every worker and runs it again from
    the checkpoint on the workers that are alive, which host the lost worker's
@@ -71,14 +75,38 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["train"]
 
-# Without sync_every / syncs_per_epoch: about this many words per model copy between
-# two averagings.  Skip-gram makes about ``window + 1`` path walks per word where CBOW
-# makes one, and its copies drift apart sooner: with 2 copies on 2M tokens of text
-# (window 5, 5 epochs, medians of 3 seeds) skip-gram kept 95% of single-process analogy
-# accuracy with 8k-word rounds and 89% with 16k.  CBOW kept 93% of it at 6M tokens with
-# 200k-word rounds and 96-97% with 25k (2 and 4 shards, 3 seeds; docs/distributed.md),
-# at about 3x the traffic per epoch.
-_ROUND_WORDS = {"cbow": 25_000, "sg": 8_000}
+@dataclass(frozen=True)
+class _Rule:
+    """How often a mode's copies are averaged (measured: docs/distributed.md).
+
+    The copies train at the single-process learning rate, and the mean of their
+    changes drives a *block momentum* (Chen & Huo 2016): ``v <- (1 - 1/copies) v +
+    mean``, added to the parameters every round, so that a steady change moves a row
+    ``copies`` times the mean, as far as one process would have moved it.  Without
+    sync_every / syncs_per_epoch, the copies are averaged about every ``round_words``
+    words each, at least ``min_rounds`` times per epoch: the velocity builds up over
+    the first rounds (after r rounds a steady change has moved the rows 1 + mu + ... +
+    mu^r times, not 1 / (1 - mu)), so a handful of rounds would leave the copies short.
+    """
+
+    round_words: int
+    min_rounds: int
+
+    @staticmethod
+    def gain_and_momentum(copies):
+        """``(learning-rate factor, momentum)`` for ``copies`` copies (one copy: plain training)."""
+        return (1.0, 1.0 - 1.0 / copies) if copies > 1 else (1.0, 0.0)
+
+
+# Both modes use block momentum (docs/distributed.md, "Block momentum"): in-process
+# simulations with 2 copies, 5 epochs, 3 seeds, against one-thread single-process
+# training (the trainer each copy runs) kept 0.97-1.00 of its analogy accuracy for
+# skip-gram with rounds of 16k-64k words at 2M tokens (the scaled rule: 0.88 with 8k)
+# and 1.00 at 6M; CBOW 0.97 with 40k-61k at 2M (the scaled rule with 25k: 0.98) and
+# 0.99-1.02 with 100k at 6M (scaled, 25k: 0.98).  Skip-gram walks ~window + 1 paths
+# per word where CBOW walks one, so its copies drift apart in fewer words.
+_RULES = {"cbow": _Rule(round_words=64_000, min_rounds=16), "sg": _Rule(round_words=32_000, min_rounds=16)}
+
 
 # An exchange that sees no message from a peer for this long gives up (the client
 # normally aborts an epoch within a second of losing a worker).
@@ -136,7 +164,9 @@ class _EpochSpec:
     worker: int               # this worker's position in ``addresses``
     addresses: list           # the workers taking part, in order
     hosting: list             # per worker: [(copy, [(shard, path), ...]), ...]
-    copies: int               # model copies in all (the learning rate is multiplied by it)
+    copies: int               # model copies in all
+    gain: float               # each copy trains at gain x the single-process learning rate
+    momentum: float           # block momentum of the averaged change (0: none)
     rounds: int               # rounds in this epoch
     first_round: int          # global number of this epoch's first round
     total_rounds: int
@@ -147,14 +177,102 @@ class _EpochSpec:
 
 @dataclass
 class _Rows:
-    """The whole parameters (input vectors and inner-node vectors)."""
+    """The whole parameters (input vectors and inner-node vectors), and their block momentum's
+    velocities (``None`` without momentum): the state at an epoch's start or end."""
 
     input_values: np.ndarray
     inner_values: np.ndarray
+    input_velocity: np.ndarray | None = None
+    inner_velocity: np.ndarray | None = None
 
     @property
     def nbytes(self):
-        return self.input_values.nbytes + self.inner_values.nbytes
+        return sum(a.nbytes for a in (self.input_values, self.inner_values, self.input_velocity,
+                                      self.inner_velocity) if a is not None)
+
+
+class _Parameters:
+    """One matrix of a worker's parameters (the input vectors, or the inner-node vectors).
+
+    ``base`` is what every worker holds alike: the parameters after the last
+    averaging.  A copy trains in ``work`` and its change is taken from there as a
+    delta; before it trains, the rows it reads hold where they stand (without
+    momentum ``work`` equals ``base`` between copies; with it :meth:`start` sets them).  With block
+    momentum, ``base`` holds each row's *anchor*, ``velocity`` its velocity and
+    ``last`` the round of this epoch that last changed it (-1: an earlier epoch),
+    and a row stands at ``anchor + velocity x (mu + ... + mu^n)`` n rounds later
+    (:mod:`hsmcy._exchange`, "block momentum").
+    """
+
+    def __init__(self, values, velocity=None):
+        # copies: the scattered data belongs to Dask and may serve other tasks
+        self.base = np.array(values, dtype=np.float32, order="C")
+        self.work = self.base.copy()
+        self.velocity = None if velocity is None else np.array(velocity, dtype=np.float32, order="C")
+        self.last = None if velocity is None else np.full(len(self.base), -1, dtype=np.int32)
+        if self.velocity is not None and self.velocity.shape != self.base.shape:
+            raise ValueError("parameters and velocity of different shapes")
+
+    def start(self, rows, round_index, tables):
+        """Set the rows a copy will read in ``work`` to where they stand before the round."""
+        if self.velocity is not None:
+            _exchange.momentum_start(self.work, self.base, self.velocity, self.last, round_index, tables.partial,
+                                     rows)
+
+    def take(self, rows, round_index, tables):
+        """``(ids, bfloat16 deltas)`` of the rows of ``rows`` the copy changed.  Without momentum
+        ``work`` is reset there (the next copy reads it as is); with momentum the next
+        copy's :meth:`start` sets what it reads, and ``work`` is left alone."""
+        if self.velocity is None:
+            return _take_delta(rows, self.work, self.base)
+        ids = np.empty(len(rows), dtype=np.int32)
+        delta = np.empty((len(rows), self.base.shape[1]), dtype=np.uint16)
+        n = _exchange.momentum_take_delta(self.work, self.base, self.velocity, self.last, round_index,
+                                          tables.partial, rows, ids, delta)
+        return ids[:n].copy(), delta[:n].copy()
+
+    def average(self, ids_per_copy, deltas_per_copy, copies, round_index, tables):
+        """Add the copies' mean change (through the velocity, with momentum): :func:`_average_into`."""
+        if self.velocity is None:
+            _average_into(self.base, self.work, ids_per_copy, deltas_per_copy, copies)
+            return
+        checked = [_check_delta(ids, delta, len(self.base), self.base.shape[1])
+                   for ids, delta in zip(ids_per_copy, deltas_per_copy)]
+        if _exchange.momentum_add_deltas(self.base, self.velocity, self.last, round_index, tables.power,
+                                         tables.partial, [ids for ids, _ in checked],
+                                         [delta for _, delta in checked], np.float32(1.0 / copies)):
+            raise FloatingPointError(_DIVERGED)
+
+    def settle(self, last_round, tables):
+        """End of the epoch: every row's anchor becomes where it stands (nothing to do without momentum)."""
+        if self.velocity is not None:
+            if _exchange.momentum_settle(self.base, self.velocity, self.last, last_round, tables.power,
+                                         tables.partial):
+                raise FloatingPointError(_DIVERGED)
+            self.work[...] = self.base
+
+    def discard_work(self):
+        self.work[...] = self.base
+
+
+@dataclass
+class _MomentumTables:
+    """``power[n] = mu^n`` and ``partial[n] = mu + ... + mu^n`` for n = 0..rounds, made by
+    repeated float64 products and sums (no ``pow``: every worker, whatever its maths
+    library, gets the same bits)."""
+
+    power: np.ndarray
+    partial: np.ndarray
+
+    @classmethod
+    def make(cls, momentum, rounds):
+        power, partial = [1.0], [0.0]
+        for _ in range(rounds):
+            # below 1e-30 a power is 0: float32 would go subnormal, and subnormal
+            # arithmetic is ~100x slower on x86 (a velocity that small moves nothing)
+            power.append(power[-1] * momentum if power[-1] * momentum >= 1e-30 else 0.0)
+            partial.append(partial[-1] + power[-1])
+        return cls(np.array(power, dtype=np.float32), np.array(partial, dtype=np.float32))
 
 
 @dataclass
@@ -163,20 +281,15 @@ class _Replica:
 
     static: _Static
     version: int = -1                         # global round the parameters stand at; -1: unknown
-    base_input: np.ndarray | None = None      # the parameters all workers share
-    base_inner: np.ndarray | None = None
-    work_input: np.ndarray | None = None      # a copy trains here; equal to base between copies
-    work_inner: np.ndarray | None = None
+    input: _Parameters | None = None          # input vectors
+    inner: _Parameters | None = None          # inner-node vectors (syn1)
     word_index: dict | None = None
     encoded: dict = field(default_factory=dict)     # shard, or ("copy", copy, shards) -> EncodedCorpus
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, state, version):
-        # copies: the scattered data belongs to Dask and may serve other tasks
-        self.base_input = np.array(state.input_values, dtype=np.float32, order="C")
-        self.base_inner = np.array(state.inner_values, dtype=np.float32, order="C")
-        self.work_input = self.base_input.copy()
-        self.work_inner = self.base_inner.copy()
+        self.input = _Parameters(state.input_values, state.input_velocity)
+        self.inner = _Parameters(state.inner_values, state.inner_velocity)
         self.version = version
 
 
@@ -339,9 +452,11 @@ def _average_into(base, work, ids_per_copy, deltas_per_copy, copies):
     checked = [_check_delta(ids, delta, len(base), base.shape[1]) for ids, delta in zip(ids_per_copy, deltas_per_copy)]
     if _exchange.add_deltas(base, work, [ids for ids, _ in checked], [delta for _, delta in checked],
                             np.float32(1.0 / copies)):
-        raise FloatingPointError(
-            "training diverged: averaging the copies' changes gave NaN or infinite values; "
-            "lower alpha (each copy trains with alpha times the number of copies)")
+        raise FloatingPointError(_DIVERGED)
+
+
+_DIVERGED = ("training diverged: averaging the copies' changes gave NaN or infinite values; lower alpha "
+             "(copies train at up to alpha times their number)")
 
 
 def _worker_threads(static):
@@ -483,7 +598,9 @@ def _train_epoch(spec, static, state):
                   "seconds": time.perf_counter() - started,
                   "cpu_seconds_workers": time.process_time() - cpu_started}   # the whole worker process
         if spec.worker == 0:
-            result["state"] = _Rows(replica.base_input.copy(), replica.base_inner.copy())
+            result["state"] = _Rows(replica.input.base.copy(), replica.inner.base.copy(),
+                                    *(None if m.velocity is None else m.velocity.copy()
+                                      for m in (replica.input, replica.inner)))
         return result
 
 
@@ -515,12 +632,16 @@ def _run_rounds(spec, static, replica):
     peers = [address for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
     peer_ids = [i for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
     threads = _worker_threads(static)
+    matrices = (replica.input, replica.inner)
+    if (spec.momentum > 0) != all(m.velocity is not None for m in matrices):
+        raise RuntimeError("the replica's parameters and the epoch disagree on block momentum")
+    tables = _MomentumTables.make(spec.momentum, spec.rounds) if spec.momentum > 0 else None
     totals = {"words_seen": 0, "words_trained": 0, "loss": 0.0, "bytes_sent": 0,
               "seconds_training": 0.0, "seconds_exchanging": 0.0, "cpu_seconds_training": 0.0}
 
     def alpha_at(global_round):
         progress = global_round / spec.total_rounds
-        return spec.copies * (spec.alpha + (spec.min_alpha - spec.alpha) * progress)
+        return spec.gain * (spec.alpha + (spec.min_alpha - spec.alpha) * progress)
 
     sending = None   # the last round's messages to the peers, until they confirm them
     for round_index in range(spec.rounds):
@@ -529,22 +650,23 @@ def _run_rounds(spec, static, replica):
         own = []
         for copy, corpus in corpora.items():
             first, last = _slice_sentences(corpus.sentence_bounds, round_index, spec.rounds)
+            words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
+            rows = _touched_rows(np.asarray(words), static, vocab_size)   # (input rows, inner rows)
             try:
-                seen, trained, loss = _train_slice(static, corpus, first, last, replica.work_input,
-                                                   replica.work_inner, alpha_at(global_round),
+                for matrix, matrix_rows in zip(matrices, rows):
+                    matrix.start(matrix_rows, round_index, tables)
+                seen, trained, loss = _train_slice(static, corpus, first, last, replica.input.work,
+                                                   replica.inner.work, alpha_at(global_round),
                                                    alpha_at(global_round + 1), [spec.seed, copy, global_round],
                                                    threads)
                 totals["words_seen"] += seen
                 totals["words_trained"] += trained
                 totals["loss"] += loss
-                words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
-                input_rows, inner_rows = _touched_rows(np.asarray(words), static, vocab_size)
-                input_ids, input_delta = _take_delta(input_rows, replica.work_input, replica.base_input)
-                inner_ids, inner_delta = _take_delta(inner_rows, replica.work_inner, replica.base_inner)
+                (input_ids, input_delta), (inner_ids, inner_delta) = (
+                    matrix.take(matrix_rows, round_index, tables) for matrix, matrix_rows in zip(matrices, rows))
             except BaseException:
-                # a half-trained working copy must not leak into anything else
-                replica.work_input[...] = replica.base_input
-                replica.work_inner[...] = replica.base_inner
+                for matrix in matrices:   # a half-trained working copy must not leak into anything else
+                    matrix.discard_work()
                 raise
             own.append((copy, input_ids, input_delta, inner_ids, inner_delta))
         exchange_started = time.perf_counter()
@@ -562,11 +684,11 @@ def _run_rounds(spec, static, replica):
         received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
         if len(received) != spec.copies:
             raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, expected {spec.copies}")
-        _average_into(replica.base_input, replica.work_input, [e[1] for e in received], [e[2] for e in received],
-                      spec.copies)
-        _average_into(replica.base_inner, replica.work_inner, [e[3] for e in received], [e[4] for e in received],
-                      spec.copies)
+        replica.input.average([e[1] for e in received], [e[2] for e in received], spec.copies, round_index, tables)
+        replica.inner.average([e[3] for e in received], [e[4] for e in received], spec.copies, round_index, tables)
         totals["seconds_exchanging"] += time.perf_counter() - exchange_started
+    for matrix in matrices:
+        matrix.settle(spec.rounds - 1, tables)
     if sending is not None:  # the epoch ends when every peer holds this worker's last delta
         _sent(sending, spec, spec.rounds - 1)
     return totals
@@ -632,9 +754,9 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         Average the copies after about this many words, counted over all copies.
     syncs_per_epoch : int, optional
         Average the copies this many times per epoch (give this or ``sync_every``).
-        Default: about every 25,000 words per copy for CBOW, 8,000 for skip-gram
-        (measured: ``docs/distributed.md``).  Longer intervals save messages and cost
-        quality, skip-gram's sooner.
+        Default: about every 64,000 words per copy for CBOW, 32,000 for skip-gram,
+        and at least 16 times per epoch (measured: ``docs/distributed.md``).  Longer
+        intervals save messages and cost quality, skip-gram's sooner.
     replicas : int, optional
         Model copies trained in parallel and averaged (at most the number of shards).
         Default: the number of workers (at most the number of shards).  The vectors
@@ -655,8 +777,8 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         ``replicas``, ``rounds``, ``syncs_per_epoch``, ``words_per_epoch``,
         ``words_seen`` (always ``epochs x words_per_epoch``: every shard's every slice
         was trained once, in the attempt that completed), ``words_trained``,
-        ``bytes_per_sync`` (deltas sent between workers per round, all workers
-        together), ``model_bytes``, ``workers_lost``, ``epochs_repeated``,
+        ``block_momentum`` (``1 - 1/replicas``), ``bytes_per_sync`` (deltas sent
+        between workers per round, all workers together), ``model_bytes``, ``workers_lost``, ``epochs_repeated``,
         ``tasks_recomputed`` and the ``recomputed`` task keys (the tasks of aborted
         attempts), ``state_sends``, ``seconds``, ``words_per_second``.
 
@@ -762,7 +884,8 @@ def _rounds_per_epoch(words_per_epoch, copies, sg, sync_every, syncs_per_epoch):
         return max(1, round(words_per_epoch / sync_every))
     if copies == 1:
         return 1  # nothing to average
-    return max(1, math.ceil(words_per_epoch / (copies * _ROUND_WORDS["sg" if sg else "cbow"])))
+    rule = _RULES["sg" if sg else "cbow"]
+    return max(rule.min_rounds, math.ceil(words_per_epoch / (copies * rule.round_words)))
 
 
 def _host(copies, workers, previous=None):
@@ -845,8 +968,12 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
     rounds = _rounds_per_epoch(words_per_epoch, copies, model.sg, sync_every, syncs_per_epoch)
     epochs = model.epochs
     model_bytes = _nbytes(input_vectors, syn1)
+    gain, momentum = _RULES["sg" if model.sg else "cbow"].gain_and_momentum(copies)
+    # the checkpoint of block momentum's velocities, as the model holds the parameters' (not saved with it)
+    velocities = (np.zeros_like(input_vectors), np.zeros_like(syn1)) if momentum > 0 else (None, None)
     report.update(words_per_epoch=words_per_epoch, syncs_per_epoch=rounds, epochs=epochs, rounds=epochs * rounds,
-                  vocab_size=len(vocabulary), vector_size=model.vector_size, model_bytes=model_bytes)
+                  vocab_size=len(vocabulary), vector_size=model.vector_size, model_bytes=model_bytes,
+                  block_momentum=momentum)
 
     static = _Static(words=list(vocabulary.words), keep_probability=model._keep_probability,
                      path_nodes=tree.path_nodes, path_codes=tree.path_codes, path_offsets=tree.path_offsets,
@@ -878,14 +1005,15 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
             needing = [address for address in addresses if address not in holding]
             state_future = None
             if needing:  # the parameters at the start of this epoch, the client's checkpoint
-                state_future = client.scatter(_Rows(input_vectors, syn1), workers=needing, broadcast=True,
-                                              hash=False)
+                state = _Rows(input_vectors, syn1, *velocities)
+                state_future = client.scatter(state, workers=needing, broadcast=True, hash=False)
                 report["state_sends"] += len(needing)
-                report["bytes_state_sent"] += model_bytes * len(needing)
+                report["bytes_state_sent"] += state.nbytes * len(needing)
             futures = []
             for index, address in enumerate(addresses):
                 spec = _EpochSpec(run_id=run_id, attempt=attempt, epoch=epoch, worker=index, addresses=addresses,
-                                  hosting=hosting, copies=copies, rounds=rounds, first_round=epoch * rounds,
+                                  hosting=hosting, copies=copies, gain=gain,
+                                  momentum=momentum, rounds=rounds, first_round=epoch * rounds,
                                   total_rounds=epochs * rounds, alpha=model.alpha, min_alpha=model.min_alpha,
                                   seed=model.seed)
                 futures.append(client.submit(_train_epoch, spec, static_future,
@@ -916,6 +1044,9 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
         state = results[0].pop("state")
         input_vectors[...] = state.input_values
         syn1[...] = state.inner_values
+        for kept, new in zip(velocities, (state.input_velocity, state.inner_velocity)):
+            if kept is not None:
+                kept[...] = new
         del state
         for result in results:
             for key in ("words_seen", "words_trained", "bytes_sent", "seconds_training", "seconds_exchanging",

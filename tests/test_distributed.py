@@ -272,6 +272,52 @@ def test_average_adds_the_mean_of_the_copies_deltas():
             hd._average_into(base, work, [bad_ids], [bad_delta], copies=1)
 
 
+def test_block_momentum_kept_lazily_equals_moving_every_row_every_round():
+    """Block momentum moves every row with a velocity every round; _Parameters catches a row
+    up only when a copy reads it, when a round changes it, and at the epoch's end.  NumPy
+    twin (float64, every row every round): the same values at each of those moments."""
+    rng = np.random.default_rng(5)
+    rows, width, copies, rounds, mu = 12, 4, 2, 7, 0.5
+    values = rng.standard_normal((rows, width)).astype(np.float32)
+    velocity = (0.1 * rng.standard_normal((rows, width))).astype(np.float32)   # carried over from an epoch
+    lazy = hd._Parameters(values, velocity)
+    tables = hd._MomentumTables.make(mu, rounds)
+    assert tables.power[3] == np.float32(mu ** 3) and tables.partial[3] == np.float32(mu + mu ** 2 + mu ** 3)
+    dense, dense_velocity = values.astype(np.float64), velocity.astype(np.float64)
+    for round_index in range(rounds):
+        read = np.sort(rng.choice(rows, 5, replace=False)).astype(np.int32)
+        lazy.start(read, round_index, tables)            # a copy reads where its rows stand now
+        np.testing.assert_allclose(lazy.work[read], dense[read], rtol=1e-5, atol=1e-6)
+        lazy.work[read[:3]] += 0.25                      # ... and changes three of them
+        ids, delta = lazy.take(read, round_index, tables)
+        assert ids.tolist() == read[:3].tolist()
+        np.testing.assert_allclose(_from_bfloat16(delta), 0.25, rtol=1e-2)
+        other = np.sort(rng.choice(rows, 4, replace=False)).astype(np.int32)
+        ids_per_copy = [ids, other] if round_index != 3 else [ids, np.zeros(0, np.int32)]
+        deltas = [delta, _bfloat16(rng.standard_normal((len(ids_per_copy[1]), width)))]
+        lazy.average(ids_per_copy, deltas, copies, round_index, tables)
+        mean = np.zeros_like(dense)
+        for row_ids, row_delta in zip(ids_per_copy, deltas):
+            mean[row_ids] += _from_bfloat16(row_delta) / copies
+        dense_velocity = mu * dense_velocity + mean
+        dense = dense + dense_velocity
+        changed = np.unique(np.concatenate(ids_per_copy))
+        np.testing.assert_allclose(lazy.base[changed], dense[changed], rtol=1e-5, atol=1e-5)
+    untouched = sorted(set(range(rows)) - set(np.flatnonzero(lazy.last >= 0).tolist()))
+    lazy.settle(rounds - 1, tables)
+    np.testing.assert_allclose(lazy.base, dense, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lazy.velocity, dense_velocity, rtol=1e-5, atol=1e-6)
+    assert (lazy.last == -1).all() and np.array_equal(lazy.work, lazy.base)
+    assert not np.allclose(lazy.base[untouched], values[untouched])   # rows no round changed moved too
+    # the next epoch continues from the settled state exactly as from a checkpoint of it
+    restored = hd._Parameters(lazy.base, lazy.velocity)
+    for parameters in (lazy, restored):
+        parameters.start(np.arange(rows, dtype=np.int32), 2, tables)
+    assert np.array_equal(lazy.work, restored.work)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        lazy.average([np.array([1], np.int32)], [_bfloat16(np.array([[np.inf, 0, 0, 0]]))], 1, 0, tables)
+
+
 def test_mailbox_delivers_and_aborts():
     box = hd._Mailbox()
     box.put(("run", 0, 0, 3, 1), "hello")
@@ -298,8 +344,10 @@ def test_mailbox_delivers_and_aborts():
 
 
 def test_rounds_and_placement():
-    assert hd._rounds_per_epoch(1_000_000, 2, False, None, None) == math.ceil(1_000_000 / (2 * hd._ROUND_WORDS["cbow"]))
-    assert hd._rounds_per_epoch(1_000_000, 2, True, None, None) == math.ceil(1_000_000 / (2 * hd._ROUND_WORDS["sg"]))
+    for sg, mode in ((False, "cbow"), (True, "sg")):
+        rule = hd._RULES[mode]
+        assert hd._rounds_per_epoch(10_000_000, 2, sg, None, None) == math.ceil(10_000_000 / (2 * rule.round_words))
+        assert hd._rounds_per_epoch(1_000, 2, sg, None, None) == rule.min_rounds   # momentum needs rounds
     assert hd._rounds_per_epoch(1_000_000, 1, True, None, None) == 1       # one copy: nothing to average
     assert hd._rounds_per_epoch(1_000_000, 2, True, 250_000, None) == 4
     assert hd._rounds_per_epoch(1_000_000, 2, True, None, 7) == 7
@@ -317,14 +365,26 @@ def _epoch_inputs(model, shards, copies, rounds, threads=1):
                         threads=threads, compute_loss=False)
     hosting = [[(copy, [(shard, shards[shard]) for shard in range(copy, len(shards), copies)])
                 for copy in range(copies)]]
+    gain, momentum = hd._Rule.gain_and_momentum(copies)
     spec = hd._EpochSpec(run_id="hsmcy-test-local", attempt=0, epoch=0, worker=0, addresses=["local"],
-                         hosting=hosting, copies=copies, rounds=rounds, first_round=0, total_rounds=rounds,
-                         alpha=model.alpha, min_alpha=model.min_alpha, seed=model.seed)
+                         hosting=hosting, copies=copies, gain=gain, momentum=momentum, rounds=rounds, first_round=0,
+                         total_rounds=rounds, alpha=model.alpha, min_alpha=model.min_alpha, seed=model.seed)
     return spec, static
 
 
-def test_copies_train_at_the_learning_rate_times_their_number(shards, monkeypatch):
-    """Each copy runs the single-process schedule times the number of copies, over its share of the words."""
+def _start_state(model, copies=2):
+    """The parameters at the start of a run, with zero velocities when there is block momentum."""
+    momentum = hd._Rule.gain_and_momentum(copies)[1] > 0
+    velocities = (np.zeros_like(model.wv.vectors), np.zeros_like(model.syn1)) if momentum else (None, None)
+    return hd._Rows(model.wv.vectors, model.syn1, *velocities)
+
+
+def test_copies_train_at_the_single_process_rate_and_momentum_carries_them(shards, monkeypatch):
+    """Each copy runs the single-process schedule over its share of the words (gain 1), and the
+    mean of the copies' changes drives a velocity with momentum 1 - 1/copies: a change every
+    round alike would move the rows copies x the mean, as one process moves them."""
+    assert hd._Rule.gain_and_momentum(2) == (1.0, 0.5) and hd._Rule.gain_and_momentum(4) == (1.0, 0.75)
+    assert hd._Rule.gain_and_momentum(1) == (1.0, 0.0)     # one copy: plain training, nothing to average
     model = hsmcy.Word2Vec(**{**PARAMS, "epochs": 1})
     model.build_vocab(corpus_file=LEE)
     spec, static = _epoch_inputs(model, shards, copies=2, rounds=3)
@@ -338,27 +398,34 @@ def test_copies_train_at_the_learning_rate_times_their_number(shards, monkeypatc
 
     monkeypatch.setattr(hd, "_train_slice", recording)
     try:
-        result = hd._train_epoch(spec, static, hd._Rows(model.wv.vectors, model.syn1))
+        result = hd._train_epoch(spec, static, _start_state(model))
     finally:
         hd._forget_run(spec.run_id)
     assert [(shard, round_no) for shard, round_no, _, _ in calls] == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]
     schedule = np.linspace(model.alpha, model.min_alpha, 4)
     for shard, round_no, start, end in calls:
-        assert start == pytest.approx(2 * schedule[round_no]) and end == pytest.approx(2 * schedule[round_no + 1])
+        assert start == pytest.approx(schedule[round_no]) and end == pytest.approx(schedule[round_no + 1])
     assert result["words_seen"] == int(model.wv.expandos["count"].sum())   # each word once per epoch
     assert result["bytes_sent"] == 0 and "state" in result  # one worker: nothing to send
+    state = result["state"]   # the checkpoint carries the velocities
+    assert state.input_velocity.shape == model.wv.vectors.shape and np.any(state.inner_velocity != 0)
+    # mu + mu^2 + ... -> mu / (1 - mu) = 1 catch-up step; powers below 1e-30 are 0, never subnormal
+    tables = hd._MomentumTables.make(0.5, 120)
+    assert tables.partial[-1] == pytest.approx(1.0) and tables.power[99] > 0 and tables.power[100] == 0.0
 
 
-def test_copies_not_workers_decide_the_vectors(client, shards):
+@pytest.mark.parametrize("sg", [0, 1])   # scaled learning rate; block momentum
+def test_copies_not_workers_decide_the_vectors(client, shards, sg):
     """Two workers exchanging deltas give bit for bit what one worker hosting both copies gives."""
-    params = {**PARAMS, "epochs": 1, "workers": 1}
+    params = {**PARAMS, "epochs": 1, "workers": 1, "sg": sg}
     model = hd.train(client, shards, syncs_per_epoch=3, replicas=2, **params)
     assert model.distributed_report["n_workers"] == 2 and model.distributed_report["bytes_per_sync"] > 0
+    assert model.distributed_report["block_momentum"] == 0.5
     local = hsmcy.Word2Vec(**{k: v for k, v in params.items() if k != "workers"})
     local.build_vocab(corpus_file=LEE)
     spec, static = _epoch_inputs(local, shards, copies=2, rounds=3)
     try:
-        state = hd._train_epoch(spec, static, hd._Rows(local.wv.vectors, local.syn1))["state"]
+        state = hd._train_epoch(spec, static, _start_state(local))["state"]
     finally:
         hd._forget_run(spec.run_id)
     assert np.array_equal(state.input_values, model.wv.vectors)
@@ -421,7 +488,7 @@ def _digest(input_vectors, inner_vectors):
 
 def _replica_digests():
     """On a worker: digests of the parameters of the runs it holds."""
-    return [_digest(r.base_input, r.base_inner) for r in list(hd._RUNS.values()) if isinstance(r, hd._Replica)]
+    return [_digest(r.input.base, r.inner.base) for r in list(hd._RUNS.values()) if isinstance(r, hd._Replica)]
 
 
 def test_trains_an_ordinary_word2vec(client, shards, single, tmp_path):
