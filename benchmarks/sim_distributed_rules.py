@@ -20,7 +20,14 @@ parameters; then the copies' deltas are combined by a rule, exactly (float32):
   rate);
 * ``touched``: the mean over the copies that changed the row (Spark MLlib's rule);
 * ``scaled``: the mean, each copy training at ``copies x`` the learning rate (what
-  ``hsmcy.distributed`` does).
+  ``hsmcy.distributed`` did until block momentum replaced it);
+* ``momentum``: block momentum (Chen & Huo 2016; what ``hsmcy.distributed`` does):
+  copies train at the plain rate, the mean of their deltas drives a velocity ``v <-
+  (1 - 1/copies) v + mean`` that is added to every row every round (here densely,
+  in float64 where ``hsmcy.distributed`` keeps it lazily per row in float32);
+* ``stale``: the scaled rule, overlapping communication with training: each copy
+  trains round r from the average of rounds up to r - 2 plus its own round r - 1
+  delta, and round r - 1's mean is added one round late.
 
 ``rule:S`` means S rounds per epoch.  ``single`` is ``hsmcy.Word2Vec(workers=2)`` (not
 repeatable run to run: two threads share the parameters), ``single1`` the same with one
@@ -66,7 +73,10 @@ def simulate(paths, shards, params, seed, rule, rounds_per_epoch):
     corpora = [encode_file(path, model.wv.key_to_index) for path in shards]
     weights = (model.wv.vectors, model.syn1)
     total = model.epochs * rounds_per_epoch
-    scale = copies if rule == "scaled" else 1
+    scale = copies if rule in ("scaled", "stale") else 1
+    momentum = 1.0 - 1.0 / copies
+    velocity = [np.zeros(w.shape, np.float64) for w in weights] if rule == "momentum" else None
+    pending = None   # stale: each copy's delta of the last round, not yet averaged
 
     def alpha(round_no):
         return scale * (model.alpha + (model.min_alpha - model.alpha) * round_no / total)
@@ -76,16 +86,30 @@ def simulate(paths, shards, params, seed, rule, rounds_per_epoch):
         deltas = []
         for copy, corpus in enumerate(corpora):
             first, last = hd._slice_sentences(corpus.sentence_bounds, slice_index, rounds_per_epoch)
-            trained = weights if rule == "sequential" else tuple(w.copy() for w in weights)
+            start = weights if rule == "sequential" else tuple(w.copy() for w in weights)
+            if rule == "stale" and pending is not None:
+                for matrix, own in zip(start, pending[copy]):
+                    matrix += own
+            trained = start if rule == "sequential" else tuple(w.copy() for w in start)
             hd._train_slice(static, corpus, first, last, trained[0], trained[1], alpha(round_no),
                             alpha(round_no + 1), [seed, copy, round_no], 1)
             if rule != "sequential":
-                deltas.append(tuple(t - w for t, w in zip(trained, weights)))
-        for matrix, parts in zip(weights, zip(*deltas) if deltas else ()):
+                deltas.append(tuple(t - w for t, w in zip(trained, start)))
+        if rule == "stale":   # this round's deltas are averaged next round
+            deltas, pending = pending or [], deltas
+            if round_no == total - 1:
+                deltas = deltas + pending   # the last round's are not left out
+        for index, (matrix, parts) in enumerate(zip(weights, zip(*deltas) if deltas else ())):
             summed = np.sum(parts, axis=0)
-            if rule == "sum":
+            if rule == "momentum":
+                velocity[index] = momentum * velocity[index] + summed.astype(np.float64) / copies
+                matrix += velocity[index].astype(np.float32)
+            elif rule == "stale" and len(parts) > copies:   # the last round: two rounds' deltas
+                matrix += (np.sum(parts[:copies], axis=0) / np.float32(copies)
+                           + np.sum(parts[copies:], axis=0) / np.float32(copies))
+            elif rule == "sum":
                 matrix += summed
-            elif rule in ("mean", "scaled"):
+            elif rule in ("mean", "scaled", "stale"):
                 matrix += summed / np.float32(copies)
             elif rule == "touched":
                 changed = np.sum([np.any(part != 0, axis=1) for part in parts], axis=0)

@@ -17,21 +17,21 @@ learning rate*:
    of its worker (as single-process training does), starting from the common
    parameters, and keeps its change: the rows it changed, as bfloat16 deltas
    (:mod:`hsmcy._exchange`).
-3. **Averaging with block momentum.**  After each round the workers exchange the
-   copies' deltas directly with each other (a Dask worker plugin adds the message
-   handler; the scheduler and the client are not in the data path) and every worker
-   takes their *mean*, in copy order, so all workers hold bit-identical parameters.
-   The copies train at the single-process learning rate; the mean drives a velocity,
-   ``v <- mu v + mean`` with ``mu = 1 - 1/copies``, which is added to the
-   parameters every round (block momentum, Chen & Huo 2016): a change that recurs
-   every round moves a row ``copies`` times the mean, as far as one process would
-   have moved it, while within a round each copy moves at the single-process rate.
-   Rows a round does not change still move with their velocity; every worker keeps
-   that lazily (:class:`_Parameters`).  Plain averaging (Spark MLlib's model
-   averaging) divides the learning rate by the number of copies; adding the deltas
-   overshoots the rows every copy saturates; training each copy at ``copies x`` the
-   rate and averaging (the former rule) lets skip-gram's copies drift apart within
-   8,000 words (docs/distributed.md).
+3. **Averaging.**  After each round the workers exchange the copies' deltas
+   directly with each other (a Dask worker plugin adds the message handler; the
+   scheduler and the client are not in the data path) and every worker takes their
+   *mean*, in copy order, so all workers hold bit-identical parameters.  Plain
+   averaging (Spark MLlib's model averaging) would divide the learning rate by the
+   number of copies, and adding the deltas overshoots the rows every copy
+   saturates, so the mean is scaled back up, by the mode's rule (:class:`_Rule`):
+   *CBOW* trains each copy at ``copies x`` the single-process learning rate and adds
+   the mean; *skip-gram*, whose copies drift apart within a few thousand words at
+   that rate, trains them at the single-process rate and lets the mean drive a
+   velocity, ``v <- mu v + mean`` with ``mu = 1 - 1/copies``, added every round
+   (block momentum, Chen & Huo 2016): a change that recurs every round moves a row
+   ``copies`` times the mean, as far as one process would have moved it.  Rows a
+   round does not change still move with their velocity; every worker keeps that
+   lazily (:class:`_Parameters`).  Measured: docs/distributed.md.
 4. **Epochs as checkpoints.**  One Dask task per worker and epoch trains all its
    rounds; at the end of an epoch the first worker returns the parameters (and the
    velocities), which the client installs in the model (callbacks see them) and
@@ -77,35 +77,40 @@ __all__ = ["train"]
 
 @dataclass(frozen=True)
 class _Rule:
-    """How often a mode's copies are averaged (measured: docs/distributed.md).
+    """How a mode's copies are combined, and how often (measured: docs/distributed.md).
 
-    The copies train at the single-process learning rate, and the mean of their
-    changes drives a *block momentum* (Chen & Huo 2016): ``v <- (1 - 1/copies) v +
-    mean``, added to the parameters every round, so that a steady change moves a row
-    ``copies`` times the mean, as far as one process would have moved it.  Without
-    sync_every / syncs_per_epoch, the copies are averaged about every ``round_words``
-    words each, at least ``min_rounds`` times per epoch: the velocity builds up over
-    the first rounds (after r rounds a steady change has moved the rows 1 + mu + ... +
-    mu^r times, not 1 / (1 - mu)), so a handful of rounds would leave the copies short.
+    Both rules make a row move, in the long run, as far as in one process (``gain /
+    (1 - momentum) = copies``).  *Scaled*: each copy trains at ``copies x`` the
+    learning rate and the mean of their changes is added.  *Block momentum* (Chen &
+    Huo 2016): the copies train at the single-process rate and the mean of their
+    changes drives a velocity, ``v <- (1 - 1/copies) v + mean``, added to the
+    parameters every round.  Without sync_every / syncs_per_epoch, the copies are
+    averaged about every ``round_words`` words each, at least ``min_rounds`` times
+    per epoch: a velocity builds up over the first rounds (after r rounds a steady
+    change has moved the rows 1 + mu + ... + mu^r times, not 1 / (1 - mu)), so a
+    handful of rounds would leave the copies short of where they go.
     """
 
     round_words: int
-    min_rounds: int
+    block_momentum: bool
+    min_rounds: int = 1
 
-    @staticmethod
-    def gain_and_momentum(copies):
+    def gain_and_momentum(self, copies):
         """``(learning-rate factor, momentum)`` for ``copies`` copies (one copy: plain training)."""
-        return (1.0, 1.0 - 1.0 / copies) if copies > 1 else (1.0, 0.0)
+        if copies <= 1:
+            return 1.0, 0.0
+        return (1.0, 1.0 - 1.0 / copies) if self.block_momentum else (float(copies), 0.0)
 
 
-# Both modes use block momentum (docs/distributed.md, "Block momentum"): in-process
-# simulations with 2 copies, 5 epochs, 3 seeds, against one-thread single-process
-# training (the trainer each copy runs) kept 0.97-1.00 of its analogy accuracy for
-# skip-gram with rounds of 16k-64k words at 2M tokens (the scaled rule: 0.88 with 8k)
-# and 1.00 at 6M; CBOW 0.97 with 40k-61k at 2M (the scaled rule with 25k: 0.98) and
-# 0.99-1.02 with 100k at 6M (scaled, 25k: 0.98).  Skip-gram walks ~window + 1 paths
-# per word where CBOW walks one, so its copies drift apart in fewer words.
-_RULES = {"cbow": _Rule(round_words=64_000, min_rounds=16), "sg": _Rule(round_words=32_000, min_rounds=16)}
+# In-process simulations and Dask runs (2 copies, 5 epochs, 3-5 seeds; docs/distributed.md).
+# Skip-gram walks ~window + 1 paths per word where CBOW walks one, and its copies drift
+# apart sooner: with the scaled rule and 8k-word rounds it kept 0.88-0.93 of single-process
+# analogy accuracy at 2M tokens; with block momentum 0.97-1.00 with rounds of 16k-64k words
+# (1.00 at 6M).  CBOW keeps 0.93-0.98 with the scaled rule and 25k-word rounds at 2M and 6M
+# (200k-word rounds lost 0.04-0.07 at 6M); block momentum cost it analogy accuracy and up
+# to 0.047 of WS353 at 2M.
+_RULES = {"cbow": _Rule(round_words=25_000, block_momentum=False),
+          "sg": _Rule(round_words=32_000, block_momentum=True, min_rounds=16)}
 
 
 # An exchange that sees no message from a peer for this long gives up (the client
@@ -754,9 +759,9 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         Average the copies after about this many words, counted over all copies.
     syncs_per_epoch : int, optional
         Average the copies this many times per epoch (give this or ``sync_every``).
-        Default: about every 64,000 words per copy for CBOW, 32,000 for skip-gram,
-        and at least 16 times per epoch (measured: ``docs/distributed.md``).  Longer
-        intervals save messages and cost quality, skip-gram's sooner.
+        Default: about every 25,000 words per copy for CBOW, 32,000 for skip-gram
+        (at least 16 times per epoch), measured: ``docs/distributed.md``.  Longer
+        intervals save messages and cost quality.
     replicas : int, optional
         Model copies trained in parallel and averaged (at most the number of shards).
         Default: the number of workers (at most the number of shards).  The vectors
@@ -777,7 +782,8 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         ``replicas``, ``rounds``, ``syncs_per_epoch``, ``words_per_epoch``,
         ``words_seen`` (always ``epochs x words_per_epoch``: every shard's every slice
         was trained once, in the attempt that completed), ``words_trained``,
-        ``block_momentum`` (``1 - 1/replicas``), ``bytes_per_sync`` (deltas sent
+        ``learning_rate_gain`` and ``block_momentum`` (the combination rule:
+        ``replicas`` and 0 for CBOW, 1 and ``1 - 1/replicas`` for skip-gram), ``bytes_per_sync`` (deltas sent
         between workers per round, all workers together), ``model_bytes``, ``workers_lost``, ``epochs_repeated``,
         ``tasks_recomputed`` and the ``recomputed`` task keys (the tasks of aborted
         attempts), ``state_sends``, ``seconds``, ``words_per_second``.
@@ -973,7 +979,7 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
     velocities = (np.zeros_like(input_vectors), np.zeros_like(syn1)) if momentum > 0 else (None, None)
     report.update(words_per_epoch=words_per_epoch, syncs_per_epoch=rounds, epochs=epochs, rounds=epochs * rounds,
                   vocab_size=len(vocabulary), vector_size=model.vector_size, model_bytes=model_bytes,
-                  block_momentum=momentum)
+                  learning_rate_gain=gain, block_momentum=momentum)
 
     static = _Static(words=list(vocabulary.words), keep_probability=model._keep_probability,
                      path_nodes=tree.path_nodes, path_codes=tree.path_codes, path_offsets=tree.path_offsets,

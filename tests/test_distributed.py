@@ -348,6 +348,7 @@ def test_rounds_and_placement():
         rule = hd._RULES[mode]
         assert hd._rounds_per_epoch(10_000_000, 2, sg, None, None) == math.ceil(10_000_000 / (2 * rule.round_words))
         assert hd._rounds_per_epoch(1_000, 2, sg, None, None) == rule.min_rounds   # momentum needs rounds
+    assert hd._RULES["sg"].min_rounds > 1
     assert hd._rounds_per_epoch(1_000_000, 1, True, None, None) == 1       # one copy: nothing to average
     assert hd._rounds_per_epoch(1_000_000, 2, True, 250_000, None) == 4
     assert hd._rounds_per_epoch(1_000_000, 2, True, None, 7) == 7
@@ -365,7 +366,7 @@ def _epoch_inputs(model, shards, copies, rounds, threads=1):
                         threads=threads, compute_loss=False)
     hosting = [[(copy, [(shard, shards[shard]) for shard in range(copy, len(shards), copies)])
                 for copy in range(copies)]]
-    gain, momentum = hd._Rule.gain_and_momentum(copies)
+    gain, momentum = hd._RULES["sg" if model.sg else "cbow"].gain_and_momentum(copies)
     spec = hd._EpochSpec(run_id="hsmcy-test-local", attempt=0, epoch=0, worker=0, addresses=["local"],
                          hosting=hosting, copies=copies, gain=gain, momentum=momentum, rounds=rounds, first_round=0,
                          total_rounds=rounds, alpha=model.alpha, min_alpha=model.min_alpha, seed=model.seed)
@@ -374,18 +375,21 @@ def _epoch_inputs(model, shards, copies, rounds, threads=1):
 
 def _start_state(model, copies=2):
     """The parameters at the start of a run, with zero velocities when there is block momentum."""
-    momentum = hd._Rule.gain_and_momentum(copies)[1] > 0
+    momentum = hd._RULES["sg" if model.sg else "cbow"].gain_and_momentum(copies)[1] > 0
     velocities = (np.zeros_like(model.wv.vectors), np.zeros_like(model.syn1)) if momentum else (None, None)
     return hd._Rows(model.wv.vectors, model.syn1, *velocities)
 
 
-def test_copies_train_at_the_single_process_rate_and_momentum_carries_them(shards, monkeypatch):
-    """Each copy runs the single-process schedule over its share of the words (gain 1), and the
-    mean of the copies' changes drives a velocity with momentum 1 - 1/copies: a change every
-    round alike would move the rows copies x the mean, as one process moves them."""
-    assert hd._Rule.gain_and_momentum(2) == (1.0, 0.5) and hd._Rule.gain_and_momentum(4) == (1.0, 0.75)
-    assert hd._Rule.gain_and_momentum(1) == (1.0, 0.0)     # one copy: plain training, nothing to average
-    model = hsmcy.Word2Vec(**{**PARAMS, "epochs": 1})
+@pytest.mark.parametrize("sg", [0, 1])
+def test_copies_train_at_their_rules_learning_rate(shards, monkeypatch, sg):
+    """CBOW: each copy runs the single-process schedule times the number of copies over its
+    share of the words.  Skip-gram: the plain schedule, and the mean of the copies' changes
+    drives a velocity with momentum 1 - 1/copies (a change every round alike moves the rows
+    copies x the mean, as one process moves them)."""
+    assert hd._RULES["cbow"].gain_and_momentum(2) == (2.0, 0.0)
+    assert hd._RULES["sg"].gain_and_momentum(2) == (1.0, 0.5) and hd._RULES["sg"].gain_and_momentum(4) == (1.0, 0.75)
+    assert hd._RULES["sg"].gain_and_momentum(1) == hd._RULES["cbow"].gain_and_momentum(1) == (1.0, 0.0)
+    model = hsmcy.Word2Vec(**{**PARAMS, "epochs": 1, "sg": sg})
     model.build_vocab(corpus_file=LEE)
     spec, static = _epoch_inputs(model, shards, copies=2, rounds=3)
     calls = []
@@ -402,13 +406,16 @@ def test_copies_train_at_the_single_process_rate_and_momentum_carries_them(shard
     finally:
         hd._forget_run(spec.run_id)
     assert [(shard, round_no) for shard, round_no, _, _ in calls] == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]
-    schedule = np.linspace(model.alpha, model.min_alpha, 4)
+    schedule = np.linspace(model.alpha, model.min_alpha, 4) * (1 if sg else 2)
     for shard, round_no, start, end in calls:
         assert start == pytest.approx(schedule[round_no]) and end == pytest.approx(schedule[round_no + 1])
     assert result["words_seen"] == int(model.wv.expandos["count"].sum())   # each word once per epoch
     assert result["bytes_sent"] == 0 and "state" in result  # one worker: nothing to send
-    state = result["state"]   # the checkpoint carries the velocities
-    assert state.input_velocity.shape == model.wv.vectors.shape and np.any(state.inner_velocity != 0)
+    state = result["state"]   # with momentum, the checkpoint carries the velocities
+    if sg:
+        assert state.input_velocity.shape == model.wv.vectors.shape and np.any(state.inner_velocity != 0)
+    else:
+        assert state.input_velocity is None and state.inner_velocity is None
     # mu + mu^2 + ... -> mu / (1 - mu) = 1 catch-up step; powers below 1e-30 are 0, never subnormal
     tables = hd._MomentumTables.make(0.5, 120)
     assert tables.partial[-1] == pytest.approx(1.0) and tables.power[99] > 0 and tables.power[100] == 0.0
@@ -420,7 +427,7 @@ def test_copies_not_workers_decide_the_vectors(client, shards, sg):
     params = {**PARAMS, "epochs": 1, "workers": 1, "sg": sg}
     model = hd.train(client, shards, syncs_per_epoch=3, replicas=2, **params)
     assert model.distributed_report["n_workers"] == 2 and model.distributed_report["bytes_per_sync"] > 0
-    assert model.distributed_report["block_momentum"] == 0.5
+    assert model.distributed_report["block_momentum"] == (0.5 if sg else 0.0)
     local = hsmcy.Word2Vec(**{k: v for k, v in params.items() if k != "workers"})
     local.build_vocab(corpus_file=LEE)
     spec, static = _epoch_inputs(local, shards, copies=2, rounds=3)
