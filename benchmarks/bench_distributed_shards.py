@@ -14,7 +14,8 @@ parameters (vector_size 32, min_count 5, 5 epochs).  The figure is the
 log-likelihood per token of the corpus under the trained model
 (``Word2Vec.score``: full windows, no down-sampling; higher is better), the median
 over seeds.  It stands in for many machines: each copy trains 1/copies of the words
-at copies x the learning rate between two averagings.
+between two averagings, at copies x the learning rate (CBOW) or at the plain rate
+with block momentum 1 - 1/copies (skip-gram).
 """
 from __future__ import annotations
 

@@ -25,6 +25,8 @@ parameters; then the copies' deltas are combined by a rule, exactly (float32):
   copies train at the plain rate, the mean of their deltas drives a velocity ``v <-
   (1 - 1/copies) v + mean`` that is added to every row every round (here densely,
   in float64 where ``hsmcy.distributed`` keeps it lazily per row in float32);
+* ``momentum2``: block momentum 0.5 whatever the number of copies, each copy
+  training at ``copies / 2`` x the learning rate (the same as ``momentum`` for 2);
 * ``stale``: the scaled rule, overlapping communication with training: each copy
   trains round r from the average of rounds up to r - 2 plus its own round r - 1
   delta, and round r - 1's mean is added one round late.
@@ -73,9 +75,9 @@ def simulate(paths, shards, params, seed, rule, rounds_per_epoch):
     corpora = [encode_file(path, model.wv.key_to_index) for path in shards]
     weights = (model.wv.vectors, model.syn1)
     total = model.epochs * rounds_per_epoch
-    scale = copies if rule in ("scaled", "stale") else 1
-    momentum = 1.0 - 1.0 / copies
-    velocity = [np.zeros(w.shape, np.float64) for w in weights] if rule == "momentum" else None
+    scale = {"scaled": copies, "stale": copies, "momentum2": copies / 2}.get(rule, 1)
+    momentum = 0.5 if rule == "momentum2" else 1.0 - 1.0 / copies
+    velocity = [np.zeros(w.shape, np.float64) for w in weights] if rule.startswith("momentum") else None
     pending = None   # stale: each copy's delta of the last round, not yet averaged
 
     def alpha(round_no):
@@ -101,7 +103,7 @@ def simulate(paths, shards, params, seed, rule, rounds_per_epoch):
                 deltas = deltas + pending   # the last round's are not left out
         for index, (matrix, parts) in enumerate(zip(weights, zip(*deltas) if deltas else ())):
             summed = np.sum(parts, axis=0)
-            if rule == "momentum":
+            if rule.startswith("momentum"):
                 velocity[index] = momentum * velocity[index] + summed.astype(np.float64) / copies
                 matrix += velocity[index].astype(np.float32)
             elif rule == "stale" and len(parts) > copies:   # the last round: two rounds' deltas
