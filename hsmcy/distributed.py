@@ -76,6 +76,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["train"]
 
+
 @dataclass(frozen=True)
 class _Rule:
     """How a mode's copies are combined, and how often (measured: docs/distributed.md).
