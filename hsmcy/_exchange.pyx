@@ -106,6 +106,67 @@ def add_delta(float[:, ::1] base, float[:, ::1] work, const int32_t[::1] ids, co
     return bad
 
 
+@cython.final   # its methods are then called directly, and inlined, in the merge loops
+cdef class _CopyDeltas:
+    """The copies' deltas of a round, for a ``nogil`` merge of their increasing row ids.
+
+    Holds raw pointers into the arrays of ``ids_per_copy`` and ``deltas_per_copy`` (and
+    the two lists, which keep the arrays alive) and a cursor per copy.  The caller
+    checks each delta's ids (:func:`hsmcy.distributed._check_delta`); shapes are
+    checked here.
+    """
+    cdef list arrays
+    cdef Py_ssize_t copies, width
+    cdef const int32_t** ids
+    cdef const uint16_t** deltas
+    cdef Py_ssize_t* lengths
+    cdef Py_ssize_t* cursors
+
+    def __cinit__(self, list ids_per_copy, list deltas_per_copy, Py_ssize_t width):
+        cdef const int32_t[::1] ids_view
+        cdef const uint16_t[:, ::1] delta_view
+        cdef Py_ssize_t c, slots = max(len(ids_per_copy), 1)
+        if len(deltas_per_copy) != len(ids_per_copy):
+            raise ValueError("one delta per copy's row ids")
+        self.arrays = [ids_per_copy, deltas_per_copy]
+        self.copies, self.width = len(ids_per_copy), width
+        self.ids = <const int32_t**>malloc(slots * sizeof(int32_t*))
+        self.deltas = <const uint16_t**>malloc(slots * sizeof(uint16_t*))
+        self.lengths = <Py_ssize_t*>malloc(slots * sizeof(Py_ssize_t))
+        self.cursors = <Py_ssize_t*>malloc(slots * sizeof(Py_ssize_t))
+        if self.ids == NULL or self.deltas == NULL or self.lengths == NULL or self.cursors == NULL:
+            raise MemoryError()   # __dealloc__ frees what was allocated
+        for c in range(self.copies):
+            ids_view = ids_per_copy[c]
+            delta_view = deltas_per_copy[c]
+            if delta_view.shape[0] != ids_view.shape[0] or (ids_view.shape[0] and delta_view.shape[1] != width):
+                raise ValueError("a delta's shape does not match its row ids and the parameters")
+            self.lengths[c] = ids_view.shape[0]
+            self.cursors[c] = 0
+            self.ids[c] = &ids_view[0] if self.lengths[c] else NULL
+            self.deltas[c] = &delta_view[0, 0] if self.lengths[c] else NULL
+
+    def __dealloc__(self):
+        free(self.ids); free(self.deltas); free(self.lengths); free(self.cursors)
+
+    cdef inline Py_ssize_t next_row(self) noexcept nogil:
+        """The smallest row id no copy has handed out yet; -1 when all are done."""
+        cdef Py_ssize_t c, row = -1
+        for c in range(self.copies):
+            if self.cursors[c] < self.lengths[c] and (row < 0 or self.ids[c][self.cursors[c]] < row):
+                row = self.ids[c][self.cursors[c]]
+        return row
+
+    cdef inline const uint16_t* take(self, Py_ssize_t copy, Py_ssize_t row) noexcept nogil:
+        """Copy ``copy``'s delta of ``row`` (its cursor moves past it), or NULL if it has none."""
+        cdef const uint16_t* delta_row
+        if self.cursors[copy] < self.lengths[copy] and self.ids[copy][self.cursors[copy]] == row:
+            delta_row = self.deltas[copy] + self.cursors[copy] * self.width
+            self.cursors[copy] += 1
+            return delta_row
+        return NULL
+
+
 def add_deltas(float[:, ::1] base, float[:, ::1] work, list ids_per_copy, list deltas_per_copy, float scale):
     """:func:`add_delta` of every copy's delta, in copy order, in one pass over the rows.
 
@@ -116,55 +177,27 @@ def add_deltas(float[:, ::1] base, float[:, ::1] work, list ids_per_copy, list d
     values that came out NaN or infinite.  The caller checks every delta's shape and
     ids (:func:`hsmcy.distributed._check_delta`).
     """
-    cdef Py_ssize_t copies = len(ids_per_copy), width = base.shape[1], c, j, row
-    cdef const int32_t[::1] ids_view
-    cdef const uint16_t[:, ::1] delta_view
+    cdef Py_ssize_t width = base.shape[1], c, j, row
     cdef int64_t bad = 0
-    if len(deltas_per_copy) != copies:
-        raise ValueError("one delta per copy's row ids")
-    # raw pointers for the nogil merge; the lists keep the arrays alive meanwhile
-    cdef const int32_t** ids = <const int32_t**>malloc(max(copies, 1) * sizeof(int32_t*))
-    cdef const uint16_t** deltas = <const uint16_t**>malloc(max(copies, 1) * sizeof(uint16_t*))
-    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* cursors = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
-    if ids == NULL or deltas == NULL or lengths == NULL or cursors == NULL:
-        free(ids); free(deltas); free(lengths); free(cursors)
-        raise MemoryError()
     cdef float* base_row
     cdef float* work_row
     cdef const uint16_t* delta_row
-    cdef float value
-    try:
-        for c in range(copies):
-            ids_view = ids_per_copy[c]
-            delta_view = deltas_per_copy[c]
-            if delta_view.shape[0] != ids_view.shape[0] or (ids_view.shape[0] and delta_view.shape[1] != width):
-                raise ValueError("a delta's shape does not match its row ids and the parameters")
-            lengths[c] = ids_view.shape[0]
-            cursors[c] = 0
-            ids[c] = &ids_view[0] if lengths[c] else NULL
-            deltas[c] = &delta_view[0, 0] if lengths[c] else NULL
-        with nogil:
-            while True:
-                row = -1   # the smallest row id not yet added, over all copies
-                for c in range(copies):
-                    if cursors[c] < lengths[c] and (row < 0 or ids[c][cursors[c]] < row):
-                        row = ids[c][cursors[c]]
-                if row < 0:
-                    break
-                base_row = &base[row, 0]
-                work_row = &work[row, 0]
-                for c in range(copies):   # copy order: every worker adds alike
-                    if cursors[c] < lengths[c] and ids[c][cursors[c]] == row:
-                        delta_row = deltas[c] + cursors[c] * width
-                        for j in range(width):
-                            base_row[j] = base_row[j] + scale * from_bfloat16(delta_row[j])
-                        cursors[c] += 1
-                for j in range(width):
-                    bad += not is_finite(base_row[j])
-                    work_row[j] = base_row[j]
-    finally:
-        free(ids); free(deltas); free(lengths); free(cursors)
+    cdef _CopyDeltas merge = _CopyDeltas(ids_per_copy, deltas_per_copy, width)
+    with nogil:
+        while True:
+            row = merge.next_row()
+            if row < 0:
+                break
+            base_row = &base[row, 0]
+            work_row = &work[row, 0]
+            for c in range(merge.copies):   # copy order: every worker adds alike
+                delta_row = merge.take(c, row)
+                if delta_row != NULL:
+                    for j in range(width):
+                        base_row[j] = base_row[j] + scale * from_bfloat16(delta_row[j])
+            for j in range(width):
+                bad += not is_finite(base_row[j])
+                work_row[j] = base_row[j]
     return bad
 
 
@@ -235,49 +268,28 @@ def momentum_add_deltas(float[:, ::1] anchor, float[:, ::1] velocity, int32_t[::
     Returns the number of values that came out NaN or infinite.  The caller checks the
     deltas (:func:`hsmcy.distributed._check_delta`), shapes and ``last < round_index``.
     """
-    cdef Py_ssize_t copies = len(ids_per_copy), width = anchor.shape[1], c, j, row
-    cdef const int32_t[::1] ids_view
-    cdef const uint16_t[:, ::1] delta_view
+    cdef Py_ssize_t width = anchor.shape[1], c, j, row
     cdef int64_t bad = 0
     cdef int32_t steps
     cdef float decay, catch_up, old, new
     cdef const uint16_t* delta_row
-    if len(deltas_per_copy) != copies:
-        raise ValueError("one delta per copy's row ids")
-    cdef const int32_t** ids = <const int32_t**>malloc(max(copies, 1) * sizeof(int32_t*))
-    cdef const uint16_t** deltas = <const uint16_t**>malloc(max(copies, 1) * sizeof(uint16_t*))
-    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* cursors = <Py_ssize_t*>malloc(max(copies, 1) * sizeof(Py_ssize_t))
+    cdef _CopyDeltas merge = _CopyDeltas(ids_per_copy, deltas_per_copy, width)
     cdef float* mean = <float*>malloc(max(width, 1) * sizeof(float))
-    if ids == NULL or deltas == NULL or lengths == NULL or cursors == NULL or mean == NULL:
-        free(ids); free(deltas); free(lengths); free(cursors); free(mean)
+    if mean == NULL:
         raise MemoryError()
     try:
-        for c in range(copies):
-            ids_view = ids_per_copy[c]
-            delta_view = deltas_per_copy[c]
-            if delta_view.shape[0] != ids_view.shape[0] or (ids_view.shape[0] and delta_view.shape[1] != width):
-                raise ValueError("a delta's shape does not match its row ids and the parameters")
-            lengths[c] = ids_view.shape[0]
-            cursors[c] = 0
-            ids[c] = &ids_view[0] if lengths[c] else NULL
-            deltas[c] = &delta_view[0, 0] if lengths[c] else NULL
         with nogil:
             while True:
-                row = -1
-                for c in range(copies):
-                    if cursors[c] < lengths[c] and (row < 0 or ids[c][cursors[c]] < row):
-                        row = ids[c][cursors[c]]
+                row = merge.next_row()
                 if row < 0:
                     break
                 for j in range(width):
                     mean[j] = 0.0
-                for c in range(copies):   # copy order: every worker adds alike
-                    if cursors[c] < lengths[c] and ids[c][cursors[c]] == row:
-                        delta_row = deltas[c] + cursors[c] * width
+                for c in range(merge.copies):   # copy order: every worker adds alike
+                    delta_row = merge.take(c, row)
+                    if delta_row != NULL:
                         for j in range(width):
                             mean[j] = mean[j] + scale * from_bfloat16(delta_row[j])
-                        cursors[c] += 1
                 steps = round_index - last[row]
                 decay = power[steps]
                 catch_up = partial[steps - 1]
@@ -289,7 +301,7 @@ def momentum_add_deltas(float[:, ::1] anchor, float[:, ::1] velocity, int32_t[::
                     bad += not (is_finite(anchor[row, j]) and is_finite(new))
                 last[row] = round_index
     finally:
-        free(ids); free(deltas); free(lengths); free(cursors); free(mean)
+        free(mean)
     return bad
 
 
