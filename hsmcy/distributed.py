@@ -230,19 +230,14 @@ class _Parameters:
         """Set the rows a copy will read in ``work`` to where they stand before the round."""
         if self.velocity is not None:
             _exchange.momentum_start(self.work, self.base, self.velocity, self.last, round_index, tables.partial,
-                                     rows)
+                                     _rows_of(rows, self.work, self.base))
 
     def take(self, rows, round_index, tables):
         """``(ids, bfloat16 deltas)`` of the rows of ``rows`` the copy changed.  Without momentum
         ``work`` is reset there (the next copy reads it as is); with momentum the next
         copy's :meth:`start` sets what it reads, and ``work`` is left alone."""
-        if self.velocity is None:
-            return _take_delta(rows, self.work, self.base)
-        ids = np.empty(len(rows), dtype=np.int32)
-        delta = np.empty((len(rows), self.base.shape[1]), dtype=np.uint16)
-        n = _exchange.momentum_take_delta(self.work, self.base, self.velocity, self.last, round_index,
-                                          tables.partial, rows, ids, delta)
-        return ids[:n].copy(), delta[:n].copy()
+        momentum = None if self.velocity is None else (self.velocity, self.last, round_index, tables.partial)
+        return _take_delta(rows, self.work, self.base, momentum)
 
     def average(self, ids_per_copy, deltas_per_copy, copies, round_index, tables):
         """Add the copies' mean change (through the velocity, with momentum): :func:`_average_into`."""
@@ -433,14 +428,29 @@ def _touched_rows(token_ids, static, vocab_size):
     return np.flatnonzero(word_touched).astype(np.int32), np.flatnonzero(node_touched).astype(np.int32)
 
 
-def _take_delta(rows, work, base):
-    """``(ids, bfloat16 bits of work - base)`` of the rows of ``rows`` that changed; resets ``work`` there."""
+def _rows_of(rows, work, base):
+    """``rows`` as int32, checked against the matrices before a nogil loop indexes them."""
     rows = np.ascontiguousarray(rows, dtype=np.int32)
     if work.shape != base.shape or (len(rows) and not (0 <= rows.min() and rows.max() < len(work))):
         raise ValueError("rows out of range, or working copy and parameters of different shapes")
+    return rows
+
+
+def _take_delta(rows, work, base, momentum=None):
+    """``(ids, bfloat16 bits of work - base)`` of the rows of ``rows`` that changed; resets ``work`` there.
+
+    With ``momentum = (velocity, last, round_index, partial)`` the delta is taken
+    against where each row stood before the round (:func:`hsmcy._exchange.momentum_take_delta`)
+    and ``work`` is left alone.
+    """
+    rows = _rows_of(rows, work, base)
     ids = np.empty(len(rows), dtype=np.int32)
     delta = np.empty((len(rows), work.shape[1]), dtype=np.uint16)
-    n = _exchange.take_delta(work, base, rows, ids, delta)
+    if momentum is None:
+        n = _exchange.take_delta(work, base, rows, ids, delta)
+    else:
+        velocity, last, round_index, partial = momentum
+        n = _exchange.momentum_take_delta(work, base, velocity, last, round_index, partial, rows, ids, delta)
     return ids[:n].copy(), delta[:n].copy()
 
 

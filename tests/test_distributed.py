@@ -316,6 +316,11 @@ def test_block_momentum_kept_lazily_equals_moving_every_row_every_round():
     assert np.array_equal(lazy.work, restored.work)
     with pytest.raises(FloatingPointError, match="diverged"):
         lazy.average([np.array([1], np.int32)], [_bfloat16(np.array([[np.inf, 0, 0, 0]]))], 1, 0, tables)
+    for out_of_range in (np.array([rows], np.int32), np.array([-1], np.int32)):   # refused before the nogil loops
+        with pytest.raises(ValueError, match="rows out of range"):
+            lazy.start(out_of_range, 0, tables)
+        with pytest.raises(ValueError, match="rows out of range"):
+            lazy.take(out_of_range, 0, tables)
 
 
 def test_mailbox_delivers_and_aborts():
