@@ -80,32 +80,6 @@ def take_delta(float[:, ::1] work, const float[:, ::1] base, const int32_t[::1] 
     return n
 
 
-def add_delta(float[:, ::1] base, float[:, ::1] work, const int32_t[::1] ids, const uint16_t[:, ::1] delta,
-              float scale):
-    """``base[ids[i]] += scale * f32(delta[i])``, then ``work[ids[i]] = base[ids[i]]``.
-
-    Returns the number of values that came out NaN or infinite (0 when all is well).
-    The caller checks shapes and ids, as for :func:`take_delta`.
-    """
-    cdef Py_ssize_t i, j, width = base.shape[1]
-    cdef float value
-    cdef int64_t bad = 0
-    cdef float* base_row
-    cdef float* work_row
-    cdef const uint16_t* delta_row
-    with nogil:
-        for i in range(ids.shape[0]):
-            base_row = &base[ids[i], 0]
-            work_row = &work[ids[i], 0]
-            delta_row = &delta[i, 0]
-            for j in range(width):
-                value = base_row[j] + scale * from_bfloat16(delta_row[j])
-                bad += not is_finite(value)
-                base_row[j] = value
-                work_row[j] = value
-    return bad
-
-
 @cython.final   # its methods are then called directly, and inlined, in the merge loops
 cdef class _CopyDeltas:
     """The copies' deltas of a round, for a ``nogil`` merge of their increasing row ids.
@@ -168,14 +142,14 @@ cdef class _CopyDeltas:
 
 
 def add_deltas(float[:, ::1] base, float[:, ::1] work, list ids_per_copy, list deltas_per_copy, float scale):
-    """:func:`add_delta` of every copy's delta, in copy order, in one pass over the rows.
+    """``base[row] += scale x f32(delta of row)`` for every copy's delta, copy after copy in
+    copy order; then ``work[row] = base[row]``.
 
-    Each row any copy changed is read once, gets ``scale x`` each delta that holds it,
-    copy after copy (the same additions, in the same order, as calling
-    :func:`add_delta` once per copy: the same bits), and is written once to ``base``
-    and ``work``.  A merge of the copies' increasing row ids.  Returns the number of
-    values that came out NaN or infinite.  The caller checks every delta's shape and
-    ids (:func:`hsmcy.distributed._check_delta`).
+    One pass over the rows (a merge of the copies' increasing row ids): each row any
+    copy changed is read once, gets each delta that holds it in copy order (the same
+    additions in the same order on every worker: the same bits), and is written once to
+    ``base`` and ``work``.  Returns the number of values that came out NaN or infinite.
+    The caller checks every delta's ids (:func:`hsmcy.distributed._check_delta`).
     """
     cdef Py_ssize_t width = base.shape[1], c, j, row
     cdef int64_t bad = 0
