@@ -101,30 +101,25 @@ def run_batches(batches, threads, work, *, make_state=None, finish=None, poll=No
 
     if in_caller and n_threads == 1:
         loop(0)
-        if poll is not None:
-            poll()
-        if errors:
-            raise errors[0]
-        return 1
-
-    pool = [threading.Thread(target=loop, args=(index,), name=f"{name}-{index}", daemon=True)
-            for index in range(n_threads)]
-    try:
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            while thread.is_alive():
-                thread.join(timeout=poll_interval)
-                if poll is not None:
-                    poll()
-    except BaseException:
-        # Ctrl-C (or anything else) in the caller: the workers stop after their
-        # current batch, and the caller gets control back only once they have.
-        stop.set()
-        for thread in pool:
-            if thread.ident is not None:
-                thread.join()
-        raise
+    else:
+        pool = [threading.Thread(target=loop, args=(index,), name=f"{name}-{index}", daemon=True)
+                for index in range(n_threads)]
+        try:
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                while thread.is_alive():
+                    thread.join(timeout=poll_interval)
+                    if poll is not None:
+                        poll()
+        except BaseException:
+            # Ctrl-C (or anything else) in the caller: the workers stop after their
+            # current batch, and the caller gets control back only once they have.
+            stop.set()
+            for thread in pool:
+                if thread.ident is not None:
+                    thread.join()
+            raise
     if poll is not None:
         poll()
     if errors:

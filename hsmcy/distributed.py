@@ -244,11 +244,9 @@ class _Parameters:
         if self.velocity is None:
             _average_into(self.base, self.work, ids_per_copy, deltas_per_copy, copies)
             return
-        checked = [_check_delta(ids, delta, len(self.base), self.base.shape[1])
-                   for ids, delta in zip(ids_per_copy, deltas_per_copy)]
+        ids_per_copy, deltas_per_copy = _checked_deltas(ids_per_copy, deltas_per_copy, self.base)
         if _exchange.momentum_add_deltas(self.base, self.velocity, self.last, round_index, tables.power,
-                                         tables.partial, [ids for ids, _ in checked],
-                                         [delta for _, delta in checked], np.float32(1.0 / copies)):
+                                         tables.partial, ids_per_copy, deltas_per_copy, np.float32(1.0 / copies)):
             raise FloatingPointError(_DIVERGED)
 
     def settle(self, last_round, tables):
@@ -472,10 +470,15 @@ def _average_into(base, work, ids_per_copy, deltas_per_copy, copies):
     every worker computes the same bits (one pass over the rows,
     :func:`hsmcy._exchange.add_deltas`).
     """
-    checked = [_check_delta(ids, delta, len(base), base.shape[1]) for ids, delta in zip(ids_per_copy, deltas_per_copy)]
-    if _exchange.add_deltas(base, work, [ids for ids, _ in checked], [delta for _, delta in checked],
-                            np.float32(1.0 / copies)):
+    ids_per_copy, deltas_per_copy = _checked_deltas(ids_per_copy, deltas_per_copy, base)
+    if _exchange.add_deltas(base, work, ids_per_copy, deltas_per_copy, np.float32(1.0 / copies)):
         raise FloatingPointError(_DIVERGED)
+
+
+def _checked_deltas(ids_per_copy, deltas_per_copy, base):
+    """The copies' deltas, each checked by :func:`_check_delta` against ``base``: two lists."""
+    checked = [_check_delta(ids, delta, len(base), base.shape[1]) for ids, delta in zip(ids_per_copy, deltas_per_copy)]
+    return [ids for ids, _ in checked], [delta for _, delta in checked]
 
 
 _DIVERGED = ("training diverged: averaging the copies' changes gave NaN or infinite values; lower alpha "
