@@ -14,7 +14,9 @@ waiting in the mailbox for a peer's delta) with timers: wall and thread-CPU
 milliseconds per round, per worker.  The training is unchanged; the timers cost a few
 microseconds a call.  Also printed: each epoch's task seconds against the client's
 wall seconds for the epoch (the difference is Dask's scheduling and the checkpoint's
-trip to the client).
+trip to the client; the next epoch's tasks are queued behind an epoch's, so it is
+not idle time) and, per worker, the time between the end of an epoch task and the
+start of the next one (idle time of the worker).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ def install_timers():
 
     if getattr(hd, "_profile", None) is not None:
         hd._profile.clear()
+        hd._profile_epochs.clear()
         return "reset"
     stats = hd._profile = collections.defaultdict(float)
 
@@ -52,6 +55,17 @@ def install_timers():
 
     for name in ("_train_slice", "_touched_rows", "_send_to_peers", "_sent"):
         setattr(hd, name, timed(name, getattr(hd, name)))
+    hd._profile_epochs = []   # (start, end) of each epoch task on this worker, on this worker's clock
+    original_epoch = hd._train_epoch
+
+    def timed_epoch(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original_epoch(*args, **kwargs)
+        finally:
+            hd._profile_epochs.append((started, time.perf_counter()))
+
+    hd._train_epoch = timed_epoch   # the client's tasks name the function: the worker finds this one
     for name in ("start", "take", "average", "settle"):
         setattr(hd._Parameters, name, timed(name, getattr(hd._Parameters, name)))
     hd._Mailbox.take = timed("waiting for a peer", hd._Mailbox.take)
@@ -60,7 +74,7 @@ def install_timers():
 
 def read_timers():
     import hsmcy.distributed as hd
-    return dict(hd._profile)
+    return dict(hd._profile), list(hd._profile_epochs)
 
 
 def main():
@@ -106,9 +120,11 @@ def main():
                       f"copy per round, {report['bytes_per_sync'] / 1e6:.2f} MB per round")
                 for wall, task in epochs:
                     print(f"  epoch: {wall:.2f}s at the client, {task:.2f}s in the slowest task")
-                for address, stats in sorted(client.run(read_timers).items()):
+                for address, (stats, spans) in sorted(client.run(read_timers).items()):
                     steps = ", ".join(f"{name} {1000 * value / rounds:.2f}" for name, value in sorted(stats.items()))
                     print(f"  {address}: ms per round: {steps}")
+                    idle = [f"{1000 * (start - end):.0f}" for (_, end), (start, _) in zip(spans, spans[1:])]
+                    print(f"  {address}: idle between epoch tasks (ms): {', '.join(idle) or '-'}")
         finally:
             hd._wait_for_epoch = original_wait
             client.close()

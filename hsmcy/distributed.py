@@ -35,7 +35,9 @@ learning rate*:
 4. **Epochs as checkpoints.**  One Dask task per worker and epoch trains all its
    rounds; at the end of an epoch the first worker returns the parameters (and the
    velocities), which the client installs in the model (callbacks see them) and
-   keeps as the checkpoint.
+   keeps as the checkpoint, and every worker a CRC-32 of its replica, which must
+   agree.  The next epoch's tasks are queued behind each worker's task, so the
+   workers go on at once while the checkpoint travels to the client.
 5. **Failures.**  If a worker taking part in an epoch is lost (or an exchange with
    it fails), the client aborts that epoch on every worker and runs it again from
    the checkpoint on the workers that are alive, which host the lost worker's
@@ -56,6 +58,7 @@ import os
 import threading
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -297,6 +300,14 @@ class _Replica:
         self.input = _Parameters(state.input_values, state.input_velocity)
         self.inner = _Parameters(state.inner_values, state.inner_velocity)
         self.version = version
+
+    def checksum(self):
+        """CRC-32 of the parameters and velocities (~10 ms per 40 MB): every worker's must agree."""
+        value = 0
+        for array in (self.input.base, self.inner.base, self.input.velocity, self.inner.velocity):
+            if array is not None:
+                value = zlib.crc32(memoryview(array).cast("B"), value)
+        return value
 
 
 # Per-process state of the runs this worker takes part in: run id -> _Replica.
@@ -568,9 +579,11 @@ class _ExchangePlugin(_WorkerPlugin):
         worker.handlers["hsmcy_deliver"] = _deliver
 
 
-def _abort_attempt(run_id, epoch, attempt):
-    """Run on every worker by the client: wake and stop the threads of an aborted attempt."""
-    _MAILBOX.abort(run_id, epoch, attempt)
+def _abort_attempts(run_id, attempts):
+    """Run on every worker by the client: wake and stop the threads of aborted attempts
+    (``(epoch, attempt)`` pairs)."""
+    for epoch, attempt in attempts:
+        _MAILBOX.abort(run_id, epoch, attempt)
 
 
 def _send_to_peers(spec, round_index, payload, peers):
@@ -602,13 +615,15 @@ def _sent(sending, spec, round_index):
 
 
 # ---------------------------------------------------------------- an epoch
-def _train_epoch(spec, static, state):
+def _train_epoch(spec, static, state, after=None):
     """One worker's part of an epoch: train its copies round by round, averaging with its peers.
 
     ``state`` holds the parameters at the start of the epoch when this worker may not
     have them (the first epoch, a new worker, a repeated epoch); otherwise ``None``
-    and the worker's replica must stand at ``spec.first_round``.  Returns totals
-    (words, loss, bytes, seconds) and, from worker 0, the parameters at the end.
+    and the worker's replica must stand at ``spec.first_round``.  ``after`` is this
+    worker's result of the previous epoch when the client queued this task behind it
+    (unused: it only orders the tasks).  Returns totals (words, loss, bytes, seconds),
+    the replica's checksum and, from worker 0, the parameters at the end.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     replica = _replica(spec.run_id, static)
@@ -620,7 +635,7 @@ def _train_epoch(spec, static, state):
         replica.version = -1  # until the epoch completes: an aborted epoch leaves no usable replica
         totals = _run_rounds(spec, static, replica)
         replica.version = spec.first_round + spec.rounds
-        result = {"need_state": False, "worker": spec.worker, **totals,
+        result = {"need_state": False, "worker": spec.worker, **totals, "checksum": replica.checksum(),
                   "seconds": time.perf_counter() - started,
                   "cpu_seconds_workers": time.process_time() - cpu_started}   # the whole worker process
         if spec.worker == 0:
@@ -793,7 +808,9 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         ``sg``, ``epochs``, ``alpha``, ``seed``, ...).  ``workers`` is the number of
         training threads per Dask worker (default: the worker's own ``nthreads``).
         ``callbacks`` get ``on_train_begin/end`` and ``on_epoch_begin/end`` with the
-        client's model, which holds the averaged parameters after each epoch.
+        client's model, which holds the averaged parameters after each epoch (the
+        workers are already training the next epoch then: a callback reads the
+        model, its changes do not reach the workers).
 
     Returns
     -------
@@ -936,31 +953,48 @@ def _wait_for_epoch(client, futures, addresses, report):
 
     lost_error = _lost_data_errors()
     results = {}
+
+    def lost_workers():  # the workers taking part that have left the cluster (recorded in the report)
+        live = set(_live_workers(client))
+        lost = [address for address in addresses if address not in live]
+        report["workers_lost"].extend(a for a in lost if a not in report["workers_lost"])
+        return lost
+
     while True:
         pending = [f for f in futures if f.key not in results]
         try:
             wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
         except TimeoutError:
             pass
-        live = set(_live_workers(client))
-        lost = [address for address in addresses if address not in live]
+        lost = lost_workers()
         if lost:
-            report["workers_lost"].extend(a for a in lost if a not in report["workers_lost"])
             return None, f"worker(s) {', '.join(lost)} left the cluster"
         for future in futures:
-            if future.status in ("error", "cancelled"):
-                try:
-                    future.result()
-                except (_ExchangeFailed, _AttemptAborted) as error:
-                    return None, f"{type(error).__name__}: {error}"
-                except lost_error as error:
-                    return None, f"task {future.key} lost its worker ({type(error).__name__})"
-            elif future.status == "finished" and future.key not in results:
-                results[future.key] = future.result()
-                if results[future.key]["need_state"]:  # its peers wait for it: repeat with the parameters
-                    return None, f"worker {results[future.key]['worker']} did not hold the parameters"
+            if future.key in results:
+                continue
+            try:  # a finished task's result can still die with its worker before it reaches this client
+                result = future.result() if future.status in ("error", "cancelled", "finished") else None
+            except (_ExchangeFailed, _AttemptAborted) as error:
+                return None, f"{type(error).__name__}: {error}"
+            except lost_error as error:
+                lost_workers()
+                return None, f"task {future.key} or its result was lost with its worker ({type(error).__name__})"
+            if result is None:
+                continue
+            if result["need_state"]:  # its peers wait for it: repeat with the parameters
+                return None, f"worker {result['worker']} did not hold the parameters"
+            results[future.key] = result
         if len(results) == len(futures):
             return [results[f.key] for f in futures], None
+
+
+def _check_replicas_agree(results, epoch):
+    """Every worker must end an epoch with the same bits (the checkpoint is worker 0's)."""
+    checksums = {result["worker"]: result["checksum"] for result in results}
+    if len(set(checksums.values())) > 1:
+        raise RuntimeError(f"after epoch {epoch + 1} the workers' parameters differ (CRC-32 per worker: "
+                           f"{checksums}); every worker must compute the same bits: this is a bug in "
+                           "hsmcy.distributed, please report it")
 
 
 def _lost_data_errors():
@@ -968,6 +1002,17 @@ def _lost_data_errors():
     from concurrent.futures import CancelledError  # FutureCancelledError derives from it
     from distributed.scheduler import KilledWorker
     return (CancelledError, KilledWorker)
+
+
+@dataclass
+class _Attempt:
+    """An attempt at an epoch, as the client submitted it: one task per worker of ``addresses``."""
+
+    epoch: int
+    attempt: int
+    addresses: list
+    hosting: list
+    futures: list
 
 
 def _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, replicas):
@@ -1012,6 +1057,35 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
     client.register_plugin(_ExchangePlugin(), name=_ExchangePlugin.name)
     model.running_training_loss = 0.0
     holding = set()  # workers whose replica stands at the start of the next epoch
+    submissions = [0] * epochs   # attempts submitted per epoch: each has its own task keys and messages
+
+    def submit(epoch, addresses, hosting, needing, after=None):
+        """Submit an attempt at ``epoch``, one task per worker of ``addresses``; the workers of
+        ``needing`` get the client's checkpoint; with ``after`` (a future per worker) each
+        task runs when the worker's task of the previous epoch has ended."""
+        attempt = submissions[epoch]
+        submissions[epoch] += 1
+        state_future = None
+        if needing:  # the parameters at the start of this epoch, the client's checkpoint
+            state = _Rows(input_vectors, syn1, *velocities)
+            state_future = client.scatter(state, workers=needing, broadcast=True, hash=False)
+            report["state_sends"] += len(needing)
+            report["bytes_state_sent"] += state.nbytes * len(needing)
+        futures = []
+        for index, address in enumerate(addresses):
+            spec = _EpochSpec(run_id=run_id, attempt=attempt, epoch=epoch, worker=index, addresses=addresses,
+                              hosting=hosting, copies=copies, gain=gain,
+                              momentum=momentum, rounds=rounds, first_round=epoch * rounds,
+                              total_rounds=epochs * rounds, alpha=model.alpha, min_alpha=model.min_alpha,
+                              seed=model.seed)
+            futures.append(client.submit(_train_epoch, spec, static_future,
+                                         state_future if address in needing else None,
+                                         None if after is None else after[index],
+                                         key=f"{run_id}-e{epoch}-a{attempt}-w{index}", workers=[address],
+                                         allow_other_workers=False, pure=False))
+        return _Attempt(epoch, attempt, addresses, hosting, futures)
+
+    ahead = None   # the next epoch's attempt, submitted while this one runs
 
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
@@ -1021,53 +1095,46 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
         for callback in callbacks:
             if hasattr(callback, "on_epoch_begin"):
                 callback.on_epoch_begin(model)
-        for attempt in range(_MAX_ATTEMPTS):
-            live = _live_workers(client)
-            if not live:
-                raise RuntimeError(f"epoch {epoch + 1}: the Dask cluster has no workers left")
-            placement = _host(copies, live, placement)
-            addresses = sorted(set(placement.values()), key=live.index)
-            hosting = [[(copy, shards_of[copy]) for copy in range(copies) if placement[copy] == address]
-                       for address in addresses]
-            needing = [address for address in addresses if address not in holding]
-            state_future = None
-            if needing:  # the parameters at the start of this epoch, the client's checkpoint
-                state = _Rows(input_vectors, syn1, *velocities)
-                state_future = client.scatter(state, workers=needing, broadcast=True, hash=False)
-                report["state_sends"] += len(needing)
-                report["bytes_state_sent"] += state.nbytes * len(needing)
-            futures = []
-            for index, address in enumerate(addresses):
-                spec = _EpochSpec(run_id=run_id, attempt=attempt, epoch=epoch, worker=index, addresses=addresses,
-                                  hosting=hosting, copies=copies, gain=gain,
-                                  momentum=momentum, rounds=rounds, first_round=epoch * rounds,
-                                  total_rounds=epochs * rounds, alpha=model.alpha, min_alpha=model.min_alpha,
-                                  seed=model.seed)
-                futures.append(client.submit(_train_epoch, spec, static_future,
-                                             state_future if address in needing else None,
-                                             key=f"{run_id}-e{epoch}-a{attempt}-w{index}", workers=[address],
-                                             allow_other_workers=False, pure=False))
-            del state_future
-            results, reason = _wait_for_epoch(client, futures, addresses, report)
+        for _ in range(_MAX_ATTEMPTS):
+            if ahead is not None:   # submitted while the previous epoch ran
+                current, ahead = ahead, None
+            else:
+                live = _live_workers(client)
+                if not live:
+                    raise RuntimeError(f"epoch {epoch + 1}: the Dask cluster has no workers left")
+                placement = _host(copies, live, placement)
+                addresses = sorted(set(placement.values()), key=live.index)
+                hosting = [[(copy, shards_of[copy]) for copy in range(copies) if placement[copy] == address]
+                           for address in addresses]
+                current = submit(epoch, addresses, hosting, [a for a in addresses if a not in holding])
+            if epoch + 1 < epochs:
+                # the next epoch waits on each worker for this one's task and starts the moment it
+                # ends: the workers do not idle while the checkpoint travels to this client
+                ahead = submit(epoch + 1, current.addresses, current.hosting, [], after=current.futures)
+            results, reason = _wait_for_epoch(client, current.futures, current.addresses, report)
             if results is not None:
                 break
-            # abort: stop the attempt's threads everywhere, forget its tasks, start again from the checkpoint
+            # abort: stop the attempt's threads everywhere (and the next epoch's, which would
+            # start from it), forget their tasks, start again from the checkpoint
             logger.warning("epoch %d, attempt %d aborted (%s): running it again from the parameters at its start",
-                           epoch + 1, attempt + 1, reason)
+                           epoch + 1, current.attempt + 1, reason)
+            aborted = [current] + ([ahead] if ahead is not None else [])
             try:
-                client.run(_abort_attempt, run_id, epoch, attempt)
+                client.run(_abort_attempts, run_id, [(a.epoch, a.attempt) for a in aborted])
             except Exception as error:  # noqa: BLE001 -- a worker dying right now: its threads die with it
                 logger.warning("could not reach every worker to abort the attempt: %s", error)
-            client.cancel(futures)
+            for attempt in aborted:
+                client.cancel(attempt.futures)
+                report["tasks_recomputed"] += len(attempt.futures)
+                report["recomputed"].extend(f.key for f in attempt.futures)
             report["epochs_repeated"] += 1
-            report["tasks_recomputed"] += len(futures)
-            report["recomputed"].extend(f.key for f in futures)
-            holding = set()
-            del futures
+            holding, ahead, current, aborted = set(), None, None, None
         else:
             raise RuntimeError(f"epoch {epoch + 1} could not be completed in {_MAX_ATTEMPTS} attempts: workers kept "
                                "failing (see the log)")
-        holding = set(addresses)
+        _check_replicas_agree(results, epoch)
+        holding = set(current.addresses)
+        current = None   # its tasks' results (worker 0's checkpoint copy) can go
         state = results[0].pop("state")
         input_vectors[...] = state.input_values
         syn1[...] = state.inner_values
