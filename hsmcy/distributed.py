@@ -516,7 +516,7 @@ class _ExchangeFailed(Exception):
 
 
 class _Mailbox:
-    """Messages from peer workers, keyed ``(run id, epoch, attempt, round, sender)``."""
+    """Messages from peer workers, keyed ``(run id, epoch, attempt, round, sender, part)``."""
 
     def __init__(self):
         self.changed = threading.Condition()
@@ -560,9 +560,9 @@ class _Mailbox:
 _MAILBOX = _Mailbox()
 
 
-async def _deliver(run_id=None, epoch=None, attempt=None, round=None, sender=None, payload=None):
+async def _deliver(run_id=None, epoch=None, attempt=None, round=None, sender=None, part=None, payload=None):
     """Handler ``hsmcy_deliver`` on every worker: file a peer's message for the training thread."""
-    _MAILBOX.put((run_id, epoch, attempt, round, sender), payload)
+    _MAILBOX.put((run_id, epoch, attempt, round, sender, part), payload)
     return "ok"
 
 
@@ -586,17 +586,19 @@ def _abort_attempts(run_id, attempts):
         _MAILBOX.abort(run_id, epoch, attempt)
 
 
-def _send_to_peers(spec, round_index, payload, peers):
-    """Start sending ``payload`` to every peer worker; returns a future that is done when all have filed it.
+def _send_to_peers(spec, round_index, part, payload, peers):
+    """Start sending ``payload`` (``part`` of a round's deltas) to every peer worker; returns a
+    future that is done when all have filed it.
 
-    The training thread waits for its peers' messages meanwhile: the two directions overlap.
+    The training thread goes on meanwhile (taking the next part, waiting for its
+    peers' messages): sending overlaps with that work and with the other direction.
     """
     from distributed import get_worker
     from distributed.protocol import to_serialize
 
     worker = get_worker()
     message = {"run_id": spec.run_id, "epoch": spec.epoch, "attempt": spec.attempt, "round": round_index,
-               "sender": spec.worker}
+               "sender": spec.worker, "part": part}
 
     async def send_all():
         await asyncio.gather(*(worker.rpc(address).hsmcy_deliver(payload=to_serialize(payload), **message)
@@ -606,9 +608,11 @@ def _send_to_peers(spec, round_index, payload, peers):
 
 
 def _sent(sending, spec, round_index):
-    """Wait until a send started by :func:`_send_to_peers` is done; a failure becomes ``_ExchangeFailed``."""
+    """Wait until the sends started by :func:`_send_to_peers` for a round are done; a failure
+    becomes ``_ExchangeFailed``."""
     try:
-        sending.result(timeout=_EXCHANGE_TIMEOUT)
+        for part in sending:
+            part.result(timeout=_EXCHANGE_TIMEOUT)
     except Exception as error:  # any failure to reach a peer: the client decides what to do
         raise _ExchangeFailed(f"could not send round {round_index} of epoch {spec.epoch} to a peer: "
                               f"{type(error).__name__}: {error}") from error
@@ -684,15 +688,24 @@ def _run_rounds(spec, static, replica):
         progress = global_round / spec.total_rounds
         return spec.gain * (spec.alpha + (spec.min_alpha - spec.alpha) * progress)
 
-    sending = None   # the last round's messages to the peers, until they confirm them
-    for round_index in range(spec.rounds):
-        round_started, round_cpu = time.perf_counter(), time.process_time()
-        global_round = spec.first_round + round_index
-        own = []
+    def touched(round_index):  # per hosted copy: the rows its slice of the round can change
+        rows = {}
         for copy, corpus in corpora.items():
             first, last = _slice_sentences(corpus.sentence_bounds, round_index, spec.rounds)
             words = corpus.token_ids[corpus.sentence_bounds[first]:corpus.sentence_bounds[last]]
-            rows = _touched_rows(np.asarray(words), static, vocab_size)   # (input rows, inner rows)
+            rows[copy] = (first, last, _touched_rows(np.asarray(words), static, vocab_size))
+        return rows
+
+    last_copy = list(corpora)[-1]   # its take completes a part of the round's message
+    sending = []   # the last round's messages to the peers, until they confirm them
+    next_rows = touched(0)
+    for round_index in range(spec.rounds):
+        round_started, round_cpu = time.perf_counter(), time.process_time()
+        global_round = spec.first_round + round_index
+        this_rows = next_rows
+        own = [[] for _ in matrices]   # per matrix (message part): [(copy, ids, bfloat16 deltas), ...]
+        for copy, corpus in corpora.items():
+            first, last, rows = this_rows[copy]   # (input rows, inner rows)
             try:
                 for matrix, matrix_rows in zip(matrices, rows):
                     matrix.start(matrix_rows, round_index, tables)
@@ -703,34 +716,37 @@ def _run_rounds(spec, static, replica):
                 totals["words_seen"] += seen
                 totals["words_trained"] += trained
                 totals["loss"] += loss
-                (input_ids, input_delta), (inner_ids, inner_delta) = (
-                    matrix.take(matrix_rows, round_index, tables) for matrix, matrix_rows in zip(matrices, rows))
+                for part, (matrix, matrix_rows) in enumerate(zip(matrices, rows)):
+                    own[part].append((copy, *matrix.take(matrix_rows, round_index, tables)))
+                    if copy == last_copy and peers:
+                        # every hosted copy's part is taken: it travels while the next part is taken
+                        if part == 0 and sending:  # the last round's reached the peers long ago: no wait
+                            _sent(sending, spec, round_index - 1)
+                            sending = []
+                        sending.append(_send_to_peers(spec, round_index, part, own[part], peers))
+                        totals["bytes_sent"] += sum(a.nbytes for entry in own[part] for a in entry[1:]) * len(peers)
             except BaseException:
                 for matrix in matrices:   # a half-trained working copy must not leak into anything else
                     matrix.discard_work()
                 raise
-            own.append((copy, input_ids, input_delta, inner_ids, inner_delta))
         exchange_started = time.perf_counter()
         totals["seconds_training"] += exchange_started - round_started
         totals["cpu_seconds_training"] += time.process_time() - round_cpu   # training and taking the deltas
-        received = list(own)
-        if peers:
-            totals["bytes_sent"] += sum(a.nbytes for entry in own for a in entry[1:]) * len(peers)
-            if sending is not None:  # the previous round's messages reached the peers long ago: no wait
-                _sent(sending, spec, round_index - 1)
-            sending = _send_to_peers(spec, round_index, own, peers)
+        if round_index + 1 < spec.rounds:
+            next_rows = touched(round_index + 1)   # while the peers' deltas travel
+        for part, matrix in enumerate(matrices):
+            received = list(own[part])
             for sender in peer_ids:
-                received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender),
+                received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender, part),
                                               _EXCHANGE_TIMEOUT))
-        received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
-        if len(received) != spec.copies:
-            raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, expected {spec.copies}")
-        replica.input.average([e[1] for e in received], [e[2] for e in received], spec.copies, round_index, tables)
-        replica.inner.average([e[3] for e in received], [e[4] for e in received], spec.copies, round_index, tables)
+            received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
+            if len(received) != spec.copies:
+                raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, expected {spec.copies}")
+            matrix.average([e[1] for e in received], [e[2] for e in received], spec.copies, round_index, tables)
         totals["seconds_exchanging"] += time.perf_counter() - exchange_started
     for matrix in matrices:
         matrix.settle(spec.rounds - 1, tables)
-    if sending is not None:  # the epoch ends when every peer holds this worker's last delta
+    if sending:  # the epoch ends when every peer holds this worker's last delta
         _sent(sending, spec, spec.rounds - 1)
     return totals
 

@@ -325,15 +325,17 @@ def test_block_momentum_kept_lazily_equals_moving_every_row_every_round():
 
 def test_mailbox_delivers_and_aborts():
     box = hd._Mailbox()
-    box.put(("run", 0, 0, 3, 1), "hello")
-    assert box.take(("run", 0, 0, 3, 1), timeout=1.0) == "hello"
+    box.put(("run", 0, 0, 3, 1, 0), "hello")
+    box.put(("run", 0, 0, 3, 1, 1), "world")   # a round's second part
+    assert box.take(("run", 0, 0, 3, 1, 1), timeout=1.0) == "world"
+    assert box.take(("run", 0, 0, 3, 1, 0), timeout=1.0) == "hello"
     with pytest.raises(hd._ExchangeFailed, match="no message from worker 1"):
-        box.take(("run", 0, 0, 4, 1), timeout=0.05)
+        box.take(("run", 0, 0, 4, 1, 0), timeout=0.05)
     outcome = []
 
     def waiter():
         try:
-            box.take(("run", 0, 1, 0, 1), timeout=30.0)
+            box.take(("run", 0, 1, 0, 1, 0), timeout=30.0)
         except hd._AttemptAborted as error:
             outcome.append(error)
 
@@ -342,8 +344,8 @@ def test_mailbox_delivers_and_aborts():
     box.abort("run", 0, 1)   # the client aborts attempt 1 of epoch 0: the waiting thread stops at once
     thread.join(timeout=5.0)
     assert not thread.is_alive() and len(outcome) == 1
-    box.put(("run", 0, 1, 0, 1), "late")   # a message for an aborted attempt is dropped
-    assert ("run", 0, 1, 0, 1) not in box.messages
+    box.put(("run", 0, 1, 0, 1, 0), "late")   # a message for an aborted attempt is dropped
+    assert ("run", 0, 1, 0, 1, 0) not in box.messages
     box.forget("run")
     assert not box.messages and not box.aborted
 
