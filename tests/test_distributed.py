@@ -561,6 +561,32 @@ def test_trains_an_ordinary_word2vec(client, shards, single, tmp_path):
     assert np.array_equal(loaded.wv.vectors, model.wv.vectors)
 
 
+def test_each_epoch_is_queued_behind_the_workers_previous_task(client, shards, monkeypatch):
+    """The client submits epoch e + 1 while epoch e runs, each worker's task depending on its
+    own task of epoch e: a worker goes on the moment it ends an epoch."""
+    submitted = []
+    original = client.submit
+
+    def recording_submit(function, *args, **kwargs):
+        future = original(function, *args, **kwargs)
+        if function is hd._train_epoch:
+            spec, _, _, after = args
+            submitted.append((spec.epoch, spec.worker, after, future, kwargs["workers"]))
+        return future
+
+    monkeypatch.setattr(client, "submit", recording_submit)
+    model = hd.train(client, shards, syncs_per_epoch=2, **{**PARAMS, "epochs": 3})
+    assert model.distributed_report["epochs_repeated"] == 0
+    tasks = {(epoch, worker): (after, future, workers) for epoch, worker, after, future, workers in submitted}
+    assert len(submitted) == len(tasks) == 3 * 2
+    for (epoch, worker), (after, _, workers) in tasks.items():
+        if epoch == 0:
+            assert after is None
+        else:   # the same worker's task of the previous epoch, on the same worker
+            _, previous_future, previous_workers = tasks[(epoch - 1, worker)]
+            assert after.key == previous_future.key and workers == previous_workers
+
+
 def test_sync_every_and_replicas(client, shards, single):
     words = int(single.wv.expandos["count"].sum())
     model = hd.train(client, shards, sync_every=words // 3, **{**PARAMS, "epochs": 1})
