@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""How long two Dask workers take to swap a round's deltas through hsmcy's exchange.
+
+Usage::
+
+    python benchmarks/exchange_pingpong.py --rows 1000,7000,14000 --rounds 60
+
+A ``LocalCluster`` of 2 worker processes x 1 thread; each worker sends a message of
+``rows`` bfloat16 rows (width 100) for each of the two matrices to the other with
+``hsmcy.distributed._send_to_peers`` (the handler distributed training uses) and waits
+for the other's, round after round; printed: the median milliseconds of a round per
+worker, and the megabytes each worker sends.  Nothing is trained: this is the
+transport alone, both directions at once, as in a training round.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+
+def swap(peer, rounds, rows, me, other):
+    """On a worker: send our message and wait for the peer's, ``rounds`` times; median seconds."""
+    import hsmcy.distributed as hd
+
+    spec = hd._EpochSpec(run_id="pingpong", attempt=0, epoch=0, worker=me, addresses=[], hosting=[], copies=2,
+                         gain=1.0, momentum=0.0, rounds=rounds, first_round=0, total_rounds=rounds, alpha=0.025,
+                         min_alpha=1e-4, seed=1)
+    parts = [[(me, np.arange(rows, dtype=np.int32), np.ones((rows, 100), dtype=np.uint16))] for _ in range(2)]
+    seconds = []
+    for round_index in range(rounds):
+        started = time.perf_counter()
+        sending = [hd._send_to_peers(spec, round_index, part, payload, [peer]) for part, payload in enumerate(parts)]
+        for part in range(2):
+            hd._MAILBOX.take(("pingpong", 0, 0, round_index, other, part), 60.0)
+        seconds.append(time.perf_counter() - started)
+        hd._sent(sending, spec, round_index)
+    hd._MAILBOX.forget("pingpong")
+    return float(np.median(seconds))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", default="1000,7000,14000", help="rows per matrix and message (comma-separated)")
+    parser.add_argument("--rounds", type=int, default=60)
+    args = parser.parse_args()
+    from dask.distributed import Client, LocalCluster
+
+    import hsmcy.distributed as hd
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.ERROR)
+    client = Client(cluster)
+    try:
+        client.register_plugin(hd._ExchangePlugin(), name=hd._ExchangePlugin.name)
+        first, second = sorted(client.scheduler_info()["workers"])
+        for rows in (int(r) for r in args.rows.split(",")):
+            futures = [client.submit(swap, second, args.rounds, rows, 0, 1, workers=[first], pure=False),
+                       client.submit(swap, first, args.rounds, rows, 1, 0, workers=[second], pure=False)]
+            medians = client.gather(futures)
+            megabytes = 2 * rows * (100 * 2 + 4) / 1e6
+            print(f"{rows:>6} rows per matrix ({megabytes:.1f} MB each way): median ms per round "
+                  f"{medians[0] * 1e3:.1f} / {medians[1] * 1e3:.1f}", flush=True)
+    finally:
+        client.close()
+        cluster.close()
+
+
+if __name__ == "__main__":
+    main()
