@@ -83,6 +83,9 @@ def main():
     parser.add_argument("--tokens", type=int, default=2_000_000)
     parser.add_argument("--modes", default="sg,cbow")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="model copies (default: one per worker); 1 trains alone on one worker, the other idles")
+    parser.add_argument("--syncs-per-epoch", type=int, default=None, help="rounds per epoch (default: the mode's)")
     args = parser.parse_args()
     from dask.distributed import Client, LocalCluster
 
@@ -112,6 +115,7 @@ def main():
                 epochs.clear()
                 started = time.perf_counter()
                 model = hd.train(client, shards[2], sg=int(mode == "sg"), seed=1, vector_size=100, window=5,
+                                 replicas=args.replicas, syncs_per_epoch=args.syncs_per_epoch,
                                  min_count=5, epochs=args.epochs)
                 report = model.distributed_report
                 rounds = report["rounds"]
