@@ -26,11 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 
-def swap(peer, rounds, rows, me, other):
+def swap(peer, rounds, rows, me, other, run_id):
     """On a worker: send our message and wait for the peer's, ``rounds`` times; median seconds."""
     import hsmcy.distributed as hd
 
-    spec = hd._EpochSpec(run_id="pingpong", attempt=0, epoch=0, worker=me, addresses=[], hosting=[], copies=2,
+    spec = hd._EpochSpec(run_id=run_id, attempt=0, epoch=0, worker=me, addresses=[], hosting=[], copies=2,
                          gain=1.0, momentum=0.0, rounds=rounds, first_round=0, total_rounds=rounds, alpha=0.025,
                          min_alpha=1e-4, seed=1)
     parts = [[(me, np.arange(rows, dtype=np.int32), np.ones((rows, 100), dtype=np.uint16))] for _ in range(2)]
@@ -40,10 +40,10 @@ def swap(peer, rounds, rows, me, other):
         started = time.perf_counter()
         sending = [hd._send_to_peers(spec, round_index, part, payload, [peer]) for part, payload in enumerate(parts)]
         for part in range(2):
-            hd._MAILBOX.take(("pingpong", 0, 0, round_index, other, part), 60.0)
+            hd._MAILBOX.take((run_id, 0, 0, round_index, other, part), 60.0)
         seconds.append(time.perf_counter() - started)
         hd._sent(sending, spec, round_index)
-    hd._MAILBOX.forget("pingpong")
+    hd._MAILBOX.forget(run_id)
     return float(np.median(seconds)), (time.process_time() - cpu_started) / rounds
 
 
@@ -62,9 +62,10 @@ def main():
     try:
         client.register_plugin(hd._ExchangePlugin(), name=hd._ExchangePlugin.name)
         first, second = sorted(client.scheduler_info()["workers"])
-        for rows in (int(r) for r in args.rows.split(",")):
-            futures = [client.submit(swap, second, args.rounds, rows, 0, 1, workers=[first], pure=False),
-                       client.submit(swap, first, args.rounds, rows, 1, 0, workers=[second], pure=False)]
+        for trial, rows in enumerate(int(r) for r in args.rows.split(",")):
+            run_id = f"pingpong-{trial}"   # a run of its own each: forgetting one ends it
+            futures = [client.submit(swap, second, args.rounds, rows, 0, 1, run_id, workers=[first], pure=False),
+                       client.submit(swap, first, args.rounds, rows, 1, 0, run_id, workers=[second], pure=False)]
             (first_median, first_cpu), (second_median, second_cpu) = client.gather(futures)
             megabytes = 2 * rows * (100 * 2 + 4) / 1e6
             print(f"{rows:>6} rows per matrix ({megabytes:.1f} MB each way): median ms per round "

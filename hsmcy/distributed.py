@@ -315,12 +315,17 @@ class _Replica:
 # vocabulary is known.
 _RUNS: dict = {}
 _RUNS_LOCK = threading.Lock()
+# Runs that ended here (:func:`_forget_run`): a task of one that starts late (queued, or
+# its client gone) stores nothing, so nothing is left behind.
+_ENDED_RUNS: set = set()
 
 
 def _count_shard(run_id, path):
     """Map step: count one shard's words (kept on the worker in provisional ids)."""
     scan = corpus_io.scan_file(path)
     with _RUNS_LOCK:
+        if run_id in _ENDED_RUNS:
+            raise _AttemptAborted(f"run {run_id} has ended")
         _RUNS[(run_id, "scan", path)] = scan
     return list(scan.words), scan.counts, scan.corpus.n_sentences
 
@@ -342,12 +347,15 @@ def _merge_counts(left, right):
     return words, merged, sentences
 
 
-def _replica(run_id, static) -> _Replica:
+def _replica(run_id, static, create=True) -> _Replica | None:
+    """This worker's replica of a run (made if ``create``; else ``None`` if it has none).
+    A run that ended here raises ``_AttemptAborted``."""
     with _RUNS_LOCK:
+        if run_id in _ENDED_RUNS:
+            raise _AttemptAborted(f"run {run_id} has ended")
         replica = _RUNS.get(run_id)
-        if replica is None:
-            replica = _Replica(static=static)
-            _RUNS[run_id] = replica
+        if replica is None and create:
+            replica = _RUNS[run_id] = _Replica(static=static)
         return replica
 
 
@@ -522,10 +530,11 @@ class _Mailbox:
         self.changed = threading.Condition()
         self.messages = {}
         self.aborted = set()     # (run id, epoch, attempt)
+        self.ended = set()       # run ids
 
     def put(self, key, payload):
         with self.changed:
-            if key[:3] not in self.aborted:
+            if key[:3] not in self.aborted and key[0] not in self.ended:
                 self.messages[key] = payload
             self.changed.notify_all()
 
@@ -535,6 +544,8 @@ class _Mailbox:
             while key not in self.messages:
                 if key[:3] in self.aborted:
                     raise _AttemptAborted(f"epoch {key[1]}, attempt {key[2]} was aborted by the client")
+                if key[0] in self.ended:
+                    raise _AttemptAborted(f"run {key[0]} has ended")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise _ExchangeFailed(f"no message from worker {key[4]} for round {key[3]} of epoch {key[1]} "
@@ -550,10 +561,12 @@ class _Mailbox:
             self.changed.notify_all()
 
     def forget(self, run_id):
+        """The run has ended: drop its messages; its threads waiting here stop."""
         with self.changed:
             for key in [k for k in self.messages if k[0] == run_id]:
                 del self.messages[key]
             self.aborted = {k for k in self.aborted if k[0] != run_id}
+            self.ended.add(run_id)
             self.changed.notify_all()
 
 
@@ -630,7 +643,9 @@ def _train_epoch(spec, static, state, after=None):
     the replica's checksum and, from worker 0, the parameters at the end.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
-    replica = _replica(spec.run_id, static)
+    replica = _replica(spec.run_id, static, create=state is not None)
+    if replica is None:  # this worker holds no parameters of the run (e.g. restarted): its peers wait for them
+        return {"need_state": True, "worker": spec.worker, "replica_version": -1}
     with replica.lock:  # one epoch task at a time trains on this worker's replica
         if state is not None:
             replica.install(state, spec.first_round)
@@ -752,8 +767,11 @@ def _run_rounds(spec, static, replica):
 
 
 def _forget_run(run_id):
-    """Drop everything a worker holds for a run (called on every worker at the end)."""
+    """Drop everything a worker holds for a run (called on every worker at the end, also
+    when training failed): a task of the run still running stops at its next exchange,
+    one that starts later stops at once."""
     with _RUNS_LOCK:
+        _ENDED_RUNS.add(run_id)
         for key in [k for k in _RUNS if k == run_id or (isinstance(k, tuple) and k[0] == run_id)]:
             del _RUNS[key]
     _MAILBOX.forget(run_id)

@@ -22,6 +22,7 @@ import os
 import pickle
 import sys
 import threading
+import uuid
 
 import numpy as np
 import pytest
@@ -350,6 +351,38 @@ def test_mailbox_delivers_and_aborts():
     assert not box.messages and not box.aborted
 
 
+def test_a_run_that_ended_on_a_worker_leaves_nothing_behind_there(single, shards):
+    """After _forget_run (the end of train(), also a failed one), a task of the run that
+    starts late stores nothing, and one still waiting for a peer stops."""
+    run_id = f"hsmcy-test-ended-{uuid.uuid4().hex[:8]}"
+    outcome = []
+
+    def waiter():   # a task's thread waiting for a peer's delta when the run ends
+        try:
+            hd._MAILBOX.take((run_id, 0, 0, 0, 1, 0), timeout=30.0)
+        except hd._AttemptAborted as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    hd._forget_run(run_id)
+    thread.join(timeout=5.0)
+    assert not thread.is_alive() and "has ended" in str(outcome[0])
+    hd._MAILBOX.put((run_id, 0, 0, 1, 1, 0), "late")          # dropped
+    assert not [key for key in hd._MAILBOX.messages if key[0] == run_id]
+    with pytest.raises(hd._AttemptAborted, match="has ended"):   # a late epoch task: no replica made
+        hd._replica(run_id, static=None)
+    with pytest.raises(hd._AttemptAborted, match="has ended"):   # a late counting task: no scan kept
+        hd._count_shard(run_id, shards[0])
+    assert not [key for key in hd._RUNS if key == run_id or (isinstance(key, tuple) and key[0] == run_id)]
+    # a next-epoch task on a worker that holds no replica of a live run reports it, making none
+    model = hsmcy.Word2Vec(**{**PARAMS, "epochs": 1})
+    model.build_vocab(corpus_file=LEE)
+    spec, static = _epoch_inputs(model, shards, copies=2, rounds=3)
+    assert hd._train_epoch(spec, static, None) == {"need_state": True, "worker": 0, "replica_version": -1}
+    assert spec.run_id not in hd._RUNS
+
+
 def test_workers_that_end_an_epoch_with_different_bits_are_a_reported_bug():
     rng = np.random.default_rng(0)
     state = hd._Rows(rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((4, 4)).astype(np.float32),
@@ -389,7 +422,7 @@ def _epoch_inputs(model, shards, copies, rounds, threads=1):
     hosting = [[(copy, [(shard, shards[shard]) for shard in range(copy, len(shards), copies)])
                 for copy in range(copies)]]
     gain, momentum = hd._RULES["sg" if model.sg else "cbow"].gain_and_momentum(copies)
-    spec = hd._EpochSpec(run_id="hsmcy-test-local", attempt=0, epoch=0, worker=0, addresses=["local"],
+    spec = hd._EpochSpec(run_id=f"hsmcy-test-local-{uuid.uuid4().hex[:8]}", attempt=0, epoch=0, worker=0, addresses=["local"],
                          hosting=hosting, copies=copies, gain=gain, momentum=momentum, rounds=rounds, first_round=0,
                          total_rounds=rounds, alpha=model.alpha, min_alpha=model.min_alpha, seed=model.seed)
     return spec, static
