@@ -620,6 +620,37 @@ def test_each_epoch_is_queued_behind_the_workers_previous_task(client, shards, m
             assert after.key == previous_future.key and workers == previous_workers
 
 
+class _FailingCallback:
+    def on_epoch_end(self, model):
+        raise KeyError("a user's callback failed")
+
+
+def _runs_held():
+    """On a worker: the runs it holds anything of."""
+    return sorted({key if isinstance(key, str) else key[0] for key in hd._RUNS})
+
+
+def test_a_failed_run_leaves_nothing_running_or_held_on_the_workers(client, shards):
+    """A callback fails after epoch 0 while the workers already train epoch 1: train()
+    raises the callback's error, and the workers stop and drop the run."""
+    import cloudpickle
+    import time
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with pytest.raises(KeyError, match="callback failed"):
+            hd.train(client, shards, syncs_per_epoch=4, callbacks=[_FailingCallback()], **PARAMS)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            held = client.run(_runs_held)
+            if not any(held.values()) and not any(client.processing().values()):
+                break
+            time.sleep(0.2)
+        assert not any(client.run(_runs_held).values()) and not any(client.processing().values())
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
 def test_sync_every_and_replicas(client, shards, single):
     words = int(single.wv.expandos["count"].sum())
     model = hd.train(client, shards, sync_every=words // 3, **{**PARAMS, "epochs": 1})
