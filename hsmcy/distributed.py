@@ -226,6 +226,7 @@ class _Parameters:
         self.work = self.base.copy()
         self.velocity = None if velocity is None else np.array(velocity, dtype=np.float32, order="C")
         self.last = None if velocity is None else np.full(len(self.base), -1, dtype=np.int32)
+        self.delta_buffers = {}   # (round parity, copy) -> (ids, delta) arrays reused by take()
         if self.velocity is not None and self.velocity.shape != self.base.shape:
             raise ValueError("parameters and velocity of different shapes")
 
@@ -235,12 +236,25 @@ class _Parameters:
             _exchange.momentum_start(self.work, self.base, self.velocity, self.last, round_index, tables.partial,
                                      _rows_of(rows, self.work, self.base))
 
-    def take(self, rows, round_index, tables):
+    def take(self, rows, round_index, tables, copy=0):
         """``(ids, bfloat16 deltas)`` of the rows of ``rows`` the copy changed.  Without momentum
         ``work`` is reset there (the next copy reads it as is); with momentum the next
-        copy's :meth:`start` sets what it reads, and ``work`` is left alone."""
+        copy's :meth:`start` sets what it reads, and ``work`` is left alone.
+
+        The results are views of arrays kept for ``copy`` and the parity of the round:
+        valid until round ``round_index + 2`` (by then the peers confirmed the message
+        that carried them).  A Dask worker returns freed memory to the system at once
+        (its nanny sets ``MALLOC_TRIM_THRESHOLD_``), so new arrays every round would
+        cost a page fault per 4 KB written: 6.3 ms against 3.2 ms for 13.8k rows.
+        """
         momentum = None if self.velocity is None else (self.velocity, self.last, round_index, tables.partial)
-        return _take_delta(rows, self.work, self.base, momentum)
+        key, width = (round_index % 2, copy), self.work.shape[1]
+        out = self.delta_buffers.get(key)
+        if out is None or len(out[0]) < len(rows):
+            capacity = len(rows) + len(rows) // 4 + 64   # room for the next rounds' slightly larger slices
+            out = self.delta_buffers[key] = (np.empty(capacity, dtype=np.int32),
+                                             np.empty((capacity, width), dtype=np.uint16))
+        return _take_delta(rows, self.work, self.base, momentum, out)
 
     def average(self, ids_per_copy, deltas_per_copy, copies, round_index, tables):
         """Add the copies' mean change (through the velocity, with momentum): :func:`_average_into`."""
@@ -453,22 +467,26 @@ def _rows_of(rows, work, base):
     return rows
 
 
-def _take_delta(rows, work, base, momentum=None):
+def _take_delta(rows, work, base, momentum=None, out=None):
     """``(ids, bfloat16 bits of work - base)`` of the rows of ``rows`` that changed; resets ``work`` there.
 
     With ``momentum = (velocity, last, round_index, partial)`` the delta is taken
     against where each row stood before the round (:func:`hsmcy._exchange.momentum_take_delta`)
-    and ``work`` is left alone.
+    and ``work`` is left alone.  ``out``: arrays ``(ids, delta)`` of at least
+    ``len(rows)`` rows to write into (the results are views of them); else new ones.
     """
     rows = _rows_of(rows, work, base)
-    ids = np.empty(len(rows), dtype=np.int32)
-    delta = np.empty((len(rows), work.shape[1]), dtype=np.uint16)
+    if out is None:
+        out = np.empty(len(rows), dtype=np.int32), np.empty((len(rows), work.shape[1]), dtype=np.uint16)
+    ids, delta = out
+    if len(ids) < len(rows) or delta.shape[0] < len(rows) or delta.shape[1:] != work.shape[1:]:
+        raise ValueError("the delta buffers are too small for the rows")
     if momentum is None:
         n = _exchange.take_delta(work, base, rows, ids, delta)
     else:
         velocity, last, round_index, partial = momentum
         n = _exchange.momentum_take_delta(work, base, velocity, last, round_index, partial, rows, ids, delta)
-    return ids[:n].copy(), delta[:n].copy()
+    return ids[:n], delta[:n]
 
 
 def _check_delta(ids, delta, vocab_rows, width):
@@ -732,7 +750,7 @@ def _run_rounds(spec, static, replica):
                 totals["words_trained"] += trained
                 totals["loss"] += loss
                 for part, (matrix, matrix_rows) in enumerate(zip(matrices, rows)):
-                    own[part].append((copy, *matrix.take(matrix_rows, round_index, tables)))
+                    own[part].append((copy, *matrix.take(matrix_rows, round_index, tables, copy)))
                     if copy == last_copy and peers:
                         # every hosted copy's part is taken: it travels while the next part is taken
                         if part == 0 and sending:  # the last round's reached the peers long ago: no wait

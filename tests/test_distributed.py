@@ -206,6 +206,29 @@ def test_take_delta_sends_only_changed_rows_and_resets_the_working_copy():
     assert np.array_equal(work, base)
     with pytest.raises(ValueError, match="out of range"):
         hd._take_delta(np.array([50], np.int32), work, base)
+    with pytest.raises(ValueError, match="too small"):
+        hd._take_delta(np.array([0, 3], np.int32), work, base, out=(np.empty(1, np.int32), np.empty((1, 7), np.uint16)))
+
+
+def test_a_copys_deltas_reuse_arrays_kept_for_two_rounds():
+    """take() writes into arrays kept per copy and round parity (new arrays each round would
+    page-fault in a Dask worker): round r + 2 reuses round r's, never round r + 1's or
+    another copy's, which may still be on their way to the peers."""
+    rng = np.random.default_rng(3)
+    parameters = hd._Parameters(rng.standard_normal((40, 5)).astype(np.float32))
+    rows = np.arange(0, 40, 2, dtype=np.int32)
+    taken = {}
+    for round_index in range(4):
+        for copy in (0, 1):
+            parameters.work[rows] += np.float32(round_index + 1)
+            ids, delta = parameters.take(rows, round_index, None, copy)
+            assert ids.tolist() == rows.tolist()
+            assert np.array_equal(_from_bfloat16(delta), np.full((len(rows), 5), round_index + 1.0, np.float32))
+            taken[round_index, copy] = delta
+    for copy in (0, 1):
+        assert np.shares_memory(taken[0, copy], taken[2, copy]) and np.shares_memory(taken[1, copy], taken[3, copy])
+        assert not np.shares_memory(taken[0, copy], taken[1, copy])
+    assert not np.shares_memory(taken[0, 0], taken[0, 1])
 
 
 def test_a_slice_that_diverged_is_caught_when_averaged(single):
