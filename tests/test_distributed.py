@@ -406,6 +406,30 @@ def test_a_run_that_ended_on_a_worker_leaves_nothing_behind_there(single, shards
     assert spec.run_id not in hd._RUNS
 
 
+def test_checkpoints_are_copies_kept_for_two_epochs():
+    """Worker 0's checkpoint is a copy of its parameters, in arrays kept per epoch parity:
+    epoch e + 2 reuses epoch e's (installed by the client by then), never epoch e + 1's."""
+    rng = np.random.default_rng(4)
+    replica = hd._Replica(static=None)
+    replica.install(hd._Rows(rng.standard_normal((6, 3)).astype(np.float32),
+                             rng.standard_normal((5, 3)).astype(np.float32),
+                             np.ones((6, 3), np.float32), np.ones((5, 3), np.float32)), 0)
+    taken = []
+    for epoch in range(3):
+        state = replica.checkpoint(epoch)
+        assert np.array_equal(state.input_values, replica.input.base)
+        assert np.array_equal(state.inner_velocity, replica.inner.velocity)
+        assert not np.shares_memory(state.input_values, replica.input.base)
+        taken.append(state)
+        replica.input.base += 1.0   # the next epoch trains on
+    assert not np.array_equal(taken[0].input_values, replica.input.base)   # copies, not views
+    assert np.shares_memory(taken[0].input_values, taken[2].input_values)
+    assert not np.shares_memory(taken[0].input_values, taken[1].input_values)
+    plain = hd._Replica(static=None)   # no momentum: no velocities in the checkpoint
+    plain.install(hd._Rows(np.zeros((6, 3), np.float32), np.zeros((5, 3), np.float32)), 0)
+    assert plain.checkpoint(0).input_velocity is None
+
+
 def test_workers_that_end_an_epoch_with_different_bits_are_a_reported_bug():
     rng = np.random.default_rng(0)
     state = hd._Rows(rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((4, 4)).astype(np.float32),
