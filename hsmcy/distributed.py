@@ -349,17 +349,13 @@ class _Replica:
 # vocabulary is known.
 _RUNS: dict = {}
 _RUNS_LOCK = threading.Lock()
-# Runs that ended here (:func:`_forget_run`): a task of one that starts late (queued, or
-# its client gone) stores nothing, so nothing is left behind.
-_ENDED_RUNS: set = set()
 
 
 def _count_shard(run_id, path):
     """Map step: count one shard's words (kept on the worker in provisional ids)."""
     scan = corpus_io.scan_file(path)
     with _RUNS_LOCK:
-        if run_id in _ENDED_RUNS:
-            raise _AttemptAborted(f"run {run_id} has ended")
+        _refuse_ended(run_id)
         _RUNS[(run_id, "scan", path)] = scan
     return list(scan.words), scan.counts, scan.corpus.n_sentences
 
@@ -381,12 +377,20 @@ def _merge_counts(left, right):
     return words, merged, sentences
 
 
+def _refuse_ended(run_id):
+    """Called under ``_RUNS_LOCK`` before storing anything of a run: a task of a run that
+    ended here (queued, or its client gone) stores nothing, so nothing is left behind.
+    (:func:`_forget_run` marks the run ended before it drops the run's entries under
+    that lock: whatever was stored before is dropped.)"""
+    if _MAILBOX.has_ended(run_id):
+        raise _AttemptAborted(f"run {run_id} has ended")
+
+
 def _replica(run_id, static, create=True) -> _Replica | None:
     """This worker's replica of a run (made if ``create``; else ``None`` if it has none).
     A run that ended here raises ``_AttemptAborted``."""
     with _RUNS_LOCK:
-        if run_id in _ENDED_RUNS:
-            raise _AttemptAborted(f"run {run_id} has ended")
+        _refuse_ended(run_id)
         replica = _RUNS.get(run_id)
         if replica is None and create:
             replica = _RUNS[run_id] = _Replica(static=static)
@@ -598,6 +602,10 @@ class _Mailbox:
                 del self.messages[key]
             self.changed.notify_all()
 
+    def has_ended(self, run_id):
+        with self.changed:
+            return run_id in self.ended
+
     def forget(self, run_id):
         """The run has ended: drop its messages; its threads waiting here stop."""
         with self.changed:
@@ -806,11 +814,10 @@ def _forget_run(run_id):
     """Drop everything a worker holds for a run (called on every worker at the end, also
     when training failed): a task of the run still running stops at its next exchange,
     one that starts later stops at once."""
+    _MAILBOX.forget(run_id)   # first: from now on nothing of the run is stored (_refuse_ended)
     with _RUNS_LOCK:
-        _ENDED_RUNS.add(run_id)
         for key in [k for k in _RUNS if k == run_id or (isinstance(k, tuple) and k[0] == run_id)]:
             del _RUNS[key]
-    _MAILBOX.forget(run_id)
 
 
 # =============================================================== client side
