@@ -967,12 +967,22 @@ class Word2Vec:
             self.train_count += 1
         self.min_alpha_yet_reached = run.alpha_at(run.epochs_done, 0) if run.epochs_done else run.start_alpha
         self._current_run = None
-        self.wv.norms = None  # vectors changed: gensim recomputes norms lazily
+        self._vectors_changed()
 
     def _on_epoch_end_of_run(self, run):
         """Called by the training run after each epoch: publish the loss so far."""
         self.running_training_loss = run.total_loss
-        self.wv.norms = None
+        self._vectors_changed()
+
+    def _vectors_changed(self):
+        """Training moved the vectors: norms a reader had gensim fill are filled again at once.
+
+        Not reset to ``None`` (gensim's other sanctioned way): a ``most_similar`` in
+        another thread between its ``fill_norms()`` and its use of ``norms`` would then
+        fail with a TypeError.  Norms nobody asked for stay unfilled (lazy).
+        """
+        if self.wv.norms is not None:
+            self.wv.fill_norms(force=True)
 
     def get_latest_training_loss(self):
         """Summed loss (``-log P`` of every trained centre word along its path) of the latest ``train()``.

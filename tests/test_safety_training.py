@@ -376,3 +376,33 @@ def test_a_buffer_rewritten_during_training_is_an_error_or_harmless_never_a_cras
     assert result.returncode == 0, result.stderr[-2000:]   # no signal, no traceback
     expected = "ValueError: corpus buffer"
     assert result.stdout.startswith(expected), result.stdout + result.stderr[-2000:]
+
+
+def test_most_similar_from_other_threads_while_the_model_trains(lee_sentences):
+    """Norms a reader had gensim fill are filled again after each epoch, never reset to
+    None under it (most_similar between its fill_norms() and its use of norms failed
+    with a TypeError about 1 run in 2 of this loop); norms nobody asked for stay lazy."""
+    model = hsmcy.Word2Vec(lee_sentences, vector_size=16, min_count=3, epochs=1, workers=2, seed=3)
+    assert model.wv.norms is None
+    model.wv.most_similar("the", topn=3)   # fills them
+    model.train(lee_sentences, total_examples=len(lee_sentences), epochs=1)
+    assert model.wv.norms is not None
+    np.testing.assert_allclose(model.wv.norms, np.linalg.norm(model.wv.vectors, axis=1), rtol=1e-6)
+    errors = []
+
+    def query():
+        try:
+            for _ in range(200):
+                model.wv.most_similar("the", topn=3)
+        except Exception as error:  # noqa: BLE001 -- any failure is the finding
+            errors.append(error)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=model.train, args=(lee_sentences,),
+                                    kwargs=dict(total_examples=len(lee_sentences), epochs=4))]
+        threads += [threading.Thread(target=query) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
