@@ -67,7 +67,7 @@ from . import _exchange
 from . import corpus as corpus_io
 from ._training import DEFAULT_KERNEL, TrainingRun, sentinel_nodes
 from .tree import BinaryTree, HuffmanTree
-from .word2vec import Word2Vec, _check_int
+from .word2vec import Word2Vec, _check_int, refill_norms
 
 try:  # the worker plugin needs its base class; hsmcy itself does not need dask
     from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
@@ -950,7 +950,7 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
     model.total_train_time += elapsed
     model.train_count += 1
     model.min_alpha_yet_reached = model.min_alpha
-    model.wv.norms = None
+    refill_norms(model.wv)
     if report["workers_lost"] or report["epochs_repeated"]:
         logger.warning("distributed training completed after losing %d worker(s) (%s); %d epoch attempt(s) were "
                        "aborted and run again from the last checkpoint (%d task(s)), no shard's updates were dropped",
@@ -1224,7 +1224,7 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                         "cpu_seconds_training", "cpu_seconds_workers"):
                 report[key] += result[key]
             model.running_training_loss += result["loss"]
-        model.wv.norms = None
+        refill_norms(model.wv)
         logger.info("EPOCH %d: %d of %d words done, %.1fs", epoch, report["words_seen"], words_per_epoch * epochs,
                     time.perf_counter() - epoch_started)
         for callback in callbacks:

@@ -51,7 +51,7 @@ from .checks import all_finite, check_array
 from .corpus import EncodedCorpus
 from .memory import CACHE_LINE, aligned_zeros, check_fits_in_memory
 from .tree import BinaryTree, HuffmanTree
-from .word2vec import Word2Vec, _check_float, _check_int
+from .word2vec import Word2Vec, _check_float, _check_int, refill_norms
 
 logger = logging.getLogger(__name__)
 
@@ -525,13 +525,9 @@ class Doc2Vec(Word2Vec):
             aligned[...] = vectors
             self.dv.vectors = aligned
 
-    def _on_epoch_end_of_run(self, run):
-        super()._on_epoch_end_of_run(run)
-        self.dv.norms = None
-
-    def _finish_run(self, run, started, completed=True):
-        super()._finish_run(run, started, completed)
-        self.dv.norms = None
+    def _vectors_changed(self):
+        super()._vectors_changed()
+        refill_norms(self.dv)
 
     def estimate_memory(self, vocab_size=None, report=None):
         """As :meth:`hsmcy.Word2Vec.estimate_memory`, plus the document vectors (``"doc_vectors"``).

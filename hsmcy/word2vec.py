@@ -66,6 +66,17 @@ def _check_float(name, value, minimum=None, strictly_above=None):
     return value
 
 
+
+def refill_norms(keyed_vectors):
+    """The vectors of ``keyed_vectors`` moved: norms a reader had gensim fill are filled again.
+
+    Not reset to ``None`` (gensim's other sanctioned way): a ``most_similar`` in
+    another thread between its ``fill_norms()`` and its use of ``norms`` would then
+    fail with a TypeError.  Norms nobody asked for stay unfilled (lazy).
+    """
+    if keyed_vectors.norms is not None:
+        keyed_vectors.fill_norms(force=True)
+
 class Word2Vec:
     """Word vectors trained with hierarchical softmax (skip-gram or CBOW).
 
@@ -975,14 +986,8 @@ class Word2Vec:
         self._vectors_changed()
 
     def _vectors_changed(self):
-        """Training moved the vectors: norms a reader had gensim fill are filled again at once.
-
-        Not reset to ``None`` (gensim's other sanctioned way): a ``most_similar`` in
-        another thread between its ``fill_norms()`` and its use of ``norms`` would then
-        fail with a TypeError.  Norms nobody asked for stay unfilled (lazy).
-        """
-        if self.wv.norms is not None:
-            self.wv.fill_norms(force=True)
+        """Training moved the vectors (after each epoch and at the end): :func:`refill_norms`."""
+        refill_norms(self.wv)
 
     def get_latest_training_loss(self):
         """Summed loss (``-log P`` of every trained centre word along its path) of the latest ``train()``.

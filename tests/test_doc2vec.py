@@ -383,3 +383,16 @@ def test_from_gensim_model_trained_by_gensim(lee_documents):
     ours.train(documents, total_examples=100, epochs=1)
     with pytest.raises(ValueError, match="hierarchical softmax"):
         Doc2Vec.from_gensim(GensimDoc2Vec(documents[:10], vector_size=4, min_count=1, epochs=1))
+
+
+def test_norms_a_reader_filled_are_refilled_after_training_never_reset(lee_documents):
+    """As Word2Vec's (tests/test_safety_training.py): dv.most_similar in another thread must
+    never find dv.norms reset to None between its fill_norms() and its use of them."""
+    model = Doc2Vec(lee_documents[:100], vector_size=8, min_count=2, epochs=1, workers=2, seed=1)
+    assert model.dv.norms is None and model.wv.norms is None   # nobody asked: lazy
+    model.dv.most_similar(0, topn=2)
+    model.wv.most_similar(model.wv.index_to_key[0], topn=2)
+    model.train(lee_documents[:100], total_examples=100, epochs=1)
+    for vectors in (model.dv, model.wv):
+        assert vectors.norms is not None
+        np.testing.assert_allclose(vectors.norms, np.linalg.norm(vectors.vectors, axis=1), rtol=1e-6)
