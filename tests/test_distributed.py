@@ -406,6 +406,50 @@ def test_a_run_that_ended_on_a_worker_leaves_nothing_behind_there(single, shards
     assert spec.run_id not in hd._RUNS
 
 
+_HEAP_PROBE = """
+import resource, sys
+import numpy as np
+import hsmcy.distributed as hd
+
+def faults():   # minor page faults of writing 20 fresh 4 MiB buffers
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        np.ones(4 << 20, dtype=np.uint8)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+counts = [faults()]
+hd._HEAP.hold("a"); hd._HEAP.hold("b"); counts.append(faults())
+hd._HEAP.release("a"); counts.append(faults())   # "b" still holds it
+hd._HEAP.release("b"); counts.append(faults())
+print(*counts, sorted(hd._HEAP.holders))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or __import__("platform").libc_ver()[0] != "glibc",
+                    reason="glibc's heap settings")
+@pytest.mark.parametrize("nanny", [True, False])
+def test_heap_is_reused_while_a_run_trains_and_handed_back_after(nanny):
+    """In a process started as a Dask nanny starts its worker (MALLOC_TRIM_THRESHOLD_ set),
+    every buffer over 128 KiB is fresh memory that page-faults on each 4 KiB page; while a
+    run holds the heap the buffers are reused, and when the last run lets go the
+    nanny's setting is back.  Without the nanny's setting nothing is changed."""
+    import subprocess
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
+    if nanny:
+        env["MALLOC_TRIM_THRESHOLD_"] = "65536"   # what Dask's nanny sets
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hsmcy.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], env=env, capture_output=True, text=True, check=True)
+    before, held, still_held, after, holders = out.stdout.split(maxsplit=4)
+    before, held, still_held, after = map(int, (before, held, still_held, after))
+    assert holders.strip() == "[]"
+    pages = 20 * (4 << 20) // 4096
+    assert held < pages / 10 and still_held < pages / 10   # reused: glibc's adaptive threshold or ours
+    if nanny:
+        assert before > pages / 4 and after > pages / 4        # fresh pages for every buffer, then again
+
+
 def test_checkpoints_are_copies_kept_for_two_epochs():
     """Worker 0's checkpoint is a copy of its parameters, in arrays kept per epoch parity:
     epoch e + 2 reuses epoch e's (installed by the client by then), never epoch e + 1's."""
@@ -673,8 +717,8 @@ class _FailingCallback:
 
 
 def _runs_held():
-    """On a worker: the runs it holds anything of."""
-    return sorted({key if isinstance(key, str) else key[0] for key in hd._RUNS})
+    """On a worker: the runs it holds anything of (also the heap kept for reuse)."""
+    return sorted({key if isinstance(key, str) else key[0] for key in hd._RUNS} | set(hd._HEAP.holders))
 
 
 def test_a_failed_run_leaves_nothing_running_or_held_on_the_workers(client, shards):
