@@ -11,7 +11,9 @@ A ``LocalCluster`` of 2 worker processes x 1 thread; each worker sends a message
 for the other's, round after round; printed: the median milliseconds of a round per
 worker, the megabytes each worker sends, and the CPU milliseconds a round costs each
 worker process (all its threads: the sending and receiving is done by its event loop).  Nothing is trained: this is the
-transport alone, both directions at once, as in a training round.
+transport alone, both directions at once, as in a training round.  Each worker holds its
+heap for reuse as a training run does (``--nanny-heap``: as the nanny set it, where
+every buffer over 128 KiB page-faults afresh).
 """
 from __future__ import annotations
 
@@ -26,9 +28,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 
-def swap(peer, rounds, rows, me, other, run_id):
+def swap(peer, rounds, rows, me, other, run_id, hold_heap):
     """On a worker: send our message and wait for the peer's, ``rounds`` times; median seconds."""
     import hsmcy.distributed as hd
+
+    if hold_heap:   # as a training run does (hsmcy.distributed._HeapWhileTraining)
+        hd._HEAP.hold(run_id)
 
     spec = hd._EpochSpec(run_id=run_id, attempt=0, epoch=0, worker=me, addresses=[], hosting=[], copies=2,
                          gain=1.0, momentum=0.0, rounds=rounds, first_round=0, total_rounds=rounds, alpha=0.025,
@@ -44,6 +49,7 @@ def swap(peer, rounds, rows, me, other, run_id):
         seconds.append(time.perf_counter() - started)
         hd._sent(sending, spec, round_index)
     hd._MAILBOX.forget(run_id)
+    hd._HEAP.release(run_id)
     return float(np.median(seconds)), (time.process_time() - cpu_started) / rounds
 
 
@@ -51,6 +57,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", default="1000,7000,14000", help="rows per matrix and message (comma-separated)")
     parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--nanny-heap", action="store_true",
+                        help="leave the heap as the Dask nanny set it (training holds it for reuse)")
     args = parser.parse_args()
     from dask.distributed import Client, LocalCluster
 
@@ -64,8 +72,10 @@ def main():
         first, second = sorted(client.scheduler_info()["workers"])
         for trial, rows in enumerate(int(r) for r in args.rows.split(",")):
             run_id = f"pingpong-{trial}"   # a run of its own each: forgetting one ends it
-            futures = [client.submit(swap, second, args.rounds, rows, 0, 1, run_id, workers=[first], pure=False),
-                       client.submit(swap, first, args.rounds, rows, 1, 0, run_id, workers=[second], pure=False)]
+            futures = [client.submit(swap, second, args.rounds, rows, 0, 1, run_id, not args.nanny_heap, workers=[first],
+                                     pure=False),
+                       client.submit(swap, first, args.rounds, rows, 1, 0, run_id, not args.nanny_heap, workers=[second],
+                                     pure=False)]
             (first_median, first_cpu), (second_median, second_cpu) = client.gather(futures)
             megabytes = 2 * rows * (100 * 2 + 4) / 1e6
             print(f"{rows:>6} rows per matrix ({megabytes:.1f} MB each way): median ms per round "
