@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _exchange
+from . import _exchange, _links
 from . import corpus as corpus_io
 from ._training import DEFAULT_KERNEL, TrainingRun, sentinel_nodes
 from .tree import BinaryTree, HuffmanTree
@@ -121,6 +121,7 @@ _RULES = {"cbow": _Rule(round_words=25_000, block_momentum=False),
 # An exchange that sees no message from a peer for this long gives up (the client
 # normally aborts an epoch within a second of losing a worker).
 _EXCHANGE_TIMEOUT = 600.0
+_LINK_SECONDS = 30.0    # to open a direct link to a peer, else its deltas go through Dask's RPC
 
 # An epoch is attempted at most this many times before train() gives up.
 _MAX_ATTEMPTS = 6
@@ -667,6 +668,12 @@ class _Mailbox:
                 del self.messages[key]
             self.changed.notify_all()
 
+    def check(self, run_id, epoch, attempt):
+        """Raise ``_AttemptAborted`` if the attempt was aborted or the run has ended."""
+        with self.changed:
+            if (run_id, epoch, attempt) in self.aborted or run_id in self.ended:
+                raise _AttemptAborted(f"epoch {epoch}, attempt {attempt} of run {run_id} was aborted or has ended")
+
     def has_ended(self, run_id):
         with self.changed:
             return run_id in self.ended
@@ -690,8 +697,19 @@ async def _deliver(run_id=None, epoch=None, attempt=None, round=None, sender=Non
     return "ok"
 
 
+def _link_address(worker_address):
+    """Where and how a peer opens a direct link to this worker (:mod:`hsmcy._links`): its
+    listener, on the host of its Dask address, made on first use."""
+    host = _tcp_host(worker_address)
+    if host is None:
+        raise ValueError(f"no direct links to a worker at {worker_address!r} (only tcp://)")
+    end = _links.listener(host, _MAILBOX.put)
+    return {"host": end.host, "port": end.port, "secret": end.secret.hex()}
+
+
 class _ExchangePlugin(_WorkerPlugin):
-    """Adds the ``hsmcy_deliver`` handler to every worker (and to workers that join later).
+    """Adds the ``hsmcy_deliver`` and ``hsmcy_link`` handlers to every worker (and to workers
+    that join later).
 
     This is how Dask's own extensions add handlers; it lets training threads send
     deltas straight to each other, without a round trip through the scheduler.
@@ -700,7 +718,11 @@ class _ExchangePlugin(_WorkerPlugin):
     name = "hsmcy-distributed-exchange"
 
     def setup(self, worker):
+        async def link_address():   # handler hsmcy_link: the answer travels over Dask's comm
+            return _link_address(worker.address)
+
         worker.handlers["hsmcy_deliver"] = _deliver
+        worker.handlers["hsmcy_link"] = link_address
 
 
 def _abort_attempts(run_id, attempts):
@@ -710,9 +732,65 @@ def _abort_attempts(run_id, attempts):
         _MAILBOX.abort(run_id, epoch, attempt)
 
 
-def _send_to_peers(spec, round_index, part, payload, peers):
-    """Start sending ``payload`` (``part`` of a round's deltas) to every peer worker; returns a
-    future that is done when all have filed it.
+def _tcp_host(address):
+    """The host of a ``tcp://host:port`` Dask address; ``None`` for any other scheme (TLS,
+    in-process, UCX: their traffic stays on Dask's comm)."""
+    if not isinstance(address, str) or not address.startswith("tcp://"):
+        return None
+    from distributed.comm import get_address_host
+    return get_address_host(address)
+
+
+def _open_links(spec, peers):
+    """Direct links (:mod:`hsmcy._links`) from this worker to each peer for this attempt at the
+    epoch, ``{address: Link}``; a peer a link cannot reach (another scheme, a firewall,
+    anything failing within the timeouts) is left to Dask's RPC, and logged."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    if _tcp_host(worker.address) is None:
+        return {}
+    origin = {"run_id": spec.run_id, "epoch": spec.epoch, "attempt": spec.attempt, "sender": spec.worker}
+    links = {}
+    for address in peers:
+        host = _tcp_host(address)
+        if host is None:
+            continue
+        try:
+            asking = asyncio.run_coroutine_threadsafe(worker.rpc(address).hsmcy_link(), worker.loop.asyncio_loop)
+            deadline = time.monotonic() + _LINK_SECONDS
+            while True:   # in short waits: an attempt the client aborts meanwhile stops here
+                _MAILBOX.check(spec.run_id, spec.epoch, spec.attempt)
+                try:
+                    where = asking.result(timeout=min(0.5, max(deadline - time.monotonic(), 0.0)))
+                    break
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        asking.cancel()
+                        raise
+            links[address] = _links.Link(where["host"], int(where["port"]), bytes.fromhex(where["secret"]), origin,
+                                         connect_seconds=_LINK_SECONDS, send_seconds=_EXCHANGE_TIMEOUT)
+        except _AttemptAborted:
+            _close_links(links, failed=True)
+            raise
+        except Exception as error:   # anything else: this peer's messages go through Dask's RPC instead
+            logger.info("no direct link to %s (%s: %s); its deltas go through Dask's comm", address,
+                        type(error).__name__, error)
+    return links
+
+
+def _close_links(links, failed):
+    for link in links.values():
+        if failed:
+            link.abort()
+        else:
+            link.close()
+
+
+def _send_to_peers(spec, round_index, part, payload, peers, links=None):
+    """Start sending ``payload`` (``part`` of a round's deltas) to every peer worker; returns
+    futures that are done when every peer has it (through a direct link of ``links``: the
+    kernel holds it all; through Dask's RPC: the peer has filed it).
 
     The training thread goes on meanwhile (taking the next part, waiting for its
     peers' messages): sending overlaps with that work and with the other direction.
@@ -720,23 +798,29 @@ def _send_to_peers(spec, round_index, part, payload, peers):
     from distributed import get_worker
     from distributed.protocol import to_serialize
 
-    worker = get_worker()
-    message = {"run_id": spec.run_id, "epoch": spec.epoch, "attempt": spec.attempt, "round": round_index,
-               "sender": spec.worker, "part": part}
+    links = links or {}
+    futures = [links[address].send(round_index, part, payload) for address in peers if address in links]
+    through_dask = [address for address in peers if address not in links]
+    if through_dask:
+        worker = get_worker()
+        message = {"run_id": spec.run_id, "epoch": spec.epoch, "attempt": spec.attempt, "round": round_index,
+                   "sender": spec.worker, "part": part}
 
-    async def send_all():
-        await asyncio.gather(*(worker.rpc(address).hsmcy_deliver(payload=to_serialize(payload), **message)
-                               for address in peers))
+        async def send_all():
+            await asyncio.gather(*(worker.rpc(address).hsmcy_deliver(payload=to_serialize(payload), **message)
+                                   for address in through_dask))
 
-    return asyncio.run_coroutine_threadsafe(send_all(), worker.loop.asyncio_loop)
+        futures.append(asyncio.run_coroutine_threadsafe(send_all(), worker.loop.asyncio_loop))
+    return futures
 
 
 def _sent(sending, spec, round_index):
     """Wait until the sends started by :func:`_send_to_peers` for a round are done; a failure
     becomes ``_ExchangeFailed``."""
     try:
-        for part in sending:
-            part.result(timeout=_EXCHANGE_TIMEOUT)
+        for futures in sending:
+            for future in futures:
+                future.result(timeout=_EXCHANGE_TIMEOUT)
     except Exception as error:  # any failure to reach a peer: the client decides what to do
         raise _ExchangeFailed(f"could not send round {round_index} of epoch {spec.epoch} to a peer: "
                               f"{type(error).__name__}: {error}") from error
@@ -805,7 +889,7 @@ def _run_rounds(spec, static, replica):
     if (spec.momentum > 0) != all(m.velocity is not None for m in matrices):
         raise RuntimeError("the replica's parameters and the epoch disagree on block momentum")
     tables = _MomentumTables.make(spec.momentum, spec.rounds) if spec.momentum > 0 else None
-    totals = {"words_seen": 0, "words_trained": 0, "loss": 0.0, "bytes_sent": 0,
+    totals = {"words_seen": 0, "words_trained": 0, "loss": 0.0, "bytes_sent": 0, "bytes_sent_direct": 0,
               "seconds_training": 0.0, "seconds_exchanging": 0.0, "cpu_seconds_training": 0.0}
 
     def alpha_at(global_round):
@@ -820,59 +904,68 @@ def _run_rounds(spec, static, replica):
             rows[copy] = (first, last, _touched_rows(np.asarray(words), static, vocab_size))
         return rows
 
-    last_copy = list(corpora)[-1]   # its take completes a part of the round's message
-    sending = []   # the last round's messages to the peers, until they confirm them
-    next_rows = touched(0)
-    for round_index in range(spec.rounds):
-        round_started, round_cpu = time.perf_counter(), time.process_time()
-        global_round = spec.first_round + round_index
-        this_rows = next_rows
-        own = [[] for _ in matrices]   # per matrix (message part): [(copy, ids, bfloat16 deltas), ...]
-        for copy, corpus in corpora.items():
-            first, last, rows = this_rows[copy]   # (input rows, inner rows)
-            try:
-                for matrix, matrix_rows in zip(matrices, rows):
-                    matrix.start(matrix_rows, round_index, tables)
-                seen, trained, loss = _train_slice(static, corpus, first, last, replica.input.work,
-                                                   replica.inner.work, alpha_at(global_round),
-                                                   alpha_at(global_round + 1), [spec.seed, copy, global_round],
-                                                   threads)
-                totals["words_seen"] += seen
-                totals["words_trained"] += trained
-                totals["loss"] += loss
-                for part, (matrix, matrix_rows) in enumerate(zip(matrices, rows)):
-                    own[part].append((copy, *matrix.take(matrix_rows, round_index, tables, copy)))
-                    if copy == last_copy and peers:
-                        # every hosted copy's part is taken: it travels while the next part is taken
-                        if part == 0 and sending:  # the last round's reached the peers long ago: no wait
-                            _sent(sending, spec, round_index - 1)
-                            sending = []
-                        sending.append(_send_to_peers(spec, round_index, part, own[part], peers))
-                        totals["bytes_sent"] += sum(a.nbytes for entry in own[part] for a in entry[1:]) * len(peers)
-            except BaseException:
-                for matrix in matrices:   # a half-trained working copy must not leak into anything else
-                    matrix.discard_work()
-                raise
-        exchange_started = time.perf_counter()
-        totals["seconds_training"] += exchange_started - round_started
-        totals["cpu_seconds_training"] += time.process_time() - round_cpu   # training and taking the deltas
-        if round_index + 1 < spec.rounds:
-            next_rows = touched(round_index + 1)   # while the peers' deltas travel
-        for part, matrix in enumerate(matrices):
-            received = list(own[part])
-            for sender in peer_ids:
-                received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender, part),
-                                              _EXCHANGE_TIMEOUT))
-            received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
-            if len(received) != spec.copies:
-                raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, expected {spec.copies}")
-            matrix.average([e[1] for e in received], [e[2] for e in received], spec.copies, round_index, tables)
-        totals["seconds_exchanging"] += time.perf_counter() - exchange_started
-    for matrix in matrices:
-        matrix.settle(spec.rounds - 1, tables)
-    if sending:  # the epoch ends when every peer holds this worker's last delta
-        _sent(sending, spec, spec.rounds - 1)
-    return totals
+    links = _open_links(spec, peers) if peers else {}   # peers without one: Dask's RPC
+    failed = True
+    try:
+        last_copy = list(corpora)[-1]   # its take completes a part of the round's message
+        sending = []   # the last round's messages to the peers, until they confirm them
+        next_rows = touched(0)
+        for round_index in range(spec.rounds):
+            round_started, round_cpu = time.perf_counter(), time.process_time()
+            global_round = spec.first_round + round_index
+            this_rows = next_rows
+            own = [[] for _ in matrices]   # per matrix (message part): [(copy, ids, bfloat16 deltas), ...]
+            for copy, corpus in corpora.items():
+                first, last, rows = this_rows[copy]   # (input rows, inner rows)
+                try:
+                    for matrix, matrix_rows in zip(matrices, rows):
+                        matrix.start(matrix_rows, round_index, tables)
+                    seen, trained, loss = _train_slice(static, corpus, first, last, replica.input.work,
+                                                       replica.inner.work, alpha_at(global_round),
+                                                       alpha_at(global_round + 1), [spec.seed, copy, global_round],
+                                                       threads)
+                    totals["words_seen"] += seen
+                    totals["words_trained"] += trained
+                    totals["loss"] += loss
+                    for part, (matrix, matrix_rows) in enumerate(zip(matrices, rows)):
+                        own[part].append((copy, *matrix.take(matrix_rows, round_index, tables, copy)))
+                        if copy == last_copy and peers:
+                            # every hosted copy's part is taken: it travels while the next part is taken
+                            if part == 0 and sending:  # the last round's reached the peers long ago: no wait
+                                _sent(sending, spec, round_index - 1)
+                                sending = []
+                            sending.append(_send_to_peers(spec, round_index, part, own[part], peers, links))
+                            message_bytes = sum(a.nbytes for entry in own[part] for a in entry[1:])
+                            totals["bytes_sent"] += message_bytes * len(peers)
+                            totals["bytes_sent_direct"] += message_bytes * len(links)
+                except BaseException:
+                    for matrix in matrices:   # a half-trained working copy must not leak into anything else
+                        matrix.discard_work()
+                    raise
+            exchange_started = time.perf_counter()
+            totals["seconds_training"] += exchange_started - round_started
+            totals["cpu_seconds_training"] += time.process_time() - round_cpu   # training and taking the deltas
+            if round_index + 1 < spec.rounds:
+                next_rows = touched(round_index + 1)   # while the peers' deltas travel
+            for part, matrix in enumerate(matrices):
+                received = list(own[part])
+                for sender in peer_ids:
+                    received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender, part),
+                                                  _EXCHANGE_TIMEOUT))
+                received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
+                if len(received) != spec.copies:
+                    raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, "
+                                       f"expected {spec.copies}")
+                matrix.average([e[1] for e in received], [e[2] for e in received], spec.copies, round_index, tables)
+            totals["seconds_exchanging"] += time.perf_counter() - exchange_started
+        for matrix in matrices:
+            matrix.settle(spec.rounds - 1, tables)
+        if sending:  # the epoch ends when every peer (or, over a link, its kernel) holds our last delta
+            _sent(sending, spec, spec.rounds - 1)
+        failed = False
+        return totals
+    finally:
+        _close_links(links, failed)   # after a failure at once: a write blocked on a stopped peer fails
 
 
 def _forget_run(run_id):
@@ -965,7 +1058,9 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
         was trained once, in the attempt that completed), ``words_trained``,
         ``learning_rate_gain`` and ``block_momentum`` (the combination rule:
         ``replicas`` and 0 for CBOW, 1 and ``1 - 1/replicas`` for skip-gram), ``bytes_per_sync`` (deltas sent
-        between workers per round, all workers together), ``model_bytes``, ``workers_lost``, ``epochs_repeated``,
+        between workers per round, all workers together), ``bytes_sent`` and
+        ``bytes_sent_direct`` (of those, over direct links between the workers rather than
+        Dask's RPC, :mod:`hsmcy._links`), ``model_bytes``, ``workers_lost``, ``epochs_repeated``,
         ``tasks_recomputed`` and the ``recomputed`` task keys (the tasks of aborted
         attempts), ``state_sends``, ``seconds``, ``words_per_second``.
 
@@ -996,7 +1091,7 @@ def train(client, corpus_files, *, sync_every=None, syncs_per_epoch=None, replic
     run_id = f"hsmcy-{uuid.uuid4().hex[:12]}"
     report = {"run_id": run_id, "shards": len(files), "workers_lost": [], "epochs_repeated": 0,
               "tasks_recomputed": 0, "recomputed": [], "state_sends": 0, "bytes_state_sent": 0,
-              "bytes_sent": 0, "words_seen": 0, "words_trained": 0, "seconds_training": 0.0,
+              "bytes_sent": 0, "bytes_sent_direct": 0, "words_seen": 0, "words_trained": 0, "seconds_training": 0.0,
               "seconds_exchanging": 0.0, "cpu_seconds_training": 0.0, "cpu_seconds_workers": 0.0}
     try:
         _train(client, files, model, run_id, report, threads, callbacks, sync_every, syncs_per_epoch, replicas)
@@ -1286,7 +1381,8 @@ def _train(client, files, model, run_id, report, threads, callbacks, sync_every,
                 kept[...] = new
         del state
         for result in results:
-            for key in ("words_seen", "words_trained", "bytes_sent", "seconds_training", "seconds_exchanging",
+            for key in ("words_seen", "words_trained", "bytes_sent", "bytes_sent_direct", "seconds_training",
+                        "seconds_exchanging",
                         "cpu_seconds_training", "cpu_seconds_workers"):
                 report[key] += result[key]
             model.running_training_loss += result["loss"]

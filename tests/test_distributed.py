@@ -22,6 +22,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -725,7 +726,6 @@ def test_a_failed_run_leaves_nothing_running_or_held_on_the_workers(client, shar
     """A callback fails after epoch 0 while the workers already train epoch 1: train()
     raises the callback's error, and the workers stop and drop the run."""
     import cloudpickle
-    import time
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
@@ -740,6 +740,142 @@ def test_a_failed_run_leaves_nothing_running_or_held_on_the_workers(client, shar
         assert not any(client.run(_runs_held).values()) and not any(client.processing().values())
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+# ------------------------------------------------------------ direct links
+class _Filed:
+    """A deliver() that keeps what a listener files, for the tests below."""
+
+    def __init__(self):
+        self.messages, self.arrived = [], threading.Event()
+
+    def __call__(self, key, payload):
+        self.messages.append((key, payload))
+        self.arrived.set()
+
+
+def _closed_by_listener(connection, timeout=5.0):
+    """True when the listener has closed its end of ``connection``."""
+    connection.settimeout(timeout)
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_link_carries_messages_whole_and_in_order():
+    from hsmcy import _links
+
+    filed = _Filed()
+    listener = _links.Listener("127.0.0.1", filed)
+    try:
+        rng = np.random.default_rng(0)
+        first = [(0, np.array([1, 5, 9], np.int32), rng.integers(0, 1 << 16, (3, 7), dtype=np.uint16)),
+                 (2, np.array([4], np.int32), rng.integers(0, 1 << 16, (1, 7), dtype=np.uint16))]
+        empty = [(1, np.empty(0, np.int32), np.empty((0, 7), np.uint16))]
+        kept = np.zeros((10, 7), np.uint16)   # a view, as take() returns: the first rows of kept arrays
+        kept[:2] = 3
+        view = [(0, np.arange(2, dtype=np.int32), kept[:2])]
+        link = _links.Link("127.0.0.1", listener.port, listener.secret,
+                           {"run_id": "run", "epoch": 3, "attempt": 1, "sender": 2}, connect_seconds=5, send_seconds=5)
+        futures = [link.send(0, 0, first), link.send(0, 1, empty), link.send(1, 0, view)]
+        for future in futures:
+            future.result(timeout=10)
+        link.close()
+        deadline = time.monotonic() + 10
+        while len(filed.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [key for key, _ in filed.messages] == [("run", 3, 1, 0, 2, 0), ("run", 3, 1, 0, 2, 1),
+                                                      ("run", 3, 1, 1, 2, 0)]
+        for (_, got), sent in zip(filed.messages, (first, empty, view)):
+            assert len(got) == len(sent)
+            for (copy, ids, delta), (sent_copy, sent_ids, sent_delta) in zip(got, sent):
+                assert copy == sent_copy and ids.dtype == np.int32 and delta.dtype == np.uint16
+                np.testing.assert_array_equal(ids, sent_ids)
+                np.testing.assert_array_equal(delta, sent_delta)
+                assert delta.shape == sent_delta.shape
+    finally:
+        listener.close()
+
+
+def test_a_link_without_the_secret_or_with_a_malformed_message_is_closed_and_files_nothing():
+    import json
+    import socket
+    import struct
+    from hsmcy import _links
+
+    filed = _Filed()
+    listener = _links.Listener("127.0.0.1", filed)
+    origin = json.dumps({"run_id": "run", "epoch": 0, "attempt": 0, "sender": 1}).encode()
+
+    def connect(secret):
+        connection = socket.create_connection(("127.0.0.1", listener.port), timeout=5)
+        connection.sendall(struct.pack("<4s16sQ", b"HSML", secret, len(origin)) + origin)
+        return connection
+
+    message = struct.pack("<qii", 0, 0, 1) + struct.pack("<iqi", 0, 2, 3)
+    try:
+        wrong = bytes(16) if listener.secret != bytes(16) else b"x" * 16
+        with connect(wrong) as connection:   # the wrong secret: closed before any message is read
+            connection.sendall(message + bytes(2 * 4 + 2 * 3 * 2))
+            assert _closed_by_listener(connection)
+        cases = [struct.pack("<qii", 0, 0, -1),                                  # a negative number of entries
+                 struct.pack("<qii", 0, 0, 1) + struct.pack("<iqi", 0, 2, 0),    # vectors of width 0
+                 struct.pack("<qii", 0, 0, 1) + struct.pack("<iqi", 0, -5, 3),   # a negative number of rows
+                 struct.pack("<qii", 0, 0, 1) + struct.pack("<iqi", 0, 1 << 40, 1 << 15),   # asks for petabytes
+                 message + bytes(5)]                                             # cut short, then closed
+        for case in cases:
+            with connect(listener.secret) as connection:
+                connection.sendall(case)
+                if case.startswith(message):
+                    connection.shutdown(socket.SHUT_WR)
+                assert _closed_by_listener(connection)
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as connection:
+            connection.sendall(b"GET / HTTP/1.0\r\n\r\n" + bytes(40))   # not a link at all
+            assert _closed_by_listener(connection)
+        assert not filed.messages
+        with connect(listener.secret) as connection:   # the listener still serves links after all that
+            connection.sendall(message + np.arange(2, dtype=np.int32).tobytes() + bytes(12))
+            assert filed.arrived.wait(10)
+        assert filed.messages[0][0] == ("run", 0, 0, 0, 1, 0)
+    finally:
+        listener.close()
+
+
+class _RefusedLink:
+    def __init__(self, *args, **kwargs):
+        raise ConnectionRefusedError("a firewall between the workers (test)")
+
+
+def _refuse_links(refuse):
+    """On a worker: make every direct link fail to open (``refuse``), or open again."""
+    from hsmcy import _links
+
+    if not hasattr(_links, "_tested_link"):
+        _links._tested_link = _links.Link
+    _links.Link = _RefusedLink if refuse else _links._tested_link
+    return refuse
+
+
+def test_deltas_travel_over_direct_links_and_over_dask_when_a_link_cannot_open(client, shards):
+    """Between tcp:// workers the deltas go over direct links; where a link cannot be opened
+    they go through Dask's RPC, and the vectors are the same bits either way."""
+    import cloudpickle
+
+    parameters = {**PARAMS, "epochs": 2}
+    direct = hd.train(client, shards, syncs_per_epoch=6, **parameters)
+    assert direct.distributed_report["bytes_sent_direct"] == direct.distributed_report["bytes_sent"] > 0
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        client.run(_refuse_links, True)
+        through_dask = hd.train(client, shards, syncs_per_epoch=6, **parameters)
+    finally:
+        client.run(_refuse_links, False)
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert through_dask.distributed_report["bytes_sent_direct"] == 0
+    assert through_dask.distributed_report["bytes_sent"] == direct.distributed_report["bytes_sent"]
+    np.testing.assert_array_equal(direct.wv.vectors, through_dask.wv.vectors)
+    np.testing.assert_array_equal(direct.syn1, through_dask.syn1)
 
 
 def test_sync_every_and_replicas(client, shards, single):
