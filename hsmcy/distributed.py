@@ -18,7 +18,8 @@ learning rate*:
    parameters, and keeps its change: the rows it changed, as bfloat16 deltas
    (:mod:`hsmcy._exchange`).
 3. **Averaging.**  After each round the workers exchange the copies' deltas
-   directly with each other (a Dask worker plugin adds the message handler; the
+   directly with each other (over direct TCP links, :mod:`hsmcy._links`, or Dask's
+   RPC where a link cannot be opened; a worker plugin adds the handlers; the
    scheduler and the client are not in the data path) and every worker takes their
    *mean*, in copy order, so all workers hold bit-identical parameters.  Plain
    averaging (Spark MLlib's model averaging) would divide the learning rate by the
