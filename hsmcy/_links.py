@@ -92,7 +92,7 @@ class Listener:
         self.host = host
         self.secret = secrets.token_bytes(16)
         self.deliver = deliver
-        self.socket = socket.create_server((host, 0))
+        self.socket = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.port = self.socket.getsockname()[1]
         threading.Thread(target=self._accept, name="hsmcy-links-accept", daemon=True).start()
 
