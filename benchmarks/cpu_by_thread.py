@@ -11,8 +11,10 @@ the CPU seconds each thread of each process used during ``train()`` (read from
 ``/proc``, so Linux only), with the thread's Python name: in a worker, the task's
 thread (training and the rounds' bookkeeping) and the event loop's (sending and
 receiving the deltas, Dask's own periodic work); in this process, the client and the
-scheduler.  Also printed: the milliseconds per round of each, and words per CPU
-second of the whole run.
+scheduler; and the threads that ended before ``train()`` returned (a direct link's
+writer and reader end with their epoch), as the process's CPU minus its live
+threads'.  Also printed: the milliseconds per round of each, and words per CPU second
+of the whole run.
 """
 from __future__ import annotations
 
@@ -43,6 +45,14 @@ def thread_cpu(pid):
     return seconds
 
 
+def process_cpu(pid):
+    """CPU seconds of process ``pid`` so far, threads that ended included."""
+    with open(f"/proc/{pid}/stat") as handle:
+        stat = handle.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def thread_names():
     """On a process: ``{native thread id: Python thread name}``."""
     return {thread.native_id: thread.name for thread in threading.enumerate()}
@@ -69,11 +79,13 @@ def main():
             processes = {"client and scheduler": os.getpid(),
                          **{f"worker {address}": pid for address, pid in sorted(client.run(os.getpid).items())}}
             before = {name: thread_cpu(pid) for name, pid in processes.items()}
+            before_process = {name: process_cpu(pid) for name, pid in processes.items()}
             started = time.perf_counter()
             model = hd.train(client, shards[2], sg=int(args.mode == "sg"), seed=1, vector_size=100, window=5,
                              min_count=5, sample=1e-3, epochs=args.epochs)
             wall = time.perf_counter() - started
             after = {name: thread_cpu(pid) for name, pid in processes.items()}
+            after_process = {name: process_cpu(pid) for name, pid in processes.items()}
             names = {os.getpid(): thread_names(), **dict(zip(client.run(os.getpid).values(),
                                                              client.run(thread_names).values()))}
         finally:
@@ -86,11 +98,15 @@ def main():
           f"{report['words_seen']:,} words")
     for name, pid in processes.items():
         used = {tid: seconds - before[name].get(tid, 0.0) for tid, seconds in after[name].items()}
-        total += sum(used.values())
-        print(f"  {name}: {sum(used.values()):.2f} CPU s")
+        whole = after_process[name] - before_process[name]
+        total += whole
+        print(f"  {name}: {whole:.2f} CPU s")
         for tid, seconds in sorted(used.items(), key=lambda item: -item[1]):
             if seconds >= 0.05:
                 print(f"    {names.get(pid, {}).get(tid, tid)}: {seconds:.2f} s, {seconds / rounds * 1e3:.1f} ms per round")
+        ended = whole - sum(used.values())   # e.g. the threads of direct links, which end with their epoch
+        if ended >= 0.05:
+            print(f"    threads that ended: {ended:.2f} s, {ended / rounds * 1e3:.1f} ms per round")
     print(f"  all: {total:.2f} CPU s, {report['words_seen'] / total:,.0f} words per CPU second")
 
 
