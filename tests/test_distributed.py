@@ -429,7 +429,7 @@ print(*counts, sorted(hd._HEAP.holders))
 @pytest.mark.skipif(sys.platform != "linux" or __import__("platform").libc_ver()[0] != "glibc",
                     reason="glibc's heap settings")
 @pytest.mark.parametrize("nanny", [True, False])
-def test_heap_is_reused_while_a_run_trains_and_handed_back_after(nanny):
+def test_heap_is_reused_while_a_run_trains_and_handed_back_after(nanny, tmp_path):
     """In a process started as a Dask nanny starts its worker (MALLOC_TRIM_THRESHOLD_ set),
     every buffer over 128 KiB is fresh memory that page-faults on each 4 KiB page; while a
     run holds the heap the buffers are reused, and when the last run lets go the
@@ -441,7 +441,10 @@ def test_heap_is_reused_while_a_run_trains_and_handed_back_after(nanny):
         env["MALLOC_TRIM_THRESHOLD_"] = "65536"   # what Dask's nanny sets
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(hsmcy.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], env=env, capture_output=True, text=True, check=True)
+    # run elsewhere than here: the working directory comes first on the path, and a source
+    # checkout's hsmcy/ (not built) must not shadow the hsmcy under test
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
     before, held, still_held, after, holders = out.stdout.split(maxsplit=4)
     before, held, still_held, after = map(int, (before, held, still_held, after))
     assert holders.strip() == "[]"
