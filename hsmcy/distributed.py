@@ -361,8 +361,9 @@ class _HeapWhileTraining:
     adaptive mmap threshold, which then stays at 128 KiB: every buffer larger than
     that is fresh memory from the kernel, page-faulted on each 4 KiB written and
     unmapped when freed.  A training round allocates such buffers by the megabyte
-    (Dask's receive buffers for the peers' deltas, the arrays of touched rows), so
-    the kernel's page clearing would take a large share of a round's transport CPU.
+    (the arrays a direct link reads the peers' deltas into, or Dask's receive
+    buffers; the arrays of touched rows), so the kernel's page clearing would take a
+    large share of a round's transport CPU.
     While at least one run holds it, the thresholds are the ceilings glibc's own
     adaptive rule would reach (mmap 32 MiB, trim twice that); when the last run
     ends, the nanny's setting is restored and the free memory returned
