@@ -122,7 +122,7 @@ _RULES = {"cbow": _Rule(round_words=25_000, block_momentum=False),
 # An exchange that sees no message from a peer for this long gives up (the client
 # normally aborts an epoch within a second of losing a worker).
 _EXCHANGE_TIMEOUT = 600.0
-_LINK_SECONDS = 30.0    # to open a direct link to a peer, else its deltas go through Dask's RPC
+_LINK_SECONDS = 10.0    # to open a direct link to a peer, else its deltas go through Dask's RPC
 
 # An epoch is attempted at most this many times before train() gives up.
 _MAX_ATTEMPTS = 6
@@ -756,7 +756,9 @@ def _open_links(spec, peers):
     links = {}
     for address in peers:
         host = _tcp_host(address)
-        if host is None:
+        with _RUNS_LOCK:
+            unlinked = (spec.run_id, address) in _UNLINKED
+        if host is None or unlinked:
             continue
         try:
             asking = asyncio.run_coroutine_threadsafe(worker.rpc(address).hsmcy_link(), worker.loop.asyncio_loop)
@@ -776,9 +778,14 @@ def _open_links(spec, peers):
             _close_links(links, failed=True)
             raise
         except Exception as error:   # anything else: this peer's messages go through Dask's RPC instead
-            logger.info("no direct link to %s (%s: %s); its deltas go through Dask's comm", address,
-                        type(error).__name__, error)
+            logger.info("no direct link to %s (%s: %s); its deltas go through Dask's comm for the rest of "
+                        "this run", address, type(error).__name__, error)
+            with _RUNS_LOCK:   # a firewall would cost the timeout again every epoch
+                _UNLINKED.add((spec.run_id, address))
     return links
+
+
+_UNLINKED = set()   # (run id, peer address): no direct link could be opened (under _RUNS_LOCK); dropped with the run
 
 
 def _close_links(links, failed):
@@ -979,6 +986,7 @@ def _forget_run(run_id):
         for key in [k for k in _RUNS if k == run_id or (isinstance(k, tuple) and k[0] == run_id)]:
             del _RUNS[key]
         _HEAP.release(run_id)   # after the replica is dropped: its memory goes back too
+        _UNLINKED.difference_update([key for key in _UNLINKED if key[0] == run_id])
 
 
 # =============================================================== client side
