@@ -53,6 +53,7 @@ replicated file system), one sentence per line, as for ``Word2Vec(corpus_file=..
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -856,7 +857,8 @@ def _train_epoch(spec, static, state, after=None):
         elif replica.version != spec.first_round:
             return {"need_state": True, "worker": spec.worker, "replica_version": replica.version}
         replica.version = -1  # until the epoch completes: an aborted epoch leaves no usable replica
-        totals = _run_rounds(spec, static, replica)
+        with _links_to_peers(spec) as links:
+            totals = _run_rounds(spec, static, replica, links)
         replica.version = spec.first_round + spec.rounds
         result = {"need_state": False, "worker": spec.worker, **totals, "checksum": replica.checksum(),
                   "seconds": time.perf_counter() - started,
@@ -887,12 +889,32 @@ def _copy_corpus(replica, run_id, copy, shards):
     return corpus
 
 
-def _run_rounds(spec, static, replica):
+def _peers(spec):
+    """``(position, address)`` of the workers this one exchanges deltas with: those hosting copies."""
+    return [(i, address) for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
+
+
+@contextlib.contextmanager
+def _links_to_peers(spec):
+    """Direct links to this worker's peers for the attempt (:func:`_open_links`), closed at the end:
+    after the last writes, or at once if the attempt failed (a write blocked on a stopped peer fails)."""
+    peers = [address for _, address in _peers(spec)]
+    links = _open_links(spec, peers) if peers else {}
+    try:
+        yield links
+    except BaseException:
+        _close_links(links, failed=True)
+        raise
+    _close_links(links, failed=False)
+
+
+def _run_rounds(spec, static, replica, links):
+    """Train this worker's copies round by round; ``links``: direct links to peers (the others
+    go through Dask's RPC)."""
     hosted = spec.hosting[spec.worker]
     vocab_size = len(static.words)
     corpora = {copy: _copy_corpus(replica, spec.run_id, copy, shards) for copy, shards in hosted}
-    peers = [address for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
-    peer_ids = [i for i, address in enumerate(spec.addresses) if i != spec.worker and spec.hosting[i]]
+    peer_ids, peers = [i for i, _ in _peers(spec)], [address for _, address in _peers(spec)]
     threads = _worker_threads(static)
     matrices = (replica.input, replica.inner)
     if (spec.momentum > 0) != all(m.velocity is not None for m in matrices):
@@ -913,68 +935,62 @@ def _run_rounds(spec, static, replica):
             rows[copy] = (first, last, _touched_rows(np.asarray(words), static, vocab_size))
         return rows
 
-    links = _open_links(spec, peers) if peers else {}   # peers without one: Dask's RPC
-    failed = True
-    try:
-        last_copy = list(corpora)[-1]   # its take completes a part of the round's message
-        sending = []   # the last round's messages to the peers, until they confirm them
-        next_rows = touched(0)
-        for round_index in range(spec.rounds):
-            round_started, round_cpu = time.perf_counter(), time.process_time()
-            global_round = spec.first_round + round_index
-            this_rows = next_rows
-            own = [[] for _ in matrices]   # per matrix (message part): [(copy, ids, bfloat16 deltas), ...]
-            for copy, corpus in corpora.items():
-                first, last, rows = this_rows[copy]   # (input rows, inner rows)
-                try:
-                    for matrix, matrix_rows in zip(matrices, rows):
-                        matrix.start(matrix_rows, round_index, tables)
-                    seen, trained, loss = _train_slice(static, corpus, first, last, replica.input.work,
-                                                       replica.inner.work, alpha_at(global_round),
-                                                       alpha_at(global_round + 1), [spec.seed, copy, global_round],
-                                                       threads)
-                    totals["words_seen"] += seen
-                    totals["words_trained"] += trained
-                    totals["loss"] += loss
-                    for part, (matrix, matrix_rows) in enumerate(zip(matrices, rows)):
-                        own[part].append((copy, *matrix.take(matrix_rows, round_index, tables, copy)))
-                        if copy == last_copy and peers:
-                            # every hosted copy's part is taken: it travels while the next part is taken
-                            if part == 0 and sending:  # the last round's reached the peers long ago: no wait
-                                _sent(sending, spec, round_index - 1)
-                                sending = []
-                            sending.append(_send_to_peers(spec, round_index, part, own[part], peers, links))
-                            message_bytes = sum(a.nbytes for entry in own[part] for a in entry[1:])
-                            totals["bytes_sent"] += message_bytes * len(peers)
-                            totals["bytes_sent_direct"] += message_bytes * len(links)
-                except BaseException:
-                    for matrix in matrices:   # a half-trained working copy must not leak into anything else
-                        matrix.discard_work()
-                    raise
-            exchange_started = time.perf_counter()
-            totals["seconds_training"] += exchange_started - round_started
-            totals["cpu_seconds_training"] += time.process_time() - round_cpu   # training and taking the deltas
-            if round_index + 1 < spec.rounds:
-                next_rows = touched(round_index + 1)   # while the peers' deltas travel
-            for part, matrix in enumerate(matrices):
-                received = list(own[part])
-                for sender in peer_ids:
-                    received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender, part),
-                                                  _EXCHANGE_TIMEOUT))
-                received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
-                if len(received) != spec.copies:
-                    raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, "
-                                       f"expected {spec.copies}")
-                matrix.average([e[1] for e in received], [e[2] for e in received], spec.copies, round_index, tables)
-            totals["seconds_exchanging"] += time.perf_counter() - exchange_started
-        for matrix in matrices:
-            matrix.settle(spec.rounds - 1, tables)
-        if sending:  # the epoch ends when every peer (or, over a link, its kernel) holds our last delta
-            _sent(sending, spec, spec.rounds - 1)
-        failed = False
-        return totals
-    finally:
-        _close_links(links, failed)   # after a failure at once: a write blocked on a stopped peer fails
+    last_copy = list(corpora)[-1]   # its take completes a part of the round's message
+    sending = []   # the last round's messages to the peers, until they confirm them
+    next_rows = touched(0)
+    for round_index in range(spec.rounds):
+        round_started, round_cpu = time.perf_counter(), time.process_time()
+        global_round = spec.first_round + round_index
+        this_rows = next_rows
+        own = [[] for _ in matrices]   # per matrix (message part): [(copy, ids, bfloat16 deltas), ...]
+        for copy, corpus in corpora.items():
+            first, last, rows = this_rows[copy]   # (input rows, inner rows)
+            try:
+                for matrix, matrix_rows in zip(matrices, rows):
+                    matrix.start(matrix_rows, round_index, tables)
+                seen, trained, loss = _train_slice(static, corpus, first, last, replica.input.work,
+                                                   replica.inner.work, alpha_at(global_round),
+                                                   alpha_at(global_round + 1), [spec.seed, copy, global_round],
+                                                   threads)
+                totals["words_seen"] += seen
+                totals["words_trained"] += trained
+                totals["loss"] += loss
+                for part, (matrix, matrix_rows) in enumerate(zip(matrices, rows)):
+                    own[part].append((copy, *matrix.take(matrix_rows, round_index, tables, copy)))
+                    if copy == last_copy and peers:
+                        # every hosted copy's part is taken: it travels while the next part is taken
+                        if part == 0 and sending:  # the last round's reached the peers long ago: no wait
+                            _sent(sending, spec, round_index - 1)
+                            sending = []
+                        sending.append(_send_to_peers(spec, round_index, part, own[part], peers, links))
+                        message_bytes = sum(a.nbytes for entry in own[part] for a in entry[1:])
+                        totals["bytes_sent"] += message_bytes * len(peers)
+                        totals["bytes_sent_direct"] += message_bytes * len(links)
+            except BaseException:
+                for matrix in matrices:   # a half-trained working copy must not leak into anything else
+                    matrix.discard_work()
+                raise
+        exchange_started = time.perf_counter()
+        totals["seconds_training"] += exchange_started - round_started
+        totals["cpu_seconds_training"] += time.process_time() - round_cpu   # training and taking the deltas
+        if round_index + 1 < spec.rounds:
+            next_rows = touched(round_index + 1)   # while the peers' deltas travel
+        for part, matrix in enumerate(matrices):
+            received = list(own[part])
+            for sender in peer_ids:
+                received.extend(_MAILBOX.take((spec.run_id, spec.epoch, spec.attempt, round_index, sender, part),
+                                              _EXCHANGE_TIMEOUT))
+            received.sort(key=lambda entry: entry[0])  # copy order: every worker sums alike
+            if len(received) != spec.copies:
+                raise RuntimeError(f"round {global_round}: deltas of {len(received)} copies, "
+                                   f"expected {spec.copies}")
+            matrix.average([e[1] for e in received], [e[2] for e in received], spec.copies, round_index, tables)
+        totals["seconds_exchanging"] += time.perf_counter() - exchange_started
+    for matrix in matrices:
+        matrix.settle(spec.rounds - 1, tables)
+    if sending:  # the epoch ends when every peer (or, over a link, its kernel) holds our last delta
+        _sent(sending, spec, spec.rounds - 1)
+    return totals
 
 
 def _forget_run(run_id):
