@@ -30,27 +30,28 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+def stat_cpu(path):
+    """utime + stime, in seconds, of a ``/proc/.../stat`` file (a process's or a thread's)."""
+    with open(path) as handle:
+        stat = handle.read()
+    fields = stat[stat.rindex(")") + 2:].split()   # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def thread_cpu(pid):
     """``{thread id: CPU seconds}`` of every thread of process ``pid``."""
-    ticks = os.sysconf("SC_CLK_TCK")
     seconds = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as handle:
-                stat = handle.read()
+            seconds[int(tid)] = stat_cpu(f"/proc/{pid}/task/{tid}/stat")
         except FileNotFoundError:   # the thread ended meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2:].split()   # after the command name, which may hold spaces
-        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / ticks   # utime + stime
     return seconds
 
 
 def process_cpu(pid):
     """CPU seconds of process ``pid`` so far, threads that ended included."""
-    with open(f"/proc/{pid}/stat") as handle:
-        stat = handle.read()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu(f"/proc/{pid}/stat")
 
 
 def thread_names():
